@@ -1,0 +1,132 @@
+/**
+ * Wire names shared with Go Piggy 0.7: annotation keys, injected environment variables, volume and
+ * container names, and the `piggy:` reference prefix. Changing any of these breaks already-mutated
+ * pods and existing manifests.
+ *
+ * @module
+ */
+
+/** Prefix of every Piggy pod annotation. */
+export const ANNOTATION_PREFIX = "piggysec.com/";
+
+/** Annotation written at admission: compact JSON map of container UID → command signature. */
+export const PIGGY_UID_ANNOTATION = "piggysec.com/piggy-uid";
+
+/** Prefix of an environment value that Piggy resolves from the secret (case-sensitive). */
+export const REFERENCE_PREFIX = "piggy:";
+
+/** Name of the shared volume that holds the launcher binary. */
+export const VOLUME_NAME = "piggy-env";
+
+/** Mount path of the shared volume in every wrapped container (trailing slash as Go Piggy). */
+export const MOUNT_PATH = "/piggy/";
+
+/** Name of the init container that copies the launcher into the shared volume. */
+export const INSTALLER_NAME = "install-piggy-env";
+
+/** Directory the installer copies the launcher into. */
+export const INSTALL_DIR = "/piggy";
+
+/** Absolute path of the launcher inside a wrapped container. */
+export const LAUNCHER_PATH = "/piggy/piggy-env";
+
+/** Separator between the launcher's own arguments and the wrapped command. */
+export const COMMAND_SEPARATOR = "--";
+
+/** Service-account token read by the launcher in proxy mode unless `PIGGY_TOKEN_FILE` is set. */
+export const DEFAULT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/** Default Secrets Manager version stage. */
+export const DEFAULT_VERSION_STAGE = "AWSCURRENT";
+
+/** Path of the secret proxy endpoint. */
+export const SECRET_PATH = "/secret";
+
+/** Path of the mutating admission endpoint. */
+export const MUTATE_PATH = "/mutate";
+
+/** Header carrying the pod's raw service-account token on `/secret`. */
+export const TOKEN_HEADER = "X-Token";
+
+/** Environment variables the webhook injects into wrapped containers and piggy-env reads. */
+export const ENV = {
+  /** Secrets Manager secret name (may be empty: the webhook then uses the default name). */
+  AWS_SECRET_NAME: "PIGGY_AWS_SECRET_NAME",
+  /** AWS region for both secret sources. */
+  AWS_REGION: "PIGGY_AWS_REGION",
+  /** SSM Parameter Store path; when non-empty SSM is used instead of Secrets Manager. */
+  AWS_SSM_PARAMETER_PATH: "PIGGY_AWS_SSM_PARAMETER_PATH",
+  /** Secrets Manager VersionId or VersionStage (standalone mode). */
+  AWS_SECRET_VERSION: "PIGGY_AWS_SECRET_VERSION",
+  /** `true` turns on debug logging in piggy-env. */
+  DEBUG: "PIGGY_DEBUG",
+  /** `true` makes piggy-env read AWS directly. */
+  STANDALONE: "PIGGY_STANDALONE",
+  /** Base URL of the webhook's secret proxy. */
+  ADDRESS: "PIGGY_ADDRESS",
+  /** Pod name, injected through the downward API. */
+  POD_NAME: "PIGGY_POD_NAME",
+  /** Per-container UID generated at admission. */
+  UID: "PIGGY_UID",
+  /** `true` lets the app start even when references stay unresolved. */
+  IGNORE_NO_ENV: "PIGGY_IGNORE_NO_ENV",
+  /** Go Piggy DNS resolver network; accepted and ignored by this launcher. */
+  DNS_RESOLVER: "PIGGY_DNS_RESOLVER",
+  /** Delay before the first fetch attempt (Go duration). */
+  INITIAL_DELAY: "PIGGY_INITIAL_DELAY",
+  /** Total number of fetch attempts. */
+  NUMBER_OF_RETRY: "PIGGY_NUMBER_OF_RETRY",
+  /** `true` disables TLS verification of the webhook (explicit opt-out). */
+  SKIP_VERIFY_TLS: "PIGGY_SKIP_VERIFY_TLS",
+  /** Path of a PEM CA bundle that verifies the webhook. */
+  CA_FILE: "PIGGY_CA_FILE",
+  /** PEM CA bundle text that verifies the webhook. */
+  CA_BUNDLE: "PIGGY_CA_BUNDLE",
+  /** Path of the service-account token sent to the webhook. */
+  TOKEN_FILE: "PIGGY_TOKEN_FILE",
+  /** Per-attempt timeout of a proxy request (Go duration). */
+  REQUEST_TIMEOUT: "PIGGY_REQUEST_TIMEOUT",
+  /** Secret key listing the `namespace:serviceaccount` pairs allowed to read the secret. */
+  ALLOWED_SA: "PIGGY_ALLOWED_SA",
+  /** Webhook env: refuse secrets without `PIGGY_ALLOWED_SA`. */
+  ENFORCE_SERVICE_ACCOUNT: "PIGGY_ENFORCE_SERVICE_ACCOUNT",
+  /** Webhook env: prefix of the default secret name. */
+  DEFAULT_SECRET_NAME_PREFIX: "PIGGY_DEFAULT_SECRET_NAME_PREFIX",
+  /** Webhook env: suffix of the default secret name. */
+  DEFAULT_SECRET_NAME_SUFFIX: "PIGGY_DEFAULT_SECRET_NAME_SUFFIX",
+} as const;
+
+/**
+ * Keys that never leave the webhook in a `/secret` answer and never reach the application's
+ * environment (Go Piggy's reserved list plus `PIGGY_AWS_SECRET_VERSION`).
+ */
+export const RESERVED_KEYS: ReadonlySet<string> = new Set([
+  ENV.AWS_SECRET_NAME,
+  ENV.AWS_SSM_PARAMETER_PATH,
+  ENV.AWS_REGION,
+  ENV.AWS_SECRET_VERSION,
+  ENV.POD_NAME,
+  ENV.DEBUG,
+  ENV.STANDALONE,
+  ENV.ADDRESS,
+  ENV.ALLOWED_SA,
+  ENV.SKIP_VERIFY_TLS,
+  ENV.IGNORE_NO_ENV,
+  ENV.DEFAULT_SECRET_NAME_PREFIX,
+  ENV.DEFAULT_SECRET_NAME_SUFFIX,
+  ENV.DNS_RESOLVER,
+  ENV.INITIAL_DELAY,
+  ENV.NUMBER_OF_RETRY,
+]);
+
+/**
+ * Launcher configuration removed from the application's environment on top of
+ * {@link RESERVED_KEYS} (Go Piggy leaked `PIGGY_UID` to the app).
+ */
+export const LAUNCHER_ONLY_KEYS: ReadonlySet<string> = new Set([
+  ENV.UID,
+  ENV.CA_FILE,
+  ENV.CA_BUNDLE,
+  ENV.TOKEN_FILE,
+  ENV.REQUEST_TIMEOUT,
+]);

@@ -1,0 +1,145 @@
+/**
+ * JSON-lines logger in Go Piggy's (zerolog) field format:
+ * `{"level":"info",<fields…>,"time":"2026-01-27T11:27:47Z","message":"…"}` on stderr.
+ *
+ * Never pass secret values, tokens or CA contents as fields or in messages.
+ *
+ * @module
+ */
+
+/** Log levels, lowest first. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** Structured fields attached to a log line. */
+export type LogFields = Record<string, string | number | boolean | undefined>;
+
+/** Where formatted lines go; defaults to stderr. */
+export type LogSink = (line: string) => void;
+
+/** Options of {@link Logger}. */
+export interface LoggerOptions {
+  /** Minimum level written. @default "info" */
+  level?: LogLevel;
+  /** Line writer. @default console.error (stderr) */
+  sink?: LogSink;
+  /** Clock. @default () => new Date() */
+  now?: () => Date;
+}
+
+/**
+ * Parses a level name, also accepting `warning` and `fatal`/`panic` (as zerolog does).
+ *
+ * @returns the level, or `undefined` when the name is unknown
+ */
+export function parseLogLevel(name: string): LogLevel | undefined {
+  const value = name.trim().toLowerCase();
+  if (value === "debug" || value === "trace") return "debug";
+  if (value === "info") return "info";
+  if (value === "warn" || value === "warning") return "warn";
+  if (value === "error" || value === "fatal" || value === "panic") return "error";
+  return undefined;
+}
+
+/**
+ * Picks the level from `LOG_LEVEL`, then a debug switch (`DEBUG=true` for the webhook,
+ * `PIGGY_DEBUG=true` for piggy-env).
+ *
+ * @param logLevel value of `LOG_LEVEL` (may be undefined)
+ * @param debug whether the debug switch is on
+ */
+export function chooseLogLevel(logLevel: string | undefined, debug: boolean): LogLevel {
+  const parsed = logLevel ? parseLogLevel(logLevel) : undefined;
+  if (parsed) return parsed;
+  return debug ? "debug" : "info";
+}
+
+function formatTime(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** Structured logger; `child()` adds fields to every line. */
+export class Logger {
+  readonly #level: LogLevel;
+  readonly #sink: LogSink;
+  readonly #now: () => Date;
+  readonly #fields: LogFields;
+
+  constructor(options: LoggerOptions = {}, fields: LogFields = {}) {
+    this.#level = options.level ?? "info";
+    // deno-lint-ignore no-console
+    this.#sink = options.sink ?? ((line) => console.error(line));
+    this.#now = options.now ?? (() => new Date());
+    this.#fields = fields;
+  }
+
+  /** The minimum level this logger writes. */
+  get level(): LogLevel {
+    return this.#level;
+  }
+
+  /** True when `level` lines are written. */
+  enabled(level: LogLevel): boolean {
+    return LEVEL_RANK[level] >= LEVEL_RANK[this.#level];
+  }
+
+  /** A logger that adds `fields` to every line. */
+  child(fields: LogFields): Logger {
+    return new Logger(
+      { level: this.#level, sink: this.#sink, now: this.#now },
+      { ...this.#fields, ...fields },
+    );
+  }
+
+  /** Writes a debug line. */
+  debug(message: string, fields?: LogFields): void {
+    this.#write("debug", message, fields);
+  }
+
+  /** Writes an info line. */
+  info(message: string, fields?: LogFields): void {
+    this.#write("info", message, fields);
+  }
+
+  /** Writes a warn line. */
+  warn(message: string, fields?: LogFields): void {
+    this.#write("warn", message, fields);
+  }
+
+  /** Writes an error line. */
+  error(message: string, fields?: LogFields): void {
+    this.#write("error", message, fields);
+  }
+
+  #write(level: LogLevel, message: string, fields?: LogFields): void {
+    if (!this.enabled(level)) return;
+    const record: Record<string, unknown> = { level };
+    for (const [key, value] of Object.entries({ ...this.#fields, ...fields })) {
+      if (value !== undefined) record[key] = value;
+    }
+    record.time = formatTime(this.#now());
+    record.message = message;
+    this.#sink(JSON.stringify(record));
+  }
+}
+
+/**
+ * Describes an error for a log line: its message and the messages of its causes, never a stack.
+ *
+ * @param error anything thrown
+ */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+    if (current instanceof Error) {
+      parts.push(current.message);
+      current = current.cause;
+    } else {
+      parts.push(String(current));
+      break;
+    }
+  }
+  return parts.filter((part, index) => part && parts.indexOf(part) === index).join(": ");
+}
