@@ -13,6 +13,8 @@ import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts"
 export interface KubeCallOptions {
   /** Aborts the call (e.g. the admission deadline). */
   signal?: AbortSignal;
+  /** Overrides the client's per-call timeout in milliseconds (HTTPS client only). */
+  timeoutMs?: number;
 }
 
 /**
