@@ -94,6 +94,11 @@ export const ENV = {
   DEFAULT_SECRET_NAME_PREFIX: "PIGGY_DEFAULT_SECRET_NAME_PREFIX",
   /** Webhook env: suffix of the default secret name. */
   DEFAULT_SECRET_NAME_SUFFIX: "PIGGY_DEFAULT_SECRET_NAME_SUFFIX",
+  /**
+   * Webhook env: comma-separated audiences `/secret` passes to TokenReview and requires in
+   * `status.audiences`; empty means the API server's own audience (what Go launchers send).
+   */
+  TOKEN_AUDIENCES: "PIGGY_TOKEN_AUDIENCES",
 } as const;
 
 /**

@@ -1,0 +1,329 @@
+/**
+ * The `/secret` authorization decision, as pure functions: who the token belongs to
+ * ({@link identifyCaller}), whether that caller may read the secret its pod is configured with
+ * ({@link decideSecretAccess}), and what may leave the webhook once the values are fetched
+ * ({@link authorizeValues}).
+ *
+ * Differences from Go Piggy 0.7 (spec §1.11, §2.2 S1/S4, §2.3 W15), each refused rather than let
+ * through:
+ * - a token whose user is not `system:serviceaccount:<namespace>:<name>` (Go failed later, by luck);
+ * - a pod-bound token (`user.extra` pod name/uid claims) used for another pod, or for a pod that was
+ *   replaced under the same name (StatefulSets), or for a pod that is being deleted;
+ * - with integrity on, a `uid` missing from `piggysec.com/piggy-uid` even when the signature is empty
+ *   (Go compared the empty map lookup with the empty signature and let it through);
+ * - when `PIGGY_TOKEN_AUDIENCES` is set, a token whose reviewed audiences do not include one of them.
+ *
+ * Legacy tokens without the bound claims (non-projected Secret-based tokens) fall back to the pod
+ * name of the request, as Go Piggy did; on current clusters the default service-account token that
+ * Go launchers send is projected and pod-bound, so the claims are normally present.
+ *
+ * @module
+ */
+
+import type { Pod } from "kubernetes-types/core/v1.d.ts";
+import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
+import { ENV, PIGGY_UID_ANNOTATION, RESERVED_KEYS } from "../constants.ts";
+import { AccessDeniedError, NotFoundError, UnauthenticatedError } from "../errors.ts";
+import type { resolveConfig } from "../config/resolve_config.ts";
+import type { SecretQuery } from "../secrets/source.ts";
+
+/** TokenReview `user.extra` key carrying the name of the pod a projected token is bound to. */
+export const POD_NAME_CLAIM = "authentication.kubernetes.io/pod-name";
+
+/** TokenReview `user.extra` key carrying the UID of the pod a projected token is bound to. */
+export const POD_UID_CLAIM = "authentication.kubernetes.io/pod-uid";
+
+const SERVICE_ACCOUNT_USER_PREFIX = "system:serviceaccount:";
+
+/** Settings resolved from the live pod's annotations (what `resolveConfig` returns). */
+export type ResolvedSettings = Pick<ReturnType<typeof resolveConfig>, "config" | "problems">;
+
+/** The body of a `/secret` request, after shape validation. */
+export interface SecretRequest {
+  /** Pod name the launcher claims (`PIGGY_POD_NAME`). */
+  name: string;
+  /** Per-container UID (`PIGGY_UID`). */
+  uid: string;
+  /** SHA-256 of the launcher's command line. */
+  signature: string;
+}
+
+/** Who a reviewed token belongs to. */
+export interface CallerIdentity {
+  /** Namespace of the token's service account: the only namespace the caller may read. */
+  namespace: string;
+  /** Service account name, without namespace. */
+  serviceAccountName: string;
+  /** `namespace:name`, the form `PIGGY_ALLOWED_SA` and the audit log use. */
+  serviceAccount: string;
+  /** Pod to look up: the bound pod name claim, or the request's name for legacy tokens. */
+  podName: string;
+  /** UID of the bound pod, when the token carries the claim. */
+  podUid?: string;
+}
+
+/** Options of {@link identifyCaller}. */
+export interface IdentifyOptions {
+  /**
+   * Audiences the token was reviewed for; when non-empty, `status.audiences` must include one.
+   * @default []
+   */
+  audiences?: readonly string[];
+}
+
+/** What {@link decideSecretAccess} allows: the query to run and the facts to audit. */
+export interface SecretDecision {
+  /** What to fetch. */
+  query: SecretQuery;
+  /** Token (and pod) namespace. */
+  namespace: string;
+  /** `namespace:name` of the caller. */
+  serviceAccount: string;
+  /** Pod name. */
+  podName: string;
+  /** Secret name, or the SSM path when SSM is used: for logs and messages. */
+  secretLabel: string;
+  /** Whether a secret without `PIGGY_ALLOWED_SA` is refused (`PIGGY_ENFORCE_SERVICE_ACCOUNT`). */
+  enforceServiceAccount: boolean;
+}
+
+/** Input of {@link decideSecretAccess}. */
+export interface DecideInput {
+  /** Output of {@link identifyCaller} for the request's token. */
+  identity: CallerIdentity;
+  /** The live pod read from the API in `identity.namespace`, or `null` when it does not exist. */
+  pod: Pod | null;
+  /** The validated request body. */
+  request: SecretRequest;
+  /** `resolveConfig(livePod.metadata.annotations, envGet)`. */
+  settings: ResolvedSettings;
+  /** Receives non-fatal findings (e.g. an unparsable `piggy-uid` annotation). @default ignore */
+  warn?: (message: string) => void;
+}
+
+/** Options of {@link authorizeValues}. */
+export interface AuthorizeValuesOptions {
+  /** Refuse a secret that has no `PIGGY_ALLOWED_SA` key. @default false */
+  enforceServiceAccount?: boolean;
+  /** Secret name or SSM path, for the refusal message. @default "" */
+  secretLabel?: string;
+}
+
+/**
+ * Parses `PIGGY_TOKEN_AUDIENCES`: comma-separated, entries trimmed, empty entries dropped.
+ *
+ * @param text the variable's value (may be undefined)
+ */
+export function parseAudiences(text: string | undefined): string[] {
+  if (!text) return [];
+  return text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+}
+
+function singleClaim(
+  extra: Record<string, string[]> | undefined,
+  key: string,
+): string | undefined {
+  const values = extra?.[key];
+  if (values === undefined) return undefined;
+  if (!Array.isArray(values) || values.length !== 1 || typeof values[0] !== "string") {
+    throw new AccessDeniedError(`Cannot trust token: claim "${key}" must have exactly one value`);
+  }
+  return values[0];
+}
+
+/**
+ * Checks a TokenReview status and extracts the caller's service account and bound pod.
+ *
+ * @param status what the API answered for the request's token
+ * @param requestName the pod name of the request body
+ * @throws {UnauthenticatedError} token not authenticated, or no expected audience
+ * @throws {AccessDeniedError} not a service account, or bound to another pod than `requestName`
+ */
+export function identifyCaller(
+  status: TokenReviewStatus,
+  requestName: string,
+  options: IdentifyOptions = {},
+): CallerIdentity {
+  if (status.authenticated !== true || status.error) {
+    const detail = status.error ? `: ${status.error}` : "";
+    throw new UnauthenticatedError(`Token is not authenticated${detail}`);
+  }
+  const audiences = options.audiences ?? [];
+  if (audiences.length > 0) {
+    // An empty status.audiences means "valid for the API server" (TokenReview v1 docs): refuse.
+    const granted = status.audiences ?? [];
+    if (!granted.some((audience) => audiences.includes(audience))) {
+      throw new UnauthenticatedError(
+        `Token is not valid for audience ${audiences.map((a) => `"${a}"`).join(", ")}`,
+      );
+    }
+  }
+  const username = status.user?.username ?? "";
+  const parts = username.startsWith(SERVICE_ACCOUNT_USER_PREFIX)
+    ? username.slice(SERVICE_ACCOUNT_USER_PREFIX.length).split(":")
+    : [];
+  const [namespace, serviceAccountName] = parts;
+  if (parts.length !== 2 || !namespace || !serviceAccountName) {
+    throw new AccessDeniedError(`User "${username}" is not a service account`);
+  }
+  const boundName = singleClaim(status.user?.extra, POD_NAME_CLAIM);
+  const boundUid = singleClaim(status.user?.extra, POD_UID_CLAIM);
+  if (boundName !== undefined && boundName !== requestName) {
+    throw new AccessDeniedError(
+      `Token is bound to pod "${boundName}", not to pod "${requestName}"`,
+    );
+  }
+  const identity: CallerIdentity = {
+    namespace,
+    serviceAccountName,
+    serviceAccount: `${namespace}:${serviceAccountName}`,
+    podName: boundName ?? requestName,
+  };
+  if (boundUid !== undefined) identity.podUid = boundUid;
+  return identity;
+}
+
+/**
+ * Parses the `piggysec.com/piggy-uid` annotation (container UID → command signature).
+ *
+ * @param text the annotation value (may be undefined)
+ * @returns the map (empty when absent or unusable) and a problem description when unusable
+ */
+export function parseUidAnnotation(
+  text: string | undefined,
+): { signatures: Map<string, string>; problem?: string } {
+  const signatures = new Map<string, string>();
+  if (text === undefined || text === "") return { signatures };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { signatures, problem: `Cannot parse annotation "${PIGGY_UID_ANNOTATION}": not JSON` };
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return {
+      signatures,
+      problem: `Cannot parse annotation "${PIGGY_UID_ANNOTATION}": not a JSON object`,
+    };
+  }
+  let skipped = 0;
+  for (const [uid, signature] of Object.entries(parsed)) {
+    if (typeof signature === "string") signatures.set(uid, signature);
+    else skipped++;
+  }
+  if (skipped > 0) {
+    return {
+      signatures,
+      problem: `Annotation "${PIGGY_UID_ANNOTATION}" has ${skipped} non-string entries: ignored`,
+    };
+  }
+  return { signatures };
+}
+
+/** Compares two strings in time independent of where they differ. */
+function equalStrings(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let index = 0; index < a.length; index++) {
+    difference |= a.charCodeAt(index) ^ b.charCodeAt(index);
+  }
+  return difference === 0;
+}
+
+/**
+ * Decides whether the caller may read the secret configured on its live pod, and which one.
+ *
+ * Order: pod exists → same bound UID → not being deleted → same service account → no denying
+ * settings problem → uid (and signature, with integrity on) listed in `piggysec.com/piggy-uid`.
+ *
+ * @throws {NotFoundError} the pod does not exist in the token's namespace
+ * @throws {AccessDeniedError} any other refusal, with a message saying why
+ */
+export function decideSecretAccess(input: DecideInput): SecretDecision {
+  const { identity, pod, request, settings } = input;
+  const { namespace, podName } = identity;
+  if (pod === null) {
+    throw new NotFoundError(`Pod "${podName}" not found in namespace "${namespace}"`);
+  }
+  const liveUid = pod.metadata?.uid ?? "";
+  if (identity.podUid !== undefined && identity.podUid !== liveUid) {
+    throw new AccessDeniedError(
+      `Token is bound to pod uid "${identity.podUid}" but pod "${podName}" has uid "${liveUid}"`,
+    );
+  }
+  if (pod.metadata?.deletionTimestamp) {
+    throw new AccessDeniedError(`Pod "${podName}" is being deleted`);
+  }
+  const podServiceAccount = `${namespace}:${pod.spec?.serviceAccountName ?? ""}`;
+  if (podServiceAccount !== identity.serviceAccount) {
+    throw new AccessDeniedError(
+      `Invalid service account found "${podServiceAccount}", expected "${identity.serviceAccount}"`,
+    );
+  }
+  const denial = settings.problems.find((problem) => problem.deny);
+  if (denial) throw new AccessDeniedError(denial.message);
+
+  const { config } = settings;
+  const { signatures, problem } = parseUidAnnotation(
+    pod.metadata?.annotations?.[PIGGY_UID_ANNOTATION],
+  );
+  if (problem) input.warn?.(problem);
+  const expected = request.uid === "" ? undefined : signatures.get(request.uid);
+  if (config.piggyEnforceIntegrity) {
+    // A missing uid never matches, not even an empty signature (Go Piggy bug S1).
+    if (expected === undefined || !equalStrings(expected, request.signature)) {
+      throw new AccessDeniedError(`Invalid signature for pod "${podName}"`);
+    }
+  } else if (expected === undefined) {
+    throw new AccessDeniedError(`Invalid uid for pod "${podName}"`);
+  }
+
+  const ssmParameterPath = config.awsSsmParameterPath;
+  const secretName = config.awsSecretName !== "" || ssmParameterPath !== ""
+    ? config.awsSecretName
+    : `${config.piggyDefaultSecretNamePrefix}${namespace}/${identity.serviceAccountName}${config.piggyDefaultSecretNameSuffix}`;
+  return {
+    query: {
+      secretName,
+      ssmParameterPath,
+      region: config.awsRegion,
+      version: config.awsSecretVersion,
+    },
+    namespace,
+    serviceAccount: identity.serviceAccount,
+    podName,
+    secretLabel: ssmParameterPath !== "" ? ssmParameterPath : secretName,
+    enforceServiceAccount: config.piggyEnforceServiceAccount,
+  };
+}
+
+/**
+ * Applies `PIGGY_ALLOWED_SA` (comma-separated `namespace:name`, entries trimmed) and then drops the
+ * reserved keys. Without `PIGGY_ALLOWED_SA` the secret is allowed unless `enforceServiceAccount`.
+ *
+ * @param values every key of the fetched secret (not modified)
+ * @param callerSa `namespace:name` of the caller
+ * @returns a new map without {@link RESERVED_KEYS}
+ * @throws {AccessDeniedError} the caller is not allowed to read the secret
+ */
+export function authorizeValues(
+  values: Readonly<Record<string, string>>,
+  callerSa: string,
+  options: AuthorizeValuesOptions = {},
+): Record<string, string> {
+  const label = options.secretLabel ? ` "${options.secretLabel}"` : "";
+  if (Object.hasOwn(values, ENV.ALLOWED_SA)) {
+    const allowed = (values[ENV.ALLOWED_SA] ?? "").split(",").map((entry) => entry.trim());
+    if (!allowed.includes(callerSa)) {
+      throw new AccessDeniedError(
+        `Service account "${callerSa}" is not allowed to read secret${label}`,
+      );
+    }
+  } else if (options.enforceServiceAccount) {
+    throw new AccessDeniedError(
+      `Secret${label} has no ${ENV.ALLOWED_SA} and ${ENV.ENFORCE_SERVICE_ACCOUNT} is on`,
+    );
+  }
+  // fromEntries defines own properties, so a key such as "__proto__" stays data.
+  return Object.fromEntries(Object.entries(values).filter(([key]) => !RESERVED_KEYS.has(key)));
+}

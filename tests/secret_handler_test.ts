@@ -1,0 +1,622 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Pod } from "kubernetes-types/core/v1.d.ts";
+import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
+import {
+  ANNOTATION_PREFIX,
+  ENV,
+  PIGGY_UID_ANNOTATION,
+  RESERVED_KEYS,
+  SECRET_PATH,
+  TOKEN_HEADER,
+} from "../src/constants.ts";
+import { KubeApiError, KubeUnavailableError, SecretSourceError } from "../src/errors.ts";
+import { FakeKubeClient } from "../src/k8s/fake.ts";
+import { Logger } from "../src/log.ts";
+import { MemorySecretSource } from "../src/secrets/memory_source.ts";
+import type { SecretQuery, SecretSource } from "../src/secrets/source.ts";
+import { POD_NAME_CLAIM, POD_UID_CLAIM } from "../src/authz/decide.ts";
+import { createSecretHandler } from "../src/authz/secret_handler.ts";
+
+/** A value that must never reach a log line or an error body. */
+const CANARY = "canary-7Qx2vZ-do-not-log";
+const SIGNATURE = "c933fbddcaf73b7f6028b45404b1e81b7ee91915588d41940eea1dd6d686469f";
+const TOKEN = "token-bound-test-pod-0123456789";
+const LEGACY_TOKEN = "token-legacy-0123456789";
+const URL_SECRET = `https://piggy.test${SECRET_PATH}`;
+const ALL_TOKENS = [TOKEN, LEGACY_TOKEN, "token-other-0123456789", "token-user-0123456789"];
+
+function saUser(namespace: string, name: string, pod?: { name: string; uid: string }) {
+  const status: TokenReviewStatus = {
+    authenticated: true,
+    user: { username: `system:serviceaccount:${namespace}:${name}` },
+  };
+  if (pod && status.user) {
+    status.user.extra = { [POD_NAME_CLAIM]: [pod.name], [POD_UID_CLAIM]: [pod.uid] };
+  }
+  return status;
+}
+
+function podWith(
+  options: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    serviceAccountName?: string;
+    annotations?: Record<string, string>;
+  } = {},
+): Pod {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: options.name ?? "test-pod",
+      namespace: options.namespace ?? "default",
+      uid: options.uid ?? "pod-uid-1",
+      annotations: {
+        [PIGGY_UID_ANNOTATION]: JSON.stringify({ "test-uid": SIGNATURE }),
+        [`${ANNOTATION_PREFIX}aws-secret-name`]: "my-secret",
+        ...options.annotations,
+      },
+    },
+    spec: {
+      serviceAccountName: options.serviceAccountName ?? "test-sa",
+      containers: [{ name: "app", image: "app:1", command: ["python", "app.py"] }],
+    },
+  };
+}
+
+interface Setup {
+  kube: FakeKubeClient;
+  secrets: MemorySecretSource;
+  lines: string[];
+  handle: (request: Request) => Promise<Response>;
+}
+
+function setup(
+  options: {
+    env?: Record<string, string>;
+    source?: SecretSource;
+    maxBodyBytes?: number;
+  } = {},
+): Setup {
+  const kube = new FakeKubeClient()
+    .put("pods", podWith())
+    .putToken(TOKEN, saUser("default", "test-sa", { name: "test-pod", uid: "pod-uid-1" }))
+    .putToken(LEGACY_TOKEN, saUser("default", "test-sa"));
+  const secrets = new MemorySecretSource().putSecret("my-secret", {
+    DB_PASS: CANARY,
+    [ENV.ALLOWED_SA]: "default:test-sa",
+  });
+  const lines: string[] = [];
+  const env = options.env ?? {};
+  const handle = createSecretHandler({
+    kube,
+    secrets: options.source ?? secrets,
+    envGet: (name) => env[name],
+    logger: new Logger({ level: "debug", sink: (line) => lines.push(line) }),
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+  });
+  return { kube, secrets, lines, handle };
+}
+
+function secretRequest(
+  body: unknown = { resources: "pods", name: "test-pod", uid: "test-uid", signature: SIGNATURE },
+  options: { token?: string | null; contentType?: string | null; method?: string } = {},
+): Request {
+  const headers = new Headers();
+  const contentType = options.contentType === undefined ? "application/json" : options.contentType;
+  if (contentType !== null) headers.set("content-type", contentType);
+  const token = options.token === undefined ? TOKEN : options.token;
+  if (token !== null) headers.set(TOKEN_HEADER, token);
+  const method = options.method ?? "POST";
+  const init: RequestInit = { method, headers };
+  if (method !== "GET" && method !== "HEAD") {
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  return new Request(URL_SECRET, init);
+}
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+  audit: Record<string, unknown>;
+}
+
+/**
+ * Sends one request and checks what every request must satisfy: exactly one audit line, no token
+ * and no canary in any log line, no canary in an error body, JSON with no-store caching.
+ */
+async function send(context: Setup, request: Request): Promise<Answer> {
+  const before = context.lines.length;
+  const response = await context.handle(request);
+  const text = await response.text();
+  const added = context.lines.slice(before);
+  const audits = added
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((record) => String(record.message).startsWith("Request from "));
+  assert.equal(audits.length, 1, `exactly one audit line, got ${added.join("\n")}`);
+  for (const line of context.lines) {
+    assert.ok(!line.includes(CANARY), `canary in log line ${line}`);
+    for (const token of ALL_TOKENS) assert.ok(!line.includes(token), `token in log ${line}`);
+  }
+  if (response.status !== 200) assert.ok(!text.includes(CANARY), `canary in error ${text}`);
+  assert.equal(response.headers.get("content-type"), "application/json");
+  assert.equal(response.headers.get("cache-control"), "no-store");
+  const audit = audits[0] ?? {};
+  assert.equal(audit.status, response.status);
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: JSON.parse(text) as Record<string, unknown>,
+    audit,
+  };
+}
+
+async function assertFailure(
+  context: Setup,
+  request: Request,
+  status: number,
+  error?: string,
+): Promise<Answer> {
+  const answer = await send(context, request);
+  assert.equal(answer.status, status, JSON.stringify(answer.body));
+  assert.equal(typeof answer.body.error, "string");
+  assert.equal(typeof answer.body.message, "string");
+  if (error) assert.equal(answer.body.error, error);
+  assert.notEqual(answer.audit.level, "info");
+  assert.match(String(answer.audit.message), / was error: /);
+  return answer;
+}
+
+// --- Go conformance: handler cases §3.3 -----------------------------------------------------
+
+test("createSecretHandler() answers 200 with the secret's values (SH-1)", async () => {
+  const context = setup();
+  const answer = await send(context, secretRequest());
+  assert.equal(answer.status, 200);
+  assert.deepEqual(answer.body, { DB_PASS: CANARY });
+  assert.equal(answer.audit.level, "info");
+  assert.equal(
+    answer.audit.message,
+    "Request from [sa=default:test-sa], [pod=test-pod] was successful",
+  );
+  assert.equal(answer.audit.namespace, "default");
+  assert.equal(answer.audit.pod_name, "test-pod");
+  assert.equal(answer.audit.service_account, "default:test-sa");
+  assert.equal(answer.audit.secret_name, "my-secret");
+  assert.deepEqual(context.secrets.queries.map((query) => query.secretName), ["my-secret"]);
+});
+
+test("createSecretHandler() answers 401 without X-Token (SH-2), before parsing the body", async () => {
+  const context = setup();
+  await assertFailure(context, secretRequest({}, { token: null }), 401, "Unauthenticated");
+  await assertFailure(context, secretRequest("{invalid", { token: "" }), 401);
+  assert.deepEqual(context.kube.calls, []);
+});
+
+test("createSecretHandler() answers 405 with Allow for other methods (SH-3)", async () => {
+  const context = setup();
+  for (const method of ["GET", "PUT", "DELETE"]) {
+    const answer = await assertFailure(context, secretRequest({}, { method }), 405);
+    assert.equal(answer.headers.get("allow"), "POST");
+  }
+});
+
+test("createSecretHandler() answers 415 for other content types (SH-4: Go answered 400)", async () => {
+  const context = setup();
+  await assertFailure(context, secretRequest({}, { contentType: "text/plain" }), 415);
+  await assertFailure(context, secretRequest({}, { contentType: null }), 415);
+  await assertFailure(context, secretRequest({}, { contentType: "application/jsonx" }), 415);
+  // The content type is checked before the token (spec §3.8).
+  await assertFailure(context, secretRequest({}, { contentType: "text/plain", token: null }), 415);
+});
+
+test("createSecretHandler() accepts application/json with parameters (Go bug W13)", async () => {
+  const context = setup();
+  for (
+    const contentType of ["application/json; charset=utf-8", "Application/JSON ;charset=UTF-8"]
+  ) {
+    const answer = await send(context, secretRequest(undefined, { contentType }));
+    assert.equal(answer.status, 200, contentType);
+  }
+});
+
+test("createSecretHandler() answers 400 for a body that is not JSON (SH-5)", async () => {
+  const context = setup();
+  const answer = await assertFailure(context, secretRequest("{invalid"), 400, "BadRequest");
+  assert.ok(!String(answer.body.message).includes("{invalid"));
+  assert.deepEqual(context.kube.calls, []);
+});
+
+test("createSecretHandler() answers 400 for a malformed payload (SH-8)", async () => {
+  const context = setup();
+  for (
+    const body of [
+      { name: "" },
+      {},
+      [],
+      null,
+      { name: 7 },
+      { name: "test-pod", uid: 1, signature: SIGNATURE },
+      { name: "test-pod", uid: "test-uid", signature: null },
+      { name: "../secrets/x" },
+      { name: "Test-Pod" },
+    ]
+  ) {
+    await assertFailure(context, secretRequest(body), 400, "BadRequest");
+  }
+  assert.deepEqual(context.kube.calls, []);
+});
+
+test("createSecretHandler() ignores resources and treats missing uid/signature as empty", async () => {
+  const context = setup();
+  await assertFailure(context, secretRequest({ name: "test-pod" }), 403, "AccessDenied");
+  const answer = await send(
+    context,
+    secretRequest({ resources: 42, name: "test-pod", uid: "test-uid", signature: SIGNATURE }),
+  );
+  assert.equal(answer.status, 200);
+});
+
+test("createSecretHandler() answers 403 when PIGGY_ALLOWED_SA refuses the caller (SH-6, SV-9)", async () => {
+  const context = setup();
+  context.secrets.putSecret("my-secret", { DB_PASS: CANARY, [ENV.ALLOWED_SA]: "other:sa" });
+  const answer = await assertFailure(context, secretRequest(), 403, "AccessDenied");
+  assert.equal(answer.audit.secret_name, "my-secret");
+  assert.equal(answer.audit.level, "warn");
+});
+
+test("createSecretHandler() maps other failures by kind, not to 400 (SH-7: AWS error → 502)", async () => {
+  const context = setup();
+  context.secrets.putSecret("my-secret", { DB_PASS: CANARY });
+  const pod = podWith({ annotations: { [`${ANNOTATION_PREFIX}aws-secret-name`]: "missing" } });
+  context.kube.put("pods", pod);
+  const answer = await assertFailure(context, secretRequest(), 502, "ResourceNotFoundException");
+  assert.match(String(answer.body.message), /missing/);
+  assert.equal(answer.audit.level, "error");
+});
+
+// --- Go conformance: service cases §3.7 through the handler ---------------------------------
+
+test("createSecretHandler() answers 401 for an unauthenticated token (SV-2)", async () => {
+  const context = setup();
+  await assertFailure(context, secretRequest(undefined, { token: "token-unknown-0123" }), 401);
+});
+
+test("createSecretHandler() answers 404 for a pod that does not exist (SV-3)", async () => {
+  const context = setup();
+  const body = { name: "non-existent-pod", uid: "test-uid", signature: SIGNATURE };
+  const answer = await assertFailure(
+    context,
+    secretRequest(body, { token: LEGACY_TOKEN }),
+    404,
+    "NotFound",
+  );
+  assert.match(String(answer.body.message), /non-existent-pod/);
+});
+
+test("createSecretHandler() answers 403 for a wrong signature (SV-4)", async () => {
+  const context = setup();
+  const body = { name: "test-pod", uid: "test-uid", signature: "wrong-signature" };
+  const answer = await assertFailure(context, secretRequest(body), 403, "AccessDenied");
+  assert.match(String(answer.body.message), /invalid signature/i);
+  assert.deepEqual(context.secrets.queries, []);
+});
+
+test("createSecretHandler() with integrity off fetches for a known uid (SV-5 corrected)", async () => {
+  const context = setup();
+  context.kube.put(
+    "pods",
+    podWith({ annotations: { [`${ANNOTATION_PREFIX}piggy-enforce-integrity`]: "false" } }),
+  );
+  const body = { name: "test-pod", uid: "test-uid", signature: "other-command" };
+  const answer = await send(context, secretRequest(body));
+  assert.equal(answer.status, 200);
+  assert.deepEqual(answer.body, { DB_PASS: CANARY });
+  await assertFailure(context, secretRequest({ ...body, uid: "unknown" }), 403);
+});
+
+test("createSecretHandler() answers 403 when piggy-enforce-integrity is not a boolean", async () => {
+  const context = setup();
+  context.kube.put(
+    "pods",
+    podWith({ annotations: { [`${ANNOTATION_PREFIX}piggy-enforce-integrity`]: "yes" } }),
+  );
+  const body = { name: "test-pod", uid: "test-uid", signature: "other-command" };
+  await assertFailure(context, secretRequest(body), 403, "AccessDenied");
+  assert.deepEqual(context.secrets.queries, []);
+});
+
+test("createSecretHandler() answers 403 for a service account mismatch (SV-12)", async () => {
+  const context = setup();
+  context.kube.putToken("token-other-0123456789", saUser("default", "other-sa"));
+  const answer = await assertFailure(
+    context,
+    secretRequest(undefined, { token: "token-other-0123456789" }),
+    403,
+  );
+  assert.match(String(answer.body.message), /invalid service account found/i);
+  assert.equal(answer.audit.service_account, "default:other-sa");
+});
+
+test("createSecretHandler() refuses an unknown uid even with an empty signature (SV-13, Go bug S1)", async () => {
+  const context = setup();
+  context.kube.put("pods", podWith({ annotations: { [PIGGY_UID_ANNOTATION]: "{}" } }));
+  for (const signature of ["sig", ""]) {
+    const body = { name: "test-pod", uid: "some-uid", signature };
+    await assertFailure(context, secretRequest(body), 403, "AccessDenied");
+  }
+  assert.deepEqual(context.secrets.queries, []);
+});
+
+test("createSecretHandler() applies PIGGY_ALLOWED_SA with trimmed entries (SV-8, W15)", async () => {
+  const context = setup();
+  context.secrets.putSecret("my-secret", {
+    DB_PASS: CANARY,
+    [ENV.ALLOWED_SA]: "other:sa, default:test-sa",
+  });
+  const answer = await send(context, secretRequest());
+  assert.equal(answer.status, 200);
+  assert.deepEqual(answer.body, { DB_PASS: CANARY });
+});
+
+test("createSecretHandler() follows PIGGY_ENFORCE_SERVICE_ACCOUNT (SV-10, SV-11)", async () => {
+  const off = setup();
+  off.secrets.putSecret("my-secret", { DB_PASS: CANARY });
+  assert.equal((await send(off, secretRequest())).status, 200);
+  const on = setup({ env: { [ENV.ENFORCE_SERVICE_ACCOUNT]: "true" } });
+  on.secrets.putSecret("my-secret", { DB_PASS: CANARY });
+  await assertFailure(on, secretRequest(), 403, "AccessDenied");
+  // A secret that lists the caller passes with enforcement on.
+  on.secrets.putSecret("my-secret", { DB_PASS: CANARY, [ENV.ALLOWED_SA]: "default:test-sa" });
+  assert.equal((await send(on, secretRequest())).status, 200);
+});
+
+test("createSecretHandler() never returns reserved keys (SV-6)", async () => {
+  const context = setup();
+  const values: Record<string, string> = { APP_KEY: "a" };
+  for (const key of RESERVED_KEYS) values[key] = "reserved";
+  values[ENV.ALLOWED_SA] = "default:test-sa";
+  context.secrets.putSecret("my-secret", values);
+  const answer = await send(context, secretRequest());
+  assert.deepEqual(answer.body, { APP_KEY: "a" });
+});
+
+test("createSecretHandler() reads SSM when the pod has a parameter path (SV-16)", async () => {
+  const context = setup();
+  context.kube.put(
+    "pods",
+    podWith({ annotations: { [`${ANNOTATION_PREFIX}aws-ssm-parameter-path`]: "/config" } }),
+  );
+  context.secrets.putParameter("/config/DB_HOST", "localhost");
+  const answer = await send(context, secretRequest());
+  assert.deepEqual(answer.body, { DB_HOST: "localhost" });
+  assert.equal(context.secrets.queries[0]?.ssmParameterPath, "/config");
+  assert.equal(answer.audit.secret_name, "/config");
+});
+
+// --- Settings on the live pod ---------------------------------------------------------------
+
+test("createSecretHandler() uses the default secret name with prefix and suffix (§3.8)", async () => {
+  const cases: Array<[string, Record<string, string>, string]> = [
+    ["default", {}, "demo/default"],
+    ["sample", { [ENV.DEFAULT_SECRET_NAME_SUFFIX]: "/test" }, "demo/sample/test"],
+    ["sample", { [ENV.DEFAULT_SECRET_NAME_PREFIX]: "prod/" }, "prod/demo/sample"],
+  ];
+  for (const [serviceAccountName, env, expected] of cases) {
+    const context = setup({ env });
+    const pod = podWith({ namespace: "demo", serviceAccountName, uid: "demo-uid" });
+    delete pod.metadata?.annotations?.[`${ANNOTATION_PREFIX}aws-secret-name`];
+    context.kube.put("pods", pod).putToken(
+      "token-demo-0123456789",
+      saUser("demo", serviceAccountName, { name: "test-pod", uid: "demo-uid" }),
+    );
+    context.secrets.putSecret(expected, { DB_PASS: CANARY });
+    const answer = await send(
+      context,
+      secretRequest(undefined, { token: "token-demo-0123456789" }),
+    );
+    assert.equal(answer.status, 200, expected);
+    assert.equal(context.secrets.queries[0]?.secretName, expected);
+    assert.equal(answer.audit.secret_name, expected);
+  }
+});
+
+test("createSecretHandler() passes region and version through, annotation before env", async () => {
+  const env = { AWS_REGION: "us-east-1", AWS_SECRET_VERSION: "AWSPENDING" };
+  const fromEnv = setup({ env });
+  await send(fromEnv, secretRequest());
+  assert.deepEqual(
+    pick(fromEnv.secrets.queries[0]),
+    { region: "us-east-1", version: "AWSPENDING" },
+  );
+  const annotated = setup({ env });
+  annotated.kube.put(
+    "pods",
+    podWith({
+      annotations: {
+        [`${ANNOTATION_PREFIX}aws-region`]: "eu-west-1",
+        [`${ANNOTATION_PREFIX}aws-secret-version`]: "6f8723a0-5b1c-4b43-9f5a-0123456789ab",
+      },
+    }),
+  );
+  await send(annotated, secretRequest());
+  assert.deepEqual(pick(annotated.secrets.queries[0]), {
+    region: "eu-west-1",
+    version: "6f8723a0-5b1c-4b43-9f5a-0123456789ab",
+  });
+  const bare = setup();
+  await send(bare, secretRequest());
+  assert.equal(bare.secrets.queries[0]?.region, "");
+});
+
+function pick(query: SecretQuery | undefined) {
+  return { region: query?.region, version: query?.version };
+}
+
+// --- Identity -------------------------------------------------------------------------------
+
+test("createSecretHandler() never reads a pod of another namespace than the token's", async () => {
+  const context = setup();
+  context.kube
+    .put("pods", podWith({ name: "victim", namespace: "team-b", serviceAccountName: "app" }))
+    .putToken("token-other-0123456789", saUser("team-a", "app"));
+  const body = { name: "victim", uid: "test-uid", signature: SIGNATURE };
+  await assertFailure(
+    context,
+    secretRequest(body, { token: "token-other-0123456789" }),
+    404,
+    "NotFound",
+  );
+  assert.ok(context.kube.calls.includes("pods team-a/victim"));
+  assert.ok(!context.kube.calls.some((call) => call.includes("team-b")));
+  assert.deepEqual(context.secrets.queries, []);
+});
+
+test("createSecretHandler() refuses a bound token used for another pod, without reading it", async () => {
+  const context = setup();
+  context.kube.put("pods", podWith({ name: "sibling", uid: "pod-uid-9" }));
+  const body = { name: "sibling", uid: "test-uid", signature: SIGNATURE };
+  const answer = await assertFailure(context, secretRequest(body), 403, "AccessDenied");
+  assert.match(String(answer.body.message), /bound to pod "test-pod"/);
+  assert.deepEqual(context.kube.calls, ["tokenreviews"]);
+});
+
+test("createSecretHandler() refuses a bound token whose pod was replaced (uid mismatch)", async () => {
+  const context = setup();
+  context.kube.put("pods", podWith({ uid: "pod-uid-2" }));
+  await assertFailure(context, secretRequest(), 403, "AccessDenied");
+  assert.deepEqual(context.secrets.queries, []);
+});
+
+test("createSecretHandler() accepts a legacy token without bound claims by request name", async () => {
+  const context = setup();
+  const answer = await send(context, secretRequest(undefined, { token: LEGACY_TOKEN }));
+  assert.equal(answer.status, 200);
+});
+
+test("createSecretHandler() refuses a user that is not a service account", async () => {
+  const context = setup();
+  context.kube.putToken("token-user-0123456789", {
+    authenticated: true,
+    user: { username: "alice", groups: ["system:authenticated"] },
+  });
+  await assertFailure(
+    context,
+    secretRequest(undefined, { token: "token-user-0123456789" }),
+    403,
+    "AccessDenied",
+  );
+  assert.deepEqual(context.kube.calls, ["tokenreviews"]);
+});
+
+test("createSecretHandler() checks PIGGY_TOKEN_AUDIENCES against the reviewed audiences", async () => {
+  const context = setup({ env: { [ENV.TOKEN_AUDIENCES]: "piggy, other" } });
+  // The fake echoes the requested audiences when the token has none: accepted.
+  assert.equal((await send(context, secretRequest())).status, 200);
+  const apiOnly = saUser("default", "test-sa", { name: "test-pod", uid: "pod-uid-1" });
+  context.kube.putToken(TOKEN, { ...apiOnly, audiences: ["https://kubernetes.default.svc"] });
+  await assertFailure(context, secretRequest(), 401, "Unauthenticated");
+  context.kube.putToken(TOKEN, { ...apiOnly, audiences: [] });
+  await assertFailure(context, secretRequest(), 401, "Unauthenticated");
+  context.kube.putToken(TOKEN, { ...apiOnly, audiences: ["other"] });
+  assert.equal((await send(context, secretRequest())).status, 200);
+});
+
+// --- Kubernetes and AWS failures ------------------------------------------------------------
+
+test("createSecretHandler() answers 503 when TokenReview fails with 500, then recovers", async () => {
+  const context = setup();
+  context.kube.fail("tokenreviews", new KubeApiError("Internal error", 500));
+  await assertFailure(context, secretRequest(), 503, "KubernetesUnavailable");
+  context.kube.fail("tokenreviews", new KubeApiError("Too many requests", 429));
+  await assertFailure(context, secretRequest(), 503, "KubernetesUnavailable");
+  context.kube.fail("tokenreviews", undefined);
+  assert.equal((await send(context, secretRequest())).status, 200);
+});
+
+test("createSecretHandler() answers 503 when the Kubernetes API is unreachable", async () => {
+  const context = setup();
+  context.kube.fail("pods", new KubeUnavailableError("connect ECONNREFUSED 127.0.0.1:6443"));
+  const answer = await assertFailure(context, secretRequest(), 503, "KubernetesUnavailable");
+  assert.equal(answer.audit.level, "error");
+  context.kube.fail("tokenreviews", new KubeUnavailableError("timeout"));
+  await assertFailure(context, secretRequest(), 503, "KubernetesUnavailable");
+});
+
+test("createSecretHandler() answers 502 when the API refuses the webhook itself (RBAC)", async () => {
+  const context = setup();
+  context.kube.fail("pods", new KubeApiError("pods is forbidden", 403, { reason: "Forbidden" }));
+  await assertFailure(context, secretRequest(), 502, "KubernetesApiError");
+});
+
+test("createSecretHandler() never echoes the token from an upstream message", async () => {
+  const context = setup();
+  context.kube.fail("tokenreviews", new KubeApiError(`bad token ${TOKEN}`, 400));
+  const answer = await assertFailure(context, secretRequest(), 502);
+  assert.ok(!JSON.stringify(answer.body).includes(TOKEN));
+});
+
+test("createSecretHandler() answers 502 with the AWS code and no value or cause text", async () => {
+  const source: SecretSource = {
+    fetchSecret: () =>
+      Promise.reject(
+        new SecretSourceError(`Cannot load secret "my-secret": value is not a JSON object`, {
+          code: "InvalidSecretContent",
+          cause: new SyntaxError(`Unexpected token in "${CANARY}"`),
+        }),
+      ),
+  };
+  const context = setup({ source });
+  const answer = await assertFailure(context, secretRequest(), 502, "InvalidSecretContent");
+  assert.equal(answer.audit.secret_name, "my-secret");
+});
+
+test("createSecretHandler() answers 500 for an unexpected error without its text", async () => {
+  const source: SecretSource = {
+    fetchSecret: () => Promise.reject(new SyntaxError(`Unexpected token in "${CANARY}"`)),
+  };
+  const context = setup({ source });
+  const answer = await assertFailure(context, secretRequest(), 500, "InternalError");
+  assert.match(String(answer.audit.error_code), /SyntaxError/);
+});
+
+test("createSecretHandler() keeps the canary out of logs when enforcement refuses values", async () => {
+  const context = setup({ env: { [ENV.ENFORCE_SERVICE_ACCOUNT]: "true" } });
+  context.secrets.putSecret("my-secret", { DB_PASS: CANARY, OTHER: `${CANARY}-2` });
+  await assertFailure(context, secretRequest(), 403);
+  assert.ok(context.lines.length > 0);
+});
+
+// --- Body limits ----------------------------------------------------------------------------
+
+test("createSecretHandler() answers 413 for a body over the limit", async () => {
+  const context = setup();
+  const big = { name: "test-pod", uid: "test-uid", signature: SIGNATURE, pad: "x".repeat(70_000) };
+  await assertFailure(context, secretRequest(big), 413, "PayloadTooLarge");
+  const small = setup({ maxBodyBytes: 64 });
+  await assertFailure(small, secretRequest(big), 413);
+  assert.deepEqual(small.kube.calls, []);
+});
+
+test("createSecretHandler() answers 413 for a streamed body without Content-Length", async () => {
+  const context = setup({ maxBodyBytes: 1024 });
+  const chunk = new TextEncoder().encode("x".repeat(512));
+  let sent = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent++ < 10) controller.enqueue(chunk);
+      else controller.close();
+    },
+  });
+  const request = new Request(URL_SECRET, {
+    method: "POST",
+    headers: { "content-type": "application/json", [TOKEN_HEADER]: TOKEN },
+    body: stream,
+    duplex: "half",
+  } as RequestInit);
+  await assertFailure(context, request, 413, "PayloadTooLarge");
+  assert.ok(sent < 10, "stopped reading after the limit");
+});
