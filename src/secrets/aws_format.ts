@@ -1,0 +1,118 @@
+/**
+ * Pure rules of the AWS secret sources: how `aws-secret-version` selects a Secrets Manager version,
+ * how a `SecretString` becomes a flat map, and how SSM parameter names become keys. No network.
+ *
+ * @module
+ */
+
+import { DEFAULT_VERSION_STAGE } from "../constants.ts";
+import { SecretSourceError } from "../errors.ts";
+
+/** The GetSecretValue version selector: exactly one of the two fields is set. */
+export type VersionSelector = { VersionId: string } | { VersionStage: string };
+
+/**
+ * Shape of a Secrets Manager version id: 32–64 characters, only hex digits and `-`, with at least 32
+ * hex digits. AWS-generated ids are UUIDs (`6f8723a0-bd71-4a5a-9a5d-7f6f2e2bd3c1`); a
+ * `ClientRequestToken` chosen by the writer is 32–64 characters and in practice a UUID as well.
+ */
+const VERSION_ID_SHAPE = /^[0-9a-fA-F-]{32,64}$/;
+
+/**
+ * Chooses `VersionId` or `VersionStage` for `aws-secret-version` (Go Piggy always sent a stage,
+ * so pinned version ids failed at AWS).
+ *
+ * Rule: the value (trimmed) is a `VersionId` when it is 32–64 characters of hex digits and `-` with
+ * at least 32 hex digits (a UUID with or without dashes); any other non-empty value is a
+ * `VersionStage`; empty means the stage `AWSCURRENT`.
+ *
+ * @param version the configured version ("" when unset)
+ */
+export function versionSelector(version: string): VersionSelector {
+  const value = version.trim();
+  if (value === "") return { VersionStage: DEFAULT_VERSION_STAGE };
+  if (VERSION_ID_SHAPE.test(value) && value.replace(/-/g, "").length >= 32) {
+    return { VersionId: value };
+  }
+  return { VersionStage: value };
+}
+
+/**
+ * Converts a `SecretString` into a flat map. The text must be a JSON object; string values are kept
+ * as they are, every other value (number, boolean, null, object, array) becomes its JSON text.
+ *
+ * @param secretName used in the error message
+ * @param text the `SecretString`
+ * @throws {SecretSourceError} code `InvalidSecretFormat` for invalid JSON or a non-object; the
+ * message never contains the secret text
+ */
+export function parseSecretString(secretName: string, text: string): Record<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // The SyntaxError message quotes part of the text, so it is deliberately not kept as cause.
+    throw new SecretSourceError(
+      `Cannot load secret "${secretName}": SecretString is not valid JSON`,
+      { code: "InvalidSecretFormat" },
+    );
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    const kind = parsed === null
+      ? "null"
+      : Array.isArray(parsed)
+      ? "an array"
+      : `a ${typeof parsed}`;
+    throw new SecretSourceError(
+      `Cannot load secret "${secretName}": SecretString must be a JSON object, got ${kind}`,
+      { code: "InvalidSecretFormat" },
+    );
+  }
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    values[key] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return values;
+}
+
+/** A parameter as returned by GetParametersByPath (only the fields used here). */
+export interface NamedParameter {
+  /** Full parameter name, e.g. `/app/prod/DB_HOST`. */
+  Name?: string | undefined;
+  /** Value (decrypted for SecureString). */
+  Value?: string | undefined;
+}
+
+/**
+ * Adds parameters to `into` under their key, the last element of the name (`/app/prod/DB_HOST` →
+ * `DB_HOST`). Values are kept verbatim (a StringList stays comma-joined).
+ *
+ * @param path the requested path, for error messages
+ * @param parameters one page of parameters
+ * @param into key → value collected so far
+ * @param origins key → full parameter name collected so far (to name both sides of a collision)
+ * @throws {SecretSourceError} code `ParameterNameCollision` when two parameters share the last
+ * element (Go Piggy let the last one win silently)
+ */
+export function addParameters(
+  path: string,
+  parameters: readonly NamedParameter[],
+  into: { values: Record<string, string>; origins: Map<string, string> },
+): void {
+  for (const parameter of parameters) {
+    const name = parameter.Name;
+    if (name === undefined || parameter.Value === undefined) continue;
+    const key = name.slice(name.lastIndexOf("/") + 1);
+    if (key === "") continue;
+    const previous = into.origins.get(key);
+    if (previous !== undefined && previous !== name) {
+      const [first, second] = [previous, name].sort();
+      throw new SecretSourceError(
+        `Cannot load parameters under "${path}": "${first}" and "${second}" both map to key "${key}"`,
+        { code: "ParameterNameCollision" },
+      );
+    }
+    into.origins.set(key, name);
+    into.values[key] = parameter.Value;
+  }
+}

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { SecretSourceError } from "../errors.ts";
+import { addParameters, parseSecretString, versionSelector } from "./aws_format.ts";
+
+test("versionSelector() tells version ids from stages", () => {
+  const cases: [string, ReturnType<typeof versionSelector>][] = [
+    ["", { VersionStage: "AWSCURRENT" }],
+    ["   ", { VersionStage: "AWSCURRENT" }],
+    ["AWSCURRENT", { VersionStage: "AWSCURRENT" }],
+    ["AWSPREVIOUS", { VersionStage: "AWSPREVIOUS" }],
+    ["v2", { VersionStage: "v2" }],
+    ["6f8723a0-bd71-4a5a-9a5d-7f6f2e2bd3c1", {
+      VersionId: "6f8723a0-bd71-4a5a-9a5d-7f6f2e2bd3c1",
+    }],
+    [" 6F8723A0-BD71-4A5A-9A5D-7F6F2E2BD3C1 ", {
+      VersionId: "6F8723A0-BD71-4A5A-9A5D-7F6F2E2BD3C1",
+    }],
+    ["6f8723a0bd714a5a9a5d7f6f2e2bd3c1", { VersionId: "6f8723a0bd714a5a9a5d7f6f2e2bd3c1" }],
+    ["a".repeat(64), { VersionId: "a".repeat(64) }],
+    // too short, too long, not hex, or not enough hex digits: a stage label
+    ["6f8723a0bd714a5a9a5d7f6f2e2bd3c", { VersionStage: "6f8723a0bd714a5a9a5d7f6f2e2bd3c" }],
+    ["a".repeat(65), { VersionStage: "a".repeat(65) }],
+    ["6f8723a0-bd71-4a5a-9a5d-7f6f2e2bd3cz", {
+      VersionStage: "6f8723a0-bd71-4a5a-9a5d-7f6f2e2bd3cz",
+    }],
+    ["-".repeat(40), { VersionStage: "-".repeat(40) }],
+    ["0123456789abcdef-0123456789abcde", { VersionStage: "0123456789abcdef-0123456789abcde" }],
+  ];
+  for (const [input, expected] of cases) {
+    assert.deepEqual(versionSelector(input), expected, JSON.stringify(input));
+  }
+});
+
+test("parseSecretString() keeps strings and stringifies other values (SV-14)", () => {
+  assert.deepEqual(parseSecretString("s", '{"DB_USER":"admin","DB_PASS":"secret"}'), {
+    DB_USER: "admin",
+    DB_PASS: "secret",
+  });
+  assert.deepEqual(parseSecretString("s", '{"N":1e3,"T":false,"Z":null,"O":{"a":[1,"b"]}}'), {
+    N: "1000",
+    T: "false",
+    Z: "null",
+    O: '{"a":[1,"b"]}',
+  });
+  assert.deepEqual(parseSecretString("s", "{}"), {});
+});
+
+test("parseSecretString() rejects non-objects without quoting the text", () => {
+  const canary = "CANARY-parse-5e1";
+  const cases: [string, RegExp][] = [
+    [`{"K":"${canary}"`, /SecretString is not valid JSON$/],
+    [canary, /SecretString is not valid JSON$/],
+    [JSON.stringify(canary), /must be a JSON object, got a string$/],
+    [`["${canary}"]`, /must be a JSON object, got an array$/],
+    ["42", /must be a JSON object, got a number$/],
+    ["null", /must be a JSON object, got null$/],
+  ];
+  for (const [text, message] of cases) {
+    assert.throws(() => parseSecretString("app/db", text), (error: unknown) => {
+      assert.ok(error instanceof SecretSourceError);
+      assert.equal(error.code, "InvalidSecretFormat");
+      assert.match(error.message, /^Cannot load secret "app\/db": /);
+      assert.match(error.message, message);
+      assert.ok(!error.message.includes(canary));
+      assert.equal(error.cause, undefined);
+      return true;
+    }, text);
+  }
+});
+
+test("addParameters() keys parameters by the last path element (SV-16)", () => {
+  const into = { values: {} as Record<string, string>, origins: new Map<string, string>() };
+  addParameters("/config", [
+    { Name: "/config/DB_HOST", Value: "localhost" },
+    { Name: "/config/nested/deeper/PORT", Value: "5432" },
+    { Name: "/config/LIST", Value: "a,b" },
+    { Name: "/config/NO_VALUE" },
+    { Name: "/config/trailing/", Value: "ignored" },
+  ], into);
+  addParameters("/config", [{ Name: "/config/DB_HOST", Value: "localhost" }], into);
+  assert.deepEqual(into.values, { DB_HOST: "localhost", PORT: "5432", LIST: "a,b" });
+});
+
+test("addParameters() names both parameters of a collision", () => {
+  const into = { values: {} as Record<string, string>, origins: new Map<string, string>() };
+  addParameters("/a", [{ Name: "/a/c/X", Value: "1" }], into);
+  assert.throws(
+    () => addParameters("/a", [{ Name: "/a/b/X", Value: "2" }], into),
+    (error: unknown) => {
+      assert.ok(error instanceof SecretSourceError);
+      assert.equal(error.code, "ParameterNameCollision");
+      assert.equal(
+        error.message,
+        `Cannot load parameters under "/a": "/a/b/X" and "/a/c/X" both map to key "X"`,
+      );
+      return true;
+    },
+  );
+});
