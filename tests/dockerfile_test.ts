@@ -1,0 +1,351 @@
+/**
+ * Static tests of the Dockerfile (no Docker engine here): a small parser checks the stages, the
+ * pinned versions, users, entrypoints and that every file copied from the build context exists and
+ * is not excluded by .dockerignore. Also tests scripts/compile.ts, which the Dockerfile runs.
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { BINARIES, compileArgs, compileEnv, parseCompileArgs } from "../scripts/compile.ts";
+import { LAUNCHER_FLAGS, WEBHOOK_FLAGS } from "../scripts/permissions.ts";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** One Dockerfile instruction, continuation lines joined. */
+interface Instruction {
+  keyword: string;
+  args: string;
+  line: number;
+}
+
+/** One build stage. */
+interface Stage {
+  image: string;
+  name?: string;
+  instructions: Instruction[];
+}
+
+interface Dockerfile {
+  /** ARGs declared before the first FROM, with their defaults. */
+  globalArgs: Record<string, string>;
+  stages: Stage[];
+}
+
+function parseDockerfile(text: string): Dockerfile {
+  const instructions: Instruction[] = [];
+  let pending = "";
+  let start = 0;
+  text.split("\n").forEach((raw, index) => {
+    const line = raw.trim();
+    if (pending === "" && (line === "" || line.startsWith("#"))) return;
+    if (pending === "") start = index + 1;
+    if (line.endsWith("\\")) {
+      pending += `${line.slice(0, -1).trimEnd()} `;
+      return;
+    }
+    const full = (pending + line).trim();
+    pending = "";
+    const match = /^(\S+)\s*(.*)$/s.exec(full);
+    if (match) {
+      instructions.push({ keyword: match[1]!.toUpperCase(), args: match[2]!, line: start });
+    }
+  });
+  const globalArgs: Record<string, string> = {};
+  const stages: Stage[] = [];
+  for (const instruction of instructions) {
+    if (instruction.keyword === "FROM") {
+      const [image, as, name] = instruction.args.split(/\s+/);
+      assert.ok(image, `FROM without an image at line ${instruction.line}`);
+      if (as !== undefined) assert.equal(as.toUpperCase(), "AS");
+      stages.push({ image, ...(name ? { name } : {}), instructions: [] });
+    } else if (stages.length === 0) {
+      assert.equal(instruction.keyword, "ARG", `${instruction.keyword} before FROM`);
+      const [name, value = ""] = instruction.args.split(/=(.*)/s);
+      globalArgs[name!] = value.replace(/^"(.*)"$/, "$1");
+    } else {
+      stages.at(-1)!.instructions.push(instruction);
+    }
+  }
+  return { globalArgs, stages };
+}
+
+function substitute(value: string, args: Record<string, string>): string {
+  return value.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => {
+    const name = a ?? b;
+    assert.ok(name in args, `undefined ARG ${name}`);
+    return args[name] as string;
+  });
+}
+
+/** COPY/ADD split into flags, sources and destination. */
+function parseCopy(
+  args: string,
+): { flags: Record<string, string>; sources: string[]; dest: string } {
+  const words = args.trim().startsWith("[") ? JSON.parse(args) as string[] : args.split(/\s+/);
+  const flags: Record<string, string> = {};
+  while (words[0]?.startsWith("--")) {
+    const [name, value = ""] = words.shift()!.slice(2).split(/=(.*)/s);
+    flags[name!] = value;
+  }
+  const dest = words.pop()!;
+  return { flags, sources: words, dest };
+}
+
+/** .dockerignore semantics: last matching pattern wins; a pattern also matches a path's parents. */
+function dockerIgnored(path: string, patterns: string[]): boolean {
+  const toRegExp = (glob: string) => {
+    const tokens = glob.replace(/\/+$/, "").match(/\*\*\/|\*\*|\*|\?|[^*?]+/g) ?? [];
+    const body = tokens.map((token) => {
+      if (token === "**/") return "(?:.*/)?";
+      if (token === "**") return ".*";
+      if (token === "*") return "[^/]*";
+      if (token === "?") return "[^/]";
+      return token.replace(/[.+^$()|[\]{}\\]/g, "\\$&");
+    });
+    return new RegExp(`^${body.join("")}$`);
+  };
+  const parts = path.replace(/\/+$/, "").split("/");
+  const candidates = parts.map((_, i) => parts.slice(0, i + 1).join("/"));
+  let ignored = false;
+  for (const raw of patterns) {
+    const negate = raw.startsWith("!");
+    const re = toRegExp(negate ? raw.slice(1) : raw);
+    if (candidates.some((c) => re.test(c))) ignored = !negate;
+  }
+  return ignored;
+}
+
+function readDockerignore(): string[] {
+  return readFileSync(join(ROOT, ".dockerignore"), "utf8").split("\n").map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+}
+
+const dockerfile = parseDockerfile(readFileSync(join(ROOT, "Dockerfile"), "utf8"));
+
+function stage(name: string): Stage {
+  const found = dockerfile.stages.find((s) => s.name === name);
+  assert.ok(found, `no stage "${name}"`);
+  return found;
+}
+
+function only(s: Stage, keyword: string): Instruction[] {
+  return s.instructions.filter((i) => i.keyword === keyword);
+}
+
+test("Dockerfile has a builder and one named target per image, the webhook last", () => {
+  assert.deepEqual(dockerfile.stages.map((s) => s.name), [
+    "builder",
+    "piggy-env",
+    "piggy-webhooks",
+  ]);
+});
+
+test("Dockerfile pins Deno to the project's version", () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  assert.equal(dockerfile.globalArgs.DENO_VERSION, pkg.devDependencies.deno);
+  const image = substitute(stage("builder").image, dockerfile.globalArgs);
+  assert.equal(image, `denoland/deno:debian-${pkg.devDependencies.deno}`);
+});
+
+test("Dockerfile base images all carry an explicit, non-latest tag", () => {
+  for (const s of dockerfile.stages) {
+    const image = substitute(s.image, dockerfile.globalArgs);
+    const tag = /^[^@]+:([^/@]+)(@sha256:[0-9a-f]{64})?$/.exec(image)?.[1];
+    assert.ok(tag, `${image} has no tag`);
+    assert.notEqual(tag, "latest");
+  }
+});
+
+test("Dockerfile final images are distroless (no shell), non-root, exec-form entrypoints", () => {
+  const values = parseYaml(readFileSync(join(ROOT, "charts/piggy-webhooks/values.yaml"), "utf8"));
+  for (
+    const [name, binary] of [["piggy-env", "/piggy-env"], ["piggy-webhooks", "/piggy-webhooks"]]
+  ) {
+    const s = stage(name as string);
+    assert.match(
+      substitute(s.image, dockerfile.globalArgs),
+      /^gcr\.io\/distroless\/cc-debian12:nonroot/,
+    );
+    const users = only(s, "USER");
+    assert.equal(users.length, 1, `${name}: one USER`);
+    const [uid, gid] = users[0]!.args.split(":");
+    assert.ok(/^[0-9]+$/.test(uid!) && uid !== "0", `${name}: numeric non-root user`);
+    assert.equal(Number(uid), values.securityContext.runAsUser, `${name}: chart runAsUser`);
+    assert.equal(Number(gid), values.securityContext.runAsGroup, `${name}: chart runAsGroup`);
+    const entrypoints = only(s, "ENTRYPOINT");
+    assert.equal(entrypoints.length, 1);
+    assert.deepEqual(JSON.parse(entrypoints[0]!.args), [binary]);
+    assert.deepEqual(only(s, "RUN"), [], `${name}: nothing to RUN without a shell`);
+    assert.deepEqual(only(s, "CMD"), [], `${name}: arguments come from the pod spec`);
+  }
+});
+
+test("Dockerfile webhook image listens on the chart's port", () => {
+  const values = parseYaml(readFileSync(join(ROOT, "charts/piggy-webhooks/values.yaml"), "utf8"));
+  const s = stage("piggy-webhooks");
+  assert.deepEqual(only(s, "EXPOSE").map((i) => i.args), [String(values.port)]);
+  assert.deepEqual(only(s, "ENV").map((i) => i.args), [`LISTEN_ADDRESS=":${values.port}"`]);
+});
+
+test("Dockerfile builds both binaries with the project's tasks from a frozen lock file", () => {
+  const runs = only(stage("builder"), "RUN").map((i) => i.args);
+  assert.ok(runs.some((r) => /deno install --frozen\b/.test(r)), "deps from deno.lock, frozen");
+  assert.ok(runs.some((r) => r.includes("deno task compile:webhook")));
+  assert.ok(runs.some((r) => r.includes("deno task compile:env")));
+  const tasks = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")).tasks;
+  assert.equal(tasks["compile:webhook"], "deno run -A scripts/compile.ts webhook");
+  assert.equal(tasks["compile:env"], "deno run -A scripts/compile.ts env");
+});
+
+test("Dockerfile copies what the compile script writes into each image", () => {
+  const workdir = only(stage("builder"), "WORKDIR").map((i) => i.args).at(-1);
+  for (const [name, binary] of [["piggy-env", "env"], ["piggy-webhooks", "webhook"]] as const) {
+    const copies = only(stage(name), "COPY").map((i) => parseCopy(i.args));
+    assert.equal(copies.length, 1);
+    assert.equal(copies[0]!.flags.from, "builder");
+    assert.deepEqual(copies[0]!.sources, [`${workdir}/${BINARIES[binary].output}`]);
+    assert.equal(copies[0]!.dest, JSON.parse(only(stage(name), "ENTRYPOINT")[0]!.args)[0]);
+  }
+});
+
+test("Dockerfile copies only context files that exist and .dockerignore keeps", () => {
+  const patterns = readDockerignore();
+  const sources = only(stage("builder"), "COPY").flatMap((i) => parseCopy(i.args).sources);
+  assert.ok(sources.includes("deno.lock"), "the lock file is copied");
+  for (const source of sources) {
+    assert.ok(existsSync(join(ROOT, source)), `${source} exists`);
+    assert.equal(dockerIgnored(source, patterns), false, `${source} is not ignored`);
+  }
+  for (const binary of Object.values(BINARIES)) {
+    assert.equal(dockerIgnored(binary.entry, patterns), false, binary.entry);
+  }
+});
+
+test("dockerIgnored() follows Docker's last-match-wins rules", () => {
+  const patterns = ["*", "!src/", "!deno.json", "**/*_test.ts"];
+  assert.equal(dockerIgnored("node_modules/x.js", patterns), true);
+  assert.equal(dockerIgnored("deno.json", patterns), false);
+  assert.equal(dockerIgnored("src/a/b.ts", patterns), false);
+  assert.equal(dockerIgnored("src/a/b_test.ts", patterns), true);
+  assert.equal(dockerIgnored("tests", patterns), true);
+  assert.equal(dockerIgnored("a/b/c.ts", ["a/**"]), true);
+  assert.equal(dockerIgnored("a.b", ["a?b"]), true);
+  assert.equal(dockerIgnored("axb", ["a.b"]), false);
+});
+
+test("parseDockerfile() joins continuation lines and reads global ARGs", () => {
+  const parsed = parseDockerfile(
+    'ARG V="1"\nFROM a:${V} AS one\n# c\nLABEL x=1 \\\n  y=2\nFROM one\n',
+  );
+  assert.deepEqual(parsed.globalArgs, { V: "1" });
+  assert.deepEqual(parsed.stages.map((s) => [s.image, s.name]), [["a:${V}", "one"], [
+    "one",
+    undefined,
+  ]]);
+  assert.deepEqual(parsed.stages[0]!.instructions, [{
+    keyword: "LABEL",
+    args: "x=1 y=2",
+    line: 4,
+  }]);
+});
+
+// scripts/compile.ts
+
+test("compileArgs() compiles each binary with its own permissions", () => {
+  assert.deepEqual(compileArgs("webhook"), [
+    "compile",
+    ...WEBHOOK_FLAGS,
+    "--output",
+    "bin/piggy-webhooks",
+    "cli/webhook.ts",
+  ]);
+  assert.deepEqual(compileArgs("env", { target: "aarch64-unknown-linux-gnu", output: "out/e" }), [
+    "compile",
+    ...LAUNCHER_FLAGS,
+    "--output",
+    "out/e",
+    "--target",
+    "aarch64-unknown-linux-gnu",
+    "cli/piggy_env.ts",
+  ]);
+  assert.ok(!compileArgs("env").some((a) => a.startsWith("--no-check") || a === "-A"));
+});
+
+test("parseCompileArgs() reads the binary and options, and rejects the rest", () => {
+  assert.deepEqual(parseCompileArgs(["env", "--target=x86_64-unknown-linux-gnu", "--print"]), {
+    binary: "env",
+    options: { target: "x86_64-unknown-linux-gnu" },
+    print: true,
+  });
+  assert.deepEqual(parseCompileArgs(["webhook", "--output", "a b"]), {
+    binary: "webhook",
+    options: { output: "a b" },
+    print: false,
+  });
+  for (
+    const argv of [[], ["webhooks"], ["env", "--target", "mips"], ["env", "--output"], [
+      "env",
+      "-A",
+    ]]
+  ) {
+    assert.throws(() => parseCompileArgs(argv), TypeError, JSON.stringify(argv));
+  }
+});
+
+test("compileEnv() keeps DENORT_BIN, drops an empty one, and ignores package.json", () => {
+  assert.deepEqual(compileEnv({ PATH: "/bin", DENORT_BIN: "/opt/denort" }), {
+    PATH: "/bin",
+    DENORT_BIN: "/opt/denort",
+    DENO_NO_PACKAGE_JSON: "1",
+  });
+  assert.deepEqual(compileEnv({ DENORT_BIN: "" }), { DENO_NO_PACKAGE_JSON: "1" });
+});
+
+function runCompileScript(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, ["run", "-A", join(ROOT, "scripts/compile.ts"), ...args], {
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1", ...env },
+    cwd: ROOT,
+  });
+}
+
+test("scripts/compile.ts --print shows the deno compile command", () => {
+  const result = runCompileScript(["webhook", "--print"]);
+  assert.equal(result.status, 0, result.stderr);
+  const printed = JSON.parse(result.stdout);
+  assert.deepEqual(printed.env, { DENO_NO_PACKAGE_JSON: "1" });
+  assert.deepEqual(printed.command.slice(1), compileArgs("webhook"));
+});
+
+test("scripts/compile.ts fails with usage on a bad binary name", () => {
+  const result = runCompileScript(["both"]);
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, /Usage: deno run -A scripts\/compile\.ts webhook\|env/);
+});
+
+test("scripts/compile.ts runs deno compile with DENORT_BIN passed through", () => {
+  const dir = mkdtempSync(join(tmpdir(), "piggy-compile-"));
+  try {
+    const entry = join(dir, "main.ts");
+    writeFileSync(entry, "export {};\n");
+    const denort = join(dir, "missing-denort");
+    const result = runCompileScript(
+      ["env", "--entry", entry, "--output", join(dir, "piggy-env")],
+      { DENORT_BIN: denort },
+    );
+    assert.notEqual(result.status, 0);
+    // deno compile got this far (permissions flags accepted, entry compiled) and then looked for
+    // the runtime exactly where DENORT_BIN points.
+    assert.ok(result.stderr.includes(`Could not find denort at '${denort}'`), result.stderr);
+    assert.ok(result.stderr.includes(`--allow-ffi`), result.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
