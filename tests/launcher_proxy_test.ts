@@ -1,0 +1,266 @@
+/**
+ * piggy-env proxy mode as a real process against a loopback `/secret` responder: TLS trust, refusal
+ * and the explicit skip-verify opt-out, the request it sends, retries, the initial delay and the
+ * per-attempt timeout.
+ */
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { commandSignature } from "../src/mutate/signature.ts";
+import { createTestCa, type TestCa } from "./_pki.ts";
+import {
+  logMessages,
+  parseReport,
+  REPORT_APP,
+  runLauncher,
+  type SecretResponder,
+  startSecretResponder,
+} from "./_launcher.ts";
+
+let trusted: TestCa;
+let other: TestCa;
+let dir: string;
+let tokenPath: string;
+
+before(() => {
+  trusted = createTestCa("piggy-webhook");
+  other = createTestCa("piggy-other");
+  dir = mkdtempSync(join(tmpdir(), "piggy-proxy-test-"));
+  tokenPath = join(dir, "token");
+  writeFileSync(tokenPath, "projected-token-value\n");
+});
+
+after(() => {
+  for (const path of [dir, trusted?.dir, other?.dir]) {
+    if (path) rmSync(path, { recursive: true, force: true });
+  }
+});
+
+function proxyEnv(responder: SecretResponder, extra: Record<string, string> = {}) {
+  return {
+    PIGGY_ADDRESS: responder.address,
+    PIGGY_POD_NAME: "app-1",
+    PIGGY_UID: "0f3cuid",
+    PIGGY_TOKEN_FILE: tokenPath,
+    DB_PASS: "piggy:DB_PASS",
+    ...extra,
+  };
+}
+
+async function httpsResponder(
+  options: Parameters<typeof startSecretResponder>[0] = {},
+): Promise<SecretResponder> {
+  const leaf = trusted.issue(`server-${Math.random().toString(16).slice(2)}`);
+  return await startSecretResponder({
+    tls: { cert: leaf.cert, key: leaf.key },
+    secrets: { DB_PASS: "tls-secret" },
+    ...options,
+  });
+}
+
+test("piggy-env refuses a webhook certificate it cannot verify (no CA given)", async () => {
+  const responder = await httpsResponder();
+  try {
+    const result = await runLauncher({ args: ["--", REPORT_APP], env: proxyEnv(responder) });
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "", "the app never starts");
+    assert.equal(responder.requests.length, 0, "no request reached the handler");
+    assert.ok(
+      logMessages(result).some((m) => /^Retry 1\/1 \[error=Cannot reach the webhook/.test(m)),
+    );
+  } finally {
+    await responder.close();
+  }
+});
+
+test("piggy-env refuses a webhook certificate from another CA", async () => {
+  const responder = await httpsResponder();
+  try {
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, { PIGGY_CA_BUNDLE: other.cert }),
+    });
+    assert.equal(result.code, 1);
+    assert.equal(responder.requests.length, 0);
+    assert.doesNotMatch(result.stderr, /BEGIN CERTIFICATE/, "the CA text is never logged");
+  } finally {
+    await responder.close();
+  }
+});
+
+test("piggy-env trusts the webhook through PIGGY_CA_FILE", async () => {
+  const responder = await httpsResponder();
+  try {
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, { PIGGY_CA_FILE: trusted.certFile }),
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(new Map(parseReport(result.stdout).env).get("DB_PASS"), "tls-secret");
+  } finally {
+    await responder.close();
+  }
+});
+
+test("piggy-env trusts the webhook through PIGGY_CA_BUNDLE (PEM text)", async () => {
+  const responder = await httpsResponder();
+  try {
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, { PIGGY_CA_BUNDLE: trusted.cert, PIGGY_DEBUG: "true" }),
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const env = new Map(parseReport(result.stdout).env);
+    assert.equal(env.get("DB_PASS"), "tls-secret");
+    assert.equal(env.has("PIGGY_CA_BUNDLE"), false);
+    assert.doesNotMatch(result.stderr, /BEGIN CERTIFICATE|tls-secret|projected-token-value/);
+  } finally {
+    await responder.close();
+  }
+});
+
+test("piggy-env skips verification only with PIGGY_SKIP_VERIFY_TLS=true", async () => {
+  const responder = await httpsResponder();
+  try {
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, { PIGGY_SKIP_VERIFY_TLS: "true" }),
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(new Map(parseReport(result.stdout).env).get("DB_PASS"), "tls-secret");
+  } finally {
+    await responder.close();
+  }
+});
+
+test("piggy-env sends Go Piggy's request: POST /secret, X-Token, JSON body, command signature", async () => {
+  const responder = await httpsResponder();
+  try {
+    const command = [REPORT_APP, "--port", "8080"];
+    const result = await runLauncher({
+      args: ["--", ...command],
+      env: proxyEnv(responder, {
+        PIGGY_ADDRESS: `${responder.address}/`,
+        PIGGY_CA_FILE: trusted.certFile,
+      }),
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(responder.requests.length, 1);
+    const [request] = responder.requests;
+    assert.equal(request?.method, "POST");
+    assert.equal(request?.path, "/secret");
+    assert.equal(request?.headers["content-type"], "application/json");
+    assert.equal(request?.headers["x-token"], "projected-token-value");
+    assert.deepEqual(JSON.parse(request?.body ?? ""), {
+      resources: "pods",
+      name: "app-1",
+      uid: "0f3cuid",
+      signature: await commandSignature(command),
+    });
+  } finally {
+    await responder.close();
+  }
+});
+
+test("piggy-env succeeds on the third attempt when the webhook is unavailable twice", async () => {
+  const responder = await startSecretResponder({
+    secrets: { DB_PASS: "third-time" },
+    answer: (n) =>
+      n === 1
+        ? { reset: true }
+        : n === 2
+        ? { status: 503, body: { error: "Unavailable", message: "starting" } }
+        : { status: 200, body: { DB_PASS: "third-time" } },
+  });
+  try {
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, { PIGGY_NUMBER_OF_RETRY: "3", PIGGY_DEBUG: "true" }),
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(responder.requests.length, 3);
+    assert.equal(new Map(parseReport(result.stdout).env).get("DB_PASS"), "third-time");
+    const debug = logMessages(result).filter((m) => m.startsWith("Retry "));
+    assert.equal(debug.length, 2);
+    assert.match(debug[1] ?? "", /Retry 2\/3 \[error=Webhook answered 503: starting\]/);
+  } finally {
+    await responder.close();
+  }
+});
+
+test("piggy-env gives up after N attempts with exit 1", async () => {
+  const responder = await startSecretResponder({
+    answer: () => ({ status: 503, body: "down" }),
+  });
+  try {
+    const result = await runLauncher({
+      args: ["--retry", "2", "--", REPORT_APP],
+      env: proxyEnv(responder),
+    });
+    assert.equal(result.code, 1);
+    assert.equal(responder.requests.length, 2);
+    assert.deepEqual(logMessages(result).slice(-3), [
+      "Retry 1/2 [error=Webhook answered 503: down]",
+      "Retry 2/2 [error=Webhook answered 503: down]",
+      `Unable to communicate with ${responder.address}`,
+    ]);
+  } finally {
+    await responder.close();
+  }
+});
+
+test("piggy-env does not retry a permanent refusal (403)", async () => {
+  const responder = await startSecretResponder({
+    answer: () => ({ status: 403, body: { error: "AccessDenied", message: "not allowed" } }),
+  });
+  try {
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, { PIGGY_NUMBER_OF_RETRY: "4" }),
+    });
+    assert.equal(result.code, 1);
+    assert.equal(responder.requests.length, 1);
+  } finally {
+    await responder.close();
+  }
+});
+
+test("piggy-env honours the initial delay before the first request", async () => {
+  const responder = await startSecretResponder({ secrets: { DB_PASS: "later" } });
+  try {
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, { PIGGY_INITIAL_DELAY: "1200ms" }),
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(responder.requests.length, 1);
+    const first = responder.requests[0]?.at ?? 0;
+    assert.ok(
+      first - result.startedAt >= 1200,
+      `request ${first - result.startedAt}ms after start`,
+    );
+    assert.ok(logMessages(result).includes("Sleeping for 1.2s"));
+  } finally {
+    await responder.close();
+  }
+});
+
+test("piggy-env abandons a hanging attempt after PIGGY_REQUEST_TIMEOUT and retries", async () => {
+  const responder = await startSecretResponder({
+    answer: (n) => n === 1 ? { hang: true } : { status: 200, body: { DB_PASS: "after-timeout" } },
+  });
+  try {
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, { PIGGY_NUMBER_OF_RETRY: "2", PIGGY_REQUEST_TIMEOUT: "500ms" }),
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(responder.requests.length, 2);
+    assert.equal(new Map(parseReport(result.stdout).env).get("DB_PASS"), "after-timeout");
+  } finally {
+    await responder.close();
+  }
+});
