@@ -1,0 +1,67 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  allowReview,
+  denyReview,
+  encodeBase64,
+  MAX_WARNING_LENGTH,
+  MAX_WARNINGS_TOTAL,
+  patchReview,
+  sanitizeWarnings,
+} from "./response.ts";
+
+test("allowReview() sets apiVersion, kind and uid, with no patch fields", () => {
+  assert.deepEqual(allowReview("u1"), {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    response: { uid: "u1", allowed: true },
+  });
+});
+
+test("patchReview() sends patch and patchType together as base64 JSON", () => {
+  const ops = [{ op: "add" as const, path: "/metadata/labels", value: { "é": "ü" } }];
+  const review = patchReview("u2", ops);
+  assert.equal(review.response.patchType, "JSONPatch");
+  const bytes = Uint8Array.from(atob(review.response.patch ?? ""), (char) => char.charCodeAt(0));
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(bytes)), ops);
+});
+
+test("patchReview() with an empty patch is a plain allow", () => {
+  assert.deepEqual(patchReview("u3", []), allowReview("u3"));
+});
+
+test("denyReview() carries the code and message", () => {
+  assert.deepEqual(denyReview("u4", 403, "Cannot do it").response, {
+    uid: "u4",
+    allowed: false,
+    status: { code: 403, message: "Cannot do it" },
+  });
+});
+
+test("sanitizeWarnings() keeps warnings short, single-line, unique and without prefix", () => {
+  const long = "x".repeat(300);
+  const out = sanitizeWarnings(["Warning: first", "first", "two\nlines", "", long]);
+  assert.deepEqual(out.slice(0, 2), ["first", "two lines"]);
+  assert.equal(out[2]?.length, MAX_WARNING_LENGTH);
+  assert.ok(out[2]?.endsWith("…"));
+});
+
+test("sanitizeWarnings() stops before the total limit", () => {
+  const many = Array.from({ length: 100 }, (_, i) => `${i}`.padEnd(100, "w"));
+  const out = sanitizeWarnings(many);
+  const total = out.reduce((sum, warning) => sum + warning.length, 0);
+  assert.ok(total <= MAX_WARNINGS_TOTAL);
+  assert.equal(out.length, Math.floor(MAX_WARNINGS_TOTAL / 100));
+});
+
+test("builders add warnings only when there are some", () => {
+  assert.deepEqual(allowReview("u", { warnings: ["a"] }).response.warnings, ["a"]);
+  assert.equal("warnings" in allowReview("u", { warnings: [] }).response, false);
+});
+
+test("encodeBase64() encodes UTF-8 and large inputs", () => {
+  assert.equal(encodeBase64("piggy"), "cGlnZ3k=");
+  const big = "é".repeat(100_000);
+  const bytes = Uint8Array.from(atob(encodeBase64(big)), (char) => char.charCodeAt(0));
+  assert.equal(new TextDecoder().decode(bytes), big);
+});

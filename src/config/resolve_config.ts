@@ -1,0 +1,227 @@
+/**
+ * Resolves the {@link SETTINGS} table for one pod: annotation > webhook env > default.
+ *
+ * Rules (Go Piggy's, with its silent failures turned into problems):
+ * - A string annotation that exists wins even when empty (Go behaviour); an env var set to `""`
+ *   counts as unset.
+ * - For the other types an empty value counts as unset, and a bad value (non-boolean, negative or
+ *   non-integer count, malformed duration or quantity, unknown pull policy or medium) never becomes
+ *   `false`/`0`: it is reported as a problem and resolution continues as if it were absent (the
+ *   env value, then the default). Settings marked `denyOnBadValue` (`piggy-enforce-integrity`,
+ *   `standalone`, `piggy-enforce-service-account`) report a denying problem instead, because
+ *   guessing them weakens security or changes which identity reads the secret.
+ * - Annotations of `envOnly` settings are ignored with a warning, and so are unknown
+ *   `piggysec.com/` annotations (typos) and `piggy-skip-verify-tls`.
+ *
+ * Problem messages name the annotation or env var and quote at most a short prefix of the value.
+ *
+ * @module
+ */
+
+import { ANNOTATION_PREFIX, PIGGY_UID_ANNOTATION } from "../constants.ts";
+import { parseGoDuration } from "./duration.ts";
+import { parseGoBool, parseGoInt, parseMedium, parsePullPolicy, parseQuantity } from "./parse.ts";
+import {
+  type PiggyConfig,
+  type SettingDefinition,
+  SETTINGS,
+  type SettingType,
+} from "./settings.ts";
+
+export type { PiggyConfig } from "./settings.ts";
+
+/** Where a resolved value came from. */
+export type SettingSource = "annotation" | "env" | "default";
+
+/** A bad or ignored setting, reported as an admission warning (or denial) and logged. */
+export interface ConfigProblem {
+  /** Setting key without prefix (e.g. `debug`), or the full annotation name when unknown. */
+  key: string;
+  /** One line for the user: what is wrong and what applies instead. */
+  message: string;
+  /** True when the pod must be denied instead of using a fallback. */
+  deny: boolean;
+  /** Where the bad value was found. */
+  source?: "annotation" | "env";
+}
+
+/** What {@link resolveConfig} returns. */
+export interface ResolvedConfig {
+  /** The resolved settings. */
+  config: PiggyConfig;
+  /** Where each value came from. */
+  sources: Record<keyof PiggyConfig, SettingSource>;
+  /** Bad or ignored values, in table order. */
+  problems: ConfigProblem[];
+}
+
+const REASONS: Readonly<Record<SettingType, string>> = {
+  string: "",
+  bool: "not a boolean (true or false)",
+  int: "not a whole number of 0 or more",
+  duration: "not a Go duration such as 5s or 1m30s",
+  quantity: "not a quantity such as 50m or 64Mi",
+  pullPolicy: "not Always, IfNotPresent or Never",
+  medium: 'not "" or "Memory"',
+};
+
+const MAX_QUOTED = 24;
+
+function quote(value: string): string {
+  const short = value.length > MAX_QUOTED ? `${value.slice(0, MAX_QUOTED)}…` : value;
+  return JSON.stringify(short);
+}
+
+function parseValue(type: SettingType, text: string): string | boolean | number {
+  switch (type) {
+    case "string":
+      return text;
+    case "bool":
+      return parseGoBool(text);
+    case "int": {
+      const value = parseGoInt(text);
+      if (value < 0) throw new RangeError(`Cannot use "${text}": expecting 0 or more`);
+      return value;
+    }
+    case "duration":
+      parseGoDuration(text);
+      return text;
+    case "quantity":
+      parseQuantity(text);
+      return text;
+    case "pullPolicy":
+      return parsePullPolicy(text);
+    case "medium":
+      return parseMedium(text);
+  }
+}
+
+interface Candidate {
+  source: "annotation" | "env";
+  name: string;
+  text: string;
+}
+
+function describeSource(candidate: Candidate): string {
+  return candidate.source === "annotation"
+    ? `annotation "${candidate.name}"`
+    : `env ${candidate.name}`;
+}
+
+function resolveOne(
+  entry: SettingDefinition,
+  annotations: Readonly<Record<string, string>>,
+  envGet: (name: string) => string | undefined,
+  problems: ConfigProblem[],
+): { value: string | boolean | number; source: SettingSource } {
+  const candidates: Candidate[] = [];
+  const annotated = Object.hasOwn(annotations, entry.annotation)
+    ? annotations[entry.annotation]
+    : undefined;
+  if (typeof annotated === "string") {
+    if (entry.envOnly) {
+      problems.push({
+        key: entry.key,
+        source: "annotation",
+        deny: false,
+        message: `Ignoring annotation "${entry.annotation}": only the webhook env ${entry.env} ` +
+          "sets it",
+      });
+    } else if (entry.type === "string" || annotated !== "") {
+      candidates.push({ source: "annotation", name: entry.annotation, text: annotated });
+    }
+  }
+  const fromEnv = envGet(entry.env);
+  if (fromEnv !== undefined && fromEnv !== "") {
+    candidates.push({ source: "env", name: entry.env, text: fromEnv });
+  }
+
+  if (entry.readBy.length === 0) {
+    for (const candidate of candidates) {
+      problems.push({
+        key: entry.key,
+        source: candidate.source,
+        deny: false,
+        message: `Ignoring ${describeSource(candidate)}: not supported by Piggy`,
+      });
+    }
+    return { value: entry.default, source: "default" };
+  }
+
+  const bad: Candidate[] = [];
+  let chosen: { value: string | boolean | number; source: SettingSource } | undefined;
+  for (const candidate of candidates) {
+    try {
+      chosen = { value: parseValue(entry.type, candidate.text), source: candidate.source };
+      break;
+    } catch {
+      bad.push(candidate);
+    }
+  }
+  chosen ??= { value: entry.default, source: "default" };
+  for (const candidate of bad) {
+    const what = `${describeSource(candidate)} value ${quote(candidate.text)}`;
+    const reason = REASONS[entry.type];
+    problems.push(
+      entry.denyOnBadValue
+        ? {
+          key: entry.key,
+          source: candidate.source,
+          deny: true,
+          message: `Cannot use ${what}: ${reason}; Piggy does not guess this security setting`,
+        }
+        : {
+          key: entry.key,
+          source: candidate.source,
+          deny: false,
+          message: `Ignoring ${what}: ${reason}; using ${JSON.stringify(chosen.value)} ` +
+            `(${chosen.source})`,
+        },
+    );
+  }
+  return chosen;
+}
+
+/**
+ * Resolves every setting for a pod.
+ *
+ * @example
+ * ```ts
+ * const { config, sources, problems } = resolveConfig(pod.metadata?.annotations, env.get);
+ * ```
+ *
+ * @param annotations the pod's annotations (`undefined` when it has none)
+ * @param envGet webhook environment lookup; never reads globals itself
+ * @returns the config, where each value came from, and the problems found
+ */
+export function resolveConfig(
+  annotations: Record<string, string> | undefined,
+  envGet: (name: string) => string | undefined,
+): ResolvedConfig {
+  const given: Readonly<Record<string, string>> = annotations ?? {};
+  const problems: ConfigProblem[] = [];
+  const config: Record<string, unknown> = {};
+  const sources: Record<string, SettingSource> = {};
+  const known = new Set<string>([PIGGY_UID_ANNOTATION]);
+  for (const entry of SETTINGS) {
+    known.add(entry.annotation);
+    const { value, source } = resolveOne(entry, given, envGet, problems);
+    config[entry.field] = value;
+    sources[entry.field] = source;
+  }
+  for (const name of Object.keys(given)) {
+    if (name.startsWith(ANNOTATION_PREFIX) && !known.has(name)) {
+      problems.push({
+        key: name,
+        source: "annotation",
+        deny: false,
+        message: `Ignoring unknown annotation "${name}"`,
+      });
+    }
+  }
+  return {
+    config: config as unknown as PiggyConfig,
+    sources: sources as Record<keyof PiggyConfig, SettingSource>,
+    problems,
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Which containers Piggy wraps (Go Piggy's decision rule, §1.8.1): a container qualifies when one
+ * of its env values starts with `piggy:` — a literal `value`, a `valueFrom` ConfigMap/Secret key,
+ * or any key of an `envFrom` ConfigMap/Secret — or when it already runs the launcher.
+ *
+ * @module
+ */
+
+import type { Container } from "kubernetes-types/core/v1.d.ts";
+import { LAUNCHER_PATH, REFERENCE_PREFIX } from "../constants.ts";
+
+/** Per object name: the keys whose value starts with `piggy:`, or `null` when NotFound. */
+export type ReferenceKeys = ReadonlyMap<string, ReadonlySet<string> | null>;
+
+/** Facts looked up before the mutation: ConfigMaps and Secrets of the request's namespace. */
+export interface PodFacts {
+  /** ConfigMap name → keys holding `piggy:` references (`null`: NotFound). */
+  configMaps: ReferenceKeys;
+  /** Secret name → keys holding `piggy:` references (`null`: NotFound). */
+  secrets: ReferenceKeys;
+}
+
+/** Facts of a pod that references no ConfigMap or Secret. */
+export const NO_FACTS: PodFacts = { configMaps: new Map(), secrets: new Map() };
+
+/** True when the container's command is exactly the launcher (wrapped by Piggy, Go or ours). */
+export function isWrapped(container: Container): boolean {
+  return container.command?.length === 1 && container.command[0] === LAUNCHER_PATH;
+}
+
+/** True when a literal env `value` starts with `piggy:`. */
+export function hasLiteralReference(container: Container): boolean {
+  return (container.env ?? []).some((entry) =>
+    typeof entry?.value === "string" && entry.value.startsWith(REFERENCE_PREFIX)
+  );
+}
+
+/** True when the container's qualification depends on ConfigMap/Secret contents. */
+export function needsLookup(container: Container): boolean {
+  return !isWrapped(container) && !hasLiteralReference(container);
+}
+
+/** The ConfigMaps and Secrets a container's `env` and `envFrom` refer to. */
+export function referencedObjects(
+  container: Container,
+): { configMaps: string[]; secrets: string[] } {
+  const configMaps: string[] = [];
+  const secrets: string[] = [];
+  for (const entry of container.env ?? []) {
+    const configMap = entry?.valueFrom?.configMapKeyRef?.name;
+    const secret = entry?.valueFrom?.secretKeyRef?.name;
+    if (typeof configMap === "string" && configMap !== "") configMaps.push(configMap);
+    if (typeof secret === "string" && secret !== "") secrets.push(secret);
+  }
+  for (const source of container.envFrom ?? []) {
+    const configMap = source?.configMapRef?.name;
+    const secret = source?.secretRef?.name;
+    if (typeof configMap === "string" && configMap !== "") configMaps.push(configMap);
+    if (typeof secret === "string" && secret !== "") secrets.push(secret);
+  }
+  return { configMaps, secrets };
+}
+
+function keyHolds(keys: ReferenceKeys, name: string | undefined, key: string | undefined): boolean {
+  if (!name || key === undefined) return false;
+  return keys.get(name)?.has(key) ?? false;
+}
+
+function anyKey(keys: ReferenceKeys, name: string | undefined): boolean {
+  if (!name) return false;
+  const found = keys.get(name);
+  return found !== null && found !== undefined && found.size > 0;
+}
+
+/**
+ * Decides whether Piggy wraps the container. NotFound objects (and objects never looked up)
+ * count as holding no reference; `fieldRef`/`resourceFieldRef` never count.
+ */
+export function qualifies(container: Container, facts: PodFacts): boolean {
+  if (!needsLookup(container)) return true;
+  for (const entry of container.env ?? []) {
+    const from = entry?.valueFrom;
+    if (keyHolds(facts.configMaps, from?.configMapKeyRef?.name, from?.configMapKeyRef?.key)) {
+      return true;
+    }
+    if (keyHolds(facts.secrets, from?.secretKeyRef?.name, from?.secretKeyRef?.key)) return true;
+  }
+  for (const source of container.envFrom ?? []) {
+    if (anyKey(facts.configMaps, source?.configMapRef?.name)) return true;
+    if (anyKey(facts.secrets, source?.secretRef?.name)) return true;
+  }
+  return false;
+}

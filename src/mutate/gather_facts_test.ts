@@ -1,0 +1,171 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
+import { KubeApiError, KubeUnavailableError, toStatus } from "../errors.ts";
+import { FakeKubeClient } from "../k8s/fake.ts";
+import { qualifies } from "./container_refs.ts";
+import { gatherFacts, GatherFactsError } from "./gather_facts.ts";
+
+function b64(text: string): string {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+}
+
+function kube(): FakeKubeClient {
+  return new FakeKubeClient()
+    .put("configmaps", {
+      metadata: { name: "test-cm", namespace: "default" },
+      data: { key1: "piggy:secret1", key2: "normal-value" },
+    })
+    .put("secrets", {
+      metadata: { name: "test-secret", namespace: "default" },
+      data: { skey1: b64("piggy:secret2"), skey2: b64("plain"), bad: "%%%" },
+    });
+}
+
+function podOf(container: Partial<Container>, init: Partial<Container>[] = []): Pod {
+  return {
+    metadata: { name: "test-pod" },
+    spec: {
+      initContainers: init.map((c, i) => ({ name: `init-${i}`, ...c })),
+      containers: [{ name: "app", command: ["/app"], ...container }],
+    },
+  };
+}
+
+async function decide(container: Partial<Container>, client = kube()): Promise<boolean> {
+  const pod = podOf(container);
+  const facts = await gatherFacts(pod, "default", client);
+  return qualifies(pod.spec!.containers[0]!, facts);
+}
+
+test("gatherFacts() finds a piggy: value behind a ConfigMap valueFrom (MU-3)", async () => {
+  assert.equal(
+    await decide({
+      env: [{ name: "VAR1", valueFrom: { configMapKeyRef: { name: "test-cm", key: "key1" } } }],
+    }),
+    true,
+  );
+});
+
+test("gatherFacts() ignores a plain ConfigMap value (MU-4)", async () => {
+  assert.equal(
+    await decide({
+      env: [{ name: "VAR2", valueFrom: { configMapKeyRef: { name: "test-cm", key: "key2" } } }],
+    }),
+    false,
+  );
+});
+
+test("gatherFacts() decodes Secret data to find piggy: values (MU-5)", async () => {
+  assert.equal(
+    await decide({
+      env: [{ name: "VAR3", valueFrom: { secretKeyRef: { name: "test-secret", key: "skey1" } } }],
+    }),
+    true,
+  );
+  assert.equal(
+    await decide({
+      env: [{ name: "VAR4", valueFrom: { secretKeyRef: { name: "test-secret", key: "skey2" } } }],
+    }),
+    false,
+  );
+});
+
+test("gatherFacts() keeps only the keys holding references, never the values", async () => {
+  const facts = await gatherFacts(
+    podOf({
+      envFrom: [{ configMapRef: { name: "test-cm" } }, { secretRef: { name: "test-secret" } }],
+    }),
+    "default",
+    kube(),
+  );
+  assert.deepEqual([...(facts.configMaps.get("test-cm") ?? [])], ["key1"]);
+  assert.deepEqual([...(facts.secrets.get("test-secret") ?? [])], ["skey1"]);
+  assert.ok(!JSON.stringify([...facts.secrets]).includes("secret2"));
+});
+
+test("gatherFacts() qualifies envFrom ConfigMap and Secret sources (MU-6, MU-7)", async () => {
+  assert.equal(await decide({ envFrom: [{ configMapRef: { name: "test-cm" } }] }), true);
+  assert.equal(await decide({ envFrom: [{ secretRef: { name: "test-secret" } }] }), true);
+});
+
+test("gatherFacts() skips missing ConfigMaps and Secrets, optional or not (MU-9, MU-11)", async () => {
+  const pod = podOf({
+    env: [
+      { name: "A", valueFrom: { configMapKeyRef: { name: "missing-cm", key: "k" } } },
+      { name: "B", valueFrom: { secretKeyRef: { name: "missing-secret", key: "k" } } },
+    ],
+    envFrom: [
+      { configMapRef: { name: "missing-optional", optional: true } },
+      { configMapRef: { name: "missing-required" } },
+    ],
+  });
+  const facts = await gatherFacts(pod, "default", kube());
+  assert.equal(facts.configMaps.get("missing-cm"), null);
+  assert.equal(facts.configMaps.get("missing-required"), null);
+  assert.equal(facts.secrets.get("missing-secret"), null);
+  assert.equal(qualifies(pod.spec!.containers[0]!, facts), false);
+});
+
+test("gatherFacts() turns a ConfigMap API error into a GatherFactsError naming it (MU-10, MU-15)", async () => {
+  const client = kube().fail("configmaps", new KubeApiError("k8s error", 403));
+  const pod = podOf({ envFrom: [{ configMapRef: { name: "test-cm" } }] });
+  await assert.rejects(gatherFacts(pod, "default", client), (error: unknown) => {
+    assert.ok(error instanceof GatherFactsError);
+    assert.match(
+      error.message,
+      /Cannot read ConfigMap "test-cm" in namespace "default": k8s error/,
+    );
+    assert.equal(toStatus(error.cause), 502);
+    return true;
+  });
+});
+
+test("gatherFacts() turns an unreachable API into a GatherFactsError for a Secret", async () => {
+  const client = kube().fail("secrets", new KubeUnavailableError("connection refused"));
+  const pod = podOf({
+    env: [{ name: "X", valueFrom: { secretKeyRef: { name: "test-secret", key: "skey1" } } }],
+  });
+  await assert.rejects(gatherFacts(pod, "default", client), (error: unknown) => {
+    assert.ok(error instanceof GatherFactsError);
+    assert.equal(error.kind, "Secret");
+    assert.equal(toStatus(error.cause), 503);
+    return true;
+  });
+});
+
+test("gatherFacts() reads each object once, in the given namespace, for init and app containers", async () => {
+  const client = kube();
+  const ref = { name: "V", valueFrom: { configMapKeyRef: { name: "test-cm", key: "key1" } } };
+  const pod = podOf({ env: [ref], envFrom: [{ configMapRef: { name: "test-cm" } }] }, [
+    { command: ["/init"], env: [ref] },
+    { command: ["/sidecar"], restartPolicy: "Always", envFrom: [{ secretRef: { name: "s2" } }] },
+  ]);
+  await gatherFacts(pod, "team-a", client);
+  assert.deepEqual(client.calls.sort(), ["configmaps team-a/test-cm", "secrets team-a/s2"]);
+});
+
+test("gatherFacts() skips lookups for wrapped containers and literal piggy: values", async () => {
+  const client = kube().fail("configmaps", new KubeApiError("must not be called", 500));
+  const pod = podOf(
+    { env: [{ name: "L", value: "piggy:x" }], envFrom: [{ configMapRef: { name: "test-cm" } }] },
+    [{
+      command: ["/piggy/piggy-env"],
+      args: ["--", "/x"],
+      envFrom: [{ configMapRef: { name: "a" } }],
+    }],
+  );
+  await gatherFacts(pod, "default", client);
+  assert.deepEqual(client.calls, []);
+});
+
+test("gatherFacts() ignores ephemeral containers", async () => {
+  const client = kube();
+  const pod = podOf({});
+  pod.spec!.ephemeralContainers = [{
+    name: "debug",
+    envFrom: [{ configMapRef: { name: "test-cm" } }],
+  }];
+  await gatherFacts(pod, "default", client);
+  assert.deepEqual(client.calls, []);
+});

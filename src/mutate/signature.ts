@@ -1,0 +1,38 @@
+/**
+ * The command signature shared by `/mutate` (written into `piggysec.com/piggy-uid`), `/secret`
+ * (compared) and piggy-env (computed over its own argv after `--`).
+ *
+ * @module
+ */
+
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
+/**
+ * Lowercase hex SHA-256 of the command joined with single spaces and trimmed of Unicode whitespace
+ * at both ends (Go `strings.TrimSpace`), as Go Piggy computes it.
+ *
+ * @example
+ * ```ts
+ * await commandSignature(["ls", "-la"]);
+ * // "1de700c29687cae34561545f50d3c8b3d9afe88e04cc11069f8a6dc6e4ce9464"
+ * ```
+ *
+ * @param argv the original command vector (without the launcher and `--`)
+ */
+export async function commandSignature(argv: readonly string[]): Promise<string> {
+  const text = trimGoSpace(argv.join(" "));
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  let hex = "";
+  for (const byte of new Uint8Array(digest)) hex += HEX[byte];
+  return hex;
+}
+
+// Go's unicode.IsSpace: ASCII \t \n \v \f \r and space, U+0085, U+00A0 and the Unicode White_Space
+// characters of category Z. JavaScript's \s also includes U+FEFF (a BOM), which Go keeps.
+const GO_SPACE = "[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f" +
+  "\\u205f\\u3000]";
+const EDGES = new RegExp(`^${GO_SPACE}+|${GO_SPACE}+$`, "g");
+
+function trimGoSpace(text: string): string {
+  return text.replace(EDGES, "");
+}
