@@ -1,6 +1,6 @@
 /**
- * Test PKI: a CA plus leaf certificates made with the real `openssl` binary, written to a temp
- * directory. Used by the HTTPS stand-ins, the webhook server tests and the launcher TLS tests.
+ * Development and test PKI: a CA plus leaf certificates made with the real `openssl` binary, in a
+ * temp directory. Used by `deno task start` (dev certificate), the HTTPS stand-ins and the tests.
  *
  * @module
  */

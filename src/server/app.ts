@@ -1,0 +1,118 @@
+/**
+ * `createApp(deps)`: the webhook's request router. Plain `(Request) => Promise<Response>`; only
+ * `cli/` opens ports.
+ *
+ * @module
+ */
+
+import { MUTATE_PATH, SECRET_PATH } from "../constants.ts";
+import { createMutateHandler, type MutateHandlerDeps } from "../admission/mutate_handler.ts";
+import { createSecretHandler } from "../authz/secret_handler.ts";
+import type { KubeClient } from "../k8s/client.ts";
+import type { SecretSource } from "../secrets/source.ts";
+import { describeError, type Logger } from "../log.ts";
+import { Metrics } from "./metrics.ts";
+
+/** A request handler. */
+export type Handler = (request: Request) => Promise<Response>;
+
+/** What the app needs from the outside world. */
+export interface AppDeps {
+  /** Kubernetes API access. */
+  kube: KubeClient;
+  /** Secret source used by `/secret`. */
+  secrets: SecretSource;
+  /** Webhook environment lookup (settings fallbacks). */
+  envGet: (name: string) => string | undefined;
+  /** Root logger. */
+  logger: Logger;
+  /** Per-container UID generator. @default 32 lowercase hex chars from crypto.randomUUID() */
+  newUid?: () => string;
+  /**
+   * Readiness check for `/readyz`: resolves when the webhook can serve (certificate loaded,
+   * Kubernetes API reachable). @default always ready
+   */
+  ready?: () => Promise<boolean>;
+  /** Metrics registry. @default a new one */
+  metrics?: Metrics;
+}
+
+/** The app: its handler and the metrics it records. */
+export interface App {
+  handler: Handler;
+  metrics: Metrics;
+}
+
+function textResponse(status: number, body = ""): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
+/**
+ * Builds the router for `/mutate`, `/secret`, `/healthz`, `/readyz` and `/metrics`.
+ *
+ * @example
+ * ```ts
+ * const { handler } = createApp({ kube, secrets, envGet: (n) => env[n], logger: new Logger() });
+ * const response = await handler(new Request("https://piggy/healthz"));
+ * ```
+ */
+export function createApp(deps: AppDeps): App {
+  const metrics = deps.metrics ?? new Metrics();
+  const mutateDeps: MutateHandlerDeps = {
+    kube: deps.kube,
+    envGet: deps.envGet,
+    logger: deps.logger,
+    ...(deps.newUid ? { newUid: deps.newUid } : {}),
+  };
+  const mutate = createMutateHandler(mutateDeps);
+  const secret = createSecretHandler({
+    kube: deps.kube,
+    secrets: deps.secrets,
+    envGet: deps.envGet,
+    logger: deps.logger,
+  });
+  const ready = deps.ready ?? (() => Promise.resolve(true));
+
+  const route = async (request: Request, path: string): Promise<Response> => {
+    switch (path) {
+      case MUTATE_PATH:
+        return await mutate(request);
+      case SECRET_PATH:
+        return await secret(request);
+      case "/healthz":
+        return textResponse(200, "ok");
+      case "/readyz":
+        return (await ready()) ? textResponse(200, "ok") : textResponse(503, "not ready");
+      case "/metrics":
+        return new Response(metrics.render(), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        });
+      default:
+        return textResponse(404, "not found");
+    }
+  };
+
+  const handler: Handler = async (request) => {
+    const started = performance.now();
+    const path = new URL(request.url).pathname;
+    let status = 500;
+    try {
+      const response = await route(request, path);
+      status = response.status;
+      return response;
+    } catch (error) {
+      // Handlers do not throw by contract; this is the last line of defence.
+      deps.logger.error("Unhandled error while serving request", {
+        path,
+        error: describeError(error),
+      });
+      return textResponse(500, "internal error");
+    } finally {
+      metrics.observeRequest(path, status, (performance.now() - started) / 1000);
+    }
+  };
+  return { handler, metrics };
+}

@@ -1,0 +1,138 @@
+/**
+ * Cross-module flow helpers: admit a pod through the real webhook's `/mutate`, apply the patch,
+ * persist the result in the Kubernetes API stand-in, and build the launcher's `/secret` request.
+ *
+ * @module
+ */
+
+import jsonpatch from "fast-json-patch";
+import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
+import { PIGGY_UID_ANNOTATION } from "../src/constants.ts";
+import type { KubeApiStandIn } from "./standins/kube_api.ts";
+import type { WebhookProcess } from "./_webhook.ts";
+
+/** Builds an AdmissionReview (CREATE pods) for `pod` in `namespace`. */
+export function admissionReview(pod: Pod, namespace: string, uid = crypto.randomUUID()) {
+  return {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid,
+      kind: { group: "", version: "v1", kind: "Pod" },
+      resource: { group: "", version: "v1", resource: "pods" },
+      requestKind: { group: "", version: "v1", kind: "Pod" },
+      requestResource: { group: "", version: "v1", resource: "pods" },
+      name: pod.metadata?.name ?? "",
+      namespace,
+      operation: "CREATE",
+      userInfo: { username: "kubernetes-admin" },
+      object: pod,
+      oldObject: null,
+      dryRun: false,
+    },
+  };
+}
+
+/** The AdmissionReview answer and the pod obtained by applying its patch. */
+export interface Admitted {
+  review: {
+    apiVersion: string;
+    kind: string;
+    response: {
+      uid: string;
+      allowed: boolean;
+      patch?: string;
+      patchType?: string;
+      warnings?: string[];
+      status?: { code?: number; message?: string };
+    };
+  };
+  pod: Pod;
+}
+
+/** Sends `pod` to the webhook's `/mutate` and applies the returned patch. */
+export async function admitPod(
+  webhook: WebhookProcess,
+  pod: Pod,
+  namespace: string,
+): Promise<Admitted> {
+  const response = await webhook.fetch("/mutate", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(admissionReview(pod, namespace)),
+  });
+  if (response.status !== 200) {
+    throw new Error(`/mutate answered ${response.status}: ${await response.text()}`);
+  }
+  const review = await response.json() as Admitted["review"];
+  let mutated = structuredClone(pod);
+  if (review.response.patch) {
+    const operations = JSON.parse(atob(review.response.patch));
+    mutated = jsonpatch.applyPatch(mutated, operations, true, false).newDocument;
+  }
+  return { review, pod: mutated };
+}
+
+/** Stores an admitted pod in the stand-in as the API server would persist it (name, uid). */
+export function persistPod(kube: KubeApiStandIn, pod: Pod, namespace: string, name: string): Pod {
+  const stored = structuredClone(pod);
+  stored.metadata = { ...stored.metadata, name, namespace };
+  return kube.put("pods", stored as never) as Pod;
+}
+
+/** The container's `PIGGY_UID` value and its signed command (the args after `--`). */
+export function launcherIdentity(container: Container): { uid: string; command: string[] } {
+  const uid = container.env?.find((entry) => entry.name === "PIGGY_UID")?.value ?? "";
+  const args = container.args ?? [];
+  return { uid, command: args[0] === "--" ? args.slice(1) : args };
+}
+
+/** Parses the pod's `piggysec.com/piggy-uid` annotation. */
+export function uidAnnotation(pod: Pod): Record<string, string> {
+  return JSON.parse(pod.metadata?.annotations?.[PIGGY_UID_ANNOTATION] ?? "{}");
+}
+
+/** A realistic 3-container pod (~5 KB) whose mutation answer is larger than 4 KB. */
+export function threeContainerReview(uid: string) {
+  const container = (name: string) => ({
+    name,
+    image: `registry.example.com/team/${name}:1.2.3`,
+    command: ["/app/bin/server", "--config", "/etc/app/config.yaml"],
+    args: ["--port", "8080", "--log-level", "info"],
+    env: [
+      { name: "DB_PASSWORD", value: "piggy:DB_PASSWORD" },
+      { name: "API_KEY", value: "piggy:API_KEY" },
+      { name: "LOG_FORMAT", value: "json" },
+      ...Array.from({ length: 8 }, (_, i) => ({ name: `FEATURE_${i}`, value: `enabled-${i}` })),
+    ],
+    ports: [{ containerPort: 8080, name: "http" }],
+    resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+    readinessProbe: { httpGet: { path: "/ready", port: 8080 }, periodSeconds: 5 },
+    volumeMounts: [{ name: "config", mountPath: "/etc/app" }],
+  });
+  return {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid,
+      kind: { group: "", version: "v1", kind: "Pod" },
+      resource: { group: "", version: "v1", resource: "pods" },
+      namespace: "team-a",
+      operation: "CREATE",
+      object: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: {
+          generateName: "web-7c9f-",
+          labels: { app: "web", "app.kubernetes.io/name": "web" },
+          annotations: { "piggysec.com/aws-secret-name": "team-a/web" },
+        },
+        spec: {
+          serviceAccountName: "web",
+          containers: [container("web"), container("worker"), container("metrics")],
+          volumes: [{ name: "config", configMap: { name: "web-config" } }],
+        },
+      },
+    },
+  };
+}

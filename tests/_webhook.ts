@@ -1,0 +1,186 @@
+/**
+ * Starts the real piggy-webhooks entry (`cli/webhook.ts`) as a child process with the shipped
+ * permission flags, over HTTPS with a test CA, pointed at the stand-ins. Collects its log lines.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import https from "node:https";
+import { fileURLToPath } from "node:url";
+import { WEBHOOK_FLAGS } from "../scripts/permissions.ts";
+import { createTestCa, type TestCa } from "./_pki.ts";
+
+const ENTRY = fileURLToPath(new URL("../cli/webhook.ts", import.meta.url));
+
+/** Options of {@link startWebhook}. */
+export interface StartWebhookOptions {
+  /** Extra environment (KUBECONFIG, AWS_*, settings). */
+  env?: Record<string, string>;
+  /** Serve HTTPS with a certificate from `ca`. @default true */
+  tls?: boolean;
+  /** CA that issues the serving certificate. @default a new CA */
+  ca?: TestCa;
+}
+
+/** A running webhook process. */
+export interface WebhookProcess {
+  /** `https://127.0.0.1:<port>` (or http). */
+  url: string;
+  port: number;
+  /** PEM CA that verifies the serving certificate. */
+  caCert: string;
+  /** CA object (issue more certificates, file paths). */
+  ca: TestCa;
+  /** Paths of the serving certificate and key. */
+  certFile: string;
+  keyFile: string;
+  /** Every stderr line so far. */
+  logs: string[];
+  /** Every stdout chunk so far (must stay empty). */
+  stdout: string[];
+  child: Deno.ChildProcess;
+  /** HTTP client trusting the test CA. */
+  client: Deno.HttpClient;
+  /** fetch() against the webhook with the trusting client. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  /**
+   * POST over `node:https` with a keep-alive agent. Unlike Deno's fetch, Node's client sets
+   * TCP_NODELAY, so a request body does not wait for a delayed ACK: use it for latency checks.
+   */
+  post(path: string, body: string): Promise<{ status: number; body: string }>;
+  /** Sends `signal` and waits for the exit. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /** Resolves with the exit status. */
+  status: Promise<Deno.CommandStatus>;
+}
+
+async function collectLines(
+  stream: ReadableStream<Uint8Array>,
+  sink: string[],
+  onLine: (line: string) => void,
+): Promise<void> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of stream) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let index;
+    while ((index = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, index);
+      buffer = buffer.slice(index + 1);
+      sink.push(line);
+      onLine(line);
+    }
+  }
+  if (buffer) {
+    sink.push(buffer);
+    onLine(buffer);
+  }
+}
+
+/**
+ * Starts the webhook on 127.0.0.1 with a free port and waits for its "Listening on" line.
+ *
+ * @throws {Error} when it exits or does not listen within 60 s (its log is in the message)
+ */
+export async function startWebhook(options: StartWebhookOptions = {}): Promise<WebhookProcess> {
+  const tls = options.tls ?? true;
+  const ca = options.ca ?? createTestCa("piggy-webhook");
+  const serving = ca.issue(`webhook-${crypto.randomUUID().slice(0, 8)}`);
+  const env: Record<string, string> = {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    HOME: Deno.env.get("HOME") ?? "/tmp",
+    DENO_DIR: Deno.env.get("DENO_DIR") ?? "",
+    LISTEN_ADDRESS: "127.0.0.1:0",
+    AWS_EC2_METADATA_DISABLED: "true",
+    ...(tls ? { TLS_CERT_FILE: serving.certFile, TLS_PRIVATE_KEY_FILE: serving.keyFile } : {}),
+    ...options.env,
+  };
+  if (!env.DENO_DIR) delete env.DENO_DIR;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...WEBHOOK_FLAGS, ENTRY],
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const logs: string[] = [];
+  const stdout: string[] = [];
+  let resolvePort: (port: number) => void = () => {};
+  const portPromise = new Promise<number>((resolve) => (resolvePort = resolve));
+  const stderrDone = collectLines(child.stderr, logs, (line) => {
+    const match = /"message":"Listening on [^"]*:(\d+)"/.exec(line);
+    if (match) resolvePort(Number(match[1]));
+  });
+  const stdoutDone = collectLines(child.stdout, stdout, () => {});
+  const status = child.status.then(async (result) => {
+    await Promise.all([stderrDone, stdoutDone]);
+    return result;
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const port = await Promise.race([
+    portPromise,
+    status.then((result) => {
+      throw new Error(`webhook exited with ${result.code} before listening:\n${logs.join("\n")}`);
+    }),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`webhook did not listen within 60 s:\n${logs.join("\n")}`));
+      }, 60_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  const url = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
+  const client = Deno.createHttpClient({ caCerts: [ca.cert] });
+  const agent = new https.Agent({ keepAlive: true, ca: ca.cert });
+  const post: WebhookProcess["post"] = (path, body) =>
+    new Promise((resolve, reject) => {
+      const request = https.request({
+        host: "127.0.0.1",
+        port,
+        path,
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+      }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString("utf8"),
+          }));
+        response.on("error", reject);
+      });
+      request.on("error", reject);
+      request.end(body);
+    });
+  return {
+    url,
+    port,
+    caCert: ca.cert,
+    ca,
+    certFile: serving.certFile,
+    keyFile: serving.keyFile,
+    logs,
+    stdout,
+    child,
+    client,
+    status,
+    fetch: (path, init = {}) => fetch(`${url}${path}`, { ...init, client }),
+    post,
+    stop: async (signal = "SIGTERM") => {
+      try {
+        child.kill(signal);
+      } catch {
+        // already exited
+      }
+      const result = await status;
+      client.close();
+      agent.destroy();
+      if (!options.ca) await Deno.remove(ca.dir, { recursive: true }).catch(() => {});
+      return result;
+    },
+  };
+}

@@ -1,0 +1,224 @@
+/**
+ * `/secret` end to end: the real webhook process admits a pod, the pod is persisted in the
+ * Kubernetes API stand-in, and a launcher-shaped request is answered from the AWS stand-in through
+ * the real AWS SDK and the real Kubernetes client.
+ */
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import type { Pod } from "kubernetes-types/core/v1.d.ts";
+import { commandSignature } from "../src/mutate/signature.ts";
+import { startKubeApi, type KubeApiStandIn } from "./standins/kube_api.ts";
+import { type AwsStandIn, startAwsStandIn } from "./standins/aws.ts";
+import { startWebhook, type WebhookProcess } from "./_webhook.ts";
+import { admitPod, launcherIdentity, persistPod } from "./_flow.ts";
+
+const CANARY = `PIGGY-CANARY-${crypto.randomUUID()}`;
+const NAMESPACE = "team-a";
+
+let kube: KubeApiStandIn;
+let aws: AwsStandIn;
+let webhook: WebhookProcess;
+
+function appPod(annotations: Record<string, string>, command = ["/app/server", "--port", "8080"]): Pod {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      generateName: "web-",
+      annotations: {
+        "piggysec.com/piggy-address": "https://piggy-webhooks.piggy.svc.cluster.local",
+        ...annotations,
+      },
+    },
+    spec: {
+      serviceAccountName: "web",
+      containers: [{
+        name: "app",
+        image: "registry.example.com/web:1.0",
+        command,
+        env: [{ name: "DB_PASSWORD", value: "piggy:DB_PASSWORD" }],
+      }],
+    },
+  };
+}
+
+/** Admits and persists a pod, then returns what its launcher would send and a bound token. */
+async function launchablePod(annotations: Record<string, string>, name = `web-${crypto.randomUUID().slice(0, 8)}`) {
+  const admitted = await admitPod(webhook, appPod(annotations), NAMESPACE);
+  assert.equal(admitted.review.response.allowed, true, JSON.stringify(admitted.review.response));
+  const stored = persistPod(kube, admitted.pod, NAMESPACE, name);
+  const container = stored.spec!.containers[0]!;
+  const { uid, command } = launcherIdentity(container);
+  const token = kube.issueToken({ namespace: NAMESPACE, serviceAccount: "web", podName: name });
+  return { name, uid, signature: await commandSignature(command), token, pod: stored };
+}
+
+async function requestSecret(
+  body: Record<string, string>,
+  token: string,
+): Promise<{ status: number; body: Record<string, string> }> {
+  const response = await webhook.fetch("/secret", {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-token": token },
+    body: JSON.stringify({ resources: "pods", ...body }),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+before(async () => {
+  kube = await startKubeApi();
+  aws = await startAwsStandIn();
+  aws.putSecret("team-a/web", {
+    string: JSON.stringify({
+      DB_PASSWORD: CANARY,
+      PORT: 5432,
+      PIGGY_ALLOWED_SA: "team-a:web, team-b:api",
+    }),
+  });
+  webhook = await startWebhook({
+    env: {
+      KUBECONFIG: kube.kubeconfigPath,
+      DEBUG: "true",
+      PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
+      ...aws.env({ credentials: "static", region: "us-east-1" }),
+    },
+  });
+});
+
+after(async () => {
+  await webhook?.stop();
+  await aws?.close();
+  await kube?.close();
+});
+
+test("/secret returns the pod's secret without reserved keys", async () => {
+  const pod = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/web" });
+  const answer = await requestSecret(
+    { name: pod.name, uid: pod.uid, signature: pod.signature },
+    pod.token,
+  );
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  assert.deepEqual(answer.body, { DB_PASSWORD: CANARY, PORT: "5432" });
+  const read = aws.requests.filter((request) => request.action === "GetSecretValue").at(-1);
+  assert.equal(read?.secretId, "team-a/web");
+  assert.equal(read?.versionStage, "AWSCURRENT");
+  assert.equal(read?.region, "us-east-1");
+});
+
+test("/secret sends a VersionId-shaped aws-secret-version as VersionId and others as VersionStage", async () => {
+  const pinned = aws.putSecret("team-a/web", {
+    versionId: "6f8723a0-bd71-4a5a-9a5d-7f6f2e2bd3c1",
+    stages: ["AWSPREVIOUS"],
+    string: JSON.stringify({ DB_PASSWORD: "old", PIGGY_ALLOWED_SA: "team-a:web" }),
+  });
+  for (const [version, field] of [[pinned, "versionId"], ["AWSPREVIOUS", "versionStage"]] as const) {
+    const pod = await launchablePod({
+      "piggysec.com/aws-secret-name": "team-a/web",
+      "piggysec.com/aws-secret-version": version,
+    });
+    const answer = await requestSecret(
+      { name: pod.name, uid: pod.uid, signature: pod.signature },
+      pod.token,
+    );
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(answer.body.DB_PASSWORD, "old");
+    const read = aws.requests.filter((request) => request.action === "GetSecretValue").at(-1);
+    assert.equal(read?.[field], version);
+    assert.equal(read?.[field === "versionId" ? "versionStage" : "versionId"], undefined);
+  }
+});
+
+test("/secret reads 25 SSM parameters over pages", async () => {
+  for (let i = 0; i < 25; i++) aws.putParameter(`/team-a/web/KEY_${i}`, `value-${i}`, "SecureString");
+  const before = aws.count("GetParametersByPath");
+  const pod = await launchablePod({ "piggysec.com/aws-ssm-parameter-path": "/team-a/web" });
+  const answer = await requestSecret(
+    { name: pod.name, uid: pod.uid, signature: pod.signature },
+    pod.token,
+  );
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  assert.equal(Object.keys(answer.body).length, 25);
+  assert.equal(answer.body.KEY_24, "value-24");
+  assert.equal(aws.count("GetParametersByPath") - before, 3);
+});
+
+test("/secret refuses a changed command and an unknown uid with an empty signature", async () => {
+  const pod = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/web" });
+  const tampered = await requestSecret(
+    { name: pod.name, uid: pod.uid, signature: await commandSignature(["sh"]) },
+    pod.token,
+  );
+  assert.equal(tampered.status, 403);
+  const unknown = await requestSecret({ name: pod.name, uid: "0".repeat(32), signature: "" }, pod.token);
+  assert.equal(unknown.status, 403);
+});
+
+test("/secret never reads a pod of another namespace for a valid token", async () => {
+  const pod = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/web" });
+  // A legacy (unbound) token of team-b naming team-a's pod: the pod is looked up in team-b only.
+  const foreign = kube.issueToken({ namespace: "team-b", serviceAccount: "web" });
+  const before = aws.count("GetSecretValue");
+  const seen = kube.requests.length;
+  const answer = await requestSecret(
+    { name: pod.name, uid: pod.uid, signature: pod.signature },
+    foreign,
+  );
+  assert.equal(answer.status, 404);
+  assert.equal(aws.count("GetSecretValue"), before);
+  const paths = kube.requests.slice(seen).map((request) => request.path);
+  assert.ok(paths.includes(`/api/v1/namespaces/team-b/pods/${pod.name}`), paths.join(", "));
+  assert.ok(!paths.some((path) => path.includes("/namespaces/team-a/")), paths.join(", "));
+});
+
+test("/secret surfaces AWS throttling as 502 after the SDK's retries", async () => {
+  const pod = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/web" });
+  const before = aws.count("GetSecretValue");
+  aws.failNext("GetSecretValue", "ThrottlingException", 3);
+  const answer = await requestSecret(
+    { name: pod.name, uid: pod.uid, signature: pod.signature },
+    pod.token,
+  );
+  assert.equal(answer.status, 502);
+  assert.equal(answer.body.error, "ThrottlingException");
+  assert.equal(aws.count("GetSecretValue") - before, 3);
+});
+
+test("/secret answers 503 while the Kubernetes API is down, then recovers", async () => {
+  const pod = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/web" });
+  await kube.stop();
+  try {
+    const down = await requestSecret(
+      { name: pod.name, uid: pod.uid, signature: pod.signature },
+      pod.token,
+    );
+    assert.equal(down.status, 503);
+  } finally {
+    await kube.restart();
+  }
+  const up = await requestSecret({ name: pod.name, uid: pod.uid, signature: pod.signature }, pod.token);
+  assert.equal(up.status, 200);
+});
+
+test("/secret refuses a service account missing from PIGGY_ALLOWED_SA", async () => {
+  aws.putSecret("team-a/locked", {
+    string: JSON.stringify({ DB_PASSWORD: CANARY, PIGGY_ALLOWED_SA: "team-a:other" }),
+  });
+  const pod = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/locked" });
+  const answer = await requestSecret(
+    { name: pod.name, uid: pod.uid, signature: pod.signature },
+    pod.token,
+  );
+  assert.equal(answer.status, 403);
+  assert.ok(!JSON.stringify(answer.body).includes(CANARY));
+});
+
+test("the canary secret value never reaches the webhook's logs, even at debug level", () => {
+  assert.ok(webhook.logs.length > 10, "the webhook logged its requests");
+  assert.ok(webhook.logs.some((line) => line.includes('"level":"debug"')), "debug logging was on");
+  for (const line of [...webhook.logs, ...webhook.stdout]) {
+    assert.ok(!line.includes(CANARY), `canary leaked: ${line.slice(0, 200)}`);
+  }
+  const audits = webhook.logs.filter((line) => line.includes("Request from [sa="));
+  assert.ok(audits.length >= 8, "one audit line per /secret request");
+});

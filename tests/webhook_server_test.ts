@@ -1,0 +1,194 @@
+/**
+ * The real webhook process (`cli/webhook.ts` with the shipped permission flags) over HTTPS against
+ * the Kubernetes API stand-in: health, readiness, keep-serving after bad input, the TLS small-write
+ * stall (TCP_NODELAY) regression, plain HTTP, graceful shutdown and certificate rotation.
+ */
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { type KubeApiStandIn, startKubeApi } from "./standins/kube_api.ts";
+import { startWebhook, type WebhookProcess } from "./_webhook.ts";
+import { threeContainerReview } from "./_flow.ts";
+
+let kube: KubeApiStandIn;
+let webhook: WebhookProcess;
+
+const SETTINGS_ENV = {
+  PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
+  PIGGY_ADDRESS: "https://piggy-webhooks.piggy-webhooks.svc.cluster.local",
+};
+
+function post(path: string, body: string, contentType = "application/json") {
+  return webhook.fetch(path, { method: "POST", body, headers: { "content-type": contentType } });
+}
+
+before(async () => {
+  kube = await startKubeApi();
+  webhook = await startWebhook({ env: { KUBECONFIG: kube.kubeconfigPath, ...SETTINGS_ENV } });
+});
+
+after(async () => {
+  await webhook?.stop();
+  await kube?.close();
+});
+
+test("webhook serves /healthz and /readyz over HTTPS", async () => {
+  const health = await webhook.fetch("/healthz");
+  assert.equal(health.status, 200);
+  await health.body?.cancel();
+  const ready = await webhook.fetch("/readyz");
+  assert.equal(ready.status, 200);
+  await ready.body?.cancel();
+  assert.ok(kube.counts.version >= 1, "readiness asked the Kubernetes API");
+});
+
+test("webhook /readyz fails while the Kubernetes API is down and recovers", async () => {
+  // The readiness result is cached for 5 s: wait it out so the probe reaches the API again.
+  await kube.stop();
+  try {
+    const deadline = Date.now() + 10_000;
+    let status = 200;
+    while (Date.now() < deadline && status === 200) {
+      const response = await webhook.fetch("/readyz");
+      status = response.status;
+      await response.body?.cancel();
+      if (status === 200) await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    assert.equal(status, 503);
+  } finally {
+    await kube.restart();
+  }
+  const response = await webhook.fetch("/readyz");
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+});
+
+test("webhook answers bad requests with 4xx and keeps serving", async () => {
+  const cases: [string, RequestInit, number][] = [
+    ["/mutate", { method: "GET" }, 405],
+    ["/mutate", { method: "POST", body: "{}", headers: { "content-type": "text/plain" } }, 415],
+    ["/mutate", {
+      method: "POST",
+      body: "{invalid",
+      headers: { "content-type": "application/json" },
+    }, 400],
+    ["/mutate", {
+      method: "POST",
+      body: "x".repeat(4 * 1024 * 1024),
+      headers: { "content-type": "application/json" },
+    }, 413],
+    [
+      "/secret",
+      { method: "POST", body: "{}", headers: { "content-type": "application/json" } },
+      401,
+    ],
+    ["/nope", { method: "GET" }, 404],
+  ];
+  for (const [path, init, expected] of cases) {
+    const response = await webhook.fetch(path, init);
+    assert.equal(response.status, expected, `${init.method} ${path}`);
+    await response.body?.cancel();
+  }
+  const response = await post("/mutate", JSON.stringify(threeContainerReview("after-bad-input")));
+  assert.equal(response.status, 200);
+  const review = await response.json();
+  assert.equal(review.response.uid, "after-bad-input");
+  assert.equal(review.response.allowed, true);
+  assert.equal(review.response.patchType, "JSONPatch");
+});
+
+test("webhook answers a 4 KB HTTPS response without the small-write stall", async () => {
+  // Deno ≥ 2.8.3 leaves TCP_NODELAY off on TLS sockets: every response over ~400 bytes then waits
+  // ~40 ms for the peer's delayed ACK. 20 ms is far above a healthy loopback answer (< 2 ms).
+  // The client is node:https (TCP_NODELAY on), so only the server's writes are measured.
+  const body = JSON.stringify(threeContainerReview("latency"));
+  const timings: number[] = [];
+  for (let i = 0; i < 21; i++) {
+    const started = performance.now();
+    const response = await webhook.post("/mutate", body);
+    const elapsed = performance.now() - started;
+    assert.equal(response.status, 200);
+    assert.ok(
+      response.body.length >= 4096,
+      `answer is ${response.body.length} bytes, expected 4 KB`,
+    );
+    if (i > 0) timings.push(elapsed);
+  }
+  timings.sort((a, b) => a - b);
+  const median = timings[Math.floor(timings.length / 2)] ?? Infinity;
+  assert.ok(median < 20, `median ${median.toFixed(1)} ms for a 4 KB HTTPS answer (limit 20 ms)`);
+});
+
+test("webhook writes nothing on stdout and logs JSON lines", () => {
+  assert.deepEqual(webhook.stdout, []);
+  for (const line of webhook.logs) {
+    const record = JSON.parse(line);
+    assert.equal(typeof record.level, "string");
+    assert.match(record.time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    assert.equal(typeof record.message, "string");
+  }
+});
+
+test("webhook serves plain HTTP with a warning when no certificate is set", async () => {
+  const plain = await startWebhook({ tls: false, env: { KUBECONFIG: kube.kubeconfigPath } });
+  try {
+    assert.match(plain.url, /^http:/);
+    const response = await fetch(`${plain.url}/healthz`);
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+    assert.ok(
+      plain.logs.some((line) => line.includes('"level":"warn"') && line.includes("plain HTTP")),
+    );
+  } finally {
+    assert.equal((await plain.stop()).code, 0);
+  }
+});
+
+test("webhook refuses to start with only one of the TLS files", async () => {
+  const partial = await startWebhook({
+    env: { KUBECONFIG: kube.kubeconfigPath, TLS_PRIVATE_KEY_FILE: "" },
+  }).catch((error: Error) => error);
+  assert.ok(partial instanceof Error);
+  assert.match(partial.message, /must be set together/);
+});
+
+test("webhook finishes in-flight requests on SIGTERM and exits 0", async () => {
+  const local = await startWebhook({ env: { KUBECONFIG: kube.kubeconfigPath, ...SETTINGS_ENV } });
+  const review = threeContainerReview("in-flight");
+  // A valueFrom ConfigMap reference makes the handler call the (slowed) Kubernetes API.
+  review.request.object.spec.containers[0]!.env.push({
+    name: "FROM_CM",
+    valueFrom: { configMapKeyRef: { name: "slow", key: "k" } },
+  } as never);
+  kube.setLatency(800);
+  try {
+    const pending = local.fetch("/mutate", {
+      method: "POST",
+      body: JSON.stringify(review),
+      headers: { "content-type": "application/json" },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    local.child.kill("SIGTERM");
+    const response = await pending;
+    assert.equal(response.status, 200);
+    assert.equal((await response.json()).response.uid, "in-flight");
+    const status = await local.status;
+    assert.equal(status.code, 0);
+    assert.ok(local.logs.some((line) => line.includes("Shutting down")));
+  } finally {
+    kube.setLatency(0);
+    await local.stop();
+  }
+});
+
+test("webhook drains and exits 0 when its certificate file changes", async () => {
+  const local = await startWebhook({
+    env: { KUBECONFIG: kube.kubeconfigPath, PIGGY_CERT_POLL_INTERVAL: "200ms" },
+  });
+  const renewed = local.ca.issue("renewed");
+  await Deno.writeTextFile(local.certFile, renewed.cert);
+  const status = await local.status;
+  assert.equal(status.code, 0);
+  assert.ok(local.logs.some((line) => line.includes("TLS certificate changed")));
+  await local.stop();
+});
