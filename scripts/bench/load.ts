@@ -110,3 +110,9 @@ export function formatResult(label: string, result: LoadResult): string {
     result.p99Ms.toFixed(2)
   } | ${result.errors} |`;
 }
+
+/** CPU seconds (user + system) used so far by process `pid` (Linux /proc). */
+export function cpuSeconds(pid: number | "self"): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}

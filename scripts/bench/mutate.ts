@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { startKubeApi } from "../../tests/standins/kube_api.ts";
 import { startWebhook } from "../../tests/_webhook.ts";
 import { threeContainerReview } from "../../tests/_flow.ts";
-import { formatResult, runLoad } from "./load.ts";
+import { cpuSeconds, formatResult, runLoad } from "./load.ts";
 import { createTestCa } from "../pki.ts";
 
 const { values } = parseArgs({
@@ -42,6 +42,8 @@ const webhook = await startWebhook({
 const request = () => ({ path: "/mutate", body, headers: { "content-type": "application/json" } });
 const sample = await webhook.post("/mutate", body);
 console.log(`answer: ${sample.status}, ${sample.body.length} bytes`);
+const cpuBefore = cpuSeconds(webhook.child.pid);
+const loadStarted = performance.now();
 const piggy = await runLoad({
   port: webhook.port,
   ca: webhook.caCert,
@@ -49,6 +51,8 @@ const piggy = await runLoad({
   durationMs,
   request,
 });
+const serverCores = (cpuSeconds(webhook.child.pid) - cpuBefore) /
+  ((performance.now() - loadStarted) / 1000);
 await webhook.stop();
 
 const serving = ca.issue("bare");
@@ -76,6 +80,7 @@ await Deno.remove(ca.dir, { recursive: true }).catch(() => {});
 console.log("| server | requests/s | p50 ms | p99 ms | errors |\n| --- | --- | --- | --- | --- |");
 console.log(formatResult("piggy /mutate", piggy));
 console.log(formatResult("bare Deno.serve JSON echo (ceiling)", ceiling));
+console.log(`webhook process CPU during its run: ${serverCores.toFixed(2)} cores (of 2)`);
 console.log(
   `throughput ratio: ${
     (piggy.requestsPerSecond / ceiling.requestsPerSecond * 100).toFixed(0)

@@ -136,18 +136,20 @@ function formatUidMap(signatures: Record<string, string>): string {
   return JSON.stringify(sorted);
 }
 
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value).filter(([, item]) => item !== undefined).sort((
-      [a],
-      [b],
-    ) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${
-      entries.map(([key, item]) => `${JSON.stringify(key)}:${canonical(item)}`).join(",")
-    }}`;
+/** Structural equality of JSON values; key order and `undefined` members do not matter. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a)) {
+    return Array.isArray(b) && a.length === b.length && a.every((item, i) => sameJson(item, b[i]));
   }
-  return JSON.stringify(value);
+  if (!a || !b || typeof a !== "object" || typeof b !== "object" || Array.isArray(b)) return false;
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  const keys = Object.keys(left).filter((key) => left[key] !== undefined);
+  if (keys.length !== Object.keys(right).filter((key) => right[key] !== undefined).length) {
+    return false;
+  }
+  return keys.every((key) => Object.hasOwn(right, key) && sameJson(left[key], right[key]));
 }
 
 function upsertEnv(container: Container, wanted: EnvVar[]): void {
@@ -155,7 +157,7 @@ function upsertEnv(container: Container, wanted: EnvVar[]): void {
   for (const entry of wanted) {
     const index = env.findIndex((existing) => existing?.name === entry.name);
     if (index === -1) env.push(entry);
-    else if (canonical(env[index]) !== canonical(entry)) env[index] = entry;
+    else if (!sameJson(env[index], entry)) env[index] = entry;
   }
   container.env = env;
 }
@@ -418,7 +420,7 @@ export async function mutatePod(
 
   return {
     pod: copy,
-    changed: canonical(copy) !== canonical(pod),
+    changed: !sameJson(copy, pod),
     signatures,
     wrapped: targets.map((target) => target.container.name),
     warnings,

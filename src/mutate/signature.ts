@@ -8,6 +8,21 @@
 const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 
 /**
+ * Signatures of recent commands. Pods of one workload share their commands, and a Web Crypto digest
+ * is an asynchronous operation that costs far more than the lookup, so `/mutate` keeps the last
+ * {@link CACHE_SIZE} results (commands are not secret; they are in the pod spec).
+ */
+const CACHE_SIZE = 1024;
+const cache = new Map<string, Promise<string>>();
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  let hex = "";
+  for (const byte of new Uint8Array(digest)) hex += HEX[byte];
+  return hex;
+}
+
+/**
  * Lowercase hex SHA-256 of the command joined with single spaces and trimmed of Unicode whitespace
  * at both ends (Go `strings.TrimSpace`), as Go Piggy computes it.
  *
@@ -19,12 +34,15 @@ const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(
  *
  * @param argv the original command vector (without the launcher and `--`)
  */
-export async function commandSignature(argv: readonly string[]): Promise<string> {
+export function commandSignature(argv: readonly string[]): Promise<string> {
   const text = trimGoSpace(argv.join(" "));
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  let hex = "";
-  for (const byte of new Uint8Array(digest)) hex += HEX[byte];
-  return hex;
+  let signature = cache.get(text);
+  if (signature === undefined) {
+    signature = sha256Hex(text);
+    if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    cache.set(text, signature);
+  }
+  return signature;
 }
 
 // Go's unicode.IsSpace: ASCII \t \n \v \f \r and space, U+0085, U+00A0 and the Unicode White_Space
