@@ -12,8 +12,8 @@
  * variable itself, and this script passes its environment through.
  *
  * package.json is ignored (`DENO_NO_PACKAGE_JSON=1`): the runtime dependencies are all in the
- * deno.json import map, and package.json's devDependencies (the `deno` npm package with its
- * per-platform binaries, TypeScript, test-only models) have no place in the binaries.
+ * deno.json import map, and package.json's devDependencies (the pinned Deno binary package and its
+ * shim, TypeScript, test-only models) have no place in the binaries.
  *
  * @module
  */

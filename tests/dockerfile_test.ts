@@ -148,10 +148,13 @@ test("Dockerfile has a builder and one named target per image, the webhook last"
 });
 
 test("Dockerfile pins Deno to the project's version", () => {
+  // The pinned binary package (scripts/npm-deno/deno.cjs runs it as `npx deno`).
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
-  assert.equal(dockerfile.globalArgs.DENO_VERSION, pkg.devDependencies.deno);
+  const pinned = pkg.devDependencies["@deno/linux-x64-glibc"];
+  assert.match(pinned, /^\d+\.\d+\.\d+$/);
+  assert.equal(dockerfile.globalArgs.DENO_VERSION, pinned);
   const image = substitute(stage("builder").image, dockerfile.globalArgs);
-  assert.equal(image, `denoland/deno:debian-${pkg.devDependencies.deno}`);
+  assert.equal(image, `denoland/deno:debian-${pinned}`);
 });
 
 test("Dockerfile base images all carry an explicit, non-latest tag", () => {
