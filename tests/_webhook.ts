@@ -49,6 +49,8 @@ export interface WebhookProcess {
    * TCP_NODELAY, so a request body does not wait for a delayed ACK: use it for latency checks.
    */
   post(path: string, body: string): Promise<{ status: number; body: string }>;
+  /** GET over `node:https` with the same keep-alive agent as {@link WebhookProcess.post}. */
+  get(path: string): Promise<{ status: number; body: string }>;
   /** Sends `signal` and waits for the exit. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
   /** Resolves with the exit status. */
@@ -134,28 +136,29 @@ export async function startWebhook(options: StartWebhookOptions = {}): Promise<W
   const url = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
   const client = Deno.createHttpClient({ caCerts: [ca.cert] });
   const agent = new https.Agent({ keepAlive: true, ca: ca.cert });
-  const post: WebhookProcess["post"] = (path, body) =>
-    new Promise((resolve, reject) => {
-      const request = https.request({
-        host: "127.0.0.1",
-        port,
-        path,
-        method: "POST",
-        agent,
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
-      }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on("data", (chunk: Buffer) => chunks.push(chunk));
-        response.on("end", () =>
-          resolve({
-            status: response.statusCode ?? 0,
-            body: Buffer.concat(chunks).toString("utf8"),
-          }));
-        response.on("error", reject);
-      });
+  const send = (method: string, path: string, body?: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const headers: Record<string, string | number> = body === undefined
+        ? {}
+        : { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+      const request = https.request(
+        { host: "127.0.0.1", port, path, method, agent, headers },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on("data", (chunk: Buffer) => chunks.push(chunk));
+          response.on("end", () =>
+            resolve({
+              status: response.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString("utf8"),
+            }));
+          response.on("error", reject);
+        },
+      );
       request.on("error", reject);
       request.end(body);
     });
+  const post: WebhookProcess["post"] = (path, body) => send("POST", path, body);
+  const get: WebhookProcess["get"] = (path) => send("GET", path);
   return {
     url,
     port,
@@ -170,6 +173,7 @@ export async function startWebhook(options: StartWebhookOptions = {}): Promise<W
     status,
     fetch: (path, init = {}) => fetch(`${url}${path}`, { ...init, client }),
     post,
+    get,
     stop: async (signal = "SIGTERM") => {
       try {
         child.kill(signal);
