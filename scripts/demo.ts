@@ -1,0 +1,788 @@
+// deno-lint-ignore-file no-console
+/**
+ * `deno task demo`: Piggy end to end on one machine, in a few seconds, with nothing left running.
+ *
+ * 1. Starts the local Kubernetes API and AWS stand-ins (tests/standins/), seeds AWS from
+ *    demo/aws.yaml, and starts the real webhook (cli/webhook.ts, the shipped permission flags)
+ *    over HTTPS with a fresh CA, configured as the Helm chart configures it.
+ * 2. For each manifest of demo/k8s/: stores its Secrets and ServiceAccounts in the Kubernetes
+ *    stand-in, submits each Pod to `/mutate` as an AdmissionReview, prints what the returned JSON
+ *    Patch changed (a diff of the pod before and after), and checks that admitting the result again
+ *    returns no patch.
+ * 3. Starts every wrapped container as the kubelet would: its command (`/piggy/piggy-env -- …`)
+ *    through the real launcher (cli/piggy_env.ts), with the env of the mutated spec (literal values,
+ *    the downward-API pod name, envFrom/valueFrom of the stored Secret) and a pod-bound token; the
+ *    demo app prints the values it received, and the demo checks them against demo/aws.yaml. Once,
+ *    it also runs another command with the same token and shows that the webhook refuses it.
+ *
+ * What differs from a cluster is printed as a "local run" note: the demo app path, the webhook
+ * address, the token file, and the AWS endpoint of standalone pods.
+ *
+ * Exit code 0 when every pod was mutated and every app printed its values; 1 with a message (and the
+ * webhook's last log lines) otherwise. The last lines name the PIDs it started; all of them have
+ * exited by then. `DEMO_AWS_DATA` names another AWS data file (tests use it to check failures).
+ *
+ * @module
+ */
+
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
+import { Document, isScalar, parse, visit, type YAMLSeq } from "yaml";
+import {
+  ANNOTATION_PREFIX,
+  COMMAND_SEPARATOR,
+  ENV,
+  INSTALLER_NAME,
+  LAUNCHER_PATH,
+  RESERVED_KEYS,
+} from "../src/constants.ts";
+import { referenceKey } from "../src/launcher/resolve.ts";
+import { createTestCa, type TestCa } from "./pki.ts";
+import { type KubeApiStandIn, startKubeApi } from "../tests/standins/kube_api.ts";
+import { type AwsStandIn, startAwsStandIn } from "../tests/standins/aws.ts";
+import { startWebhook, type WebhookProcess } from "../tests/_webhook.ts";
+import { admitPod, persistPod } from "../tests/_flow.ts";
+import { type LauncherProcess, type LauncherResult, spawnLauncher } from "../tests/_launcher.ts";
+import {
+  type AwsSeed,
+  CLUSTER_APP_DIR,
+  isStandalonePod,
+  type KubeObject,
+  loadAwsSeed,
+  loadManifests,
+  LOCAL_APP_DIR,
+  REPO_ROOT,
+  secretValues,
+  storedSecret,
+  withAwsEndpoint,
+  withLocalApp,
+} from "./dev/demo_data.ts";
+
+/** The demo gives up (and cleans up) after this long. */
+const WATCHDOG_MS = 120_000;
+
+/** Lines of context around each change of the pod diff. */
+const DIFF_CONTEXT = 1;
+
+/** Strings longer than this are shortened in the pod diff (CA bundles). */
+const MAX_SHOWN_STRING = 120;
+
+const ADDRESS_ANNOTATION = `${ANNOTATION_PREFIX}piggy-address`;
+const SECRET_NAME_ANNOTATION = `${ANNOTATION_PREFIX}aws-secret-name`;
+const SSM_PATH_ANNOTATION = `${ANNOTATION_PREFIX}aws-ssm-parameter-path`;
+const CLUSTER_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+const useColor = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+
+function paint(code: string, text: string): string {
+  return useColor ? `\x1b[${code}m${text}\x1b[0m` : text;
+}
+
+const green = (text: string) => paint("32", text);
+const red = (text: string) => paint("31", text);
+const dim = (text: string) => paint("2", text);
+const bold = (text: string) => paint("1", text);
+
+function step(text: string): void {
+  console.log(`${bold("▶")} ${text}`);
+}
+
+function done(text: string): void {
+  console.log(`${green("✔")} ${text}`);
+}
+
+function note(text: string): void {
+  console.log(`  ${dim(text)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pod diff
+
+/** A deep copy where long strings (CA bundles) are cut to their first line and their length. */
+function shortened(value: unknown): unknown {
+  if (typeof value === "string") {
+    if (value.length <= MAX_SHOWN_STRING) return value;
+    const first = value.split("\n", 1)[0]?.slice(0, 60) ?? "";
+    return `${first}… (${value.length} chars)`;
+  }
+  if (Array.isArray(value)) return value.map(shortened);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, shortened(item)]));
+  }
+  return value;
+}
+
+/** The pod as YAML lines; lists of scalars (command, args) on one line, so a diff reads well. */
+export function yamlLines(pod: Pod): string[] {
+  const document = new Document(shortened(pod));
+  visit(document, {
+    Seq(_, node: YAMLSeq) {
+      if (node.items.every((item) => isScalar(item))) node.flow = true;
+    },
+  });
+  return document.toString({ lineWidth: 0, flowCollectionPadding: false }).trimEnd().split("\n");
+}
+
+type DiffLine = { kind: " " | "-" | "+"; text: string };
+
+/** Line diff by longest common subsequence (pods are a few hundred lines at most). */
+export function diffLines(before: string[], after: string[]): DiffLine[] {
+  const rows = before.length + 1;
+  const columns = after.length + 1;
+  const lcs = new Uint16Array(rows * columns);
+  for (let i = before.length - 1; i >= 0; i--) {
+    for (let j = after.length - 1; j >= 0; j--) {
+      lcs[i * columns + j] = before[i] === after[j]
+        ? lcs[(i + 1) * columns + j + 1]! + 1
+        : Math.max(lcs[(i + 1) * columns + j]!, lcs[i * columns + j + 1]!);
+    }
+  }
+  const lines: DiffLine[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < before.length || j < after.length) {
+    if (i < before.length && j < after.length && before[i] === after[j]) {
+      lines.push({ kind: " ", text: before[i++]! });
+      j++;
+    } else if (
+      i < before.length &&
+      (j === after.length || lcs[(i + 1) * columns + j]! >= lcs[i * columns + j + 1]!)
+    ) {
+      lines.push({ kind: "-", text: before[i++]! });
+    } else {
+      lines.push({ kind: "+", text: after[j++]! });
+    }
+  }
+  return lines;
+}
+
+/**
+ * Replaces an added `install-piggy-env` init container by one line (the demo shows it once).
+ */
+export function collapseInstaller(lines: DiffLine[]): DiffLine[] {
+  const start = lines.findIndex((line) =>
+    line.kind === "+" && line.text.trim() === `- name: ${INSTALLER_NAME}`
+  );
+  if (start === -1) return lines;
+  const indent = lines[start]!.text.indexOf("-");
+  let end = start + 1;
+  while (
+    end < lines.length && lines[end]!.kind === "+" &&
+    lines[end]!.text.search(/\S/) > indent
+  ) end++;
+  return [
+    ...lines.slice(0, start + 1),
+    { kind: "+", text: `${" ".repeat(indent + 2)}# … the same ${end - start - 1} lines as above` },
+    ...lines.slice(end),
+  ];
+}
+
+/** The changed lines with `context` unchanged lines around them; `⋮` marks skipped lines. */
+export function formatDiff(lines: DiffLine[], context: number): string[] {
+  const keep = lines.map(() => false);
+  lines.forEach((line, index) => {
+    if (line.kind === " ") return;
+    for (let k = Math.max(0, index - context); k <= index + context && k < lines.length; k++) {
+      keep[k] = true;
+    }
+  });
+  const out: string[] = [];
+  let skipped = false;
+  lines.forEach((line, index) => {
+    if (!keep[index]) {
+      skipped = true;
+      return;
+    }
+    if (skipped && out.length > 0) out.push(dim("    ⋮"));
+    skipped = false;
+    const text = `  ${line.kind} ${line.text}`;
+    out.push(line.kind === "+" ? green(text) : line.kind === "-" ? red(text) : dim(text));
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the kubelet would give the container
+
+type Objects = Map<string, KubeObject>;
+
+function objectKey(kind: string, namespace: string, name: string): string {
+  return `${kind}/${namespace}/${name}`;
+}
+
+function lookupData(
+  objects: Objects,
+  kind: "Secret" | "ConfigMap",
+  namespace: string,
+  name: string,
+): Record<string, string> | undefined {
+  const found = objects.get(objectKey(kind, namespace, name));
+  if (!found) return undefined;
+  return kind === "Secret" ? secretValues(found) : (found.data as Record<string, string>) ?? {};
+}
+
+/**
+ * The container's environment as the kubelet builds it: `envFrom` first, then `env` (literal
+ * values, the downward API, Secret and ConfigMap keys); a later name replaces an earlier one.
+ *
+ * @throws {Error} when a non-optional Secret, ConfigMap or key is missing (the kubelet would
+ *   refuse to start the container)
+ */
+function kubeletEnv(container: Container, pod: Pod, objects: Objects): Map<string, string> {
+  const namespace = pod.metadata?.namespace ?? "default";
+  const env = new Map<string, string>();
+  const missing = (what: string) => {
+    throw new Error(`Cannot start container "${container.name}": ${what} not found`);
+  };
+  for (const source of container.envFrom ?? []) {
+    const ref = source.secretRef ?? source.configMapRef;
+    const kind = source.secretRef ? "Secret" : "ConfigMap";
+    if (!ref?.name) continue;
+    const data = lookupData(objects, kind, namespace, ref.name);
+    if (!data) {
+      if (!ref.optional) missing(`${kind} "${ref.name}"`);
+      continue;
+    }
+    for (const [key, value] of Object.entries(data)) env.set(`${source.prefix ?? ""}${key}`, value);
+  }
+  const fields: Record<string, string> = {
+    "metadata.name": pod.metadata?.name ?? "",
+    "metadata.namespace": namespace,
+    "metadata.uid": pod.metadata?.uid ?? "",
+    "spec.serviceAccountName": pod.spec?.serviceAccountName ?? "",
+  };
+  for (const entry of container.env ?? []) {
+    const from = entry.valueFrom;
+    if (entry.value !== undefined || !from) {
+      env.set(entry.name, entry.value ?? "");
+    } else if (from.fieldRef) {
+      env.set(entry.name, fields[from.fieldRef.fieldPath] ?? "");
+    } else if (from.secretKeyRef || from.configMapKeyRef) {
+      const ref = (from.secretKeyRef ?? from.configMapKeyRef)!;
+      const kind = from.secretKeyRef ? "Secret" : "ConfigMap";
+      const value = lookupData(objects, kind, namespace, ref.name ?? "")?.[ref.key];
+      if (value !== undefined) env.set(entry.name, value);
+      else if (!ref.optional) missing(`key "${ref.key}" of ${kind} "${ref.name}"`);
+    }
+  }
+  return env;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the app should print
+
+/** Where the pod's secrets come from, and their values per key (from demo/aws.yaml). */
+function expectedSource(pod: Pod, seed: AwsSeed): { label: string; values: Map<string, string> } {
+  const annotations = pod.metadata?.annotations ?? {};
+  const ssmPath = annotations[SSM_PATH_ANNOTATION] ?? "";
+  if (ssmPath !== "") {
+    const prefix = `${ssmPath.replace(/\/+$/, "")}/`;
+    const values = new Map<string, string>();
+    for (const parameter of seed.parameters) {
+      if (parameter.name.startsWith(prefix)) {
+        values.set(parameter.name.slice(parameter.name.lastIndexOf("/") + 1), parameter.value);
+      }
+    }
+    return { label: `SSM Parameter Store path ${ssmPath}`, values };
+  }
+  const named = annotations[SECRET_NAME_ANNOTATION] ?? "";
+  const name = named !== ""
+    ? named
+    : `${pod.metadata?.namespace}/${pod.spec?.serviceAccountName ?? "default"}`;
+  const secret = seed.secrets.find((entry) => entry.name === name);
+  return {
+    label: named !== ""
+      ? `Secrets Manager secret ${name}`
+      : `Secrets Manager secret ${name} (the default secret name)`,
+    values: new Map(Object.entries(secret?.value ?? {})),
+  };
+}
+
+/** Parses the demo app's `  NAME=value` lines. */
+function printedValues(stdout: string): Map<string, string> {
+  const printed = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const match = /^ {2}([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (match) printed.set(match[1]!, match[2]!);
+  }
+  return printed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+/** Everything the demo started, stopped in reverse order. */
+class Running {
+  readonly pids: number[] = [];
+  /** The webhook's log lines (shown when the demo fails). */
+  webhookLogs: string[] = [];
+  readonly launchers = new Set<LauncherProcess>();
+  readonly #cleanups: Array<{ label: string; run: () => Promise<unknown> | unknown }> = [];
+
+  #aborted = false;
+
+  onCleanup(label: string, run: () => Promise<unknown> | unknown): void {
+    this.#cleanups.push({ label, run });
+  }
+
+  /** Throws once the demo is being stopped, so that no step starts after that. */
+  check(): void {
+    if (this.#aborted) throw new Error("The demo is stopping");
+  }
+
+  /** Stops starting anything and kills the running launchers. */
+  async abort(): Promise<void> {
+    this.#aborted = true;
+    for (const launcher of this.launchers) {
+      launcher.child.kill("SIGKILL");
+      await launcher.done.catch(() => undefined);
+    }
+    this.launchers.clear();
+  }
+
+  /** Stops everything; returns the failures (never throws). */
+  async stopAll(): Promise<string[]> {
+    const failures: string[] = [];
+    await this.abort();
+    for (const { label, run } of this.#cleanups.reverse()) {
+      try {
+        await run();
+      } catch (error) {
+        failures.push(`${label}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    this.#cleanups.length = 0;
+    return failures;
+  }
+}
+
+interface DemoContext {
+  kube: KubeApiStandIn;
+  aws: AwsStandIn;
+  webhook: WebhookProcess;
+  seed: AwsSeed;
+  objects: Objects;
+  tokenDir: string;
+  running: Running;
+  /** The installer init container was shown in full once. */
+  installerShown: boolean;
+  /** The integrity check was shown once. */
+  integrityShown: boolean;
+}
+
+function chartImage(): string {
+  const chart = parse(
+    readFileSync(join(REPO_ROOT, "charts", "piggy-webhooks", "Chart.yaml"), "utf8"),
+  ) as { appVersion?: unknown };
+  return `ghcr.io/piggysec/piggy-env:${String(chart.appVersion ?? "latest")}`;
+}
+
+function storeObject(context: DemoContext, object: KubeObject): void {
+  const namespace = object.metadata?.namespace ?? "default";
+  const name = object.metadata?.name ?? "";
+  switch (object.kind) {
+    case "Namespace":
+      note(`namespace ${name}`);
+      return;
+    case "Secret": {
+      const stored = storedSecret(object);
+      context.kube.put("secrets", stored as never);
+      context.objects.set(objectKey("Secret", namespace, name), stored);
+      note(`Secret ${namespace}/${name} stored in the Kubernetes API (it holds only references)`);
+      return;
+    }
+    case "ConfigMap":
+      context.kube.put("configmaps", object as never);
+      context.objects.set(objectKey("ConfigMap", namespace, name), object);
+      note(`ConfigMap ${namespace}/${name} stored in the Kubernetes API`);
+      return;
+    case "ServiceAccount":
+      context.kube.put("serviceaccounts", object as never);
+      note(`ServiceAccount ${namespace}/${name} stored in the Kubernetes API`);
+      return;
+    default:
+      throw new Error(
+        `Cannot apply ${object.kind} "${name}": the demo handles Pods, Secrets, ` +
+          "ConfigMaps, ServiceAccounts and Namespaces",
+      );
+  }
+}
+
+function logLine(record: Record<string, unknown>): string {
+  return `${String(record.level ?? "")} ${String(record.message ?? "")}`;
+}
+
+/** Runs piggy-env with `args`; prints its log lines and the webhook's audit lines meanwhile. */
+async function launch(
+  context: DemoContext,
+  args: string[],
+  env: Record<string, string>,
+): Promise<LauncherResult> {
+  const logsBefore = context.webhook.logs.length;
+  context.running.check();
+  const launcher = spawnLauncher({ args, env, timeoutMs: 30_000 });
+  context.running.launchers.add(launcher);
+  context.running.pids.push(launcher.pid);
+  let result: LauncherResult;
+  try {
+    result = await launcher.done;
+  } finally {
+    context.running.launchers.delete(launcher);
+  }
+  for (const record of result.logs) note(`piggy-env: ${logLine(record)}`);
+  for (const line of result.plainStderr) note(`piggy-env: ${line}`);
+  for (const line of context.webhook.logs.slice(logsBefore)) {
+    try {
+      const record = JSON.parse(line) as Record<string, unknown>;
+      if (String(record.message ?? "").startsWith("Request from")) {
+        note(`webhook: ${logLine(record)}`);
+      }
+    } catch {
+      // not a log record
+    }
+  }
+  return result;
+}
+
+/** Runs one wrapped container through piggy-env and checks what the app printed. */
+async function startContainer(
+  context: DemoContext,
+  pod: Pod,
+  container: Container,
+): Promise<void> {
+  const namespace = pod.metadata?.namespace ?? "default";
+  const podName = pod.metadata?.name ?? "";
+  const standalone = isStandalonePod(pod);
+  const env = kubeletEnv(container, pod, context.objects);
+  const launcherEnv: Record<string, string> = Object.fromEntries(env);
+  if (standalone) {
+    const roleArn = env.get("AWS_ROLE_ARN");
+    const aws = context.aws.env({
+      credentials: "web-identity",
+      region: null,
+      ...(roleArn ? { roleArn } : {}),
+    });
+    Object.assign(launcherEnv, aws);
+    note(
+      `local run: AWS_WEB_IDENTITY_TOKEN_FILE=${
+        env.get("AWS_WEB_IDENTITY_TOKEN_FILE") ?? "(unset)"
+      } → a token the AWS stand-in's STS accepts`,
+    );
+  } else {
+    const token = context.kube.issueToken({
+      namespace,
+      serviceAccount: pod.spec?.serviceAccountName ?? "default",
+      podName,
+    });
+    const tokenFile = join(context.tokenDir, `${namespace}-${podName}-token`);
+    writeFileSync(tokenFile, token, { mode: 0o600 });
+    launcherEnv[ENV.TOKEN_FILE] = tokenFile;
+    note(`local run: the pod-bound token of ${CLUSTER_TOKEN_FILE} is in ${ENV.TOKEN_FILE}`);
+  }
+
+  const command = [...(container.command ?? []), ...(container.args ?? [])];
+  step(
+    `starting container "${container.name}" (${standalone ? "standalone" : "proxy"} mode): ` +
+      command.map((part) => part.startsWith(REPO_ROOT) ? relative(REPO_ROOT, part) : part)
+        .join(" "),
+  );
+  const result = await launch(context, container.args ?? [], launcherEnv);
+  for (const line of result.stdout.trimEnd().split("\n")) {
+    if (line !== "") console.log(`  │ ${line}`);
+  }
+  if (result.code !== 0) {
+    const errors = result.logs.filter((record) => record.level === "error")
+      .map((record) => String(record.message));
+    throw new Error(
+      `Container "${container.name}" of pod ${namespace}/${podName} exited with ` +
+        `${result.code ?? result.signal}${errors.length > 0 ? `: ${errors.join("; ")}` : ""}`,
+    );
+  }
+
+  const source = expectedSource(pod, context.seed);
+  const printed = printedValues(result.stdout);
+  const checked: string[] = [];
+  for (const [name, value] of env) {
+    const key = referenceKey(value);
+    if (key === undefined || !printed.has(name)) continue;
+    const expected = source.values.get(key);
+    if (expected === undefined || RESERVED_KEYS.has(key) || printed.get(name) !== expected) {
+      throw new Error(
+        `Container "${container.name}" of pod ${namespace}/${podName}: ${name} does not hold ` +
+          `the value of "${key}" from ${source.label} (demo/aws.yaml)`,
+      );
+    }
+    checked.push(name);
+  }
+  if (checked.length === 0) {
+    throw new Error(
+      `Container "${container.name}" of pod ${namespace}/${podName} printed no resolved reference`,
+    );
+  }
+  if (!result.stdout.includes("launcher variables left in my environment: none")) {
+    throw new Error(`Container "${container.name}" still sees piggy-env's own PIGGY_* variables`);
+  }
+  const appPid = Number(/demo app: pid (\d+)/.exec(result.stdout)?.[1]);
+  const sameProcess = appPid === result.pid
+    ? `as piggy-env's own process (pid ${appPid}, execve)`
+    : `as pid ${appPid} (piggy-env was pid ${result.pid})`;
+  done(`${checked.join(", ")} from ${source.label}; the app ran ${sameProcess}`);
+
+  if (!standalone && !context.integrityShown) {
+    context.integrityShown = true;
+    const other = [COMMAND_SEPARATOR, "/bin/sh", "-c", "env"];
+    step(
+      `the same token with another command, as after kubectl exec: ${LAUNCHER_PATH} ` +
+        other.join(" "),
+    );
+    const refused = await launch(context, other, launcherEnv);
+    if (refused.code === 0 || refused.stdout !== "") {
+      throw new Error(`piggy-env ran "${other.slice(1).join(" ")}" with the pod's secrets`);
+    }
+    done(
+      `refused (exit ${refused.code}): the command is not the one signed at admission ` +
+        "(piggy-enforce-integrity, on by default)",
+    );
+  }
+}
+
+/** Admits one pod, prints the diff, stores it and starts its wrapped containers. */
+async function runPod(context: DemoContext, manifestPod: Pod): Promise<void> {
+  context.running.check();
+  const namespace = manifestPod.metadata?.namespace ?? "default";
+  const name = manifestPod.metadata?.name ?? "";
+  let pod = withLocalApp(manifestPod);
+  note(
+    `local run: ${CLUSTER_APP_DIR}/ (a ConfigMap in the cluster) → ${
+      relative(REPO_ROOT, LOCAL_APP_DIR)
+    }/`,
+  );
+  const annotations = pod.metadata?.annotations ?? {};
+  if (annotations[ADDRESS_ANNOTATION]) {
+    note(
+      `local run: ${ADDRESS_ANNOTATION} ${
+        annotations[ADDRESS_ANNOTATION]
+      } → ${context.webhook.url}`,
+    );
+    annotations[ADDRESS_ANNOTATION] = context.webhook.url;
+  }
+  if (isStandalonePod(pod)) {
+    pod = withAwsEndpoint(pod, context.aws.url);
+    note(
+      `local run: AWS_ENDPOINT_URL=${context.aws.url} added (scripts/dev does the same for ` +
+        "LocalStack)",
+    );
+  }
+  // The API server's ServiceAccount admission plugin runs before the webhooks.
+  pod.spec = {
+    containers: [],
+    ...pod.spec,
+    serviceAccountName: pod.spec?.serviceAccountName ?? "default",
+  };
+
+  step(`admitting Pod ${namespace}/${name}: AdmissionReview (CREATE) → POST /mutate`);
+  const logsBefore = context.webhook.logs.length;
+  const { review, pod: mutated } = await admitPod(context.webhook, pod, namespace);
+  context.running.check();
+  const response = review.response;
+  if (!response.allowed) {
+    throw new Error(`The webhook denied pod ${namespace}/${name}: ${response.status?.message}`);
+  }
+  for (const warning of response.warnings ?? []) note(`warning: ${warning}`);
+  const operations = response.patch ? (JSON.parse(atob(response.patch)) as unknown[]).length : 0;
+  if (operations === 0) throw new Error(`The webhook did not mutate pod ${namespace}/${name}`);
+  for (const line of context.webhook.logs.slice(logsBefore)) {
+    try {
+      const record = JSON.parse(line) as Record<string, unknown>;
+      if (/mutated|denied/.test(String(record.message ?? ""))) {
+        note(`webhook: ${logLine(record)}`);
+      }
+    } catch {
+      // not a log record
+    }
+  }
+  done(`allowed with a JSON Patch of ${operations} operations; the pod before → after:`);
+  let diff = diffLines(yamlLines(pod), yamlLines(mutated));
+  if (context.installerShown) diff = collapseInstaller(diff);
+  context.installerShown = true;
+  for (const line of formatDiff(diff, DIFF_CONTEXT)) console.log(line);
+
+  const again = await admitPod(context.webhook, mutated, namespace);
+  if (!again.review.response.allowed || again.review.response.patch) {
+    throw new Error(`Admitting the mutated pod ${namespace}/${name} again changed it`);
+  }
+  done("admitting the mutated pod again returns no patch (safe with reinvocationPolicy IfNeeded)");
+
+  const stored = persistPod(context.kube, mutated, namespace, name);
+  for (const container of [...(stored.spec?.initContainers ?? []), ...stored.spec!.containers]) {
+    if (container.name === INSTALLER_NAME) continue;
+    if (container.command?.[0] !== LAUNCHER_PATH) {
+      note(`container "${container.name}" has no piggy: reference: left as it is, not run here`);
+      continue;
+    }
+    await startContainer(context, stored, container);
+  }
+}
+
+async function run(running: Running): Promise<void> {
+  const seed = loadAwsSeed(Deno.env.get("DEMO_AWS_DATA") || undefined);
+  const manifests = loadManifests();
+  const pods = manifests.flatMap((manifest) => manifest.objects).filter((o) => o.kind === "Pod");
+  console.log(
+    bold(`Piggy demo: ${pods.length} pods of demo/k8s/, AWS data of demo/aws.yaml (fake values)`),
+  );
+
+  step("starting the Kubernetes API stand-in");
+  const kube = await startKubeApi();
+  running.onCleanup("Kubernetes API stand-in", () => kube.close());
+  note(`listening on ${kube.url}`);
+
+  step("starting the AWS stand-in (Secrets Manager, SSM Parameter Store, STS)");
+  const aws = await startAwsStandIn();
+  running.onCleanup("AWS stand-in", () => aws.close());
+  for (const secret of seed.secrets) {
+    aws.putSecret(secret.name, { string: JSON.stringify(secret.value) });
+  }
+  for (const parameter of seed.parameters) {
+    aws.putParameter(parameter.name, parameter.value, parameter.type);
+  }
+  note(
+    `listening on ${aws.url}; seeded ${seed.secrets.length} secrets and ` +
+      `${seed.parameters.length} parameters from demo/aws.yaml`,
+  );
+
+  let ca: TestCa;
+  try {
+    ca = createTestCa("piggy-demo");
+  } catch (error) {
+    throw new Error("Cannot create the demo CA: the demo needs openssl on PATH", { cause: error });
+  }
+  running.onCleanup("demo CA", () => rmSync(ca.dir, { recursive: true, force: true }));
+  const tokenDir = mkdtempSync(join(tmpdir(), "piggy-demo-tokens-"));
+  running.onCleanup("token files", () => rmSync(tokenDir, { recursive: true, force: true }));
+
+  step("starting the webhook (cli/webhook.ts over HTTPS, with the chart's settings)");
+  const image = chartImage();
+  const webhook = await startWebhook({
+    ca,
+    env: {
+      KUBECONFIG: kube.kubeconfigPath,
+      PIGGY_ENV_IMAGE: image,
+      PIGGY_ENV_IMAGE_PULL_POLICY: "IfNotPresent",
+      PIGGY_CA_BUNDLE_FILE: ca.certFile,
+      ...aws.env({ credentials: "static", region: seed.region }),
+    },
+  });
+  running.pids.push(webhook.child.pid);
+  running.webhookLogs = webhook.logs;
+  running.onCleanup("webhook", async () => {
+    step(`stopping the webhook (pid ${webhook.child.pid})`);
+    const timer = setTimeout(() => {
+      try {
+        webhook.child.kill("SIGKILL");
+      } catch {
+        // already exited
+      }
+    }, 5_000);
+    const status = await webhook.stop();
+    clearTimeout(timer);
+    note(`webhook exited with ${status.code}`);
+  });
+  done(`webhook listening on ${webhook.url} (pid ${webhook.child.pid})`);
+  note(
+    `PIGGY_ENV_IMAGE=${image}, PIGGY_CA_BUNDLE_FILE=<demo CA>: wrapped containers verify ` +
+      "the webhook with that CA",
+  );
+
+  const context: DemoContext = {
+    kube,
+    aws,
+    webhook,
+    seed,
+    objects: new Map(),
+    tokenDir,
+    running,
+    installerShown: false,
+    integrityShown: false,
+  };
+  for (const manifest of manifests) {
+    console.log("");
+    console.log(bold(`── ${manifest.file}`));
+    for (const object of manifest.objects) {
+      if (object.kind === "Pod") await runPod(context, object as Pod);
+      else storeObject(context, object);
+    }
+  }
+  console.log("");
+}
+
+/**
+ * Runs the demo.
+ *
+ * @returns the process exit code
+ */
+export async function main(): Promise<number> {
+  const started = performance.now();
+  const running = new Running();
+  let failure: unknown;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const listeners: Array<[Deno.Signal, () => void]> = [];
+  const interrupted = new Promise<never>((_, reject) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      const listener = () => reject(new Error(`Interrupted by ${signal}`));
+      Deno.addSignalListener(signal, listener);
+      listeners.push([signal, listener]);
+    }
+    timer = setTimeout(
+      () => reject(new Error(`The demo did not finish within ${WATCHDOG_MS / 1000} s`)),
+      WATCHDOG_MS,
+    );
+  });
+  const demo = run(running);
+  try {
+    await Promise.race([demo, interrupted]);
+  } catch (error) {
+    failure = error;
+  } finally {
+    clearTimeout(timer);
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  }
+  if (failure) {
+    // Let the interrupted step notice (its launcher is killed) before printing the failure.
+    await running.abort();
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      demo.catch(() => undefined),
+      new Promise((resolve) => (grace = setTimeout(resolve, 3_000))),
+    ]);
+    clearTimeout(grace);
+  }
+  if (failure) {
+    const message = failure instanceof Error ? failure.message : String(failure);
+    console.log(`${red("✖")} demo failed: ${message}`);
+    if (running.webhookLogs.length > 0) note("last webhook log lines:");
+    for (const line of running.webhookLogs.slice(-8)) {
+      try {
+        note(`  ${logLine(JSON.parse(line) as Record<string, unknown>)}`);
+      } catch {
+        note(`  ${line}`);
+      }
+    }
+  }
+  const cleanupFailures = await running.stopAll();
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  for (const line of cleanupFailures) console.log(`${red("✖")} cleanup failed: ${line}`);
+  console.log(`processes started: ${running.pids.join(" ")}`);
+  if (failure || cleanupFailures.length > 0) return 1;
+  done(`demo finished in ${seconds} s; the webhook and the stand-ins are stopped`);
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main());
+}
