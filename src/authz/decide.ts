@@ -22,10 +22,11 @@
 
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
-import { ENV, PIGGY_UID_ANNOTATION, RESERVED_KEYS } from "../constants.ts";
+import { ENV, PIGGY_UID_ANNOTATION } from "../constants.ts";
 import { AccessDeniedError, NotFoundError, UnauthenticatedError } from "../errors.ts";
 import type { resolveConfig } from "../config/resolve_config.ts";
 import type { SecretQuery } from "../secrets/source.ts";
+import { allowedServiceAccounts, withoutReservedKeys } from "../secrets/filter.ts";
 
 /** TokenReview `user.extra` key carrying the name of the pod a projected token is bound to. */
 export const POD_NAME_CLAIM = "authentication.kubernetes.io/pod-name";
@@ -312,8 +313,8 @@ export function authorizeValues(
   options: AuthorizeValuesOptions = {},
 ): Record<string, string> {
   const label = options.secretLabel ? ` "${options.secretLabel}"` : "";
-  if (Object.hasOwn(values, ENV.ALLOWED_SA)) {
-    const allowed = (values[ENV.ALLOWED_SA] ?? "").split(",").map((entry) => entry.trim());
+  const allowed = allowedServiceAccounts(values);
+  if (allowed !== undefined) {
     if (!allowed.includes(callerSa)) {
       throw new AccessDeniedError(
         `Service account "${callerSa}" is not allowed to read secret${label}`,
@@ -324,6 +325,5 @@ export function authorizeValues(
       `Secret${label} has no ${ENV.ALLOWED_SA} and ${ENV.ENFORCE_SERVICE_ACCOUNT} is on`,
     );
   }
-  // fromEntries defines own properties, so a key such as "__proto__" stays data.
-  return Object.fromEntries(Object.entries(values).filter(([key]) => !RESERVED_KEYS.has(key)));
+  return withoutReservedKeys(values);
 }

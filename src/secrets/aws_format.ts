@@ -37,9 +37,59 @@ export function versionSelector(version: string): VersionSelector {
   return { VersionStage: value };
 }
 
+const JSON_SPACE = new Set([" ", "\t", "\n", "\r"]);
+
+function skipSpace(text: string, index: number): number {
+  while (JSON_SPACE.has(text[index] ?? "")) index++;
+  return index;
+}
+
+/** Index just past the string literal that starts at `index`. */
+function endOfString(text: string, index: number): number {
+  for (let i = index + 1; i < text.length; i++) {
+    if (text[i] === "\\") i++;
+    else if (text[i] === '"') return i + 1;
+  }
+  return text.length;
+}
+
+/**
+ * The source text of each member value of a JSON object that `JSON.parse` already accepted, so
+ * numbers keep their exact spelling (`1.10`, `1e3`, integers beyond 2^53) instead of being
+ * re-serialised. Later duplicates win, as in `JSON.parse`.
+ */
+function rawMemberTexts(text: string): Map<string, string> {
+  const raw = new Map<string, string>();
+  let i = skipSpace(text, skipSpace(text, 0) + 1);
+  while (i < text.length && text[i] !== "}") {
+    const keyEnd = endOfString(text, i);
+    const key = JSON.parse(text.slice(i, keyEnd)) as string;
+    i = skipSpace(text, skipSpace(text, keyEnd) + 1);
+    const start = i;
+    let depth = 0;
+    while (i < text.length) {
+      const char = text[i];
+      if (char === '"') {
+        i = endOfString(text, i);
+        continue;
+      }
+      if (char === "{" || char === "[") depth++;
+      else if (char === "}" || char === "]") {
+        if (depth === 0) break;
+        depth--;
+      } else if (char === "," && depth === 0) break;
+      i++;
+    }
+    raw.set(key, text.slice(start, i).replace(/[ \t\n\r]+$/, ""));
+    if (text[i] === ",") i = skipSpace(text, i + 1);
+  }
+  return raw;
+}
+
 /**
  * Converts a `SecretString` into a flat map. The text must be a JSON object; string values are kept
- * as they are, every other value (number, boolean, null, object, array) becomes its JSON text.
+ * as they are, every other value (number, boolean, null, object, array) becomes its JSON text as
+ * written in the secret (numbers keep their exact spelling).
  *
  * @param secretName used in the error message
  * @param text the `SecretString`
@@ -68,9 +118,10 @@ export function parseSecretString(secretName: string, text: string): Record<stri
       { code: "InvalidSecretFormat" },
     );
   }
+  const raw = rawMemberTexts(text);
   const values: Record<string, string> = {};
   for (const [key, value] of Object.entries(parsed)) {
-    values[key] = typeof value === "string" ? value : JSON.stringify(value);
+    values[key] = typeof value === "string" ? value : raw.get(key) ?? JSON.stringify(value);
   }
   return values;
 }

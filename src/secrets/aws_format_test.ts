@@ -32,13 +32,13 @@ test("versionSelector() tells version ids from stages", () => {
   }
 });
 
-test("parseSecretString() keeps strings and stringifies other values (SV-14)", () => {
+test("parseSecretString() keeps strings and the JSON text of other values (SV-14)", () => {
   assert.deepEqual(parseSecretString("s", '{"DB_USER":"admin","DB_PASS":"secret"}'), {
     DB_USER: "admin",
     DB_PASS: "secret",
   });
   assert.deepEqual(parseSecretString("s", '{"N":1e3,"T":false,"Z":null,"O":{"a":[1,"b"]}}'), {
-    N: "1000",
+    N: "1e3",
     T: "false",
     Z: "null",
     O: '{"a":[1,"b"]}',
@@ -97,4 +97,24 @@ test("addParameters() names both parameters of a collision", () => {
       return true;
     },
   );
+});
+
+test("parseSecretString() keeps the exact JSON text of non-string values", () => {
+  const text = '{ "ID" : 12345678901234567890, "V":1.10,"E":1e3 ,"N":{"x":1.0, "s":"a,}\\"b"},' +
+    '"A":[1, 2],"B":true,"Z":null,"S":"x\\u0041","K\\"Q":-0.0 }';
+  assert.deepEqual(parseSecretString("s", text), {
+    ID: "12345678901234567890",
+    V: "1.10",
+    E: "1e3",
+    N: '{"x":1.0, "s":"a,}\\"b"}',
+    A: "[1, 2]",
+    B: "true",
+    Z: "null",
+    S: "xA",
+    'K"Q': "-0.0",
+  });
+});
+
+test("parseSecretString() takes the last of duplicate keys, like JSON.parse", () => {
+  assert.deepEqual(parseSecretString("s", '{"A":1.50,"A":2.50}'), { A: "2.50" });
 });

@@ -196,7 +196,7 @@ export class AwsSecretSource implements SecretSource {
    * Fetches every key of the secret, or every parameter under the SSM path.
    *
    * @throws {SecretSourceError} `code` is the AWS error name, or one of `RegionMissing`,
-   * `InvalidRegion`, `TooManyRegions`, `InvalidSecretFormat`, `BinarySecretNotSupported`,
+   * `InvalidRegion`, `InvalidSecretFormat`, `BinarySecretNotSupported`,
    * `ParameterNameCollision`, `TooManyParameterPages`
    */
   fetchSecret(
@@ -241,21 +241,25 @@ export class AwsSecretSource implements SecretSource {
     create: (config: SharedClientConfig) => T,
   ): Promise<T> {
     let client = cache.get(region);
-    if (!client) {
+    if (client) {
+      // Least recently used first: a region in use moves to the end.
+      cache.delete(region);
+    } else {
       if (region !== "" && !REGION_SHAPE.test(region)) {
         throw new SecretSourceError(`${subject}: "${region}" is not an AWS region name`, {
           code: "InvalidRegion",
         });
       }
-      if (cache.size >= this.#maxRegions) {
-        throw new SecretSourceError(
-          `${subject}: more than ${this.#maxRegions} regions are in use`,
-          { code: "TooManyRegions" },
-        );
+      // Pod annotations choose the region: bound the clients without letting one tenant's made-up
+      // regions lock the others out. The least recently used client goes.
+      const [oldest, evicted] = cache.entries().next().value ?? [];
+      if (cache.size >= this.#maxRegions && oldest !== undefined) {
+        cache.delete(oldest);
+        evicted?.destroy();
       }
       client = create(this.#clientConfig(region));
-      cache.set(region, client);
     }
+    cache.set(region, client);
     try {
       await client.config.region();
     } catch (error) {

@@ -332,7 +332,7 @@ test("AwsSecretSource.fetchSecret() fails clearly when no region resolves", asyn
   }, { env: { region: null } });
 });
 
-test("AwsSecretSource rejects malformed regions and bounds the number of regions", async () => {
+test("AwsSecretSource rejects malformed regions and keeps the most recently used clients", async () => {
   await withStandIn(async (aws, source) => {
     aws.putSecret("app/db", { string: '{"K":"v"}' });
     for (const region of ["evil.example.com/", "US-EAST-1", "us east 1", "-us-east-1"]) {
@@ -342,14 +342,30 @@ test("AwsSecretSource rejects malformed regions and bounds the number of regions
     }
     await source.fetchSecret(secretQuery({ region: "us-east-1" }));
     await source.fetchSecret(secretQuery({ region: "eu-west-1" }));
-    await rejectsWith(source.fetchSecret(secretQuery({ region: "ap-south-1" })), (error) => {
-      assert.equal(error.code, "TooManyRegions");
-    });
-    // Regions already in use keep working, and SSM has its own budget.
     await source.fetchSecret(secretQuery({ region: "us-east-1" }));
+    // A third region evicts the least recently used client (eu-west-1) instead of failing.
+    await source.fetchSecret(secretQuery({ region: "ap-south-1" }));
+    assert.equal(source.clientCount, 2);
+    // Made-up regions cannot lock real ones out: every region still works, within the bound.
+    for (const region of ["zz-1", "zz-2", "zz-3", "eu-west-1", "us-east-1"]) {
+      await source.fetchSecret(secretQuery({ region }));
+      assert.ok(source.clientCount <= 2);
+    }
+    // SSM has its own budget.
     await source.fetchSecret(secretQuery({ region: "ap-south-1", ssmParameterPath: "/p" }));
     assert.equal(source.clientCount, 3);
-    assert.equal(aws.requests.length, 4);
+    assert.deepEqual(aws.requests.map((request) => request.region), [
+      "us-east-1",
+      "eu-west-1",
+      "us-east-1",
+      "ap-south-1",
+      "zz-1",
+      "zz-2",
+      "zz-3",
+      "eu-west-1",
+      "us-east-1",
+      "ap-south-1",
+    ]);
   }, { source: { maxRegions: 2 } });
 });
 

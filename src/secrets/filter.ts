@@ -15,11 +15,8 @@ import { ENV, RESERVED_KEYS } from "../constants.ts";
 export function withoutReservedKeys(
   values: Readonly<Record<string, string>>,
 ): Record<string, string> {
-  const kept: Record<string, string> = {};
-  for (const [key, value] of Object.entries(values)) {
-    if (!RESERVED_KEYS.has(key)) kept[key] = value;
-  }
-  return kept;
+  // fromEntries defines own properties, so a key such as "__proto__" stays data.
+  return Object.fromEntries(Object.entries(values).filter(([key]) => !RESERVED_KEYS.has(key)));
 }
 
 /**
