@@ -45,6 +45,13 @@ export class PayloadTooLargeError extends PiggyError {
   }
 }
 
+/** The client did not send its request body in time (HTTP 408). */
+export class RequestTimeoutError extends PiggyError {
+  constructor(message: string, options: PiggyErrorOptions = {}) {
+    super(message, "RequestTimeout", options);
+  }
+}
+
 /** Content type not supported (HTTP 415). */
 export class UnsupportedMediaTypeError extends PiggyError {
   constructor(message: string, options: PiggyErrorOptions = {}) {
@@ -120,7 +127,7 @@ export class UsageError extends PiggyError {
  * Maps an error to the HTTP status the webhook answers with. The only place that does so.
  *
  * @param error anything thrown
- * @returns 400, 401, 403, 404, 405, 413, 415, 502, 503, or 500 for anything unexpected
+ * @returns 400, 401, 403, 404, 405, 408, 413, 415, 502, 503, or 500 for anything unexpected
  */
 export function toStatus(error: unknown): number {
   if (error instanceof AdmissionDecodeError) return 400;
@@ -128,6 +135,7 @@ export function toStatus(error: unknown): number {
   if (error instanceof AccessDeniedError) return 403;
   if (error instanceof NotFoundError) return 404;
   if (error instanceof MethodNotAllowedError) return 405;
+  if (error instanceof RequestTimeoutError) return 408;
   if (error instanceof PayloadTooLargeError) return 413;
   if (error instanceof UnsupportedMediaTypeError) return 415;
   if (error instanceof SecretSourceError) return 502;

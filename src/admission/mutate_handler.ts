@@ -20,9 +20,7 @@
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { resolveConfig } from "../config/resolve_config.ts";
 import {
-  AdmissionDecodeError,
   MethodNotAllowedError,
-  PayloadTooLargeError,
   toErrorBody,
   toStatus,
   UnsupportedMediaTypeError,
@@ -36,6 +34,7 @@ import { decodeReview, readReviewUid } from "./decode.ts";
 import { createPatch } from "./patch.ts";
 import { allowReview, denyReview, patchReview } from "./response.ts";
 import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
+import { readBodyText } from "../server/read_body.ts";
 
 /** Largest accepted body: the API server's own request limit. */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -84,45 +83,6 @@ function isJsonContentType(header: string | null): boolean {
   if (header === null) return false;
   const mediaType = header.split(";", 1)[0]?.trim().toLowerCase();
   return mediaType === "application/json";
-}
-
-async function readBody(request: Request, limit: number): Promise<string> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) {
-    await request.body?.cancel().catch(() => {});
-    throw new PayloadTooLargeError(
-      `Cannot read the request body: it is larger than ${limit} bytes`,
-    );
-  }
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw new PayloadTooLargeError(
-        `Cannot read the request body: it is larger than ${limit} bytes`,
-      );
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch (error) {
-    throw new AdmissionDecodeError("Cannot decode the request body: it is not UTF-8", {
-      cause: error,
-    });
-  }
 }
 
 function isPodCreate(request: AdmissionRequest): boolean {
@@ -263,7 +223,7 @@ export function createMutateHandler(
             "application/json is supported",
         );
       }
-      const text = await readBody(request, limit);
+      const text = await readBodyText(request, { limit });
       let review;
       try {
         review = decodeReview(text);

@@ -37,7 +37,6 @@ import {
   KubeApiError,
   KubeUnavailableError,
   MethodNotAllowedError,
-  PayloadTooLargeError,
   PiggyError,
   toErrorBody,
   toStatus,
@@ -55,6 +54,7 @@ import {
   parseAudiences,
   type SecretRequest,
 } from "./decide.ts";
+import { readBodyText } from "../server/read_body.ts";
 
 /** Default limit of a `/secret` request body: Go launchers send about 200 bytes. */
 export const DEFAULT_SECRET_BODY_LIMIT = 64 * 1024;
@@ -96,41 +96,6 @@ function checkContentType(header: string | null): void {
     throw new UnsupportedMediaTypeError(
       `Cannot accept content type "${header ?? ""}": only application/json is supported`,
     );
-  }
-}
-
-async function readBody(request: Request, limit: number): Promise<string> {
-  const tooLarge = () =>
-    new PayloadTooLargeError(`Cannot read request: body is larger than ${limit} bytes`);
-  const declared = Number(request.headers.get("content-length") ?? "");
-  if (Number.isFinite(declared) && declared > limit) {
-    await request.body?.cancel().catch(() => {});
-    throw tooLarge();
-  }
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch (error) {
-    throw new AdmissionDecodeError("Cannot decode request: body is not UTF-8", { cause: error });
   }
 }
 
@@ -230,7 +195,7 @@ export function createSecretHandler(
       );
     }
     token.value = header;
-    const body = parseSecretRequest(await readBody(request, limit));
+    const body = parseSecretRequest(await readBodyText(request, { limit }));
     audit.podName = body.name;
 
     const callOptions = { signal: request.signal };

@@ -70,3 +70,13 @@ test("formatGoDuration() output parses back to the same value", () => {
 test("formatGoDuration() rejects negative durations", () => {
   assert.throws(() => formatGoDuration(-1), RangeError);
 });
+
+test("parseGoDuration() refuses long texts without scanning them", () => {
+  // The annotation value comes from any pod author: 60k digits used to backtrack for seconds.
+  const started = performance.now();
+  assert.throws(() => parseGoDuration("1".repeat(60_000)), /longer than 64 characters/);
+  assert.throws(() => parseGoDuration(`${"1".repeat(63)}x`), SyntaxError);
+  assert.ok(performance.now() - started < 1000);
+  assert.equal(parseGoDuration("1.5s"), 1500);
+  assert.equal(parseGoDuration("2.s"), 2000);
+});

@@ -23,9 +23,12 @@ export interface PodFacts {
 /** Facts of a pod that references no ConfigMap or Secret. */
 export const NO_FACTS: PodFacts = { configMaps: new Map(), secrets: new Map() };
 
-/** True when the container's command is exactly the launcher (wrapped by Piggy, Go or ours). */
+/**
+ * True when the container already starts through the launcher (wrapped by Go Piggy, by us, or by
+ * hand as `["/piggy/piggy-env", "--", …]`): it is never wrapped twice.
+ */
 export function isWrapped(container: Container): boolean {
-  return container.command?.length === 1 && container.command[0] === LAUNCHER_PATH;
+  return container.command?.[0] === LAUNCHER_PATH;
 }
 
 /** True when a literal env `value` starts with `piggy:`. */

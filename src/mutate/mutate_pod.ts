@@ -176,7 +176,11 @@ function injectedEnv(config: PiggyConfig, uid: string): EnvVar[] {
     }
   } else {
     env.push({ name: ENV.ADDRESS, value: config.piggyAddress });
-    env.push({ name: ENV.POD_NAME, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } });
+    // apiVersion as the API server defaults it, so a re-invocation finds the stored form unchanged.
+    env.push({
+      name: ENV.POD_NAME,
+      valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } },
+    });
     env.push({ name: ENV.UID, value: uid });
     if (config.piggyCaBundle !== "") env.push({ name: ENV.CA_BUNDLE, value: config.piggyCaBundle });
   }
@@ -232,8 +236,12 @@ function launcherVolume(config: PiggyConfig): Volume {
 
 function originalEntry(container: Container): string[] {
   const args = container.args ?? [];
-  if (isWrapped(container)) return args[0] === COMMAND_SEPARATOR ? args.slice(1) : [...args];
-  return [...(container.command ?? []), ...args];
+  if (!isWrapped(container)) return [...(container.command ?? []), ...args];
+  // What the launcher signs: its argv after the first `--` (launcher flags may come before it).
+  // Without a `--`, Go Piggy signed the args as they are.
+  const argv = [...(container.command ?? []).slice(1), ...args];
+  const separator = argv.indexOf(COMMAND_SEPARATOR);
+  return separator === -1 ? [...args] : argv.slice(separator + 1);
 }
 
 function configWarnings(config: PiggyConfig): string[] {

@@ -122,6 +122,22 @@ test("mutatePod() keeps an already-wrapped command and signs the args after -- (
   assert.deepEqual(Object.values(result.signatures), [await commandSignature(["ls", "-la"])]);
 });
 
+test("mutatePod() never wraps a command that already starts with the launcher", async () => {
+  const input = podOf([{
+    command: ["/piggy/piggy-env", "--retry", "3", "--", "app"],
+    args: ["--port", "80"],
+    ...trigger(),
+  }]);
+  const result = await mutatePod(input, configOf(), NO_FACTS, counter());
+  const container = result.pod.spec?.containers[0];
+  assert.deepEqual(container?.command, ["/piggy/piggy-env", "--retry", "3", "--", "app"]);
+  assert.deepEqual(container?.args, ["--port", "80"]);
+  // The launcher signs its argv after the first `--`.
+  assert.deepEqual(Object.values(result.signatures), [
+    await commandSignature(["app", "--port", "80"]),
+  ]);
+});
+
 test("mutatePod() signs the args as-is when a wrapped container's args do not start with --", async () => {
   const input = podOf([{ command: ["/piggy/piggy-env"], args: ["ls", "-la"], ...trigger() }]);
   const result = await mutatePod(input, configOf(), NO_FACTS, counter());
@@ -282,7 +298,10 @@ test("mutatePod() injects env in Go Piggy's order with every optional setting (M
     { name: ENV.AWS_SSM_PARAMETER_PATH, value: "" },
     { name: ENV.DEBUG, value: "true" },
     { name: ENV.ADDRESS, value: "http://piggy" },
-    { name: ENV.POD_NAME, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    {
+      name: ENV.POD_NAME,
+      valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } },
+    },
     { name: ENV.UID, value: "1".padStart(32, "0") },
     { name: ENV.IGNORE_NO_ENV, value: "true" },
     { name: ENV.DNS_RESOLVER, value: "1.1.1.1" },

@@ -33,3 +33,12 @@ test("commandSignature() keeps inner spaces and a byte order mark (Go does not t
 test("commandSignature() is ambiguous across argument boundaries, as Go Piggy (W10)", async () => {
   assert.equal(await commandSignature(["a b"]), await commandSignature(["a", "b"]));
 });
+
+test("commandSignature() trims in linear time on hostile whitespace", async () => {
+  // A regex trim backtracks quadratically here (seconds for 200k spaces); a scan does not.
+  const argv = ["sh", "-c", `a${" ".repeat(200_000)}b`, " ".repeat(200_000)];
+  const started = performance.now();
+  const signature = await commandSignature(argv);
+  assert.ok(performance.now() - started < 1000, "trimming took more than a second");
+  assert.equal(signature, await commandSignature(["sh", "-c", `a${" ".repeat(200_000)}b`]));
+});
