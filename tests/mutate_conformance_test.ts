@@ -448,7 +448,10 @@ test("a golden patch: exact operations, with the annotation key escaped as ~1", 
     {
       op: "add",
       path: "/spec/containers/0/env/6",
-      value: { name: ENV.POD_NAME, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+      value: {
+        name: ENV.POD_NAME,
+        valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } },
+      },
     },
     { op: "add", path: "/spec/containers/0/env/7", value: { name: ENV.UID, value: UID1 } },
     { op: "remove", path: "/spec/containers/0/command/1" },
