@@ -17,8 +17,10 @@ FROM denoland/deno:debian-${DENO_VERSION} AS builder
 # Empty means download; scripts/compile.ts drops an empty DENORT_BIN.
 ARG DENORT_BIN=""
 WORKDIR /src
-# Dependencies first (cached layer): the import map and the lock file, which must be up to date.
-COPY deno.json deno.lock ./
+# Dependencies first (cached layer): the import map and the lock file, which must be up to date;
+# deno.lock also records package.json's dependencies (one of them the local scripts/npm-deno).
+COPY deno.json deno.lock package.json ./
+COPY scripts/npm-deno/ scripts/npm-deno/
 COPY scripts/compile.ts scripts/permissions.ts scripts/
 COPY src/ src/
 COPY cli/ cli/

@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
@@ -228,6 +228,35 @@ test("Dockerfile copies only context files that exist and .dockerignore keeps", 
   }
   for (const binary of Object.values(BINARIES)) {
     assert.equal(dockerIgnored(binary.entry, patterns), false, binary.entry);
+  }
+});
+
+test("Dockerfile's dependency step succeeds on a copy of the builder's context", () => {
+  // Rebuild the builder's context (its COPY sources) and run its `deno install` RUN line as is:
+  // a lock file out of date with what the image copies fails here as it would in `docker build`.
+  const context = mkdtempSync(join(tmpdir(), "piggy-docker-context-"));
+  try {
+    for (const copy of only(stage("builder"), "COPY").map((i) => parseCopy(i.args))) {
+      for (const source of copy.sources) {
+        const target = copy.dest.endsWith("/") && !source.endsWith("/")
+          ? join(context, copy.dest, source.split("/").at(-1)!)
+          : join(context, copy.dest === "./" ? source : copy.dest);
+        cpSync(join(ROOT, source), target, {
+          recursive: true,
+          filter: (path) => !path.endsWith("_test.ts"),
+        });
+      }
+    }
+    const install = only(stage("builder"), "RUN").map((i) => i.args)
+      .find((r) => r.startsWith("deno install"))!;
+    const result = spawnSync(process.execPath, install.split(/\s+/).slice(1), {
+      cwd: context,
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    assert.equal(result.status, 0, result.stderr);
+  } finally {
+    rmSync(context, { recursive: true, force: true });
   }
 });
 
