@@ -264,3 +264,20 @@ test("piggy-env abandons a hanging attempt after PIGGY_REQUEST_TIMEOUT and retri
     await responder.close();
   }
 });
+
+test("piggy-env refuses a secret value with a NUL byte, naming the variable, not the value", async () => {
+  const responder = await httpsResponder({ secrets: { DB_PASS: "hunter2-CANARY\u0000tail" } });
+  try {
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, { PIGGY_CA_FILE: trusted.certFile }),
+    });
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "", "the app never starts");
+    assert.ok(logMessages(result).some((m) => m.includes("[DB_PASS]") && m.includes("NUL byte")));
+    assert.doesNotMatch(result.stderr, /hunter2-CANARY/);
+    assert.deepEqual(result.plainStderr, [], "only JSON log lines, no crash trace");
+  } finally {
+    await responder.close();
+  }
+});

@@ -19,6 +19,9 @@ const UNIT_MS: Readonly<Record<string, number>> = {
 // No overlapping quantifiers: pod authors control the text, so matching must stay linear.
 const ELEMENT = /^(\d+(?:\.\d*)?|\.\d+)([a-z\u00b5\u03bc]+)/;
 
+/** Longest duration accepted: the largest timer delay (2^31 - 1 ms, about 24.8 days). */
+const MAX_MS = 2 ** 31 - 1;
+
 /** Longer texts are refused before parsing (a Go duration needs far fewer characters). */
 const MAX_LENGTH = 64;
 
@@ -57,8 +60,10 @@ export function parseGoDuration(text: string): number {
     total += Number(match[1]) * unit;
     rest = rest.slice(match[0].length);
   }
-  if (!Number.isFinite(total)) {
-    throw new SyntaxError(`Cannot parse duration "${text}": out of range`);
+  // Timers cannot wait longer (setTimeout fires at once above 2^31-1 ms), and no delay or timeout
+  // of Piggy's needs more than 24 days.
+  if (!Number.isFinite(total) || total > MAX_MS) {
+    throw new SyntaxError(`Cannot parse duration "${text}": out of range (at most 596h31m23s)`);
   }
   return total;
 }

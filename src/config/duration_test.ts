@@ -80,3 +80,8 @@ test("parseGoDuration() refuses long texts without scanning them", () => {
   assert.equal(parseGoDuration("1.5s"), 1500);
   assert.equal(parseGoDuration("2.s"), 2000);
 });
+
+test("parseGoDuration() refuses durations no timer can wait for", () => {
+  assert.equal(parseGoDuration("596h31m23s"), 2_147_483_000);
+  assert.throws(() => parseGoDuration("600h"), /out of range/);
+});

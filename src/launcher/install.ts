@@ -7,7 +7,7 @@
 
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { copyFile, open, rename, stat, unlink } from "node:fs/promises";
+import { chmod, copyFile, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 /** File name used when the destination is a directory. */
@@ -46,9 +46,11 @@ export async function installExecutable(source: string, destination: string): Pr
   );
   try {
     await copyFile(source, temporary, constants.COPYFILE_EXCL);
-    const handle = await open(temporary, "r+");
+    // copyFile keeps the source's mode (0555 in the image): set ours by path before opening, and
+    // open read-only, which is enough to fsync.
+    await chmod(temporary, LAUNCHER_MODE);
+    const handle = await open(temporary, "r");
     try {
-      await handle.chmod(LAUNCHER_MODE);
       await handle.sync();
     } finally {
       await handle.close();

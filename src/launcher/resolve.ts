@@ -18,6 +18,11 @@ export interface ChildEnvironment {
   resolved: string[];
   /** Names of the variables whose value still starts with `piggy:` (any case). */
   unresolved: string[];
+  /**
+   * Names of the variables whose secret value holds a NUL byte, which no environment can carry:
+   * they keep their reference and are also listed in `unresolved`.
+   */
+  invalid: string[];
 }
 
 /**
@@ -52,14 +57,20 @@ export function buildChildEnvironment(
   env: EnvEntries,
   secrets: Readonly<Record<string, string>>,
 ): ChildEnvironment {
-  const result: ChildEnvironment = { env: [], resolved: [], unresolved: [] };
+  const result: ChildEnvironment = { env: [], resolved: [], unresolved: [], invalid: [] };
   for (const [name, original] of env) {
     if (isLauncherVariable(name)) continue;
     let value = original;
     const key = referenceKey(original);
-    if (key && !RESERVED_KEYS.has(key) && Object.hasOwn(secrets, key)) {
-      value = secrets[key] as string;
+    const secret = key && !RESERVED_KEYS.has(key) && Object.hasOwn(secrets, key)
+      ? secrets[key] as string
+      : undefined;
+    if (secret !== undefined && !secret.includes("\0")) {
+      value = secret;
       result.resolved.push(name);
+    } else if (secret !== undefined) {
+      result.invalid.push(name);
+      result.unresolved.push(name);
     } else if (original.slice(0, REFERENCE_PREFIX.length).toLowerCase() === REFERENCE_PREFIX) {
       result.unresolved.push(name);
     }

@@ -109,3 +109,14 @@ test("buildChildEnvironment() ignores inherited object keys such as toString", (
   const child = buildChildEnvironment([["A", "piggy:toString"]], {});
   assert.deepEqual(child.unresolved, ["A"]);
 });
+
+test("buildChildEnvironment() never passes a secret value holding a NUL byte", () => {
+  const child = buildChildEnvironment([["DB", "piggy:DB"], ["OK", "piggy:OK"]], {
+    DB: "hunter2\0tail",
+    OK: "fine",
+  });
+  assert.deepEqual(child.env, [["DB", "piggy:DB"], ["OK", "fine"]]);
+  assert.deepEqual(child.invalid, ["DB"]);
+  assert.deepEqual(child.unresolved, ["DB"]);
+  assert.deepEqual(child.resolved, ["OK"]);
+});

@@ -148,6 +148,10 @@ async function run(
   }
 
   const child = buildChildEnvironment(deps.env, outcome.ok ? outcome.secrets : {});
+  if (child.invalid.length > 0) {
+    const names = child.invalid.map((name) => `[${name}]`).join(", ");
+    logger.error(`Cannot use the secret values of ${names}: they contain a NUL byte`);
+  }
   if (child.unresolved.length > 0) {
     const names = child.unresolved.map((name) => `[${name}]`).join(", ");
     if (!options.ignoreNoEnv) {

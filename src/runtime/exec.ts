@@ -155,14 +155,16 @@ export function spawnCommand(
         stdio: "inherit",
       });
     } catch (error) {
-      logger.error(`Cannot execute "${path}": ${error instanceof Error ? error.message : error}`);
+      // Node's message may quote the environment (e.g. a value with a NUL byte): log the code only.
+      const code = (error as { code?: unknown } | null)?.code;
+      logger.error(`Cannot execute "${path}": ${typeof code === "string" ? code : "spawn failed"}`);
       resolve(EXIT_NOT_EXECUTABLE);
       return;
     }
     const stopForwarding = forwardSignals(child);
     child.on("error", (error: Error & { code?: string }) => {
       stopForwarding();
-      logger.error(`Cannot execute "${path}": ${error.message}`);
+      logger.error(`Cannot execute "${path}": ${error.code ?? "spawn failed"}`);
       resolve(error.code === "ENOENT" ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE);
     });
     child.on("exit", (code, signal) => {
