@@ -95,6 +95,8 @@ export async function startWebhook(options: StartWebhookOptions = {}): Promise<W
     DENO_DIR: Deno.env.get("DENO_DIR") ?? "",
     LISTEN_ADDRESS: "127.0.0.1:0",
     AWS_EC2_METADATA_DISABLED: "true",
+    // Tests stop webhooks often: no not-ready period before the listener closes.
+    PIGGY_SHUTDOWN_DELAY: "0s",
     ...(tls ? { TLS_CERT_FILE: serving.certFile, TLS_PRIVATE_KEY_FILE: serving.keyFile } : {}),
     ...options.env,
   };

@@ -178,7 +178,7 @@ interface NodeWebhook {
 function startNodeWebhook(env: Record<string, string>): Promise<NodeWebhook> {
   const child = spawn("node", [join(work, "dist", "cli", "node", "webhook.js")], {
     cwd: work,
-    env,
+    env: { PIGGY_SHUTDOWN_DELAY: "0s", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: string[] = [];

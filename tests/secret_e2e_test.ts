@@ -8,7 +8,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { commandSignature } from "../src/mutate/signature.ts";
-import { startKubeApi, type KubeApiStandIn } from "./standins/kube_api.ts";
+import { type KubeApiStandIn, startKubeApi } from "./standins/kube_api.ts";
 import { type AwsStandIn, startAwsStandIn } from "./standins/aws.ts";
 import { startWebhook, type WebhookProcess } from "./_webhook.ts";
 import { admitPod, launcherIdentity, persistPod } from "./_flow.ts";
@@ -20,7 +20,10 @@ let kube: KubeApiStandIn;
 let aws: AwsStandIn;
 let webhook: WebhookProcess;
 
-function appPod(annotations: Record<string, string>, command = ["/app/server", "--port", "8080"]): Pod {
+function appPod(
+  annotations: Record<string, string>,
+  command = ["/app/server", "--port", "8080"],
+): Pod {
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -44,7 +47,10 @@ function appPod(annotations: Record<string, string>, command = ["/app/server", "
 }
 
 /** Admits and persists a pod, then returns what its launcher would send and a bound token. */
-async function launchablePod(annotations: Record<string, string>, name = `web-${crypto.randomUUID().slice(0, 8)}`) {
+async function launchablePod(
+  annotations: Record<string, string>,
+  name = `web-${crypto.randomUUID().slice(0, 8)}`,
+) {
   const admitted = await admitPod(webhook, appPod(annotations), NAMESPACE);
   assert.equal(admitted.review.response.allowed, true, JSON.stringify(admitted.review.response));
   const stored = persistPod(kube, admitted.pod, NAMESPACE, name);
@@ -112,7 +118,9 @@ test("/secret sends a VersionId-shaped aws-secret-version as VersionId and other
     stages: ["AWSPREVIOUS"],
     string: JSON.stringify({ DB_PASSWORD: "old", PIGGY_ALLOWED_SA: "team-a:web" }),
   });
-  for (const [version, field] of [[pinned, "versionId"], ["AWSPREVIOUS", "versionStage"]] as const) {
+  for (
+    const [version, field] of [[pinned, "versionId"], ["AWSPREVIOUS", "versionStage"]] as const
+  ) {
     const pod = await launchablePod({
       "piggysec.com/aws-secret-name": "team-a/web",
       "piggysec.com/aws-secret-version": version,
@@ -130,7 +138,9 @@ test("/secret sends a VersionId-shaped aws-secret-version as VersionId and other
 });
 
 test("/secret reads 25 SSM parameters over pages", async () => {
-  for (let i = 0; i < 25; i++) aws.putParameter(`/team-a/web/KEY_${i}`, `value-${i}`, "SecureString");
+  for (let i = 0; i < 25; i++) {
+    aws.putParameter(`/team-a/web/KEY_${i}`, `value-${i}`, "SecureString");
+  }
   const before = aws.count("GetParametersByPath");
   const pod = await launchablePod({ "piggysec.com/aws-ssm-parameter-path": "/team-a/web" });
   const answer = await requestSecret(
@@ -150,7 +160,10 @@ test("/secret refuses a changed command and an unknown uid with an empty signatu
     pod.token,
   );
   assert.equal(tampered.status, 403);
-  const unknown = await requestSecret({ name: pod.name, uid: "0".repeat(32), signature: "" }, pod.token);
+  const unknown = await requestSecret(
+    { name: pod.name, uid: "0".repeat(32), signature: "" },
+    pod.token,
+  );
   assert.equal(unknown.status, 403);
 });
 
@@ -196,7 +209,10 @@ test("/secret answers 503 while the Kubernetes API is down, then recovers", asyn
   } finally {
     await kube.restart();
   }
-  const up = await requestSecret({ name: pod.name, uid: pod.uid, signature: pod.signature }, pod.token);
+  const up = await requestSecret(
+    { name: pod.name, uid: pod.uid, signature: pod.signature },
+    pod.token,
+  );
   assert.equal(up.status, 200);
 });
 

@@ -182,14 +182,45 @@ test("webhook finishes in-flight requests on SIGTERM and exits 0", async () => {
   }
 });
 
-test("webhook drains and exits 0 when its certificate file changes", async () => {
+test("webhook turns not-ready, then drains and exits 0 when its certificate file changes", async () => {
   const local = await startWebhook({
-    env: { KUBECONFIG: kube.kubeconfigPath, PIGGY_CERT_POLL_INTERVAL: "200ms" },
+    env: {
+      KUBECONFIG: kube.kubeconfigPath,
+      PIGGY_CERT_POLL_INTERVAL: "100ms",
+      PIGGY_SHUTDOWN_DELAY: "2s",
+    },
   });
+  const ready = await local.get("/readyz");
+  assert.equal(ready.status, 200);
   const renewed = local.ca.issue("renewed");
   await Deno.writeTextFile(local.certFile, renewed.cert);
-  const status = await local.status;
-  assert.equal(status.code, 0);
+  // During the shutdown delay the old listener still answers, but no longer as ready, so the
+  // Service stops routing here before the port closes.
+  let status = 200;
+  for (let i = 0; i < 40 && status === 200; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    status = (await local.get("/readyz")).status;
+  }
+  assert.equal(status, 503);
+  assert.equal((await local.get("/healthz")).status, 200, "still serving while not ready");
+  const exit = await local.status;
+  assert.equal(exit.code, 0);
   assert.ok(local.logs.some((line) => line.includes("TLS certificate changed")));
   await local.stop();
+});
+
+test("webhook listens on IPv6 and IPv4 for an address without a host, as Go's :8443", async () => {
+  const local = await startWebhook({
+    tls: false,
+    env: { KUBECONFIG: kube.kubeconfigPath, LISTEN_ADDRESS: ":0" },
+  });
+  try {
+    for (const host of ["127.0.0.1", "[::1]"]) {
+      const response = await fetch(`http://${host}:${local.port}/healthz`);
+      assert.equal(response.status, 200, host);
+      await response.body?.cancel();
+    }
+  } finally {
+    await local.stop();
+  }
 });

@@ -2,15 +2,8 @@
 /**
  * piggy-webhooks for Node (npm `bin`): serves `/mutate`, `/secret`, `/healthz`, `/readyz` and
  * `/metrics` with `node:https` (plain `node:http` when no certificate is configured). Same
- * environment contract as `cli/webhook.ts`:
- *
- * TLS_CERT_FILE, TLS_PRIVATE_KEY_FILE (plain HTTP only when both are unset), LISTEN_ADDRESS
- * (default `:8443`), DEBUG / LOG_LEVEL, KUBECONFIG (else in-cluster), PIGGY_CA_BUNDLE_FILE (CA
- * injected into wrapped containers), PIGGY_SECRET_CACHE_TTL (Go duration, default 0 = off),
- * AWS_* (SDK), and every setting fallback of docs/annotations.md.
- *
- * SIGTERM / SIGINT: stop accepting, finish in-flight requests, exit 0. A changed certificate file
- * drains and exits 0 too, so the kubelet restarts the container with the new certificate.
+ * environment contract and shutdown as `cli/webhook.ts`; the contract is in
+ * `src/server/webhook_setup.ts`.
  *
  * @module
  */
@@ -21,105 +14,38 @@ import { once } from "node:events";
 import http from "node:http";
 import https from "node:https";
 import process from "node:process";
-import { createApp } from "../../src/server/app.ts";
-import { parseListenAddress } from "../../src/server/listen_address.ts";
-import { chooseLogLevel, describeError, Logger } from "../../src/log.ts";
-import { loadKubeConfig } from "../../src/k8s/kubeconfig.ts";
-import { createKubeClient } from "../../src/k8s/http_client.ts";
-import { AwsSecretSource } from "../../src/secrets/aws_source.ts";
-import { CachingSecretSource } from "../../src/secrets/caching_source.ts";
-import { parseGoDuration } from "../../src/config/duration.ts";
+import { describeError } from "../../src/log.ts";
+import {
+  delay,
+  DRAIN_TIMEOUT_MS,
+  type SetupIo,
+  setUpWebhook,
+  watchCertificate,
+} from "../../src/server/webhook_setup.ts";
 import { createNodeListener } from "./http_adapter.ts";
 
-const CERT_POLL_MS = 10_000;
-const READY_CACHE_MS = 5_000;
 /** Time allowed to receive a request's headers. */
 const HEADERS_TIMEOUT_MS = 10_000;
 /** Time allowed to receive a whole request (admission requests time out after at most 30 s). */
 const REQUEST_TIMEOUT_MS = 30_000;
 /** Idle keep-alive sockets are closed after this (above the API server's 90 s idle timeout). */
 const KEEP_ALIVE_TIMEOUT_MS = 95_000;
-/** In-flight requests get this long to finish on shutdown before sockets are closed. */
-const DRAIN_TIMEOUT_MS = 25_000;
 
-function envLookup(env: Record<string, string | undefined>): (name: string) => string | undefined {
-  return (name) => {
-    const value = env[name];
-    return value === undefined || value === "" ? undefined : value;
-  };
-}
-
-async function readOptional(path: string | undefined): Promise<string | undefined> {
-  return path ? await readFile(path, "utf8") : undefined;
-}
+const io: SetupIo = {
+  readTextFile: (path) => readFile(path, "utf8"),
+  readTextFileSync: (path) => readFileSync(path, "utf8"),
+};
 
 async function main(): Promise<number> {
-  const env: Record<string, string | undefined> = { ...process.env };
-  const envGet = envLookup(env);
-  const debug = /^(1|t|true)$/i.test(envGet("DEBUG") ?? "");
-  const logger = new Logger({ level: chooseLogLevel(envGet("LOG_LEVEL"), debug) });
+  const setup = await setUpWebhook({ ...process.env }, io);
+  if ("error" in setup) return 1;
+  const { logger, listen, app } = setup;
+  const cert = setup.tls?.cert;
+  const key = setup.tls?.key;
 
-  const certFile = envGet("TLS_CERT_FILE");
-  const keyFile = envGet("TLS_PRIVATE_KEY_FILE");
-  if (Boolean(certFile) !== Boolean(keyFile)) {
-    logger.error("TLS_CERT_FILE and TLS_PRIVATE_KEY_FILE must be set together");
-    return 1;
-  }
-
-  let listen;
-  let cacheTtlMs = 0;
-  let cert: string | undefined;
-  let key: string | undefined;
-  try {
-    listen = parseListenAddress(envGet("LISTEN_ADDRESS") ?? ":8443");
-    const ttl = envGet("PIGGY_SECRET_CACHE_TTL");
-    cacheTtlMs = ttl ? parseGoDuration(ttl) : 0;
-    cert = await readOptional(certFile);
-    key = await readOptional(keyFile);
-    const caBundle = await readOptional(envGet("PIGGY_CA_BUNDLE_FILE"));
-    if (caBundle) env.PIGGY_CA_BUNDLE = caBundle;
-  } catch (error) {
-    logger.error("Cannot start piggy-webhooks", { error: describeError(error) });
-    return 1;
-  }
-  if (!cert) logger.warn("TLS_CERT_FILE and TLS_PRIVATE_KEY_FILE are not set: serving plain HTTP");
-
-  let kube;
-  try {
-    kube = createKubeClient(
-      loadKubeConfig({
-        envGet,
-        readFile: (path) => readFileSync(path, "utf8"),
-        homeDir: envGet("HOME") ?? "",
-      }),
-      { logger },
-    );
-  } catch (error) {
-    logger.error("Cannot configure the Kubernetes client", { error: describeError(error) });
-    return 1;
-  }
-
-  const secrets = new CachingSecretSource(new AwsSecretSource({ logger }), { ttlMs: cacheTtlMs });
-
-  let shuttingDown = false;
-  let readyUntil = 0;
-  const ready = async (): Promise<boolean> => {
-    if (shuttingDown) return false;
-    if (performance.now() < readyUntil) return true;
-    try {
-      await kube.probe();
-      readyUntil = performance.now() + READY_CACHE_MS;
-      return true;
-    } catch (error) {
-      logger.warn("Kubernetes API is not reachable", { error: describeError(error) });
-      return false;
-    }
-  };
-
-  const app = createApp({ kube, secrets, envGet: envLookup(env), logger, ready });
   const listener = createNodeListener(app.handler, {
     scheme: cert ? "https" : "http",
-    closing: () => shuttingDown,
+    closing: () => setup.shuttingDown,
     onError: (error) => {
       logger.error("Unhandled error while serving request", { error: describeError(error) });
     },
@@ -134,12 +60,26 @@ async function main(): Promise<number> {
     logger.debug("TLS handshake failed", { error: describeError(error) });
   });
 
-  try {
-    server.listen(listen.port, listen.hostname);
+  const bind = async (hostname: string) => {
+    server.listen(listen.port, hostname);
     await once(server, "listening");
+  };
+  try {
+    await bind(listen.hostname);
   } catch (error) {
-    logger.error("Cannot start piggy-webhooks", { error: describeError(error) });
-    return 1;
+    if (!listen.fallbackHostname) {
+      logger.error("Cannot listen", { error: describeError(error) });
+      return 1;
+    }
+    logger.warn(`Cannot listen on ${listen.hostname}: using ${listen.fallbackHostname}`, {
+      error: describeError(error),
+    });
+    try {
+      await bind(listen.fallbackHostname);
+    } catch (fallbackError) {
+      logger.error("Cannot listen", { error: describeError(fallbackError) });
+      return 1;
+    }
   }
   server.on("error", (error: Error) => {
     logger.error("Server error", { error: describeError(error) });
@@ -151,10 +91,10 @@ async function main(): Promise<number> {
   }
 
   let drainTimer: ReturnType<typeof setTimeout> | undefined;
-  const stop = (reason: string): void => {
-    if (shuttingDown) return;
-    shuttingDown = true;
+  const stop = async (reason: string): Promise<void> => {
+    if (!setup.beginShutdown()) return;
     logger.info(`Shutting down: ${reason}`);
+    await delay(setup.shutdownDelayMs);
     // Stop accepting; idle keep-alive sockets close now, busy ones after their response (which
     // carries `Connection: close`), and all of them once the drain timeout passes.
     server.close();
@@ -163,26 +103,14 @@ async function main(): Promise<number> {
     drainTimer.unref();
   };
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    process.on(signal, () => stop(`received ${signal}`));
+    process.on(signal, () => void stop(`received ${signal}`));
   }
-
-  // Mirror cli/webhook.ts: when the mounted certificate changes, drain and exit 0 so the kubelet
-  // restarts the container with the new one (≥ 2 replicas and a PDB keep the webhook available).
-  let certTimer: ReturnType<typeof setInterval> | undefined;
-  if (certFile && cert) {
-    certTimer = setInterval(async () => {
-      try {
-        if ((await readFile(certFile, "utf8")) !== cert) stop("TLS certificate changed");
-      } catch (error) {
-        logger.warn("Cannot read TLS certificate", { error: describeError(error) });
-      }
-    }, CERT_POLL_MS);
-  }
+  const stopWatching = watchCertificate(setup, io, () => void stop("TLS certificate changed"));
 
   await closed;
-  if (certTimer !== undefined) clearInterval(certTimer);
+  stopWatching();
   if (drainTimer !== undefined) clearTimeout(drainTimer);
-  secrets.clear?.();
+  setup.close();
   logger.info("Stopped");
   return 0;
 }

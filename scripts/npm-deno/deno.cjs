@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// deno-lint-ignore-file no-console
 // Runs the pinned Deno binary from the npm package @deno/<platform> (a devDependency of the
 // project), like the npm package `deno` does. We do not depend on `deno` itself: its lockfile entry
 // needs every platform's package, and the registry this project builds from does not carry all of

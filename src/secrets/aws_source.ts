@@ -21,7 +21,7 @@ import {
   type SecretsManagerClientConfig,
 } from "@aws-sdk/client-secrets-manager";
 import { GetParametersByPathCommand, SSMClient, type SSMClientConfig } from "@aws-sdk/client-ssm";
-import { defaultProvider } from "@aws-sdk/credential-provider-node";
+import { podCredentialProvider } from "./aws_credentials.ts";
 import { SecretSourceError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { addParameters, parseSecretString, versionSelector } from "./aws_format.ts";
@@ -45,9 +45,12 @@ export interface AwsSecretSourceOptions {
   maxPages?: number;
   /**
    * Credentials shared by every client.
-   * @default the SDK's default Node provider chain, memoized (`defaultProvider()`)
+   * @default {@link podCredentialProvider}: the SDK's default chain without the node's instance
+   * role (unless `allowInstanceMetadata`), memoized
    */
   credentials?: AwsCredentialProvider;
+  /** Let the default chain fall back to the EC2 instance metadata service. @default false */
+  allowInstanceMetadata?: boolean;
   /**
    * Most regions (clients) per service. The region comes from pod annotations, so this bounds what a
    * pod author can make the webhook allocate. @default 32
@@ -157,6 +160,7 @@ export class AwsSecretSource implements SecretSource {
   readonly #maxRegions: number;
   readonly #logger: Logger | undefined;
   #credentials: AwsCredentialProvider | undefined;
+  readonly #allowInstanceMetadata: boolean;
   readonly #secretsManager = new Map<string, SecretsManagerClient>();
   readonly #ssm = new Map<string, SSMClient>();
 
@@ -173,6 +177,7 @@ export class AwsSecretSource implements SecretSource {
     this.#maxPages = options.maxPages ?? 100;
     this.#maxRegions = options.maxRegions ?? 32;
     this.#credentials = options.credentials;
+    this.#allowInstanceMetadata = options.allowInstanceMetadata ?? false;
     this.#logger = options.logger;
     if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
       throw new RangeError(
@@ -218,7 +223,9 @@ export class AwsSecretSource implements SecretSource {
 
   #clientConfig(region: string): SharedClientConfig {
     // Lazily, so that merely constructing the source reads no environment.
-    this.#credentials ??= defaultProvider();
+    this.#credentials ??= podCredentialProvider({
+      allowInstanceMetadata: this.#allowInstanceMetadata,
+    });
     return {
       ...(region === "" ? {} : { region }),
       credentials: this.#credentials,

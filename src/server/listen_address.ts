@@ -6,8 +6,10 @@
 
 /** Host and port to bind. */
 export interface ListenAddress {
-  /** Interface to bind; `0.0.0.0` for an empty host (all IPv4 interfaces). */
+  /** Interface to bind; `::` for an empty host (every IPv6 and IPv4 interface, as Go's `:8443`). */
   hostname: string;
+  /** Bind this instead when `hostname` cannot be bound (`0.0.0.0` on hosts without IPv6). */
+  fallbackHostname?: string;
   /** TCP port, 0 for any free port. */
   port: number;
 }
@@ -28,5 +30,7 @@ export function parseListenAddress(text: string): ListenAddress {
     throw new SyntaxError(`Cannot parse listen address "${text}": port out of range`);
   }
   const hostname = match[1] ?? match[2] ?? "";
-  return { hostname: hostname === "" ? "0.0.0.0" : hostname, port };
+  return hostname === ""
+    ? { hostname: "::", fallbackHostname: "0.0.0.0", port }
+    : { hostname, port };
 }

@@ -1,0 +1,84 @@
+/**
+ * The AWS credential chain Piggy uses: the pod's own identity, never silently the node's.
+ *
+ * The SDK's default Node chain ends with the EC2 instance metadata service, so a pod without IRSA
+ * or EKS Pod Identity (or a webhook whose IRSA is misconfigured) would read secrets with the node's
+ * IAM role. This chain has the same links in the same order — environment keys, shared config and
+ * credentials files, IRSA web identity, EKS Pod Identity / container credentials — and ends with
+ * a clear error instead, unless the operator opts in to instance metadata.
+ *
+ * @module
+ */
+
+import { fromEnv } from "@aws-sdk/credential-provider-env";
+import { fromHttp } from "@aws-sdk/credential-provider-http";
+import { fromIni } from "@aws-sdk/credential-provider-ini";
+import { fromTokenFile } from "@aws-sdk/credential-provider-web-identity";
+import { fromInstanceMetadata } from "@smithy/credential-provider-imds";
+import { CredentialsProviderError, memoize } from "@smithy/core/config";
+
+/** A credential provider, as the SDK's clients take it. */
+export type AwsCredentialIdentityProvider = ReturnType<typeof fromEnv>;
+type AwsCredentialIdentity = Awaited<ReturnType<AwsCredentialIdentityProvider>>;
+
+/** Options of {@link podCredentialProvider}. */
+export interface PodCredentialOptions {
+  /**
+   * Use the EC2 instance metadata service (the node's role) as the last link. Only for the
+   * webhook, on clusters where the operator gives the nodes the webhook's permissions.
+   * @default false
+   */
+  allowInstanceMetadata?: boolean;
+}
+
+/** Refresh temporary credentials five minutes before they expire (as the SDK does). */
+const REFRESH_BEFORE_MS = 5 * 60_000;
+
+function tryNextLink(error: unknown): boolean {
+  return (error as { tryNextLink?: unknown } | null)?.tryNextLink === true;
+}
+
+/**
+ * Builds the memoized credential chain shared by every AWS client of a secret source.
+ *
+ * @throws (when called) `CredentialsProviderError` naming the identities it looked for
+ */
+export function podCredentialProvider(
+  options: PodCredentialOptions = {},
+): AwsCredentialIdentityProvider {
+  // Each link is built when it is tried: they read the environment then (fromHttp even throws at
+  // construction when its variables are unset), as the SDK's own chain does.
+  const links: AwsCredentialIdentityProvider[] = [
+    (properties) => fromEnv()(properties),
+    (properties) => fromIni()(properties),
+    (properties) => fromTokenFile()(properties),
+    (properties) => fromHttp({})(properties),
+    options.allowInstanceMetadata ? () => fromInstanceMetadata()() : () => {
+      throw new CredentialsProviderError(
+        "Cannot find AWS credentials: no IRSA web identity (AWS_ROLE_ARN, " +
+          "AWS_WEB_IDENTITY_TOKEN_FILE), EKS Pod Identity (AWS_CONTAINER_CREDENTIALS_FULL_URI), " +
+          "environment keys or shared profile; the node's instance role is not used",
+        { tryNextLink: false },
+      );
+    },
+  ];
+  // Like the SDK's chain: a link that does not apply says tryNextLink; any other failure (an STS
+  // refusal, say) stops the chain rather than falling through to a weaker identity.
+  const chain: AwsCredentialIdentityProvider = async (properties) => {
+    for (const link of links) {
+      try {
+        return await link(properties);
+      } catch (error) {
+        if (!tryNextLink(error)) throw error;
+      }
+    }
+    throw new CredentialsProviderError("Cannot find AWS credentials", { tryNextLink: false });
+  };
+  return memoize(
+    chain,
+    (credentials: AwsCredentialIdentity) =>
+      credentials.expiration !== undefined &&
+      credentials.expiration.getTime() - Date.now() < REFRESH_BEFORE_MS,
+    (credentials: AwsCredentialIdentity) => credentials.expiration !== undefined,
+  );
+}

@@ -1,0 +1,50 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { AdmissionDecodeError, PayloadTooLargeError, RequestTimeoutError } from "../errors.ts";
+import { readBodyText } from "./read_body.ts";
+
+function streamed(chunks: string[], options: { endless?: boolean } = {}): Request {
+  const encoder = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(encoder.encode(chunk));
+      if (!options.endless) controller.close();
+    },
+  });
+  return new Request(
+    "https://piggy/mutate",
+    { method: "POST", body, duplex: "half" } as RequestInit,
+  );
+}
+
+test("readBodyText() reads a streamed body", async () => {
+  assert.equal(await readBodyText(streamed(['{"a":', "1}"]), { limit: 100 }), '{"a":1}');
+});
+
+test("readBodyText() refuses a declared or streamed body over the limit", async () => {
+  const declared = new Request("https://piggy/", {
+    method: "POST",
+    body: "x".repeat(20),
+    headers: { "content-length": "20" },
+  });
+  await assert.rejects(readBodyText(declared, { limit: 10 }), PayloadTooLargeError);
+  await assert.rejects(
+    readBodyText(streamed(["x".repeat(6), "x".repeat(6)]), { limit: 10 }),
+    PayloadTooLargeError,
+  );
+});
+
+test("readBodyText() gives up on a client that stops sending", async () => {
+  await assert.rejects(
+    readBodyText(streamed(['{"partial":'], { endless: true }), { limit: 100, timeoutMs: 50 }),
+    RequestTimeoutError,
+  );
+});
+
+test("readBodyText() refuses a body that is not UTF-8", async () => {
+  const request = new Request("https://piggy/", {
+    method: "POST",
+    body: new Uint8Array([0xff, 0xfe]),
+  });
+  await assert.rejects(readBodyText(request, { limit: 10 }), AdmissionDecodeError);
+});
