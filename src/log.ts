@@ -125,21 +125,18 @@ export class Logger {
 }
 
 /**
- * Describes an error for a log line: its message and the messages of its causes, never a stack.
+ * Describes an error for a log line: its message, then each cause's message unless the text
+ * already contains it (wrapped AWS errors repeat their cause). Never a stack.
  *
  * @param error anything thrown
  */
 export function describeError(error: unknown): string {
-  const parts: string[] = [];
+  let text = "";
   let current: unknown = error;
   for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
-    if (current instanceof Error) {
-      parts.push(current.message);
-      current = current.cause;
-    } else {
-      parts.push(String(current));
-      break;
-    }
+    const message = current instanceof Error ? current.message : String(current);
+    if (message && !text.includes(message)) text = text ? `${text}: ${message}` : message;
+    current = current instanceof Error ? current.cause : undefined;
   }
-  return parts.filter((part, index) => part && parts.indexOf(part) === index).join(": ");
+  return text;
 }

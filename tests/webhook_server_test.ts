@@ -224,3 +224,53 @@ test("webhook listens on IPv6 and IPv4 for an address without a host, as Go's :8
     await local.stop();
   }
 });
+
+test("webhook reads valueFrom/envFrom references through the Kubernetes API stand-in", async () => {
+  kube.put("configmaps", {
+    metadata: { name: "app-config", namespace: "team-a" },
+    data: { PASSWORD: "piggy:DB_PASSWORD", PLAIN: "x" },
+  });
+  kube.put("secrets", {
+    metadata: { name: "app-refs", namespace: "team-a" },
+    data: { TOKEN: btoa("piggy:API_TOKEN\n") },
+  });
+  const review = (env: unknown[], envFrom: unknown[] = []) => {
+    const body = threeContainerReview(`refs-${crypto.randomUUID()}`);
+    const pod = body.request.object as { spec: { containers: Record<string, unknown>[] } };
+    pod.spec.containers = [{ name: "app", image: "app:1", command: ["/app"], env, envFrom }];
+    return JSON.stringify(body);
+  };
+  const admit = async (body: string) => JSON.parse((await webhook.post("/mutate", body)).body);
+
+  // Found: a ConfigMap key and a Secret (base64, trailing newline) holding references.
+  for (
+    const body of [
+      review([{
+        name: "DB",
+        valueFrom: { configMapKeyRef: { name: "app-config", key: "PASSWORD" } },
+      }]),
+      review([], [{ secretRef: { name: "app-refs" } }]),
+    ]
+  ) {
+    const answer = await admit(body);
+    assert.equal(answer.response.allowed, true);
+    assert.equal(answer.response.patchType, "JSONPatch", "the container was wrapped");
+  }
+  // NotFound: skipped (Go Piggy's rule), the pod is allowed unchanged.
+  const missing = await admit(
+    review([{ name: "DB", valueFrom: { configMapKeyRef: { name: "nope", key: "PASSWORD" } } }]),
+  );
+  assert.equal(missing.response.allowed, true);
+  assert.equal(missing.response.patch, undefined);
+  // Any other API error denies the pod with the reason.
+  kube.failNext("configmaps", { status: 500, times: 1 });
+  const failed = await admit(
+    review([{
+      name: "DB",
+      valueFrom: { configMapKeyRef: { name: "app-config", key: "PASSWORD" } },
+    }]),
+  );
+  assert.equal(failed.response.allowed, false);
+  assert.match(failed.response.status.message, /app-config/);
+  assert.ok(!JSON.stringify(failed).includes("piggy:DB_PASSWORD"), "no ConfigMap value echoed");
+});

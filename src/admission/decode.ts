@@ -7,7 +7,8 @@
 import { AdmissionDecodeError } from "../errors.ts";
 import { ADMISSION_API_VERSION, ADMISSION_KIND, type AdmissionReviewRequest } from "./types.ts";
 
-function isObject(value: unknown): value is Record<string, unknown> {
+/** True for a plain JSON object (not null, not an array). */
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 

@@ -30,7 +30,7 @@ import { describeError, type LogFields, type Logger } from "../log.ts";
 import { NO_FACTS } from "../mutate/container_refs.ts";
 import { gatherFacts, GatherFactsError } from "../mutate/gather_facts.ts";
 import { isTriggered, mutatePod } from "../mutate/mutate_pod.ts";
-import { decodeReview, readReviewUid } from "./decode.ts";
+import { decodeReview, isObject, readReviewUid } from "./decode.ts";
 import { createPatch } from "./patch.ts";
 import { allowReview, denyReview, patchReview } from "./response.ts";
 import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
@@ -91,24 +91,26 @@ function isPodCreate(request: AdmissionRequest): boolean {
     !request.subResource && request.operation === "CREATE";
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** Log fields naming the pod: its name, or for controller pods its owner (Go §1.8 step 6). */
-function podFields(pod: Pod, request: AdmissionRequest): LogFields {
-  const name = pod.metadata?.name || request.name || "";
-  if (name) return { pod_name: name };
-  const owner = pod.metadata?.ownerReferences?.[0];
-  if (owner) return { owner: `${owner.kind}/${owner.name}` };
-  return { pod_name: pod.metadata?.generateName ? `${pod.metadata.generateName}*` : "" };
-}
-
-function podDescription(pod: Pod, request: AdmissionRequest): string {
+/**
+ * Names the pod for logs: its name, or for controller pods its owner (Go §1.8 step 6), as log
+ * fields and as the subject of Go Piggy's "… has been mutated" line.
+ */
+function describePod(pod: Pod, request: AdmissionRequest): { fields: LogFields; text: string } {
   const name = pod.metadata?.name || request.name || "";
   const owner = pod.metadata?.ownerReferences?.[0];
-  if (!name && owner) return `Pod of ${owner.kind} '${owner.name}'`;
-  return `Pod '${name || pod.metadata?.generateName || ""}'`;
+  if (!name && owner) {
+    return {
+      fields: { owner: `${owner.kind}/${owner.name}` },
+      text: `Pod of ${owner.kind} '${owner.name}'`,
+    };
+  }
+  const shown = name || pod.metadata?.generateName || "";
+  return {
+    fields: {
+      pod_name: name || (pod.metadata?.generateName ? `${pod.metadata.generateName}*` : ""),
+    },
+    text: `Pod '${shown}'`,
+  };
 }
 
 /**
@@ -195,12 +197,12 @@ export function createMutateHandler(
     const took = Math.round(now() - started);
     if (patch.length === 0) {
       log.info(
-        `Mutation is skipped since it was already mutated for ${podDescription(pod, request)}`,
+        `Mutation is skipped since it was already mutated for ${describePod(pod, request).text}`,
       );
       return allowReview(uid, { warnings });
     }
     for (const name of result.wrapped) log.debug(`Container '${name}' has been mutated`);
-    log.info(`${podDescription(pod, request)} has been mutated (took ${took}ms)`, {
+    log.info(`${describePod(pod, request).text} has been mutated (took ${took}ms)`, {
       containers: result.wrapped.join(","),
       dry_run: request.dryRun === true,
     });
@@ -236,7 +238,7 @@ export function createMutateHandler(
       log = deps.logger.child({
         uid,
         namespace: review.request.namespace ?? "",
-        ...podFields(pod, review.request),
+        ...describePod(pod, review.request).fields,
         ...(review.request.dryRun ? { dry_run: true } : {}),
       });
       return reviewResponse(await admit(review.request, log));

@@ -7,7 +7,7 @@
 
 import { formatGoDuration } from "../config/duration.ts";
 import { SecretSourceError } from "../errors.ts";
-import type { Logger } from "../log.ts";
+import { describeError, type Logger } from "../log.ts";
 
 /** First backoff step in milliseconds (Go Piggy slept a fixed 500 ms). */
 export const BACKOFF_BASE_MS = 500;
@@ -47,21 +47,6 @@ export type FetchOutcome =
   | { ok: true; secrets: Record<string, string>; attempts: number }
   | { ok: false; errors: string[]; attempts: number };
 
-/**
- * One-line description of a failure: the message, then each cause's message unless the text
- * already contains it (wrapped AWS errors repeat their cause). Never a stack.
- */
-export function describeFailure(error: unknown): string {
-  let text = "";
-  let current: unknown = error;
-  for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
-    const message = current instanceof Error ? current.message : String(current);
-    if (message && !text.includes(message)) text = text ? `${text}: ${message}` : message;
-    current = current instanceof Error ? current.cause : undefined;
-  }
-  return text;
-}
-
 /** True unless the error says another attempt cannot help. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof SecretSourceError) return error.retryable;
@@ -91,7 +76,7 @@ export async function fetchWithRetry(
       const secrets = await fetchOnce(attempt);
       return { ok: true, secrets, attempts: attempt };
     } catch (error) {
-      const line = `Retry ${attempt}/${attempts} [error=${describeFailure(error)}]`;
+      const line = `Retry ${attempt}/${attempts} [error=${describeError(error)}]`;
       errors.push(line);
       if (!isRetryable(error)) {
         logger.debug(`${line}: not retrying`);

@@ -2,13 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { SecretSourceError } from "../errors.ts";
 import { Logger } from "../log.ts";
-import {
-  BACKOFF_CAP_MS,
-  backoffDelay,
-  describeFailure,
-  fetchWithRetry,
-  isRetryable,
-} from "./retry.ts";
+import { BACKOFF_CAP_MS, backoffDelay, fetchWithRetry, isRetryable } from "./retry.ts";
 
 function recorder() {
   const lines: Array<Record<string, unknown>> = [];
@@ -92,21 +86,4 @@ test("isRetryable() retries transient errors only", () => {
   assert.equal(isRetryable(new SecretSourceError("x")), false);
   assert.equal(isRetryable(new TypeError("bad address")), false);
   assert.equal(isRetryable(new Error("socket hang up")), true);
-});
-
-test("describeFailure() appends causes without repeating a message already included", () => {
-  const aws = new Error("Secrets Manager can't find the specified secret.");
-  const wrapped = new SecretSourceError(`Cannot load secret "x": ${aws.message}`, { cause: aws });
-  assert.equal(
-    describeFailure(wrapped),
-    `Cannot load secret "x": Secrets Manager can't find the specified secret.`,
-  );
-  const network = new SecretSourceError("Cannot reach the webhook: ECONNREFUSED", {
-    cause: new Error("connect ECONNREFUSED 127.0.0.1:9"),
-  });
-  assert.equal(
-    describeFailure(network),
-    "Cannot reach the webhook: ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9",
-  );
-  assert.equal(describeFailure("text"), "text");
 });

@@ -8,7 +8,7 @@
 import { parseGoBool } from "../config/parse.ts";
 import { ENV } from "../constants.ts";
 import { UsageError } from "../errors.ts";
-import { chooseLogLevel, Logger, type LogSink } from "../log.ts";
+import { chooseLogLevel, describeError, Logger, type LogSink } from "../log.ts";
 import type { SecretSource } from "../secrets/source.ts";
 import { parseLauncherArgs, type RunFlags, USAGE } from "./args.ts";
 import { type FetchOnce, prepareProxyFetch, prepareStandaloneFetch } from "./fetch.ts";
@@ -16,7 +16,7 @@ import { installExecutable } from "./install.ts";
 import { type LauncherOptions, resolveLauncherOptions } from "./options.ts";
 import type { ProxyRequest } from "./proxy.ts";
 import { buildChildEnvironment, type EnvEntries } from "./resolve.ts";
-import { describeFailure, type FetchOutcome, fetchWithRetry } from "./retry.ts";
+import { type FetchOutcome, fetchWithRetry } from "./retry.ts";
 
 /** Exit code of a usage error. */
 export const EXIT_USAGE = 2;
@@ -93,7 +93,7 @@ async function fetchSecrets(
       ? await prepareStandaloneFetch(options, fetchDeps, logger)
       : await prepareProxyFetch(options, command, fetchDeps);
   } catch (error) {
-    return { ok: false, errors: [describeFailure(error)], attempts: 0 };
+    return { ok: false, errors: [describeError(error)], attempts: 0 };
   }
   return await fetchWithRetry(fetchOnce, {
     attempts: options.attempts,
@@ -114,7 +114,7 @@ async function run(
   try {
     options = resolveLauncherOptions(flags, get);
   } catch (error) {
-    startupLogger(get, deps).error(describeFailure(error));
+    startupLogger(get, deps).error(describeError(error));
     return EXIT_FAILURE;
   }
   const logger = new Logger({
@@ -198,7 +198,7 @@ export async function runPiggyEnv(argv: readonly string[], deps: PiggyEnvDeps): 
         logger.info(`Installed piggy-env to ${target}`);
         return 0;
       } catch (error) {
-        logger.error(describeFailure(error));
+        logger.error(describeError(error));
         return EXIT_FAILURE;
       }
     }
