@@ -11,31 +11,11 @@
  */
 
 import { runPiggyEnv } from "../../src/launcher/run.ts";
-import { environmentEntries } from "../../src/runtime/env.ts";
-import { execCommand } from "../../src/runtime/exec.ts";
-import { readTextFile } from "../../src/runtime/files.ts";
-import {
-  executablePath,
-  exitProcess,
-  programArgs,
-  sleep,
-  writeStderrLine,
-  writeStdoutLine,
-} from "../../src/runtime/process.ts";
-
-const env = environmentEntries();
-const searchPath = env.find(([name]) => name === "PATH")?.[1];
+import { launcherDeps } from "../../src/runtime/launcher_deps.ts";
+import { exitProcess, programArgs } from "../../src/runtime/process.ts";
 
 const code = await runPiggyEnv(programArgs(), {
-  env,
-  execPath: executablePath(),
-  readTextFile,
-  sleep,
-  exec: (command, childEnv, logger) => execCommand(command, childEnv, { logger, searchPath }),
-  createSecretSource: async () => {
-    const { AwsSecretSource } = await import("../../src/secrets/aws_source.ts");
-    return new AwsSecretSource();
-  },
+  ...launcherDeps(),
   install: (_source, destination) =>
     Promise.reject(
       new Error(
@@ -43,7 +23,5 @@ const code = await runPiggyEnv(programArgs(), {
           "use the compiled piggy-env binary",
       ),
     ),
-  writeStdout: writeStdoutLine,
-  writeStderr: writeStderrLine,
 });
 exitProcess(code);
