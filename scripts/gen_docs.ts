@@ -162,9 +162,14 @@ const NO_EFFECT = [
   "image-skip-verify-registry",
 ];
 
-/** The webhook's own process settings (cli/webhook.ts), not in the settings table. */
+/** The webhook's own process settings (src/server/webhook_setup.ts), not in the settings table. */
 const WEBHOOK_PROCESS_ENV: ReadonlyArray<[string, string, string]> = [
-  ["LISTEN_ADDRESS", "`:8443`", "Address to listen on (`host:port`, `:port`)"],
+  [
+    "LISTEN_ADDRESS",
+    "`:8443`",
+    "Address to listen on (`host:port`, `:port`). Without a host: every IPv6 and IPv4 interface " +
+    "(`::`), or IPv4 only (`0.0.0.0`) where IPv6 is unavailable",
+  ],
   [
     "TLS_CERT_FILE, TLS_PRIVATE_KEY_FILE",
     "empty",
@@ -173,6 +178,19 @@ const WEBHOOK_PROCESS_ENV: ReadonlyArray<[string, string, string]> = [
     "the new one when it changes",
   ],
   ["PIGGY_CERT_POLL_INTERVAL", "`10s`", "Go duration between two reads of `TLS_CERT_FILE`"],
+  [
+    "PIGGY_SHUTDOWN_DELAY",
+    "`5s`",
+    "Go duration: on SIGTERM/SIGINT or a certificate change, `/readyz` fails at once and the " +
+    "listener closes only after this delay, so the Service stops routing to the pod first; " +
+    "in-flight requests then get up to 25 s",
+  ],
+  [
+    "PIGGY_AWS_ALLOW_INSTANCE_METADATA",
+    "`false`",
+    "`true` lets `/secret` fall back to the node's EC2 instance role when no IRSA, EKS Pod " +
+    "Identity, environment keys or shared profile is found. Off, a missing identity is an error",
+  ],
   [
     "PIGGY_CA_BUNDLE_FILE",
     "empty",
@@ -200,7 +218,7 @@ const WEBHOOK_PROCESS_ENV: ReadonlyArray<[string, string, string]> = [
   [
     "AWS_*",
     "SDK defaults",
-    "AWS SDK settings of `/secret`: IRSA or EKS Pod Identity credentials, `AWS_REGION` " +
+    "AWS SDK settings of `/secret`: IRSA or EKS Pod Identity credentials (never the node's role unless allowed above), `AWS_REGION` " +
     "(also the fallback of `aws-region`), `AWS_ENDPOINT_URL`",
   ],
 ];
