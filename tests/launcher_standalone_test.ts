@@ -61,6 +61,9 @@ test("standalone: IRSA web identity, Secrets Manager AWSCURRENT, success reporte
   assert.ok(logMessages(result).includes("Request secrets was successful"));
   assert.ok(result.logs.some((line) => line.level === "debug"));
   assert.doesNotMatch(result.stderr, /new-password|old-password|eyJ\.stand-in/);
+  // Only JSON log lines: the SDK warns in plain text when STS gets no region (the calling
+  // client's region must reach the web-identity exchange).
+  assert.deepEqual(result.plainStderr, []);
 
   assert.equal(aws.count("AssumeRoleWithWebIdentity"), 1);
   const reads = aws.requests.filter((r) => r.action === "GetSecretValue");

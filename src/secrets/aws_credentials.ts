@@ -15,7 +15,7 @@ import { fromHttp } from "@aws-sdk/credential-provider-http";
 import { fromIni } from "@aws-sdk/credential-provider-ini";
 import { fromTokenFile } from "@aws-sdk/credential-provider-web-identity";
 import { fromInstanceMetadata } from "@smithy/credential-provider-imds";
-import { CredentialsProviderError, memoize } from "@smithy/core/config";
+import { CredentialsProviderError } from "@smithy/core/config";
 
 /** A credential provider, as the SDK's clients take it. */
 export type AwsCredentialIdentityProvider = ReturnType<typeof fromEnv>;
@@ -36,6 +36,26 @@ const REFRESH_BEFORE_MS = 5 * 60_000;
 
 function tryNextLink(error: unknown): boolean {
   return (error as { tryNextLink?: unknown } | null)?.tryNextLink === true;
+}
+
+/**
+ * Caches a provider's credentials until five minutes before they expire, with one call in flight
+ * at a time. Unlike `@smithy/core`'s `memoize`, it passes the caller's properties on: they carry
+ * the calling client's configuration, so IRSA's STS call uses that client's region (and endpoint)
+ * instead of the SDK's global default.
+ */
+function memoizeProvider(provider: AwsCredentialIdentityProvider): AwsCredentialIdentityProvider {
+  let cached: AwsCredentialIdentity | undefined;
+  let pending: Promise<AwsCredentialIdentity> | undefined;
+  return async (properties) => {
+    const fresh = cached !== undefined && (cached.expiration === undefined ||
+      cached.expiration.getTime() - Date.now() >= REFRESH_BEFORE_MS);
+    if (fresh && !properties?.forceRefresh) return cached!;
+    pending ??= provider(properties).then((credentials) => (cached = credentials)).finally(() => {
+      pending = undefined;
+    });
+    return await pending;
+  };
 }
 
 /**
@@ -74,11 +94,5 @@ export function podCredentialProvider(
     }
     throw new CredentialsProviderError("Cannot find AWS credentials", { tryNextLink: false });
   };
-  return memoize(
-    chain,
-    (credentials: AwsCredentialIdentity) =>
-      credentials.expiration !== undefined &&
-      credentials.expiration.getTime() - Date.now() < REFRESH_BEFORE_MS,
-    (credentials: AwsCredentialIdentity) => credentials.expiration !== undefined,
-  );
+  return memoizeProvider(chain);
 }
