@@ -38,7 +38,7 @@ import {
   LAUNCHER_PATH,
   RESERVED_KEYS,
 } from "../src/constants.ts";
-import { referenceKey } from "../src/launcher/resolve.ts";
+import { referenceKey } from "../src/mutate/container_refs.ts";
 import { createTestCa, type TestCa } from "./pki.ts";
 import { type KubeApiStandIn, startKubeApi } from "../tests/standins/kube_api.ts";
 import { type AwsStandIn, startAwsStandIn } from "../tests/standins/aws.ts";

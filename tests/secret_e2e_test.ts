@@ -22,6 +22,7 @@ let webhook: WebhookProcess;
 
 function appPod(
   annotations: Record<string, string>,
+  refs = ["DB_PASSWORD", "PORT"],
   command = ["/app/server", "--port", "8080"],
 ): Pod {
   return {
@@ -40,7 +41,7 @@ function appPod(
         name: "app",
         image: "registry.example.com/web:1.0",
         command,
-        env: [{ name: "DB_PASSWORD", value: "piggy:DB_PASSWORD" }],
+        env: refs.map((key) => ({ name: key, value: `piggy:${key}` })),
       }],
     },
   };
@@ -49,9 +50,10 @@ function appPod(
 /** Admits and persists a pod, then returns what its launcher would send and a bound token. */
 async function launchablePod(
   annotations: Record<string, string>,
+  refs?: string[],
   name = `web-${crypto.randomUUID().slice(0, 8)}`,
 ) {
-  const admitted = await admitPod(webhook, appPod(annotations), NAMESPACE);
+  const admitted = await admitPod(webhook, appPod(annotations, refs), NAMESPACE);
   assert.equal(admitted.review.response.allowed, true, JSON.stringify(admitted.review.response));
   const stored = persistPod(kube, admitted.pod, NAMESPACE, name);
   const container = stored.spec!.containers[0]!;
@@ -98,7 +100,7 @@ after(async () => {
   await kube?.close();
 });
 
-test("/secret returns the pod's secret without reserved keys", async () => {
+test("/secret returns the keys the container refers to, never reserved ones", async () => {
   const pod = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/web" });
   const answer = await requestSecret(
     { name: pod.name, uid: pod.uid, signature: pod.signature },
@@ -142,7 +144,8 @@ test("/secret reads 25 SSM parameters over pages", async () => {
     aws.putParameter(`/team-a/web/KEY_${i}`, `value-${i}`, "SecureString");
   }
   const before = aws.count("GetParametersByPath");
-  const pod = await launchablePod({ "piggysec.com/aws-ssm-parameter-path": "/team-a/web" });
+  const keys = Array.from({ length: 25 }, (_, i) => `KEY_${i}`);
+  const pod = await launchablePod({ "piggysec.com/aws-ssm-parameter-path": "/team-a/web" }, keys);
   const answer = await requestSecret(
     { name: pod.name, uid: pod.uid, signature: pod.signature },
     pod.token,
@@ -237,4 +240,18 @@ test("the canary secret value never reaches the webhook's logs, even at debug le
   }
   const audits = webhook.logs.filter((line) => line.includes("Request from [sa="));
   assert.ok(audits.length >= 8, "one audit line per /secret request");
+});
+
+test("/secret answers only the keys the calling container refers to", async () => {
+  const pod = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/web" }, ["PORT"]);
+  const answer = await requestSecret(
+    { name: pod.name, uid: pod.uid, signature: pod.signature },
+    pod.token,
+  );
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  assert.deepEqual(
+    answer.body,
+    { PORT: "5432" },
+    "DB_PASSWORD is not referenced by this container",
+  );
 });

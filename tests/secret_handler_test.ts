@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Pod } from "kubernetes-types/core/v1.d.ts";
+import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
 import {
   ANNOTATION_PREFIX,
@@ -44,6 +44,8 @@ function podWith(
     uid?: string;
     serviceAccountName?: string;
     annotations?: Record<string, string>;
+    /** The launcher's container: its PIGGY_UID and environment. */
+    container?: Partial<Container>;
   } = {},
 ): Pod {
   return {
@@ -61,7 +63,17 @@ function podWith(
     },
     spec: {
       serviceAccountName: options.serviceAccountName ?? "test-sa",
-      containers: [{ name: "app", image: "app:1", command: ["python", "app.py"] }],
+      containers: [{
+        name: "app",
+        image: "app:1",
+        command: ["/piggy/piggy-env"],
+        args: ["--", "python", "app.py"],
+        env: [
+          { name: ENV.UID, value: "test-uid" },
+          ...["DB_PASS", "APP_KEY", "DB_HOST"].map((key) => ({ name: key, value: `piggy:${key}` })),
+        ],
+        ...options.container,
+      }],
     },
   };
 }
@@ -619,4 +631,76 @@ test("createSecretHandler() answers 413 for a streamed body without Content-Leng
   } as RequestInit);
   await assertFailure(context, request, 413, "PayloadTooLarge");
   assert.ok(sent < 10, "stopped reading after the limit");
+});
+
+// --- Only what the calling container refers to -------------------------------------------------
+
+test("createSecretHandler() answers only the keys the calling container refers to", async () => {
+  const context = setup();
+  context.secrets.putSecret("my-secret", {
+    DB_PASS: CANARY,
+    UNREFERENCED: `${CANARY}-other`,
+    [ENV.ALLOWED_SA]: "default:test-sa",
+  });
+  const answer = await send(context, secretRequest());
+  assert.deepEqual(answer.body, { DB_PASS: CANARY });
+});
+
+test("createSecretHandler() follows valueFrom and envFrom references of the container", async () => {
+  const context = setup();
+  context.kube.put("configmaps", {
+    metadata: { name: "refs", namespace: "default" },
+    data: { A: "piggy:FROM_CONFIGMAP", B: "not a reference" },
+  });
+  context.kube.put("secrets", {
+    metadata: { name: "more-refs", namespace: "default" },
+    data: { C: btoa("piggy:FROM_SECRET\n") },
+  });
+  context.kube.put(
+    "pods",
+    podWith({
+      container: {
+        env: [
+          { name: ENV.UID, value: "test-uid" },
+          { name: "X", valueFrom: { configMapKeyRef: { name: "refs", key: "A" } } },
+        ],
+        envFrom: [{ secretRef: { name: "more-refs" } }],
+      },
+    }),
+  );
+  context.secrets.putSecret("my-secret", {
+    FROM_CONFIGMAP: "1",
+    FROM_SECRET: "2",
+    DB_PASS: CANARY,
+    [ENV.ALLOWED_SA]: "default:test-sa",
+  });
+  const answer = await send(context, secretRequest());
+  assert.deepEqual(answer.body, { FROM_CONFIGMAP: "1", FROM_SECRET: "2" });
+});
+
+test("createSecretHandler() refuses a uid that no container of the pod runs with", async () => {
+  const context = setup();
+  context.kube.put(
+    "pods",
+    podWith({ container: { env: [{ name: "DB_PASS", value: "piggy:DB_PASS" }] } }),
+  );
+  await assertFailure(context, secretRequest(), 403, "AccessDenied");
+  assert.equal(context.secrets.queries.length, 0, "AWS is never asked");
+});
+
+test("createSecretHandler() answers 503 when a referenced ConfigMap cannot be read", async () => {
+  const context = setup();
+  context.kube.put(
+    "pods",
+    podWith({
+      container: {
+        env: [
+          { name: ENV.UID, value: "test-uid" },
+          { name: "X", valueFrom: { configMapKeyRef: { name: "refs", key: "A" } } },
+        ],
+      },
+    }),
+  );
+  context.kube.fail("configmaps", new KubeUnavailableError("connection refused"));
+  await assertFailure(context, secretRequest(), 503, "KubernetesUnavailable");
 });

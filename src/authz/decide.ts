@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { Pod } from "kubernetes-types/core/v1.d.ts";
+import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
 import { ENV, PIGGY_UID_ANNOTATION } from "../constants.ts";
 import { AccessDeniedError, NotFoundError, UnauthenticatedError } from "../errors.ts";
@@ -326,4 +326,36 @@ export function authorizeValues(
     );
   }
   return withoutReservedKeys(values);
+}
+
+/**
+ * The container (init or app) of the live pod whose `PIGGY_UID` is the request's uid: the
+ * container the launcher runs in, whose references bound what `/secret` answers.
+ *
+ * @throws {AccessDeniedError} no container of the pod has that uid
+ */
+export function containerOfUid(pod: Pod, uid: string): Container {
+  const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+  const found = containers.find((container) =>
+    container.env?.some((entry) => entry.name === ENV.UID && entry.value === uid)
+  );
+  if (!found || uid === "") {
+    throw new AccessDeniedError(
+      `No container of pod "${pod.metadata?.name ?? ""}" runs with uid "${uid}"`,
+    );
+  }
+  return found;
+}
+
+/**
+ * Keeps only the keys the container refers to (Go Piggy answered every key of the secret).
+ *
+ * @param values the authorized values (reserved keys already removed)
+ * @param keys the secret keys the container's environment refers to
+ */
+export function onlyReferencedKeys(
+  values: Readonly<Record<string, string>>,
+  keys: ReadonlySet<string>,
+): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).filter(([key]) => keys.has(key)));
 }

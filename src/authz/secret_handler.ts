@@ -49,12 +49,16 @@ import type { SecretSource } from "../secrets/source.ts";
 import { resolveConfig } from "../config/resolve_config.ts";
 import {
   authorizeValues,
+  containerOfUid,
   decideSecretAccess,
   identifyCaller,
+  onlyReferencedKeys,
   parseAudiences,
   type SecretRequest,
 } from "./decide.ts";
 import { readBodyText } from "../server/read_body.ts";
+import { gatherFacts, GatherFactsError } from "../mutate/gather_facts.ts";
+import { referencedSecretKeys } from "../mutate/container_refs.ts";
 
 /** Default limit of a `/secret` request body: Go launchers send about 200 bytes. */
 export const DEFAULT_SECRET_BODY_LIMIT = 64 * 1024;
@@ -223,11 +227,26 @@ export function createSecretHandler(
     });
     audit.secretLabel = decision.secretLabel;
 
+    // The references of the calling container bound the answer: ConfigMaps and Secrets its
+    // valueFrom/envFrom name are read (as at admission) before AWS is.
+    const container = containerOfUid(pod!, body.uid);
+    let facts;
+    try {
+      facts = await gatherFacts(pod!, identity.namespace, deps.kube, {
+        containers: [container],
+        signal: request.signal,
+      });
+    } catch (error) {
+      throw kubeFailure(error instanceof GatherFactsError ? error.cause : error, "read references");
+    }
+    const keys = referencedSecretKeys(container, facts);
+
     const values = await deps.secrets.fetchSecret(decision.query, callOptions);
-    return authorizeValues(values, decision.serviceAccount, {
+    const allowed = authorizeValues(values, decision.serviceAccount, {
       enforceServiceAccount: decision.enforceServiceAccount,
       secretLabel: decision.secretLabel,
     });
+    return onlyReferencedKeys(allowed, keys);
   }
 
   return async function handleSecret(request: Request): Promise<Response> {

@@ -6,6 +6,7 @@
  */
 
 import { LAUNCHER_ONLY_KEYS, REFERENCE_PREFIX, RESERVED_KEYS } from "../constants.ts";
+import { referenceKey } from "../mutate/container_refs.ts";
 
 /** Environment variables as ordered name/value pairs. */
 export type EnvEntries = ReadonlyArray<readonly [string, string]>;
@@ -23,21 +24,6 @@ export interface ChildEnvironment {
    * they keep their reference and are also listed in `unresolved`.
    */
   invalid: string[];
-}
-
-/**
- * The secret key a value refers to: the text after `piggy:` up to the first line break (a trailing
- * `\r` is dropped). Go Piggy left a value with two `piggy:` lines unresolved; the first line wins here.
- *
- * @param value an environment value
- * @returns the key, or `undefined` when the value does not start with `piggy:` (case-sensitive)
- */
-export function referenceKey(value: string): string | undefined {
-  if (!value.startsWith(REFERENCE_PREFIX)) return undefined;
-  const rest = value.slice(REFERENCE_PREFIX.length);
-  const newline = rest.indexOf("\n");
-  const line = newline === -1 ? rest : rest.slice(0, newline);
-  return line.endsWith("\r") ? line.slice(0, -1) : line;
 }
 
 /** True when the name is piggy-env's own configuration and never reaches the application. */

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { LAUNCHER_ONLY_KEYS, RESERVED_KEYS } from "../constants.ts";
-import { buildChildEnvironment, type EnvEntries, referenceKey } from "./resolve.ts";
+import { referenceKey } from "../mutate/container_refs.ts";
+import { buildChildEnvironment, type EnvEntries } from "./resolve.ts";
 
 const keys: Array<[string, string | undefined]> = [
   ["piggy:DB_PASS", "DB_PASS"],

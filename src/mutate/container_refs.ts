@@ -9,8 +9,26 @@
 import type { Container } from "kubernetes-types/core/v1.d.ts";
 import { LAUNCHER_PATH, REFERENCE_PREFIX } from "../constants.ts";
 
-/** Per object name: the keys whose value starts with `piggy:`, or `null` when NotFound. */
-export type ReferenceKeys = ReadonlyMap<string, ReadonlySet<string> | null>;
+/**
+ * Per object name: each key whose value starts with `piggy:`, mapped to the secret key it refers
+ * to; `null` when the object is NotFound.
+ */
+export type ReferenceKeys = ReadonlyMap<string, ReadonlyMap<string, string> | null>;
+
+/**
+ * The secret key a value refers to: the text after `piggy:` up to the first line break (a trailing
+ * `\r` is dropped). Go Piggy left a value with two `piggy:` lines unresolved; the first line wins.
+ *
+ * @param value an environment value
+ * @returns the key, or `undefined` when the value does not start with `piggy:` (case-sensitive)
+ */
+export function referenceKey(value: string): string | undefined {
+  if (!value.startsWith(REFERENCE_PREFIX)) return undefined;
+  const rest = value.slice(REFERENCE_PREFIX.length);
+  const newline = rest.indexOf("\n");
+  const line = newline === -1 ? rest : rest.slice(0, newline);
+  return line.endsWith("\r") ? line.slice(0, -1) : line;
+}
 
 /** Facts looked up before the mutation: ConfigMaps and Secrets of the request's namespace. */
 export interface PodFacts {
@@ -93,4 +111,32 @@ export function qualifies(container: Container, facts: PodFacts): boolean {
     if (anyKey(facts.secrets, source?.secretRef?.name)) return true;
   }
   return false;
+}
+
+/**
+ * The secret keys a container refers to: its literal `piggy:` values, and the references held by
+ * the ConfigMap/Secret keys of its `valueFrom` and `envFrom` (looked up in `facts`). `/secret`
+ * answers only these keys.
+ */
+export function referencedSecretKeys(container: Container, facts: PodFacts): Set<string> {
+  const keys = new Set<string>();
+  const add = (key: string | undefined) => {
+    if (key !== undefined) keys.add(key);
+  };
+  for (const entry of container.env ?? []) {
+    if (typeof entry?.value === "string") add(referenceKey(entry.value));
+    const from = entry?.valueFrom;
+    const configMap = from?.configMapKeyRef;
+    const secret = from?.secretKeyRef;
+    if (configMap?.name) add(facts.configMaps.get(configMap.name)?.get(configMap.key));
+    if (secret?.name) add(facts.secrets.get(secret.name)?.get(secret.key));
+  }
+  for (const source of container.envFrom ?? []) {
+    const objects = [
+      source?.configMapRef?.name ? facts.configMaps.get(source.configMapRef.name) : undefined,
+      source?.secretRef?.name ? facts.secrets.get(source.secretRef.name) : undefined,
+    ];
+    for (const object of objects) object?.forEach((key) => keys.add(key));
+  }
+  return keys;
 }

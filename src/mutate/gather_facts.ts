@@ -1,16 +1,15 @@
 /**
  * The I/O before the mutation: reads the ConfigMaps and Secrets that the pod's containers refer to
- * (request namespace, each object once) and keeps only which keys hold `piggy:` references. Values
- * are never kept or logged.
+ * (request namespace, each object once) and keeps only which keys hold `piggy:` references and the
+ * secret keys they name. Values are never kept or logged.
  *
  * @module
  */
 
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
-import { REFERENCE_PREFIX } from "../constants.ts";
 import type { KubeCallOptions, KubeClient } from "../k8s/client.ts";
 import { describeError } from "../log.ts";
-import { needsLookup, type PodFacts, referencedObjects } from "./container_refs.ts";
+import { needsLookup, type PodFacts, referencedObjects, referenceKey } from "./container_refs.ts";
 
 /** A ConfigMap or Secret could not be read for a reason other than NotFound. */
 export class GatherFactsError extends Error {
@@ -34,18 +33,27 @@ export class GatherFactsError extends Error {
 export interface GatherFactsOptions {
   /** Aborts the Kubernetes calls (e.g. the admission deadline). */
   signal?: AbortSignal;
+  /**
+   * Look up every object these containers refer to (for `/secret`), instead of only those the
+   * wrapping decision of the pod's containers depends on.
+   */
+  containers?: readonly Container[];
 }
 
 function containersOf(pod: Pod): Container[] {
   return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
 }
 
-function referenceKeysOf(data: Record<string, string> | undefined, base64: boolean): Set<string> {
-  const keys = new Set<string>();
+function referenceKeysOf(
+  data: Record<string, string> | undefined,
+  base64: boolean,
+): Map<string, string> {
+  const keys = new Map<string, string>();
   for (const [key, raw] of Object.entries(data ?? {})) {
     if (typeof raw !== "string") continue;
     const value = base64 ? decodeBase64(raw) : raw;
-    if (value?.startsWith(REFERENCE_PREFIX)) keys.add(key);
+    const reference = value === undefined ? undefined : referenceKey(value);
+    if (reference !== undefined) keys.set(key, reference);
   }
   return keys;
 }
@@ -69,7 +77,8 @@ function decodeBase64(text: string): string | undefined {
  * @param namespace the request's namespace (never the object's)
  * @param kube Kubernetes API access
  * @param options abort signal
- * @returns which keys of each object hold references; NotFound objects map to `null`
+ * @returns which keys of each object hold references (and to which secret key); NotFound objects
+ *   map to `null`
  * @throws {GatherFactsError} when the API fails with anything but NotFound (`cause` keeps the
  *   client error: `KubeApiError` or `KubeUnavailableError`)
  */
@@ -81,8 +90,8 @@ export async function gatherFacts(
 ): Promise<PodFacts> {
   const configMapNames = new Set<string>();
   const secretNames = new Set<string>();
-  for (const container of containersOf(pod)) {
-    if (!needsLookup(container)) continue;
+  for (const container of options.containers ?? containersOf(pod)) {
+    if (!options.containers && !needsLookup(container)) continue;
     const refs = referencedObjects(container);
     refs.configMaps.forEach((name) => configMapNames.add(name));
     refs.secrets.forEach((name) => secretNames.add(name));
@@ -115,8 +124,8 @@ export async function gatherFacts(
     }),
   ];
   const settled = await Promise.allSettled(lookups);
-  const configMaps = new Map<string, Set<string> | null>();
-  const secrets = new Map<string, Set<string> | null>();
+  const configMaps = new Map<string, Map<string, string> | null>();
+  const secrets = new Map<string, Map<string, string> | null>();
   for (const outcome of settled) {
     // Report the first failure in reference order, so the denial is deterministic.
     if (outcome.status === "rejected") throw outcome.reason;

@@ -71,7 +71,7 @@ test("gatherFacts() decodes Secret data to find piggy: values (MU-5)", async () 
   );
 });
 
-test("gatherFacts() keeps only the keys holding references, never the values", async () => {
+test("gatherFacts() keeps only the keys holding references and the secret keys they name", async () => {
   const facts = await gatherFacts(
     podOf({
       envFrom: [{ configMapRef: { name: "test-cm" } }, { secretRef: { name: "test-secret" } }],
@@ -79,9 +79,10 @@ test("gatherFacts() keeps only the keys holding references, never the values", a
     "default",
     kube(),
   );
-  assert.deepEqual([...(facts.configMaps.get("test-cm") ?? [])], ["key1"]);
-  assert.deepEqual([...(facts.secrets.get("test-secret") ?? [])], ["skey1"]);
-  assert.ok(!JSON.stringify([...facts.secrets]).includes("secret2"));
+  assert.deepEqual([...(facts.configMaps.get("test-cm") ?? [])], [["key1", "secret1"]]);
+  assert.deepEqual([...(facts.secrets.get("test-secret") ?? [])], [["skey1", "secret2"]]);
+  // Values that are not references (key2: "normal-value") are never kept.
+  assert.ok(!JSON.stringify([...facts.configMaps]).includes("normal-value"));
 });
 
 test("gatherFacts() qualifies envFrom ConfigMap and Secret sources (MU-6, MU-7)", async () => {

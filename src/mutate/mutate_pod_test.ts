@@ -181,7 +181,10 @@ test("mutatePod() leaves a pod without piggy: values unchanged: no installer, vo
 });
 
 test("mutatePod() wraps a container qualified through envFrom facts (PO-7, with a command)", async () => {
-  const facts: PodFacts = { configMaps: new Map([["cm", new Set(["key1"])]]), secrets: new Map() };
+  const facts: PodFacts = {
+    configMaps: new Map([["cm", new Map([["key1", "secret1"]])]]),
+    secrets: new Map(),
+  };
   const input = podOf([{ command: ["/app"], envFrom: [{ configMapRef: { name: "cm" } }] }]);
   const result = await mutatePod(
     input,
