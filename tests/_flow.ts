@@ -9,28 +9,16 @@ import jsonpatch from "fast-json-patch";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import { PIGGY_UID_ANNOTATION } from "../src/constants.ts";
 import type { KubeApiStandIn } from "./standins/kube_api.ts";
+import { reviewOf } from "./fixtures/pods/_support.ts";
 import type { WebhookProcess } from "./_webhook.ts";
 
-/** Builds an AdmissionReview (CREATE pods) for `pod` in `namespace`. */
-export function admissionReview(pod: Pod, namespace: string, uid = crypto.randomUUID()) {
-  return {
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: {
-      uid,
-      kind: { group: "", version: "v1", kind: "Pod" },
-      resource: { group: "", version: "v1", resource: "pods" },
-      requestKind: { group: "", version: "v1", kind: "Pod" },
-      requestResource: { group: "", version: "v1", resource: "pods" },
-      name: pod.metadata?.name ?? "",
-      namespace,
-      operation: "CREATE",
-      userInfo: { username: "kubernetes-admin" },
-      object: pod,
-      oldObject: null,
-      dryRun: false,
-    },
-  };
+/** An AdmissionReview (CREATE pods) for `pod` in `namespace`, as the API server sends it. */
+export function admissionReview(
+  pod: Pod,
+  namespace: string,
+  uid: string = crypto.randomUUID(),
+): { request: { uid: string; object: Pod } } {
+  return reviewOf(pod, { namespace, uid }) as { request: { uid: string; object: Pod } };
 }
 
 /** The AdmissionReview answer and the pod obtained by applying its patch. */
@@ -110,29 +98,22 @@ export function threeContainerReview(uid: string) {
     readinessProbe: { httpGet: { path: "/ready", port: 8080 }, periodSeconds: 5 },
     volumeMounts: [{ name: "config", mountPath: "/etc/app" }],
   });
-  return {
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: {
-      uid,
-      kind: { group: "", version: "v1", kind: "Pod" },
-      resource: { group: "", version: "v1", resource: "pods" },
-      namespace: "team-a",
-      operation: "CREATE",
-      object: {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: {
-          generateName: "web-7c9f-",
-          labels: { app: "web", "app.kubernetes.io/name": "web" },
-          annotations: { "piggysec.com/aws-secret-name": "team-a/web" },
-        },
-        spec: {
-          serviceAccountName: "web",
-          containers: [container("web"), container("worker"), container("metrics")],
-          volumes: [{ name: "config", configMap: { name: "web-config" } }],
-        },
+  return admissionReview(
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        generateName: "web-7c9f-",
+        labels: { app: "web", "app.kubernetes.io/name": "web" },
+        annotations: { "piggysec.com/aws-secret-name": "team-a/web" },
+      },
+      spec: {
+        serviceAccountName: "web",
+        containers: [container("web"), container("worker"), container("metrics")],
+        volumes: [{ name: "config", configMap: { name: "web-config" } }],
       },
     },
-  };
+    "team-a",
+    uid,
+  );
 }

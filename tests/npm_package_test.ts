@@ -28,6 +28,8 @@ import { commandSignature } from "../src/mutate/signature.ts";
 import { createTestCa, type TestCa } from "./_pki.ts";
 import { type KubeApiStandIn, startKubeApi } from "./standins/kube_api.ts";
 import { startAwsStandIn } from "./standins/aws.ts";
+import { admissionReview } from "./_flow.ts";
+import type { Container } from "kubernetes-types/core/v1.d.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const PACKAGE = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
@@ -241,28 +243,21 @@ function httpsRequest(
   });
 }
 
-function podReview(uid: string, containers: unknown[]): Record<string, unknown> {
-  return {
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: {
-      uid,
-      kind: { group: "", version: "v1", kind: "Pod" },
-      resource: { group: "", version: "v1", resource: "pods" },
-      namespace: "default",
-      operation: "CREATE",
-      object: {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: {
-          name: "app",
-          namespace: "default",
-          annotations: { "piggysec.com/aws-secret-name": "app/prod" },
-        },
-        spec: { containers },
+function podReview(uid: string, containers: unknown[]) {
+  return admissionReview(
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name: "app",
+        namespace: "default",
+        annotations: { "piggysec.com/aws-secret-name": "app/prod" },
       },
+      spec: { containers: containers as Container[] },
     },
-  };
+    "default",
+    uid,
+  );
 }
 
 /** A container with a literal reference: wrapped without any Kubernetes lookup. */

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { type KubeApiStandIn, startKubeApi } from "./standins/kube_api.ts";
 import { startWebhook, type WebhookProcess } from "./_webhook.ts";
 import { threeContainerReview } from "./_flow.ts";
+import type { Container } from "kubernetes-types/core/v1.d.ts";
 
 let kube: KubeApiStandIn;
 let webhook: WebhookProcess;
@@ -157,10 +158,10 @@ test("webhook finishes in-flight requests on SIGTERM and exits 0", async () => {
   const local = await startWebhook({ env: { KUBECONFIG: kube.kubeconfigPath, ...SETTINGS_ENV } });
   const review = threeContainerReview("in-flight");
   // A valueFrom ConfigMap reference makes the handler call the (slowed) Kubernetes API.
-  review.request.object.spec.containers[0]!.env.push({
+  review.request.object.spec!.containers[0]!.env!.push({
     name: "FROM_CM",
     valueFrom: { configMapKeyRef: { name: "slow", key: "k" } },
-  } as never);
+  });
   kube.setLatency(800);
   try {
     const pending = local.fetch("/mutate", {
@@ -236,8 +237,9 @@ test("webhook reads valueFrom/envFrom references through the Kubernetes API stan
   });
   const review = (env: unknown[], envFrom: unknown[] = []) => {
     const body = threeContainerReview(`refs-${crypto.randomUUID()}`);
-    const pod = body.request.object as { spec: { containers: Record<string, unknown>[] } };
-    pod.spec.containers = [{ name: "app", image: "app:1", command: ["/app"], env, envFrom }];
+    body.request.object.spec!.containers = [
+      { name: "app", image: "app:1", command: ["/app"], env, envFrom } as Container,
+    ];
     return JSON.stringify(body);
   };
   const admit = async (body: string) => JSON.parse((await webhook.post("/mutate", body)).body);
