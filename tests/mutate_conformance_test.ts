@@ -473,8 +473,8 @@ test("a golden patch: exact operations, with the annotation key escaped as ~1", 
         volumeMounts: [{ name: VOLUME_NAME, mountPath: "/piggy/" }],
         securityContext,
         resources: {
-          limits: { cpu: "200m", memory: "64Mi" },
-          requests: { cpu: "50m", memory: "64Mi" },
+          limits: { cpu: "200m", memory: "256Mi" },
+          requests: { cpu: "50m", memory: "128Mi" },
         },
       }],
     },
@@ -649,7 +649,7 @@ const WARNED: [string, string, (pod: Pod) => void][] = [
   [
     "piggy-env-resource-memory-limit",
     "64MB",
-    (pod) => assert.equal(pod.spec?.initContainers?.[0]?.resources?.limits?.memory, "64Mi"),
+    (pod) => assert.equal(pod.spec?.initContainers?.[0]?.resources?.limits?.memory, "256Mi"),
   ],
   [
     "piggy-env-image-pull-policy",

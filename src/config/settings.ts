@@ -244,9 +244,10 @@ export const SETTINGS: readonly SettingDefinition[] = [
   setting(
     "piggy-env-resource-memory-request",
     "quantity",
-    "64Mi",
+    "128Mi",
     ["mutate"],
-    "Memory request of the install-piggy-env init container",
+    "Memory request of the install-piggy-env init container (Go Piggy: 64Mi; the Deno launcher " +
+      "needs about 90 MB to run)",
   ),
   setting(
     "piggy-env-resource-cpu-limit",
@@ -258,9 +259,10 @@ export const SETTINGS: readonly SettingDefinition[] = [
   setting(
     "piggy-env-resource-memory-limit",
     "quantity",
-    "64Mi",
+    "256Mi",
     ["mutate"],
-    "Memory limit of the install-piggy-env init container",
+    "Memory limit of the install-piggy-env init container (Go Piggy: 64Mi, which the Deno " +
+      "launcher exceeds)",
   ),
   setting(
     "piggy-env-volume-medium",

@@ -120,9 +120,9 @@ test("SETTINGS keeps Go Piggy's defaults except the documented ones", () => {
   assert.equal(defaults["piggy-enforce-integrity"], true);
   assert.equal(defaults["piggy-env-image-pull-policy"], "Always");
   assert.equal(defaults["piggy-env-resource-cpu-request"], "50m");
-  assert.equal(defaults["piggy-env-resource-memory-request"], "64Mi");
+  assert.equal(defaults["piggy-env-resource-memory-request"], "128Mi");
   assert.equal(defaults["piggy-env-resource-cpu-limit"], "200m");
-  assert.equal(defaults["piggy-env-resource-memory-limit"], "64Mi");
+  assert.equal(defaults["piggy-env-resource-memory-limit"], "256Mi");
   assert.equal(defaults["piggy-number-of-retry"], 0);
   // Ours: disk-backed volume with a limit, registry TLS verified.
   assert.equal(defaults["piggy-env-volume-medium"], "");

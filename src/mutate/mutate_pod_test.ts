@@ -107,8 +107,8 @@ test("mutatePod() builds the installer as Go Piggy: name, image, args, mount, re
   assert.deepEqual(init?.args, ["install", "/piggy"]);
   assert.deepEqual(init?.volumeMounts, [{ name: VOLUME_NAME, mountPath: "/piggy/" }]);
   assert.deepEqual(init?.resources, {
-    limits: { cpu: "200m", memory: "64Mi" },
-    requests: { cpu: "50m", memory: "64Mi" },
+    limits: { cpu: "200m", memory: "256Mi" },
+    requests: { cpu: "50m", memory: "128Mi" },
   });
   assert.equal(init?.restartPolicy, undefined);
 });
