@@ -48,16 +48,21 @@ async function main(): Promise<number> {
 
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = serve(setup, listen.hostname);
-  } catch (error) {
-    if (!listen.fallbackHostname) {
-      logger.error("Cannot listen", { error: describeError(error) });
-      return 1;
+    try {
+      server = serve(setup, listen.hostname);
+    } catch (error) {
+      // Only a host without IPv6 falls back; a port in use or a denied bind is an error.
+      const unsupported = !(error instanceof Deno.errors.AddrInUse ||
+        error instanceof Deno.errors.PermissionDenied);
+      if (!listen.fallbackHostname || !unsupported) throw error;
+      logger.warn(`Cannot listen on ${listen.hostname}: using ${listen.fallbackHostname}`, {
+        error: describeError(error),
+      });
+      server = serve(setup, listen.fallbackHostname);
     }
-    logger.warn(`Cannot listen on ${listen.hostname}: using ${listen.fallbackHostname}`, {
-      error: describeError(error),
-    });
-    server = serve(setup, listen.fallbackHostname);
+  } catch (error) {
+    logger.error("Cannot listen", { error: describeError(error) });
+    return 1;
   }
 
   const stop = async (reason: string): Promise<void> => {

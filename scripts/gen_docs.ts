@@ -140,6 +140,10 @@ const ENV_DOCS: Record<
     reader: "webhook",
     doc: "See `piggy-enforce-service-account` above",
   },
+  ANSWER_ALL_KEYS: {
+    reader: "webhook",
+    doc: "See the webhook process environment below",
+  },
   DEFAULT_SECRET_NAME_PREFIX: {
     reader: "webhook",
     doc: "See `piggy-default-secret-name-prefix` above",
@@ -177,13 +181,24 @@ const WEBHOOK_PROCESS_ENV: ReadonlyArray<[string, string, string]> = [
     "neither is set. The webhook polls the certificate file and exits 0 to be restarted with " +
     "the new one when it changes",
   ],
-  ["PIGGY_CERT_POLL_INTERVAL", "`10s`", "Go duration between two reads of `TLS_CERT_FILE`"],
+  [
+    "PIGGY_CERT_POLL_INTERVAL",
+    "`10s`",
+    "Go duration between two reads of `TLS_CERT_FILE` (at least 100ms)",
+  ],
   [
     "PIGGY_SHUTDOWN_DELAY",
     "`5s`",
     "Go duration: on SIGTERM/SIGINT or a certificate change, `/readyz` fails at once and the " +
     "listener closes only after this delay, so the Service stops routing to the pod first; " +
     "in-flight requests then get up to 25 s",
+  ],
+  [
+    ENV.ANSWER_ALL_KEYS,
+    "`false`",
+    "`true` makes `/secret` answer every key of the secret, as Go Piggy did. Off, it answers only " +
+    "the keys the calling container refers to (literal `piggy:` values after `$(NAME)` expansion, " +
+    "and its valueFrom/envFrom references): set it if apps rely on `piggy:` values from image `ENV`",
   ],
   [
     "PIGGY_AWS_ALLOW_INSTANCE_METADATA",

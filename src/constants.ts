@@ -90,6 +90,11 @@ export const ENV = {
   ALLOWED_SA: "PIGGY_ALLOWED_SA",
   /** Webhook env: refuse secrets without `PIGGY_ALLOWED_SA`. */
   ENFORCE_SERVICE_ACCOUNT: "PIGGY_ENFORCE_SERVICE_ACCOUNT",
+  /**
+   * Webhook env: `true` makes `/secret` answer every key of the secret, as Go Piggy did, instead of
+   * only the keys the calling container refers to (for `piggy:` values set by image `ENV`).
+   */
+  ANSWER_ALL_KEYS: "PIGGY_ANSWER_ALL_KEYS",
   /** Webhook env: prefix of the default secret name. */
   DEFAULT_SECRET_NAME_PREFIX: "PIGGY_DEFAULT_SECRET_NAME_PREFIX",
   /** Webhook env: suffix of the default secret name. */

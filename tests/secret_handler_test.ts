@@ -704,3 +704,14 @@ test("createSecretHandler() answers 503 when a referenced ConfigMap cannot be re
   context.kube.fail("configmaps", new KubeUnavailableError("connection refused"));
   await assertFailure(context, secretRequest(), 503, "KubernetesUnavailable");
 });
+
+test("createSecretHandler() answers every key when the operator sets PIGGY_ANSWER_ALL_KEYS", async () => {
+  const context = setup({ env: { [ENV.ANSWER_ALL_KEYS]: "true" } });
+  context.secrets.putSecret("my-secret", {
+    DB_PASS: CANARY,
+    FROM_IMAGE_ENV: "image",
+    [ENV.ALLOWED_SA]: "default:test-sa",
+  });
+  const answer = await send(context, secretRequest());
+  assert.deepEqual(answer.body, { DB_PASS: CANARY, FROM_IMAGE_ENV: "image" });
+});

@@ -276,3 +276,19 @@ test("webhook reads valueFrom/envFrom references through the Kubernetes API stan
   assert.match(failed.response.status.message, /app-config/);
   assert.ok(!JSON.stringify(failed).includes("piggy:DB_PASSWORD"), "no ConfigMap value echoed");
 });
+
+test("webhook exits 1 with a clear log line when its port is taken (no IPv4 fallback)", async () => {
+  const holder = Deno.listen({ hostname: "::", port: 0 });
+  try {
+    const error = await startWebhook({
+      tls: false,
+      env: { KUBECONFIG: kube.kubeconfigPath, LISTEN_ADDRESS: `:${holder.addr.port}` },
+    }).catch((caught: Error) => caught);
+    assert.ok(error instanceof Error);
+    assert.match(error.message, /exited with 1/);
+    assert.match(error.message, /"level":"error".*"message":"Cannot listen"/);
+    assert.doesNotMatch(error.message, /Uncaught|using 0\.0\.0\.0/);
+  } finally {
+    holder.close();
+  }
+});

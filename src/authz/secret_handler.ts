@@ -59,6 +59,7 @@ import {
 import { readBodyText } from "../server/read_body.ts";
 import { gatherFacts, GatherFactsError } from "../mutate/gather_facts.ts";
 import { referencedSecretKeys } from "../mutate/container_refs.ts";
+import { parseGoBool } from "../config/parse.ts";
 
 /** Default limit of a `/secret` request body: Go launchers send about 200 bytes. */
 export const DEFAULT_SECRET_BODY_LIMIT = 64 * 1024;
@@ -155,6 +156,15 @@ function kubeFailure(error: unknown, what: string): unknown {
   return error;
 }
 
+/** `PIGGY_ANSWER_ALL_KEYS`: Go's boolean words; anything else keeps the safe default (off). */
+function answersAllKeys(text: string | undefined): boolean {
+  try {
+    return text !== undefined && parseGoBool(text);
+  } catch {
+    return false;
+  }
+}
+
 async function kubeCall<T>(call: Promise<T>, what: string): Promise<T> {
   try {
     return await call;
@@ -228,25 +238,33 @@ export function createSecretHandler(
     audit.secretLabel = decision.secretLabel;
 
     // The references of the calling container bound the answer: ConfigMaps and Secrets its
-    // valueFrom/envFrom name are read (as at admission) before AWS is.
+    // valueFrom/envFrom name are read (as at admission) before AWS is. The operator can restore Go
+    // Piggy's whole-secret answer.
     const container = containerOfUid(pod!, body.uid);
-    let facts;
-    try {
-      facts = await gatherFacts(pod!, identity.namespace, deps.kube, {
-        containers: [container],
-        signal: request.signal,
-      });
-    } catch (error) {
-      throw kubeFailure(error instanceof GatherFactsError ? error.cause : error, "read references");
+    const answerAll = answersAllKeys(deps.envGet(ENV.ANSWER_ALL_KEYS));
+    let keys: Set<string> | undefined;
+    if (!answerAll) {
+      let facts;
+      try {
+        facts = await gatherFacts(pod!, identity.namespace, deps.kube, {
+          containers: [container],
+          signal: request.signal,
+        });
+      } catch (error) {
+        throw kubeFailure(
+          error instanceof GatherFactsError ? error.cause : error,
+          "read references",
+        );
+      }
+      keys = referencedSecretKeys(container, facts);
     }
-    const keys = referencedSecretKeys(container, facts);
 
     const values = await deps.secrets.fetchSecret(decision.query, callOptions);
     const allowed = authorizeValues(values, decision.serviceAccount, {
       enforceServiceAccount: decision.enforceServiceAccount,
       secretLabel: decision.secretLabel,
     });
-    return onlyReferencedKeys(allowed, keys);
+    return keys === undefined ? allowed : onlyReferencedKeys(allowed, keys);
   }
 
   return async function handleSecret(request: Request): Promise<Response> {

@@ -114,17 +114,55 @@ export function qualifies(container: Container, facts: PodFacts): boolean {
 }
 
 /**
- * The secret keys a container refers to: its literal `piggy:` values, and the references held by
- * the ConfigMap/Secret keys of its `valueFrom` and `envFrom` (looked up in `facts`). `/secret`
- * answers only these keys.
+ * Expands `$(NAME)` in an env value as the kubelet does: a name defined earlier is replaced, an
+ * unknown one is kept as written, and `$$` stands for a literal `$`.
+ */
+export function expandKubeletReferences(
+  value: string,
+  defined: ReadonlyMap<string, string>,
+): string {
+  let out = "";
+  for (let i = 0; i < value.length; i++) {
+    const char = value[i];
+    const next = value[i + 1];
+    if (char === "$" && next === "$") {
+      out += "$";
+      i++;
+    } else if (char === "$" && next === "(") {
+      const end = value.indexOf(")", i + 2);
+      if (end === -1) {
+        out += value.slice(i);
+        break;
+      }
+      out += defined.get(value.slice(i + 2, end)) ?? value.slice(i, end + 1);
+      i = end;
+    } else {
+      out += char;
+    }
+  }
+  return out;
+}
+
+/**
+ * The secret keys a container refers to: its literal `piggy:` values (after the kubelet's
+ * `$(NAME)` expansion, as the launcher sees them), and the references held by the ConfigMap/Secret
+ * keys of its `valueFrom` and `envFrom` (looked up in `facts`). `/secret` answers only these keys.
  */
 export function referencedSecretKeys(container: Container, facts: PodFacts): Set<string> {
   const keys = new Set<string>();
   const add = (key: string | undefined) => {
     if (key !== undefined) keys.add(key);
   };
+  const defined = new Map<string, string>();
   for (const entry of container.env ?? []) {
-    if (typeof entry?.value === "string") add(referenceKey(entry.value));
+    if (typeof entry?.value === "string") {
+      const value = expandKubeletReferences(entry.value, defined);
+      defined.set(entry.name, value);
+      add(referenceKey(value));
+    } else if (entry?.name) {
+      // Its value (valueFrom) is unknown here: later $(NAME) references stay unexpanded.
+      defined.delete(entry.name);
+    }
     const from = entry?.valueFrom;
     const configMap = from?.configMapKeyRef;
     const secret = from?.secretKeyRef;

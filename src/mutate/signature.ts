@@ -10,9 +10,12 @@ const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(
 /**
  * Signatures of recent commands. Pods of one workload share their commands, and a Web Crypto digest
  * is an asynchronous operation that costs far more than the lookup, so `/mutate` keeps the last
- * {@link CACHE_SIZE} results (commands are not secret; they are in the pod spec).
+ * {@link CACHE_SIZE} results of commands up to {@link CACHE_MAX_TEXT} characters (commands are not
+ * secret; they are in the pod spec).
  */
 const CACHE_SIZE = 1024;
+/** Longer commands are hashed every time: pod authors must not be able to fill memory. */
+const CACHE_MAX_TEXT = 4096;
 const cache = new Map<string, Promise<string>>();
 
 async function sha256Hex(text: string): Promise<string> {
@@ -36,6 +39,7 @@ async function sha256Hex(text: string): Promise<string> {
  */
 export function commandSignature(argv: readonly string[]): Promise<string> {
   const text = trimGoSpace(argv.join(" "));
+  if (text.length > CACHE_MAX_TEXT) return sha256Hex(text);
   let signature = cache.get(text);
   if (signature === undefined) {
     signature = sha256Hex(text);

@@ -29,6 +29,14 @@ export interface PodCredentialOptions {
    * @default false
    */
   allowInstanceMetadata?: boolean;
+  /**
+   * Region of the web-identity (IRSA) exchange with STS. When set, the calling client's
+   * configuration is not passed to the chain: a provider shared by clients of many regions (the
+   * webhook's, where pods choose the region) must not let one caller's region decide where every
+   * caller's credentials come from. When unset (the launcher: one region), the calling client's
+   * region and endpoint are used.
+   */
+  stsRegion?: string;
 }
 
 /** Refresh temporary credentials five minutes before they expire (as the SDK does). */
@@ -40,21 +48,29 @@ function tryNextLink(error: unknown): boolean {
 
 /**
  * Caches a provider's credentials until five minutes before they expire, with one call in flight
- * at a time. Unlike `@smithy/core`'s `memoize`, it passes the caller's properties on: they carry
- * the calling client's configuration, so IRSA's STS call uses that client's region (and endpoint)
- * instead of the SDK's global default.
+ * at a time. Unlike `@smithy/core`'s `memoize`, it passes the caller's properties on (they carry
+ * the calling client's configuration), and when a refresh fails while the cached credentials are
+ * still valid it keeps serving them instead of failing every caller.
  */
 function memoizeProvider(provider: AwsCredentialIdentityProvider): AwsCredentialIdentityProvider {
   let cached: AwsCredentialIdentity | undefined;
   let pending: Promise<AwsCredentialIdentity> | undefined;
   return async (properties) => {
-    const fresh = cached !== undefined && (cached.expiration === undefined ||
-      cached.expiration.getTime() - Date.now() >= REFRESH_BEFORE_MS);
-    if (fresh && !properties?.forceRefresh) return cached!;
+    const remaining = cached?.expiration === undefined
+      ? Infinity
+      : cached.expiration.getTime() - Date.now();
+    if (cached !== undefined && remaining >= REFRESH_BEFORE_MS && !properties?.forceRefresh) {
+      return cached;
+    }
     pending ??= provider(properties).then((credentials) => (cached = credentials)).finally(() => {
       pending = undefined;
     });
-    return await pending;
+    try {
+      return await pending;
+    } catch (error) {
+      if (cached !== undefined && remaining > 0) return cached;
+      throw error;
+    }
   };
 }
 
@@ -71,7 +87,9 @@ export function podCredentialProvider(
   const links: AwsCredentialIdentityProvider[] = [
     (properties) => fromEnv()(properties),
     (properties) => fromIni()(properties),
-    (properties) => fromTokenFile()(properties),
+    options.stsRegion
+      ? () => fromTokenFile({ clientConfig: { region: options.stsRegion } })()
+      : (properties) => fromTokenFile()(properties),
     (properties) => fromHttp({})(properties),
     options.allowInstanceMetadata ? () => fromInstanceMetadata()() : () => {
       throw new CredentialsProviderError(

@@ -21,7 +21,7 @@ import {
   type SecretsManagerClientConfig,
 } from "@aws-sdk/client-secrets-manager";
 import { GetParametersByPathCommand, SSMClient, type SSMClientConfig } from "@aws-sdk/client-ssm";
-import { podCredentialProvider } from "./aws_credentials.ts";
+import { type PodCredentialOptions, podCredentialProvider } from "./aws_credentials.ts";
 import { SecretSourceError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { addParameters, parseSecretString, versionSelector } from "./aws_format.ts";
@@ -51,6 +51,11 @@ export interface AwsSecretSourceOptions {
   credentials?: AwsCredentialProvider;
   /** Let the default chain fall back to the EC2 instance metadata service. @default false */
   allowInstanceMetadata?: boolean;
+  /**
+   * Pin the region of the IRSA exchange with STS instead of following the calling client's region
+   * (see {@link PodCredentialOptions.stsRegion}). The webhook sets it; the launcher does not.
+   */
+  stsRegion?: string;
   /**
    * Most regions (clients) per service. The region comes from pod annotations, so this bounds what a
    * pod author can make the webhook allocate. @default 32
@@ -161,6 +166,7 @@ export class AwsSecretSource implements SecretSource {
   readonly #logger: Logger | undefined;
   #credentials: AwsCredentialProvider | undefined;
   readonly #allowInstanceMetadata: boolean;
+  readonly #stsRegion: string | undefined;
   readonly #secretsManager = new Map<string, SecretsManagerClient>();
   readonly #ssm = new Map<string, SSMClient>();
 
@@ -178,6 +184,7 @@ export class AwsSecretSource implements SecretSource {
     this.#maxRegions = options.maxRegions ?? 32;
     this.#credentials = options.credentials;
     this.#allowInstanceMetadata = options.allowInstanceMetadata ?? false;
+    this.#stsRegion = options.stsRegion;
     this.#logger = options.logger;
     if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
       throw new RangeError(
@@ -225,6 +232,7 @@ export class AwsSecretSource implements SecretSource {
     // Lazily, so that merely constructing the source reads no environment.
     this.#credentials ??= podCredentialProvider({
       allowInstanceMetadata: this.#allowInstanceMetadata,
+      ...(this.#stsRegion ? { stsRegion: this.#stsRegion } : {}),
     });
     return {
       ...(region === "" ? {} : { region }),

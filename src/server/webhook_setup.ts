@@ -123,6 +123,7 @@ export async function setUpWebhook(
     listen = parseListenAddress(envGet("LISTEN_ADDRESS") ?? ":8443");
     cacheTtlMs = duration(envGet, "PIGGY_SECRET_CACHE_TTL", 0);
     certPollMs = duration(envGet, "PIGGY_CERT_POLL_INTERVAL", 10_000);
+    if (certPollMs < 100) throw new RangeError("Cannot use PIGGY_CERT_POLL_INTERVAL: below 100ms");
     shutdownDelayMs = duration(envGet, "PIGGY_SHUTDOWN_DELAY", 5_000);
     allowInstanceMetadata = flag(envGet, "PIGGY_AWS_ALLOW_INSTANCE_METADATA");
     if (certFile && keyFile) {
@@ -148,7 +149,12 @@ export async function setUpWebhook(
     return fail("Cannot configure the Kubernetes client", error);
   }
 
-  const aws = new AwsSecretSource({ logger, allowInstanceMetadata });
+  // Pods choose the region of their secret, never the region of the webhook's own IRSA exchange.
+  const aws = new AwsSecretSource({
+    logger,
+    allowInstanceMetadata,
+    stsRegion: envGet("AWS_REGION") ?? envGet("AWS_DEFAULT_REGION") ?? "us-east-1",
+  });
   const secrets = new CachingSecretSource(aws, { ttlMs: cacheTtlMs });
   let shuttingDown = false;
   let readyUntil = 0;
