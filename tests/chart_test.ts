@@ -351,3 +351,14 @@ test("values.schema.json accepts Go Piggy's null and false defaults", async () =
   assert.equal(webhook(objects).timeoutSeconds, 5);
   assert.equal(envOf(objects).DEBUG, "true");
 });
+
+test("Deployment gives the webhook time to turn not-ready and drain before SIGKILL", async () => {
+  const objects = await renderChart();
+  const spec = dig(findObject(objects, "Deployment"), "spec", "template", "spec") as Record<
+    string,
+    unknown
+  >;
+  // PIGGY_SHUTDOWN_DELAY (5 s by default) + the 25 s drain bound must fit in the grace period.
+  assert.ok(Number(spec.terminationGracePeriodSeconds) > 30);
+  assert.equal(envOf(objects).PIGGY_SHUTDOWN_DELAY, undefined, "the 5 s default applies");
+});
