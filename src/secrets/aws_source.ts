@@ -21,7 +21,7 @@ import {
   type SecretsManagerClientConfig,
 } from "@aws-sdk/client-secrets-manager";
 import { GetParametersByPathCommand, SSMClient, type SSMClientConfig } from "@aws-sdk/client-ssm";
-import { type PodCredentialOptions, podCredentialProvider } from "./aws_credentials.ts";
+import { podCredentialProvider } from "./aws_credentials.ts";
 import { SecretSourceError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { addParameters, parseSecretString, versionSelector } from "./aws_format.ts";
@@ -53,7 +53,7 @@ export interface AwsSecretSourceOptions {
   allowInstanceMetadata?: boolean;
   /**
    * Pin the region of the IRSA exchange with STS instead of following the calling client's region
-   * (see {@link PodCredentialOptions.stsRegion}). The webhook sets it; the launcher does not.
+   * (see `PodCredentialOptions.stsRegion`). The webhook sets it; the launcher does not.
    */
   stsRegion?: string;
   /**
