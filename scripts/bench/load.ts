@@ -8,6 +8,7 @@
 
 import { Buffer } from "node:buffer";
 import https from "node:https";
+import { parseArgs } from "node:util";
 
 /** One request to send. */
 export interface LoadRequest {
@@ -115,4 +116,16 @@ export function formatResult(label: string, result: LoadResult): string {
 export function cpuSeconds(pid: number | "self"): number {
   const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]?.split(" ") ?? [];
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The load benchmarks' command line: `--seconds` (default 5) and `--concurrency` (default 50). */
+export function loadArgs(): { seconds: number; durationMs: number; concurrency: number } {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: "string", default: "5" },
+      concurrency: { type: "string", default: "50" },
+    },
+  });
+  const seconds = Number(values.seconds);
+  return { seconds, durationMs: seconds * 1000, concurrency: Number(values.concurrency) };
 }

@@ -10,24 +10,16 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { startKubeApi } from "../../tests/standins/kube_api.ts";
 import { startWebhook } from "../../tests/_webhook.ts";
 import { threeContainerReview } from "../../tests/_flow.ts";
-import { cpuSeconds, formatResult, runLoad } from "./load.ts";
+import { cpuSeconds, formatResult, loadArgs, runLoad } from "./load.ts";
 import { createTestCa } from "../pki.ts";
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "5" },
-    concurrency: { type: "string", default: "50" },
-  },
-});
-const durationMs = Number(values.seconds) * 1000;
-const concurrency = Number(values.concurrency);
+const { seconds, durationMs, concurrency } = loadArgs();
 const body = JSON.stringify(threeContainerReview("bench"));
-console.log(`request body: ${body.length} bytes, ${concurrency} connections, ${values.seconds} s`);
+console.log(`request body: ${body.length} bytes, ${concurrency} connections, ${seconds} s`);
 
 const kube = await startKubeApi();
 const ca = createTestCa("piggy-bench");

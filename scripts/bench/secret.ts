@@ -9,24 +9,16 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { commandSignature } from "../../src/mutate/signature.ts";
 import { startKubeApi } from "../../tests/standins/kube_api.ts";
 import { startAwsStandIn } from "../../tests/standins/aws.ts";
 import { startWebhook, type WebhookProcess } from "../../tests/_webhook.ts";
 import { admitPod, launcherIdentity, persistPod } from "../../tests/_flow.ts";
-import { formatResult, type LoadResult, runLoad } from "./load.ts";
+import { formatResult, loadArgs, type LoadResult, runLoad } from "./load.ts";
 import { createTestCa } from "../pki.ts";
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "5" },
-    concurrency: { type: "string", default: "50" },
-  },
-});
-const durationMs = Number(values.seconds) * 1000;
-const concurrency = Number(values.concurrency);
+const { seconds, durationMs, concurrency } = loadArgs();
 const NAMESPACE = "bench";
 
 const kube = await startKubeApi();
