@@ -18,7 +18,7 @@ import { admitPod, launcherIdentity, persistPod } from "../../tests/_flow.ts";
 import { formatResult, loadArgs, type LoadResult, runLoad } from "./load.ts";
 import { createTestCa } from "../pki.ts";
 
-const { seconds, durationMs, concurrency } = loadArgs();
+const { durationMs, concurrency } = loadArgs();
 const NAMESPACE = "bench";
 
 const kube = await startKubeApi();
