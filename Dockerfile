@@ -21,7 +21,7 @@ WORKDIR /src
 # deno.lock also records package.json's dependencies (one of them the local scripts/npm-deno).
 COPY deno.json deno.lock package.json ./
 COPY scripts/npm-deno/ scripts/npm-deno/
-COPY scripts/compile.ts scripts/permissions.ts scripts/
+COPY scripts/compile.ts scripts/
 COPY src/ src/
 COPY cli/ cli/
 RUN deno install --frozen --entrypoint cli/webhook.ts cli/piggy_env.ts

@@ -1,7 +1,7 @@
 // deno-lint-ignore-file no-console
 /**
  * Compiles piggy-webhooks or piggy-env into one self-contained binary with `deno compile`, with the
- * permissions of scripts/permissions.ts baked in (what is tested is what ships).
+ * permissions of cli/permissions.ts baked in (what is tested is what ships).
  *
  *   deno run -A scripts/compile.ts webhook|env [--target T] [--output P] [--entry F] [--print]
  *   deno task compile:webhook   → bin/piggy-webhooks
@@ -18,7 +18,7 @@
  * @module
  */
 
-import { LAUNCHER_FLAGS, WEBHOOK_FLAGS } from "./permissions.ts";
+import { LAUNCHER_FLAGS, WEBHOOK_FLAGS } from "../cli/permissions.ts";
 
 /** The two binaries. */
 export type Binary = "webhook" | "env";

@@ -2,7 +2,7 @@
 /**
  * `deno task demo`: Piggy end to end on one machine, in a few seconds, with nothing left running.
  *
- * 1. Starts the local Kubernetes API and AWS stand-ins (tests/standins/), seeds AWS from
+ * 1. Starts the local Kubernetes API and AWS stand-ins (testing/), seeds AWS from
  *    demo/aws.yaml, and starts the real webhook (cli/webhook.ts, the shipped permission flags)
  *    over HTTPS with a fresh CA, configured as the Helm chart configures it.
  * 2. For each manifest of demo/k8s/: stores its Secrets and ServiceAccounts in the Kubernetes
@@ -29,7 +29,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
-import { Document, isScalar, parse, visit, type YAMLSeq } from "yaml";
+import { parse } from "yaml";
 import {
   ANNOTATION_PREFIX,
   COMMAND_SEPARATOR,
@@ -39,12 +39,17 @@ import {
   RESERVED_KEYS,
 } from "../src/constants.ts";
 import { referenceKey } from "../src/mutate/container_refs.ts";
-import { createTestCa, type TestCa } from "./pki.ts";
-import { type KubeApiStandIn, startKubeApi } from "../tests/standins/kube_api.ts";
-import { type AwsStandIn, startAwsStandIn } from "../tests/standins/aws.ts";
-import { startWebhook, type WebhookProcess } from "../tests/_webhook.ts";
-import { admitPod, persistPod } from "../tests/_flow.ts";
-import { type LauncherProcess, type LauncherResult, spawnLauncher } from "../tests/_launcher.ts";
+import { createTestCa, type TestCa } from "../testing/pki.ts";
+import { collapseInstaller, diffLines, formatDiff, yamlLines } from "../testing/pod_diff.ts";
+import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
+import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
+import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
+import { admitPod, persistPod } from "../testing/flow.ts";
+import {
+  type LauncherProcess,
+  type LauncherResult,
+  spawnLauncher,
+} from "../testing/launcher_process.ts";
 import {
   type AwsSeed,
   CLUSTER_APP_DIR,
@@ -58,16 +63,13 @@ import {
   storedSecret,
   withAwsEndpoint,
   withLocalApp,
-} from "./dev/demo_data.ts";
+} from "../testing/demo_data.ts";
 
 /** The demo gives up (and cleans up) after this long. */
 const WATCHDOG_MS = 120_000;
 
 /** Lines of context around each change of the pod diff. */
 const DIFF_CONTEXT = 1;
-
-/** Strings longer than this are shortened in the pod diff (CA bundles). */
-const MAX_SHOWN_STRING = 120;
 
 const ADDRESS_ANNOTATION = `${ANNOTATION_PREFIX}piggy-address`;
 const SECRET_NAME_ANNOTATION = `${ANNOTATION_PREFIX}aws-secret-name`;
@@ -98,112 +100,6 @@ function done(text: string): void {
 
 function note(text: string): void {
   console.log(`  ${dim(text)}`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// The pod diff
-
-/** A deep copy where long strings (CA bundles) are cut to their first line and their length. */
-function shortened(value: unknown): unknown {
-  if (typeof value === "string") {
-    if (value.length <= MAX_SHOWN_STRING) return value;
-    const first = value.split("\n", 1)[0]?.slice(0, 60) ?? "";
-    return `${first}… (${value.length} chars)`;
-  }
-  if (Array.isArray(value)) return value.map(shortened);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, shortened(item)]));
-  }
-  return value;
-}
-
-/** The pod as YAML lines; lists of scalars (command, args) on one line, so a diff reads well. */
-export function yamlLines(pod: Pod): string[] {
-  const document = new Document(shortened(pod));
-  visit(document, {
-    Seq(_, node: YAMLSeq) {
-      if (node.items.every((item) => isScalar(item))) node.flow = true;
-    },
-  });
-  return document.toString({ lineWidth: 0, flowCollectionPadding: false }).trimEnd().split("\n");
-}
-
-type DiffLine = { kind: " " | "-" | "+"; text: string };
-
-/** Line diff by longest common subsequence (pods are a few hundred lines at most). */
-export function diffLines(before: string[], after: string[]): DiffLine[] {
-  const rows = before.length + 1;
-  const columns = after.length + 1;
-  const lcs = new Uint16Array(rows * columns);
-  for (let i = before.length - 1; i >= 0; i--) {
-    for (let j = after.length - 1; j >= 0; j--) {
-      lcs[i * columns + j] = before[i] === after[j]
-        ? lcs[(i + 1) * columns + j + 1]! + 1
-        : Math.max(lcs[(i + 1) * columns + j]!, lcs[i * columns + j + 1]!);
-    }
-  }
-  const lines: DiffLine[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < before.length || j < after.length) {
-    if (i < before.length && j < after.length && before[i] === after[j]) {
-      lines.push({ kind: " ", text: before[i++]! });
-      j++;
-    } else if (
-      i < before.length &&
-      (j === after.length || lcs[(i + 1) * columns + j]! >= lcs[i * columns + j + 1]!)
-    ) {
-      lines.push({ kind: "-", text: before[i++]! });
-    } else {
-      lines.push({ kind: "+", text: after[j++]! });
-    }
-  }
-  return lines;
-}
-
-/**
- * Replaces an added `install-piggy-env` init container by one line (the demo shows it once).
- */
-export function collapseInstaller(lines: DiffLine[]): DiffLine[] {
-  const start = lines.findIndex((line) =>
-    line.kind === "+" && line.text.trim() === `- name: ${INSTALLER_NAME}`
-  );
-  if (start === -1) return lines;
-  const indent = lines[start]!.text.indexOf("-");
-  let end = start + 1;
-  while (
-    end < lines.length && lines[end]!.kind === "+" &&
-    lines[end]!.text.search(/\S/) > indent
-  ) end++;
-  return [
-    ...lines.slice(0, start + 1),
-    { kind: "+", text: `${" ".repeat(indent + 2)}# … the same ${end - start - 1} lines as above` },
-    ...lines.slice(end),
-  ];
-}
-
-/** The changed lines with `context` unchanged lines around them; `⋮` marks skipped lines. */
-export function formatDiff(lines: DiffLine[], context: number): string[] {
-  const keep = lines.map(() => false);
-  lines.forEach((line, index) => {
-    if (line.kind === " ") return;
-    for (let k = Math.max(0, index - context); k <= index + context && k < lines.length; k++) {
-      keep[k] = true;
-    }
-  });
-  const out: string[] = [];
-  let skipped = false;
-  lines.forEach((line, index) => {
-    if (!keep[index]) {
-      skipped = true;
-      return;
-    }
-    if (skipped && out.length > 0) out.push(dim("    ⋮"));
-    skipped = false;
-    const text = `  ${line.kind} ${line.text}`;
-    out.push(line.kind === "+" ? green(text) : line.kind === "-" ? red(text) : dim(text));
-  });
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -610,7 +506,11 @@ async function runPod(context: DemoContext, manifestPod: Pod): Promise<void> {
   let diff = diffLines(yamlLines(pod), yamlLines(mutated));
   if (context.installerShown) diff = collapseInstaller(diff);
   context.installerShown = true;
-  for (const line of formatDiff(diff, DIFF_CONTEXT)) console.log(line);
+  for (
+    const line of formatDiff(diff, DIFF_CONTEXT, { added: green, removed: red, unchanged: dim })
+  ) {
+    console.log(line);
+  }
 
   const again = await admitPod(context.webhook, mutated, namespace);
   if (!again.review.response.allowed || again.review.response.patch) {

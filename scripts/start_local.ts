@@ -10,8 +10,8 @@
  * @module
  */
 
-import { createTestCa } from "./pki.ts";
-import { WEBHOOK_FLAGS } from "./permissions.ts";
+import { createTestCa } from "../testing/pki.ts";
+import { WEBHOOK_FLAGS } from "../cli/permissions.ts";
 
 const ca = createTestCa("piggy-dev");
 const server = ca.issue("webhook", {

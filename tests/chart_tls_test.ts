@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:https";
 import { connect } from "node:tls";
 import { join } from "node:path";
-import { createTestCa } from "./_pki.ts";
+import { createTestCa } from "../testing/pki.ts";
 import {
   CHART_DIR,
   dig,

@@ -1,7 +1,7 @@
 /**
  * `deno task demo` end to end (scripts/demo.ts as a process): every demo pod is mutated, every
  * wrapped container's app prints the values of demo/aws.yaml, a failure exits 1 with a message, and
- * no process the demo started survives it. Also the demo's diff helpers, and the static checks of
+ * no process the demo started survives it. Also the static checks of
  * the kind + LocalStack loop (scripts/dev.sh), which needs Docker and cannot run here.
  */
 
@@ -13,13 +13,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import { parse, stringify } from "yaml";
-import {
-  type AwsSeed,
-  type KubeObject,
-  loadAwsSeed,
-  loadManifests,
-} from "../scripts/dev/demo_data.ts";
-import { collapseInstaller, diffLines, formatDiff, yamlLines } from "../scripts/demo.ts";
+import { type AwsSeed, type KubeObject, loadAwsSeed, loadManifests } from "../testing/demo_data.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DEMO = join(ROOT, "scripts", "demo.ts");
@@ -190,47 +184,6 @@ test("deno task demo fails with a clear message and stops everything when a secr
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-});
-
-test("diffLines() and formatDiff() show only the changed lines with context", () => {
-  const before = yamlLines({
-    metadata: { name: "a" },
-    spec: { containers: [{ name: "c", command: ["x"] }] },
-  });
-  const after = yamlLines({
-    metadata: { name: "a" },
-    spec: { containers: [{ name: "c", command: ["/piggy/piggy-env"], args: ["--", "x"] }] },
-  });
-  const diff = diffLines(before, after);
-  assert.deepEqual(
-    diff.filter((line) => line.kind !== " ").map((line) => `${line.kind}${line.text.trim()}`),
-    ["-command: [x]", "+command: [/piggy/piggy-env]", "+args: [--, x]"],
-  );
-  assert.deepEqual(diff.filter((line) => line.kind !== "+").map((line) => line.text), before);
-  assert.deepEqual(diff.filter((line) => line.kind !== "-").map((line) => line.text), after);
-  const shown = formatDiff(diff, 0);
-  assert.equal(shown.length, 3);
-  assert.ok(shown.every((line) => !line.includes("\x1b[")), "no colours when not a terminal");
-});
-
-test("collapseInstaller() folds an added install-piggy-env container into one line", () => {
-  const lines = diffLines(
-    yamlLines({ spec: { containers: [] } }),
-    yamlLines({
-      spec: {
-        initContainers: [{ name: "install-piggy-env", image: "i", args: ["install", "/piggy"] }],
-        containers: [],
-      },
-    }),
-  );
-  const collapsed = collapseInstaller(lines);
-  assert.deepEqual(collapsed.map((line) => line.text.trim()), [
-    "spec:",
-    "initContainers:",
-    "- name: install-piggy-env",
-    "# … the same 2 lines as above",
-    "containers: []",
-  ]);
 });
 
 test("scripts/dev.sh parses, has a usage, and every repository path it names exists", async () => {

@@ -1,7 +1,6 @@
 /**
- * The documentation stays true: docs/annotations.md is what scripts/gen_docs.ts produces from the
- * settings table, and every relative link of the READMEs and docs/ points at an existing file (and
- * heading, when it names one).
+ * The documentation stays true: every relative link of the READMEs and docs/ points at an existing
+ * file (and heading, when it names one). scripts/gen_docs_test.ts checks the generated docs.
  */
 
 import { test } from "node:test";
@@ -10,12 +9,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SETTINGS } from "../src/config/settings.ts";
-import { ENV } from "../src/constants.ts";
-import { ANNOTATIONS_DOC, generateAnnotationsDoc } from "../scripts/gen_docs.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const GEN_DOCS = join(ROOT, "scripts", "gen_docs.ts");
 
 /** The markdown files whose links are checked. */
 function markdownFiles(): string[] {
@@ -49,53 +44,6 @@ function anchorsOf(path: string): Set<string> {
   const text = readFileSync(path, "utf8").replace(/^ *```[\s\S]*?^ *```/gm, "");
   return new Set([...text.matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)].map((match) => slug(match[1]!)));
 }
-
-test("docs/annotations.md is what scripts/gen_docs.ts produces from the settings table", async () => {
-  const expected = await generateAnnotationsDoc();
-  const current = readFileSync(ANNOTATIONS_DOC, "utf8");
-  assert.equal(
-    current,
-    expected,
-    "docs/annotations.md is out of date: run `deno task docs` and commit the result",
-  );
-});
-
-test("docs/annotations.md names every setting, its env fallback and every PIGGY_* variable", () => {
-  const doc = readFileSync(ANNOTATIONS_DOC, "utf8");
-  for (const setting of SETTINGS) {
-    assert.ok(doc.includes(`\`${setting.key}\``), `missing setting ${setting.key}`);
-    assert.ok(doc.includes(`\`${setting.env}\``), `missing env ${setting.env}`);
-  }
-  for (const name of Object.values(ENV)) {
-    assert.ok(doc.includes(`\`${name}\``), `missing variable ${name}`);
-  }
-});
-
-test("gen_docs.ts --check exits 1 for a drifted file and 0 for a current one", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "piggy-docs-"));
-  try {
-    const file = join(dir, "annotations.md");
-    const current = readFileSync(ANNOTATIONS_DOC, "utf8");
-    const check = async () => {
-      const output = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", GEN_DOCS, "--check", "--file", file],
-        cwd: ROOT,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
-    };
-    writeFileSync(file, current.replace("| `aws-region`", "| `aws-regions`"));
-    const drifted = await check();
-    assert.equal(drifted.code, 1, drifted.stderr);
-    assert.match(drifted.stderr, /out of date/);
-    writeFileSync(file, current);
-    const fresh = await check();
-    assert.equal(fresh.code, 0, fresh.stderr);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
 
 test("every relative link of README.md, demo/README.md and docs/*.md points at an existing file", () => {
   const broken: string[] = [];

@@ -11,12 +11,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
-import { type KubeApiStandIn, startKubeApi } from "./standins/kube_api.ts";
-import { type AwsStandIn, startAwsStandIn } from "./standins/aws.ts";
-import { startWebhook, type WebhookProcess } from "./_webhook.ts";
-import { admitPod, persistPod } from "./_flow.ts";
-import { createTestCa } from "./_pki.ts";
-import { parseReport, REPORT_APP, runLauncher } from "./_launcher.ts";
+import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
+import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
+import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
+import { admitPod, persistPod } from "../testing/flow.ts";
+import { createTestCa } from "../testing/pki.ts";
+import { parseReport, REPORT_APP, runLauncher } from "../testing/launcher_process.ts";
 
 const NAMESPACE = "shop";
 const CANARY = `PIGGY-CANARY-${crypto.randomUUID()}`;

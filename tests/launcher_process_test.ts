@@ -22,7 +22,7 @@ import {
   runLauncher,
   spawnLauncher,
   startSecretResponder,
-} from "./_launcher.ts";
+} from "../testing/launcher_process.ts";
 
 function tokenFile(): { path: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "piggy-token-"));

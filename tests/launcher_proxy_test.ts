@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { commandSignature } from "../src/mutate/signature.ts";
-import { createTestCa, type TestCa } from "./_pki.ts";
+import { createTestCa, type TestCa } from "../testing/pki.ts";
 import {
   logMessages,
   parseReport,
@@ -18,7 +18,7 @@ import {
   runLauncher,
   type SecretResponder,
   startSecretResponder,
-} from "./_launcher.ts";
+} from "../testing/launcher_process.ts";
 
 let trusted: TestCa;
 let other: TestCa;

@@ -6,8 +6,8 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { type AwsStandIn, startAwsStandIn } from "./standins/aws.ts";
-import { logMessages, parseReport, REPORT_APP, runLauncher } from "./_launcher.ts";
+import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
+import { logMessages, parseReport, REPORT_APP, runLauncher } from "../testing/launcher_process.ts";
 
 let aws: AwsStandIn;
 let currentId: string;

@@ -25,10 +25,10 @@ import { fileURLToPath } from "node:url";
 import { LAUNCHER_PATH } from "../src/constants.ts";
 import { resolveConfig } from "../src/config/resolve_config.ts";
 import { commandSignature } from "../src/mutate/signature.ts";
-import { createTestCa, type TestCa } from "./_pki.ts";
-import { type KubeApiStandIn, startKubeApi } from "./standins/kube_api.ts";
-import { startAwsStandIn } from "./standins/aws.ts";
-import { admissionReview } from "./_flow.ts";
+import { createTestCa, type TestCa } from "../testing/pki.ts";
+import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
+import { startAwsStandIn } from "../testing/aws.ts";
+import { admissionReview } from "../testing/flow.ts";
 import type { Container } from "kubernetes-types/core/v1.d.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

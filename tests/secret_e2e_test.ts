@@ -8,10 +8,10 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { commandSignature } from "../src/mutate/signature.ts";
-import { type KubeApiStandIn, startKubeApi } from "./standins/kube_api.ts";
-import { type AwsStandIn, startAwsStandIn } from "./standins/aws.ts";
-import { startWebhook, type WebhookProcess } from "./_webhook.ts";
-import { admitPod, launcherIdentity, persistPod } from "./_flow.ts";
+import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
+import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
+import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
+import { admitPod, launcherIdentity, persistPod } from "../testing/flow.ts";
 
 const CANARY = `PIGGY-CANARY-${crypto.randomUUID()}`;
 const NAMESPACE = "team-a";

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { startKubeApi } from "./standins/kube_api.ts";
+import { startKubeApi } from "../testing/kube_api.ts";
 
 const SCRIPT = fileURLToPath(new URL("../scripts/start_local.ts", import.meta.url));
 

@@ -6,9 +6,9 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { type KubeApiStandIn, startKubeApi } from "./standins/kube_api.ts";
-import { startWebhook, type WebhookProcess } from "./_webhook.ts";
-import { threeContainerReview } from "./_flow.ts";
+import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
+import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
+import { threeContainerReview } from "../testing/flow.ts";
 import type { Container } from "kubernetes-types/core/v1.d.ts";
 
 let kube: KubeApiStandIn;

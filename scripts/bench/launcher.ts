@@ -17,12 +17,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
-import { LAUNCHER_FLAGS } from "../permissions.ts";
-import { createTestCa } from "../pki.ts";
-import { startKubeApi } from "../../tests/standins/kube_api.ts";
-import { startAwsStandIn } from "../../tests/standins/aws.ts";
-import { startWebhook } from "../../tests/_webhook.ts";
-import { admitPod, persistPod } from "../../tests/_flow.ts";
+import { LAUNCHER_FLAGS } from "../../cli/permissions.ts";
+import { createTestCa } from "../../testing/pki.ts";
+import { startKubeApi } from "../../testing/kube_api.ts";
+import { startAwsStandIn } from "../../testing/aws.ts";
+import { startWebhook } from "../../testing/webhook_process.ts";
+import { admitPod, persistPod } from "../../testing/flow.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "20" } } });
 const runs = Number(values.runs);

@@ -11,11 +11,11 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { startKubeApi } from "../../tests/standins/kube_api.ts";
-import { startWebhook } from "../../tests/_webhook.ts";
-import { threeContainerReview } from "../../tests/_flow.ts";
+import { startKubeApi } from "../../testing/kube_api.ts";
+import { startWebhook } from "../../testing/webhook_process.ts";
+import { threeContainerReview } from "../../testing/flow.ts";
 import { cpuSeconds, formatResult, loadArgs, runLoad } from "./load.ts";
-import { createTestCa } from "../pki.ts";
+import { createTestCa } from "../../testing/pki.ts";
 
 const { seconds, durationMs, concurrency } = loadArgs();
 const body = JSON.stringify(threeContainerReview("bench"));

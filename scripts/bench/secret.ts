@@ -11,12 +11,12 @@
 
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { commandSignature } from "../../src/mutate/signature.ts";
-import { startKubeApi } from "../../tests/standins/kube_api.ts";
-import { startAwsStandIn } from "../../tests/standins/aws.ts";
-import { startWebhook, type WebhookProcess } from "../../tests/_webhook.ts";
-import { admitPod, launcherIdentity, persistPod } from "../../tests/_flow.ts";
+import { startKubeApi } from "../../testing/kube_api.ts";
+import { startAwsStandIn } from "../../testing/aws.ts";
+import { startWebhook, type WebhookProcess } from "../../testing/webhook_process.ts";
+import { admitPod, launcherIdentity, persistPod } from "../../testing/flow.ts";
 import { formatResult, loadArgs, type LoadResult, runLoad } from "./load.ts";
-import { createTestCa } from "../pki.ts";
+import { createTestCa } from "../../testing/pki.ts";
 
 const { durationMs, concurrency } = loadArgs();
 const NAMESPACE = "bench";

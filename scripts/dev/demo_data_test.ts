@@ -11,7 +11,7 @@ import {
   storedSecret,
   withAwsEndpoint,
   withLocalApp,
-} from "./demo_data.ts";
+} from "../../testing/demo_data.ts";
 import { renderManifests } from "./render_manifests.ts";
 import { seedPlan } from "./seed_localstack.ts";
 

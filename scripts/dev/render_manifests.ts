@@ -16,7 +16,12 @@
 
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { stringify } from "yaml";
-import { type DemoManifest, type KubeObject, loadManifests, withAwsEndpoint } from "./demo_data.ts";
+import {
+  type DemoManifest,
+  type KubeObject,
+  loadManifests,
+  withAwsEndpoint,
+} from "../../testing/demo_data.ts";
 
 /**
  * Renders the manifests as a YAML stream, each document preceded by a `# Source:` comment.

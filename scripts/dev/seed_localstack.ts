@@ -21,7 +21,7 @@ import {
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { AWS_DATA_FILE, type AwsSeed, loadAwsSeed } from "./demo_data.ts";
+import { AWS_DATA_FILE, type AwsSeed, loadAwsSeed } from "../../testing/demo_data.ts";
 
 /** Default LocalStack edge endpoint (published on the host by scripts/dev/kind.yaml). */
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:4566";

@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeApiError, KubeUnavailableError } from "../errors.ts";
 import { Logger } from "../log.ts";
-import { createTestCa } from "../../tests/_pki.ts";
-import { API_AUDIENCE, type KubeApiStandIn, startKubeApi } from "../../tests/standins/kube_api.ts";
+import { createTestCa } from "../../testing/pki.ts";
+import { API_AUDIENCE, type KubeApiStandIn, startKubeApi } from "../../testing/kube_api.ts";
 import {
   createKubeClient,
   type HttpKubeClient,

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { SecretSourceError } from "../errors.ts";
-import { startAwsStandIn, withEnv } from "../../tests/standins/aws.ts";
+import { startAwsStandIn, withEnv } from "../../testing/aws.ts";
 import { AwsSecretSource } from "./aws_source.ts";
 
 const NODE_KEY = "ASIANODEROLE00000001";

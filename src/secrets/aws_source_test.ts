@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { SecretSourceError, toStatus } from "../errors.ts";
 import { Logger } from "../log.ts";
-import { type AwsStandIn, startAwsStandIn, withEnv } from "../../tests/standins/aws.ts";
+import { type AwsStandIn, startAwsStandIn, withEnv } from "../../testing/aws.ts";
 import {
   AwsSecretSource,
   type AwsSecretSourceOptions,

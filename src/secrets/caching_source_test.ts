@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { SecretSourceError } from "../errors.ts";
-import { startAwsStandIn, withEnv } from "../../tests/standins/aws.ts";
+import { startAwsStandIn, withEnv } from "../../testing/aws.ts";
 import { AwsSecretSource } from "./aws_source.ts";
 import { CachingSecretSource } from "./caching_source.ts";
 import { MemorySecretSource } from "./memory_source.ts";

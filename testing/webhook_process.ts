@@ -8,8 +8,8 @@
 import { Buffer } from "node:buffer";
 import https from "node:https";
 import { fileURLToPath } from "node:url";
-import { WEBHOOK_FLAGS } from "../scripts/permissions.ts";
-import { createTestCa, type TestCa } from "./_pki.ts";
+import { WEBHOOK_FLAGS } from "../cli/permissions.ts";
+import { createTestCa, type TestCa } from "./pki.ts";
 
 const ENTRY = fileURLToPath(new URL("../cli/webhook.ts", import.meta.url));
 

@@ -13,10 +13,10 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Container, EnvVar, Pod } from "kubernetes-types/core/v1.d.ts";
 import { parse, parseAllDocuments } from "yaml";
-import { ANNOTATION_PREFIX } from "../../src/constants.ts";
+import { ANNOTATION_PREFIX } from "../src/constants.ts";
 
 /** Repository root. */
-export const REPO_ROOT: string = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const REPO_ROOT: string = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** The demo directory. */
 export const DEMO_DIR: string = join(REPO_ROOT, "demo");

@@ -24,7 +24,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
-import { type CertPair, createTestCa, type TestCa } from "../_pki.ts";
+import { type CertPair, createTestCa, type TestCa } from "./pki.ts";
 
 /** Default audience of the API server's own tokens. */
 export const API_AUDIENCE = "https://kubernetes.default.svc.cluster.local";

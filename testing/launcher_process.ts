@@ -20,7 +20,7 @@ import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { LAUNCHER_FLAGS } from "../scripts/permissions.ts";
+import { LAUNCHER_FLAGS } from "../cli/permissions.ts";
 
 /** Repository root. */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -29,7 +29,7 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const LAUNCHER_ENTRY = join(ROOT, "cli", "piggy_env.ts");
 
 /** Directory of the tiny test applications. */
-export const APPS_DIR = join(ROOT, "tests", "fixtures", "apps");
+export const APPS_DIR = join(ROOT, "testing", "apps");
 
 /** `env(1)`, used to hand the launcher an environment in a known order. */
 export const ENV_BINARY = "/usr/bin/env";
@@ -195,7 +195,7 @@ export function logMessages(result: LauncherResult): string[] {
   return result.logs.map((line) => String(line.message));
 }
 
-/** What the report app (`tests/fixtures/apps/report.sh`) printed. */
+/** What the report app (`testing/apps/report.sh`) printed. */
 export interface AppReport {
   pid: number;
   /** `SigIgn` of /proc/self/status (hex). */

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import https from "node:https";
 import { readFileSync, rmSync } from "node:fs";
 import { Buffer } from "node:buffer";
-import { createTestCa } from "../_pki.ts";
+import { createTestCa } from "./pki.ts";
 import { API_AUDIENCE, type KubeApiStandIn, startKubeApi } from "./kube_api.ts";
 
 interface Answer {

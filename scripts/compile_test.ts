@@ -1,0 +1,109 @@
+/**
+ * scripts/compile.ts, which the Dockerfile runs: the `deno compile` command line of each binary,
+ * its argument parsing and environment, and the script run as a process.
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { compileArgs, compileEnv, parseCompileArgs } from "./compile.ts";
+import { LAUNCHER_FLAGS, WEBHOOK_FLAGS } from "../cli/permissions.ts";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+test("compileArgs() compiles each binary with its own permissions", () => {
+  assert.deepEqual(compileArgs("webhook"), [
+    "compile",
+    ...WEBHOOK_FLAGS,
+    "--output",
+    "bin/piggy-webhooks",
+    "cli/webhook.ts",
+  ]);
+  assert.deepEqual(compileArgs("env", { target: "aarch64-unknown-linux-gnu", output: "out/e" }), [
+    "compile",
+    ...LAUNCHER_FLAGS,
+    "--output",
+    "out/e",
+    "--target",
+    "aarch64-unknown-linux-gnu",
+    "cli/piggy_env.ts",
+  ]);
+  assert.ok(!compileArgs("env").some((a) => a.startsWith("--no-check") || a === "-A"));
+});
+
+test("parseCompileArgs() reads the binary and options, and rejects the rest", () => {
+  assert.deepEqual(parseCompileArgs(["env", "--target=x86_64-unknown-linux-gnu", "--print"]), {
+    binary: "env",
+    options: { target: "x86_64-unknown-linux-gnu" },
+    print: true,
+  });
+  assert.deepEqual(parseCompileArgs(["webhook", "--output", "a b"]), {
+    binary: "webhook",
+    options: { output: "a b" },
+    print: false,
+  });
+  for (
+    const argv of [[], ["webhooks"], ["env", "--target", "mips"], ["env", "--output"], [
+      "env",
+      "-A",
+    ]]
+  ) {
+    assert.throws(() => parseCompileArgs(argv), TypeError, JSON.stringify(argv));
+  }
+});
+
+test("compileEnv() keeps DENORT_BIN, drops an empty one, and ignores package.json", () => {
+  assert.deepEqual(compileEnv({ PATH: "/bin", DENORT_BIN: "/opt/denort" }), {
+    PATH: "/bin",
+    DENORT_BIN: "/opt/denort",
+    DENO_NO_PACKAGE_JSON: "1",
+  });
+  assert.deepEqual(compileEnv({ DENORT_BIN: "" }), { DENO_NO_PACKAGE_JSON: "1" });
+});
+
+function runCompileScript(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, ["run", "-A", join(ROOT, "scripts/compile.ts"), ...args], {
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1", ...env },
+    cwd: ROOT,
+  });
+}
+
+test("scripts/compile.ts --print shows the deno compile command", () => {
+  const result = runCompileScript(["webhook", "--print"]);
+  assert.equal(result.status, 0, result.stderr);
+  const printed = JSON.parse(result.stdout);
+  assert.deepEqual(printed.env, { DENO_NO_PACKAGE_JSON: "1" });
+  assert.deepEqual(printed.command.slice(1), compileArgs("webhook"));
+});
+
+test("scripts/compile.ts fails with usage on a bad binary name", () => {
+  const result = runCompileScript(["both"]);
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, /Usage: deno run -A scripts\/compile\.ts webhook\|env/);
+});
+
+test("scripts/compile.ts runs deno compile with DENORT_BIN passed through", () => {
+  const dir = mkdtempSync(join(tmpdir(), "piggy-compile-"));
+  try {
+    const entry = join(dir, "main.ts");
+    writeFileSync(entry, "export {};\n");
+    const denort = join(dir, "missing-denort");
+    const result = runCompileScript(
+      ["env", "--entry", entry, "--output", join(dir, "piggy-env")],
+      { DENORT_BIN: denort },
+    );
+    assert.notEqual(result.status, 0);
+    // deno compile got this far (permissions flags accepted, entry compiled) and then looked for
+    // the runtime exactly where DENORT_BIN points.
+    assert.ok(result.stderr.includes(`Could not find denort at '${denort}'`), result.stderr);
+    assert.ok(result.stderr.includes(`--allow-ffi`), result.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,64 @@
+/**
+ * docs/annotations.md is what scripts/gen_docs.ts produces from the settings table, and
+ * `gen_docs.ts --check` tells a drifted file from a current one.
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { SETTINGS } from "../src/config/settings.ts";
+import { ENV } from "../src/constants.ts";
+import { ANNOTATIONS_DOC, generateAnnotationsDoc } from "./gen_docs.ts";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const GEN_DOCS = join(ROOT, "scripts", "gen_docs.ts");
+
+test("docs/annotations.md is what scripts/gen_docs.ts produces from the settings table", async () => {
+  const expected = await generateAnnotationsDoc();
+  const current = readFileSync(ANNOTATIONS_DOC, "utf8");
+  assert.equal(
+    current,
+    expected,
+    "docs/annotations.md is out of date: run `deno task docs` and commit the result",
+  );
+});
+
+test("docs/annotations.md names every setting, its env fallback and every PIGGY_* variable", () => {
+  const doc = readFileSync(ANNOTATIONS_DOC, "utf8");
+  for (const setting of SETTINGS) {
+    assert.ok(doc.includes(`\`${setting.key}\``), `missing setting ${setting.key}`);
+    assert.ok(doc.includes(`\`${setting.env}\``), `missing env ${setting.env}`);
+  }
+  for (const name of Object.values(ENV)) {
+    assert.ok(doc.includes(`\`${name}\``), `missing variable ${name}`);
+  }
+});
+
+test("gen_docs.ts --check exits 1 for a drifted file and 0 for a current one", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "piggy-docs-"));
+  try {
+    const file = join(dir, "annotations.md");
+    const current = readFileSync(ANNOTATIONS_DOC, "utf8");
+    const check = async () => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", GEN_DOCS, "--check", "--file", file],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+    };
+    writeFileSync(file, current.replace("| `aws-region`", "| `aws-regions`"));
+    const drifted = await check();
+    assert.equal(drifted.code, 1, drifted.stderr);
+    assert.match(drifted.stderr, /out of date/);
+    writeFileSync(file, current);
+    const fresh = await check();
+    assert.equal(fresh.code, 0, fresh.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,7 +1,0 @@
-/**
- * Test PKI (re-exported from scripts/pki.ts, which `deno task start` also uses).
- *
- * @module
- */
-
-export { type CertPair, createTestCa, type TestCa } from "../scripts/pki.ts";
