@@ -1,6 +1,7 @@
 /**
  * piggy-webhooks: serves `/mutate`, `/secret`, `/healthz`, `/readyz` and `/metrics` over HTTPS with
- * `Deno.serve`. The environment contract is in `src/server/webhook_setup.ts`.
+ * `Deno.serve`. The environment contract is the options table in
+ * `src/config/webhook_options.ts`.
  *
  * SIGTERM / SIGINT, or a changed certificate file: `/readyz` fails at once, the listener closes
  * after PIGGY_SHUTDOWN_DELAY (so the Service stops routing here first), in-flight requests finish

@@ -1,9 +1,11 @@
 // deno-lint-ignore-file no-console
 /**
- * `deno task docs`: writes docs/annotations.md from the settings table (src/config/settings.ts)
- * and the wire names of src/constants.ts, formatted with `deno fmt`. `--check` writes nothing and
- * exits 1 when the file differs from what the table produces (tests/docs_test.ts runs the same
- * comparison). `--file <path>` targets another file.
+ * `deno task docs`: writes docs/annotations.md from the settings table (src/config/settings.ts),
+ * the webhook options table (src/config/webhook_options.ts) and the wire names of
+ * src/constants.ts, formatted with `deno fmt`, and the `env` properties of the chart's
+ * values.schema.json from the same tables. `--check` writes nothing and exits 1 when a file
+ * differs from what the tables produce (tests/docs_test.ts runs the same comparison). `--file
+ * <path>` targets another annotations file (and leaves the schema alone).
  *
  * @module
  */
@@ -21,6 +23,12 @@ import {
   RESERVED_KEYS,
 } from "../src/constants.ts";
 import { type SettingDefinition, type SettingReader, SETTINGS } from "../src/config/settings.ts";
+import {
+  chartEnvSchemas,
+  DISCOVERY_VARIABLES,
+  WEBHOOK_OPTIONS,
+  type WebhookOption,
+} from "../src/config/webhook_options.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "../src/launcher/options.ts";
 import { MAX_ATTEMPTS } from "../src/launcher/args.ts";
 
@@ -29,6 +37,11 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** The generated file. */
 export const ANNOTATIONS_DOC = join(ROOT, "docs", "annotations.md");
+
+/** The chart schema whose `env` properties are generated. */
+export const CHART_SCHEMA = join(ROOT, "charts", "piggy-webhooks", "values.schema.json");
+
+const OPTION_ROWS: readonly WebhookOption<unknown>[] = Object.values(WEBHOOK_OPTIONS);
 
 const READERS: Record<SettingReader, string> = {
   mutate: "`/mutate`",
@@ -164,78 +177,6 @@ const NO_EFFECT = [
   "image-pull-secret",
   "image-pull-secret-namespace",
   "image-skip-verify-registry",
-];
-
-/** The webhook's own process settings (src/server/webhook_setup.ts), not in the settings table. */
-const WEBHOOK_PROCESS_ENV: ReadonlyArray<[string, string, string]> = [
-  [
-    "LISTEN_ADDRESS",
-    "`:8443`",
-    "Address to listen on (`host:port`, `:port`). Without a host: every IPv6 and IPv4 interface " +
-    "(`::`), or IPv4 only (`0.0.0.0`) where IPv6 is unavailable",
-  ],
-  [
-    "TLS_CERT_FILE, TLS_PRIVATE_KEY_FILE",
-    "empty",
-    "Serving certificate and key (PEM). Both or neither; plain HTTP (with a warning) when " +
-    "neither is set. The webhook polls the certificate file and exits 0 to be restarted with " +
-    "the new one when it changes",
-  ],
-  [
-    "PIGGY_CERT_POLL_INTERVAL",
-    "`10s`",
-    "Go duration between two reads of `TLS_CERT_FILE` (at least 100ms)",
-  ],
-  [
-    "PIGGY_SHUTDOWN_DELAY",
-    "`5s`",
-    "Go duration: on SIGTERM/SIGINT or a certificate change, `/readyz` fails at once and the " +
-    "listener closes only after this delay, so the Service stops routing to the pod first; " +
-    "in-flight requests then get up to 25 s",
-  ],
-  [
-    ENV.ANSWER_ALL_KEYS,
-    "`false`",
-    "`true` makes `/secret` answer every key of the secret, as Go Piggy did. Off, it answers only " +
-    "the keys the calling container refers to (literal `piggy:` values after `$(NAME)` expansion, " +
-    "and its valueFrom/envFrom references): set it if apps rely on `piggy:` values from image `ENV`",
-  ],
-  [
-    "PIGGY_AWS_ALLOW_INSTANCE_METADATA",
-    "`false`",
-    "`true` lets `/secret` fall back to the node's EC2 instance role when no IRSA, EKS Pod " +
-    "Identity, environment keys or shared profile is found. Off, a missing identity is an error",
-  ],
-  [
-    "PIGGY_CA_BUNDLE_FILE",
-    "empty",
-    "PEM file injected as `PIGGY_CA_BUNDLE` into wrapped containers in proxy mode, so that " +
-    "piggy-env verifies the webhook (the chart sets `/certs/ca.crt`)",
-  ],
-  [
-    "PIGGY_SECRET_CACHE_TTL",
-    "`0` (off)",
-    "Go duration: `/secret` keeps fetched values this long (per secret or SSM path, region and " +
-    "version). Concurrent identical requests always share one AWS call",
-  ],
-  [
-    ENV.TOKEN_AUDIENCES,
-    "empty",
-    "Audiences required from the launcher's token (see below)",
-  ],
-  [
-    "DEBUG, LOG_LEVEL",
-    "`false`, `info`",
-    "Log level of the webhook (`LOG_LEVEL`: debug, info, warn, error; `DEBUG=true` means " +
-    "debug). `DEBUG` is also the fallback of the `debug` annotation",
-  ],
-  ["KUBECONFIG", "in-cluster", "Kubeconfig file; without it the in-cluster service account"],
-  [
-    "AWS_*",
-    "SDK defaults",
-    "AWS SDK settings of `/secret`: IRSA or EKS Pod Identity credentials (never the node's role unless allowed above), `AWS_REGION` " +
-    "(also the fallback of `aws-region`), `AWS_ENDPOINT_URL`",
-  ],
 ];
 
 function cell(text: string): string {
@@ -374,14 +315,28 @@ export function renderAnnotationsDoc(): string {
     "",
     "## Webhook process environment",
     "",
-    "Settings of the webhook itself (cli/webhook.ts), on top of the fallbacks of the settings " +
-    "table.",
+    "Options of the webhook itself (src/config/webhook_options.ts), on top of the fallbacks of the " +
+    "settings table. They and the fallbacks are checked once at start-up: an invalid value stops " +
+    "the webhook with one log line naming the variable (empty counts as unset). Where the chart " +
+    "sets a variable, its values.schema.json refuses the same values.",
     "",
     ...table(
-      ["Variable", "Default", "Meaning"],
-      WEBHOOK_PROCESS_ENV.map(([name, value, doc]) => [
+      ["Variable", "Type", "Default", "Meaning", "Chart value"],
+      OPTION_ROWS.map((row) => [
+        code(row.env),
+        row.type,
+        row.defaultText,
+        cell(row.doc),
+        row.chart ? code(row.chart.value) : "",
+      ]),
+    ),
+    "",
+    "Read by the libraries that use them, not parsed by Piggy:",
+    "",
+    ...table(
+      ["Variable", "Meaning"],
+      DISCOVERY_VARIABLES.map(({ name, doc }) => [
         name.split(", ").map(code).join(", "),
-        value,
         cell(doc),
       ]),
     ),
@@ -412,6 +367,13 @@ export async function formatMarkdown(text: string): Promise<string> {
   return new TextDecoder().decode(stdout);
 }
 
+/** values.schema.json as it must be: `properties.env.properties` from the tables. */
+export function generateChartSchema(): string {
+  const schema = JSON.parse(readFileSync(CHART_SCHEMA, "utf8"));
+  schema.properties.env.properties = chartEnvSchemas();
+  return `${JSON.stringify(schema, null, 2)}\n`;
+}
+
 /** docs/annotations.md as it must be. */
 export async function generateAnnotationsDoc(): Promise<string> {
   return await formatMarkdown(renderAnnotationsDoc());
@@ -424,21 +386,27 @@ if (import.meta.main) {
     console.error("Usage: gen_docs.ts [--check] [--file <path>]");
     Deno.exit(2);
   }
-  const expected = await generateAnnotationsDoc();
-  if (Deno.args.includes("--check")) {
-    let current = "";
-    try {
-      current = readFileSync(target, "utf8");
-    } catch {
-      // missing counts as different
+  const outputs: [string, string][] = [[target, await generateAnnotationsDoc()]];
+  if (fileIndex === -1) outputs.push([CHART_SCHEMA, generateChartSchema()]);
+  let stale = false;
+  for (const [path, expected] of outputs) {
+    if (Deno.args.includes("--check")) {
+      let current = "";
+      try {
+        current = readFileSync(path, "utf8");
+      } catch {
+        // missing counts as different
+      }
+      if (current !== expected) {
+        console.error(`${path} is out of date: run \`deno task docs\``);
+        stale = true;
+      } else {
+        console.error(`${path} is up to date`);
+      }
+    } else {
+      writeFileSync(path, expected);
+      console.error(`wrote ${path}`);
     }
-    if (current !== expected) {
-      console.error(`${target} is out of date: run \`deno task docs\``);
-      Deno.exit(1);
-    }
-    console.error(`${target} is up to date`);
-  } else {
-    writeFileSync(target, expected);
-    console.error(`wrote ${target}`);
   }
+  if (stale) Deno.exit(1);
 }

@@ -1,5 +1,6 @@
 /**
- * docs/annotations.md is what scripts/gen_docs.ts produces from the settings table, and
+ * docs/annotations.md and the chart schema's env rules are what scripts/gen_docs.ts produces from
+ * the settings and webhook options tables, and
  * `gen_docs.ts --check` tells a drifted file from a current one.
  */
 
@@ -11,7 +12,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SETTINGS } from "../src/config/settings.ts";
 import { ENV } from "../src/constants.ts";
-import { ANNOTATIONS_DOC, generateAnnotationsDoc } from "./gen_docs.ts";
+import {
+  ANNOTATIONS_DOC,
+  CHART_SCHEMA,
+  generateAnnotationsDoc,
+  generateChartSchema,
+} from "./gen_docs.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const GEN_DOCS = join(ROOT, "scripts", "gen_docs.ts");
@@ -23,6 +29,14 @@ test("docs/annotations.md is what scripts/gen_docs.ts produces from the settings
     current,
     expected,
     "docs/annotations.md is out of date: run `deno task docs` and commit the result",
+  );
+});
+
+test("the chart schema's env rules are what scripts/gen_docs.ts produces from the tables", () => {
+  assert.equal(
+    readFileSync(CHART_SCHEMA, "utf8"),
+    generateChartSchema(),
+    "charts/piggy-webhooks/values.schema.json is out of date: run `deno task docs` and commit it",
   );
 });
 

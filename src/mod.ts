@@ -9,7 +9,14 @@
  *
  * @example Serve the webhook's routes
  * ```ts
- * import { AwsSecretSource, createApp, createKubeClient, loadKubeConfig, Logger } from "piggy-webhooks";
+ * import {
+ *   AwsSecretSource,
+ *   createApp,
+ *   createKubeClient,
+ *   loadKubeConfig,
+ *   Logger,
+ *   parseWebhookOptions,
+ * } from "piggy-webhooks";
  * import { readFileSync } from "node:fs";
  *
  * const envGet = (name: string) => process.env[name] || undefined;
@@ -18,7 +25,8 @@
  *   loadKubeConfig({ envGet, readFile: (path) => readFileSync(path, "utf8") }),
  *   { logger },
  * );
- * const { handler } = createApp({ kube, secrets: new AwsSecretSource({ logger }), envGet, logger });
+ * const options = parseWebhookOptions(envGet);
+ * const { handler } = createApp({ kube, secrets: new AwsSecretSource({ logger }), options, logger });
  * const response = await handler(new Request("https://piggy/healthz"));
  * ```
  *
@@ -57,6 +65,12 @@ export type {
 } from "./config/resolve_config.ts";
 /** The settings table: annotation key, env name, type, default and a one-line doc each. */
 export { envNameOf, SETTINGS } from "./config/settings.ts";
+export {
+  DISCOVERY_VARIABLES,
+  parseWebhookOptions,
+  WEBHOOK_OPTIONS,
+} from "./config/webhook_options.ts";
+export type { WebhookOption, WebhookOptions } from "./config/webhook_options.ts";
 export type { SettingDefinition, SettingType } from "./config/settings.ts";
 export { formatGoDuration, parseGoDuration } from "./config/duration.ts";
 
@@ -101,7 +115,7 @@ export { commandSignature } from "./mutate/signature.ts";
  *
  * @example
  * ```ts
- * const mutate = createMutateHandler({ kube, envGet: (name) => env[name], logger });
+ * const mutate = createMutateHandler({ kube, options: parseWebhookOptions((name) => env[name]), logger });
  * const response = await mutate(new Request("https://piggy/mutate", { method: "POST", body }));
  * ```
  */
@@ -119,7 +133,8 @@ export type {
  *
  * @example
  * ```ts
- * const secret = createSecretHandler({ kube, secrets, envGet: (name) => env[name], logger });
+ * const options = parseWebhookOptions((name) => env[name]);
+ * const secret = createSecretHandler({ kube, secrets, options, logger });
  * ```
  */
 export { createSecretHandler, DEFAULT_SECRET_BODY_LIMIT } from "./authz/secret_handler.ts";
@@ -129,7 +144,7 @@ export type { SecretHandlerDeps } from "./authz/secret_handler.ts";
  *
  * @example
  * ```ts
- * const { handler, metrics } = createApp({ kube, secrets, envGet, logger });
+ * const { handler, metrics } = createApp({ kube, secrets, options, logger });
  * const response = await handler(new Request("https://piggy/healthz"));
  * ```
  */

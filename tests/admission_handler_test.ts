@@ -2,6 +2,7 @@
  * The /mutate handler as an HTTP endpoint: methods, content types, body limits, malformed reviews,
  * request filtering, namespaces, dry-run, logging and failure handling (Go Piggy §1.6, §3.2).
  */
+import { parseWebhookOptions } from "../src/config/webhook_options.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createMutateHandler, MAX_BODY_BYTES } from "../src/admission/mutate_handler.ts";
@@ -32,7 +33,7 @@ function handler(
   const { logger, lines } = captureLogger();
   const mutate = createMutateHandler({
     kube: options.kube ?? new FakeKubeClient(),
-    envGet: envOf(options.env ?? CHART_ENV),
+    options: parseWebhookOptions(envOf(options.env ?? CHART_ENV)),
     logger,
     newUid: options.newUid ?? sequentialUids(),
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
@@ -402,7 +403,7 @@ test("/mutate passes a deadline to the Kubernetes reads", async () => {
   const { logger } = captureLogger();
   const mutate = createMutateHandler({
     kube,
-    envGet: envOf(CHART_ENV),
+    options: parseWebhookOptions(envOf(CHART_ENV)),
     logger,
     lookupTimeoutMs: 1234,
   });

@@ -4,6 +4,7 @@
  * applies to the pod it came with.
  */
 
+import { parseWebhookOptions } from "../src/config/webhook_options.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import jsonpatch from "fast-json-patch";
@@ -66,7 +67,11 @@ test("the /mutate handler answers every mangled review with a well-formed respon
     metadata: { name: "cm", namespace: "default" },
     data: { K: "piggy:K" },
   });
-  const handle = createMutateHandler({ kube, envGet: envOf(CHART_ENV), logger: silent });
+  const handle = createMutateHandler({
+    kube,
+    options: parseWebhookOptions(envOf(CHART_ENV)),
+    logger: silent,
+  });
   const next = random(20261126);
   const fixtures = ["app", "controller", "sidecar", "unknown_fields", "wrapped_by_go"] as const;
   let patched = 0;
@@ -130,7 +135,7 @@ test("the /secret handler answers every mangled body with a JSON error or values
   const handle = createSecretHandler({
     kube,
     secrets: new MemorySecretSource().putSecret("default/app", { DB: "value", OTHER: "x" }),
-    envGet: () => undefined,
+    options: parseWebhookOptions(() => undefined),
     logger: silent,
   });
   const next = random(4242);

@@ -4,6 +4,7 @@
  * Kubernetes Pod schema, and a second pass over it must yield no patch. Cases marked ⚠ in the
  * spec are asserted as corrected, and the test name says what we do instead.
  */
+import { parseWebhookOptions } from "../src/config/webhook_options.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Container, EnvVar, Pod } from "kubernetes-types/core/v1.d.ts";
@@ -47,7 +48,7 @@ async function admit(
   const { logger } = captureLogger();
   const mutate = createMutateHandler({
     kube: setup.kube ?? new FakeKubeClient(),
-    envGet: envOf(setup.env ?? CHART_ENV),
+    options: parseWebhookOptions(envOf(setup.env ?? CHART_ENV)),
     logger,
     newUid: setup.newUid ?? sequentialUids(),
   });
@@ -626,12 +627,11 @@ for (const [key, value] of DENIED) {
   });
 }
 
-test("a bad PIGGY_ENFORCE_SERVICE_ACCOUNT env denies wrapped pods", async () => {
-  const review = await admit(loadPod("app"), {
-    env: { ...CHART_ENV, PIGGY_ENFORCE_SERVICE_ACCOUNT: "yes" },
-  });
-  assert.equal(review.response.allowed, false);
-  assert.match(review.response.status?.message ?? "", /PIGGY_ENFORCE_SERVICE_ACCOUNT/);
+test("a bad PIGGY_ENFORCE_SERVICE_ACCOUNT env stops the webhook before any pod is admitted", () => {
+  assert.throws(
+    () => parseWebhookOptions(envOf({ ...CHART_ENV, PIGGY_ENFORCE_SERVICE_ACCOUNT: "yes" })),
+    /^SyntaxError: Cannot use PIGGY_ENFORCE_SERVICE_ACCOUNT="yes": not a boolean/,
+  );
 });
 
 const WARNED: [string, string, (pod: Pod) => void][] = [

@@ -442,7 +442,7 @@ test("the built library imports under Node by package name and matches the Deno 
     const app = piggy.createApp({
       kube: new piggy.FakeKubeClient(),
       secrets: new piggy.MemorySecretSource(),
-      envGet: () => undefined,
+      options: piggy.parseWebhookOptions(() => undefined),
       logger: new piggy.Logger({ sink: (line) => logs.push(line) }),
     });
     const health = await app.handler(new Request("http://piggy/healthz"));

@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import { parseWebhookOptions } from "../src/config/webhook_options.ts";
 import assert from "node:assert/strict";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
@@ -105,7 +106,7 @@ function setup(
   const handle = createSecretHandler({
     kube,
     secrets: options.source ?? secrets,
-    envGet: (name) => env[name],
+    options: parseWebhookOptions((name) => env[name]),
     logger: new Logger({ level: "debug", sink: (line) => lines.push(line) }),
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
   });

@@ -154,6 +154,25 @@ test("webhook refuses to start with only one of the TLS files", async () => {
   assert.match(partial.message, /must be set together/);
 });
 
+for (const [name, value] of [["PIGGY_ENFORCE_SERVICE_ACCOUNT", "yes"], ["LOG_LEVEL", "loud"]]) {
+  test(`webhook exits 1 with one line naming ${name} when its value is invalid`, async () => {
+    const error = await startWebhook({
+      env: { KUBECONFIG: kube.kubeconfigPath, [name!]: value! },
+    }).catch((caught: Error) => caught);
+    assert.ok(error instanceof Error);
+    const [header, ...lines] = error.message.split("\n");
+    assert.equal(header, "webhook exited with 1 before listening:");
+    assert.equal(lines.length, 1, lines.join("\n"));
+    const line = JSON.parse(lines[0]!);
+    assert.equal(line.level, "error");
+    assert.equal(
+      line.message.startsWith(`Cannot start piggy-webhooks: Cannot use ${name}="${value}": `),
+      true,
+      line.message,
+    );
+  });
+}
+
 test("webhook finishes in-flight requests on SIGTERM and exits 0", async () => {
   const local = await startWebhook({ env: { KUBECONFIG: kube.kubeconfigPath, ...SETTINGS_ENV } });
   const review = threeContainerReview("in-flight");

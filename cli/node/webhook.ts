@@ -2,8 +2,8 @@
 /**
  * piggy-webhooks for Node (npm `bin`): serves `/mutate`, `/secret`, `/healthz`, `/readyz` and
  * `/metrics` with `node:https` (plain `node:http` when no certificate is configured). Same
- * environment contract and shutdown as `cli/webhook.ts`; the contract is in
- * `src/server/webhook_setup.ts`.
+ * environment contract and shutdown as `cli/webhook.ts`; the contract is the options table in
+ * `src/config/webhook_options.ts`.
  *
  * @module
  */

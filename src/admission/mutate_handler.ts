@@ -19,6 +19,7 @@
 
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { resolveConfig } from "../config/resolve_config.ts";
+import { settingLookup, type WebhookOptions } from "../config/webhook_options.ts";
 import {
   MethodNotAllowedError,
   toErrorBody,
@@ -43,8 +44,8 @@ export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 export interface MutateHandlerDeps {
   /** Kubernetes API access (ConfigMaps and Secrets of the request namespace). */
   kube: KubeClient;
-  /** Webhook environment lookup: the settings fallbacks and `PIGGY_CA_BUNDLE`. */
-  envGet: (name: string) => string | undefined;
+  /** Webhook options: the validated settings fallbacks (with `PIGGY_CA_BUNDLE`). */
+  options: Pick<WebhookOptions, "settingEnv">;
   /** Root logger; each request logs through a child with uid, namespace and pod or owner. */
   logger: Logger;
   /** Per-container UID generator. @default 32 lowercase hex chars from crypto.randomUUID() */
@@ -118,7 +119,8 @@ function describePod(pod: Pod, request: AdmissionRequest): { fields: LogFields; 
  *
  * @example
  * ```ts
- * const mutate = createMutateHandler({ kube, envGet: (name) => env[name], logger });
+ * const options = parseWebhookOptions((name) => env[name]);
+ * const mutate = createMutateHandler({ kube, options, logger });
  * const response = await mutate(new Request("https://piggy/mutate", { method: "POST", ... }));
  * ```
  */
@@ -129,6 +131,7 @@ export function createMutateHandler(
   const limit = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   const now = deps.now ?? (() => performance.now());
   const lookupTimeoutMs = deps.lookupTimeoutMs ?? LOOKUP_TIMEOUT_MS;
+  const settingEnv = settingLookup(deps.options);
 
   async function admit(
     request: AdmissionRequest,
@@ -149,7 +152,7 @@ export function createMutateHandler(
     }
     const raw = request.object;
     const pod = raw as Pod;
-    const { config, problems } = resolveConfig(pod.metadata?.annotations ?? undefined, deps.envGet);
+    const { config, problems } = resolveConfig(pod.metadata?.annotations ?? undefined, settingEnv);
     const warnings = problems.filter((problem) => !problem.deny).map((problem) => problem.message);
     for (const problem of problems) {
       log.warn(problem.message, { setting: problem.key, deny: problem.deny });

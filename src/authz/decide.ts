@@ -110,16 +110,6 @@ export interface AuthorizeValuesOptions {
   secretLabel?: string;
 }
 
-/**
- * Parses `PIGGY_TOKEN_AUDIENCES`: comma-separated, entries trimmed, empty entries dropped.
- *
- * @param text the variable's value (may be undefined)
- */
-export function parseAudiences(text: string | undefined): string[] {
-  if (!text) return [];
-  return text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
-}
-
 function singleClaim(
   extra: Record<string, string[]> | undefined,
   key: string,

@@ -10,7 +10,6 @@ import {
   type CallerIdentity,
   decideSecretAccess,
   identifyCaller,
-  parseAudiences,
   parseUidAnnotation,
   POD_NAME_CLAIM,
   POD_UID_CLAIM,
@@ -174,12 +173,6 @@ test("identifyCaller() requires a configured audience in status.audiences", () =
 test("identifyCaller() ignores status.audiences when no audience is configured", () => {
   const status = { ...reviewOf("system:serviceaccount:default:test-sa"), audiences: ["api"] };
   assert.equal(identifyCaller(status, "test-pod").namespace, "default");
-});
-
-test("parseAudiences() trims entries and drops empty ones", () => {
-  assert.deepEqual(parseAudiences(" piggy , ,other,"), ["piggy", "other"]);
-  assert.deepEqual(parseAudiences(""), []);
-  assert.deepEqual(parseAudiences(undefined), []);
 });
 
 // --- parseUidAnnotation ---------------------------------------------------------------------

@@ -31,7 +31,7 @@
  * @module
  */
 
-import { ENV, TOKEN_HEADER } from "../constants.ts";
+import { TOKEN_HEADER } from "../constants.ts";
 import {
   AdmissionDecodeError,
   KubeApiError,
@@ -53,13 +53,12 @@ import {
   decideSecretAccess,
   identifyCaller,
   onlyReferencedKeys,
-  parseAudiences,
   type SecretRequest,
 } from "./decide.ts";
 import { readBodyText } from "../server/read_body.ts";
 import { gatherFacts, GatherFactsError } from "../mutate/gather_facts.ts";
 import { referencedSecretKeys } from "../mutate/container_refs.ts";
-import { parseGoBool } from "../config/parse.ts";
+import { settingLookup, type WebhookOptions } from "../config/webhook_options.ts";
 
 /** Default limit of a `/secret` request body: Go launchers send about 200 bytes. */
 export const DEFAULT_SECRET_BODY_LIMIT = 64 * 1024;
@@ -70,8 +69,8 @@ export interface SecretHandlerDeps {
   kube: KubeClient;
   /** Where secret values come from. */
   secrets: SecretSource;
-  /** Webhook environment lookup (settings fallbacks, `PIGGY_TOKEN_AUDIENCES`). */
-  envGet: (name: string) => string | undefined;
+  /** Webhook options: the settings fallbacks, `PIGGY_TOKEN_AUDIENCES`, `PIGGY_ANSWER_ALL_KEYS`. */
+  options: Pick<WebhookOptions, "settingEnv" | "tokenAudiences" | "answerAllKeys">;
   /** Audit and diagnostics logger. */
   logger: Logger;
   /** Largest accepted body in bytes. @default DEFAULT_SECRET_BODY_LIMIT (64 KiB) */
@@ -156,15 +155,6 @@ function kubeFailure(error: unknown, what: string): unknown {
   return error;
 }
 
-/** `PIGGY_ANSWER_ALL_KEYS`: Go's boolean words; anything else keeps the safe default (off). */
-function answersAllKeys(text: string | undefined): boolean {
-  try {
-    return text !== undefined && parseGoBool(text);
-  } catch {
-    return false;
-  }
-}
-
 async function kubeCall<T>(call: Promise<T>, what: string): Promise<T> {
   try {
     return await call;
@@ -186,7 +176,8 @@ function jsonResponse(status: number, body: unknown, headers: Record<string, str
  *
  * @example
  * ```ts
- * const handle = createSecretHandler({ kube, secrets, envGet: env.get, logger });
+ * const options = parseWebhookOptions((name) => env[name]);
+ * const handle = createSecretHandler({ kube, secrets, options, logger });
  * const response = await handle(request);
  * ```
  */
@@ -194,6 +185,7 @@ export function createSecretHandler(
   deps: SecretHandlerDeps,
 ): (request: Request) => Promise<Response> {
   const limit = deps.maxBodyBytes ?? DEFAULT_SECRET_BODY_LIMIT;
+  const settingEnv = settingLookup(deps.options);
 
   async function serve(request: Request, audit: AuditFacts, token: { value: string }) {
     if (request.method !== "POST") {
@@ -213,7 +205,7 @@ export function createSecretHandler(
     audit.podName = body.name;
 
     const callOptions = { signal: request.signal };
-    const audiences = parseAudiences(deps.envGet(ENV.TOKEN_AUDIENCES));
+    const audiences = [...deps.options.tokenAudiences];
     const review = await kubeCall(
       deps.kube.reviewToken(header, audiences, callOptions),
       "review token",
@@ -227,7 +219,7 @@ export function createSecretHandler(
       deps.kube.getPod(identity.namespace, identity.podName, callOptions),
       `get pod "${identity.podName}"`,
     );
-    const settings = resolveConfig(pod?.metadata?.annotations ?? {}, deps.envGet);
+    const settings = resolveConfig(pod?.metadata?.annotations ?? {}, settingEnv);
     const decision = decideSecretAccess({
       identity,
       pod,
@@ -241,7 +233,7 @@ export function createSecretHandler(
     // valueFrom/envFrom name are read (as at admission) before AWS is. The operator can restore Go
     // Piggy's whole-secret answer.
     const container = containerOfUid(pod!, body.uid);
-    const answerAll = answersAllKeys(deps.envGet(ENV.ANSWER_ALL_KEYS));
+    const answerAll = deps.options.answerAllKeys;
     let keys: Set<string> | undefined;
     if (!answerAll) {
       let facts;

@@ -55,7 +55,8 @@ export interface ResolvedConfig {
   problems: ConfigProblem[];
 }
 
-const REASONS: Readonly<Record<SettingType, string>> = {
+/** Why a value of each setting type was refused, for messages. */
+export const SETTING_REASONS: Readonly<Record<SettingType, string>> = {
   string: "",
   bool: "not a boolean (true or false)",
   int: "not a whole number of 0 or more",
@@ -67,12 +68,18 @@ const REASONS: Readonly<Record<SettingType, string>> = {
 
 const MAX_QUOTED = 24;
 
-function quote(value: string): string {
+/** Quotes at most a short prefix of a value, for messages. */
+export function quoteValue(value: string): string {
   const short = value.length > MAX_QUOTED ? `${value.slice(0, MAX_QUOTED)}…` : value;
   return JSON.stringify(short);
 }
 
-function parseValue(type: SettingType, text: string): string | boolean | number {
+/**
+ * Parses the text of a setting of `type`.
+ *
+ * @throws {SyntaxError|RangeError} when the text is not a value of that type
+ */
+export function parseSettingValue(type: SettingType, text: string): string | boolean | number {
   switch (type) {
     case "string":
       return text;
@@ -152,7 +159,7 @@ function resolveOne(
   let chosen: { value: string | boolean | number; source: SettingSource } | undefined;
   for (const candidate of candidates) {
     try {
-      chosen = { value: parseValue(entry.type, candidate.text), source: candidate.source };
+      chosen = { value: parseSettingValue(entry.type, candidate.text), source: candidate.source };
       break;
     } catch {
       bad.push(candidate);
@@ -160,8 +167,8 @@ function resolveOne(
   }
   chosen ??= { value: entry.default, source: "default" };
   for (const candidate of bad) {
-    const what = `${describeSource(candidate)} value ${quote(candidate.text)}`;
-    const reason = REASONS[entry.type];
+    const what = `${describeSource(candidate)} value ${quoteValue(candidate.text)}`;
+    const reason = SETTING_REASONS[entry.type];
     problems.push(
       entry.denyOnBadValue
         ? {

@@ -12,6 +12,7 @@ import type { KubeClient } from "../k8s/client.ts";
 import type { SecretSource } from "../secrets/source.ts";
 import { describeError, type Logger } from "../log.ts";
 import { Metrics } from "./metrics.ts";
+import type { WebhookOptions } from "../config/webhook_options.ts";
 
 /** A request handler. */
 export type Handler = (request: Request) => Promise<Response>;
@@ -22,8 +23,8 @@ export interface AppDeps {
   kube: KubeClient;
   /** Secret source used by `/secret`. */
   secrets: SecretSource;
-  /** Webhook environment lookup (settings fallbacks). */
-  envGet: (name: string) => string | undefined;
+  /** Options of the webhook process (`parseWebhookOptions`), including the settings fallbacks. */
+  options: WebhookOptions;
   /** Root logger. */
   logger: Logger;
   /** Per-container UID generator. @default 32 lowercase hex chars from crypto.randomUUID() */
@@ -55,7 +56,8 @@ function textResponse(status: number, body = ""): Response {
  *
  * @example
  * ```ts
- * const { handler } = createApp({ kube, secrets, envGet: (n) => env[n], logger: new Logger() });
+ * const options = parseWebhookOptions((name) => env[name]);
+ * const { handler } = createApp({ kube, secrets, options, logger: new Logger() });
  * const response = await handler(new Request("https://piggy/healthz"));
  * ```
  */
@@ -63,7 +65,7 @@ export function createApp(deps: AppDeps): App {
   const metrics = deps.metrics ?? new Metrics();
   const mutateDeps: MutateHandlerDeps = {
     kube: deps.kube,
-    envGet: deps.envGet,
+    options: deps.options,
     logger: deps.logger,
     ...(deps.newUid ? { newUid: deps.newUid } : {}),
   };
@@ -71,7 +73,7 @@ export function createApp(deps: AppDeps): App {
   const secret = createSecretHandler({
     kube: deps.kube,
     secrets: deps.secrets,
-    envGet: deps.envGet,
+    options: deps.options,
     logger: deps.logger,
   });
   const ready = deps.ready ?? (() => Promise.resolve(true));

@@ -1,28 +1,26 @@
 /**
  * Everything the two webhook entry points (`cli/webhook.ts` on `Deno.serve`, `cli/node/webhook.ts`
- * on `node:https`) share before they open a port: the environment contract, the logger, TLS
- * material, the Kubernetes client, the AWS secret source, readiness, the app, and the shutdown and
- * certificate-rotation timing. The entry points only serve and handle signals.
- *
- * Environment: TLS_CERT_FILE, TLS_PRIVATE_KEY_FILE (plain HTTP only when both are unset),
- * LISTEN_ADDRESS (default `:8443`, every interface), DEBUG / LOG_LEVEL, KUBECONFIG (else
- * in-cluster), PIGGY_CA_BUNDLE_FILE (CA injected into wrapped containers), PIGGY_SECRET_CACHE_TTL
- * (Go duration, default 0 = off), PIGGY_CERT_POLL_INTERVAL (default 10s), PIGGY_SHUTDOWN_DELAY
- * (default 5s: time not-ready before the listener closes), PIGGY_AWS_ALLOW_INSTANCE_METADATA
- * (default false), AWS_* (SDK), and every setting fallback of docs/annotations.md.
+ * on `node:https`) share before they open a port: the options (parsed once, see
+ * `src/config/webhook_options.ts`), the logger, TLS material, the Kubernetes client, the AWS secret
+ * source, readiness, the app, and the shutdown and certificate-rotation timing. The entry points
+ * only serve and handle signals.
  *
  * @module
  */
 
 import { type App, createApp } from "./app.ts";
-import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
-import { chooseLogLevel, describeError, Logger } from "../log.ts";
+import type { ListenAddress } from "../config/listen_address.ts";
+import { describeError, Logger } from "../log.ts";
 import { loadKubeConfig } from "../k8s/kubeconfig.ts";
 import { createKubeClient } from "../k8s/http_client.ts";
 import { AwsSecretSource } from "../secrets/aws_source.ts";
 import { CachingSecretSource } from "../secrets/caching_source.ts";
-import { parseGoDuration } from "../config/duration.ts";
-import { parseGoBool } from "../config/parse.ts";
+import {
+  logLevelOf,
+  parseWebhookOptions,
+  type WebhookOptions,
+  withCaBundle,
+} from "../config/webhook_options.ts";
 
 /** How long a successful readiness probe of the Kubernetes API is reused. */
 const READY_CACHE_MS = 5_000;
@@ -65,127 +63,135 @@ export function envLookup(
   };
 }
 
-function duration(envGet: (name: string) => string | undefined, name: string, fallback: number) {
-  const text = envGet(name);
+/** A step failed: the message is logged once, by {@link setUpWebhook}. */
+class SetupError extends Error {
+  override name = "SetupError";
+}
+
+async function readTls(
+  options: WebhookOptions,
+  io: SetupIo,
+): Promise<WebhookSetup["tls"]> {
+  const certFile = options.tlsCertFile;
+  if (certFile === "") return undefined;
   try {
-    return text ? parseGoDuration(text) : fallback;
+    return {
+      cert: await io.readTextFile(certFile),
+      key: await io.readTextFile(options.tlsPrivateKeyFile),
+      certFile,
+    };
   } catch (error) {
-    throw new SyntaxError(`Cannot use ${name}: ${describeError(error)}`);
+    throw new SetupError(`Cannot read the TLS certificate or key: ${describeError(error)}`);
   }
 }
 
-function flag(envGet: (name: string) => string | undefined, name: string): boolean {
-  const text = envGet(name);
+async function readCaBundle(options: WebhookOptions, io: SetupIo): Promise<WebhookOptions> {
+  if (options.caBundleFile === "") return options;
   try {
-    return text === undefined ? false : parseGoBool(text);
+    return withCaBundle(options, await io.readTextFile(options.caBundleFile));
   } catch (error) {
-    throw new SyntaxError(`Cannot use ${name}: ${describeError(error)}`);
+    throw new SetupError(`Cannot read PIGGY_CA_BUNDLE_FILE: ${describeError(error)}`);
   }
+}
+
+type KubeClient = ReturnType<typeof createKubeClient>;
+
+function connectKubernetes(
+  envGet: (name: string) => string | undefined,
+  io: SetupIo,
+  logger: Logger,
+): KubeClient {
+  try {
+    const kubeConfig = loadKubeConfig({ envGet, readFile: io.readTextFileSync });
+    logger.info(`Kubernetes API at ${kubeConfig.server}`, { source: kubeConfig.source });
+    return createKubeClient(kubeConfig, { logger });
+  } catch (error) {
+    throw new SetupError(`Cannot configure the Kubernetes client: ${describeError(error)}`);
+  }
+}
+
+/** `/readyz`: the Kubernetes API answered recently, and shutdown has not begun. */
+function createReadiness(kube: KubeClient, logger: Logger) {
+  let shuttingDown = false;
+  let readyUntil = 0;
+  return {
+    get shuttingDown() {
+      return shuttingDown;
+    },
+    beginShutdown(): boolean {
+      if (shuttingDown) return false;
+      shuttingDown = true;
+      return true;
+    },
+    async ready(): Promise<boolean> {
+      if (shuttingDown) return false;
+      if (performance.now() < readyUntil) return true;
+      try {
+        await kube.probe();
+        readyUntil = performance.now() + READY_CACHE_MS;
+        return true;
+      } catch (error) {
+        logger.warn("Kubernetes API is not reachable", { error: describeError(error) });
+        return false;
+      }
+    },
+  };
 }
 
 /**
- * Reads the environment and builds the app.
+ * Parses the options, reads the files they name and builds the app.
  *
- * @param environment the process environment (a copy: `PIGGY_CA_BUNDLE` is added to it)
- * @returns the setup, or an error message (already logged) when the webhook cannot start
+ * @param environment the process environment (not modified)
+ * @returns the setup, or an error message (already logged, one line) when the webhook cannot start
  */
 export async function setUpWebhook(
   environment: Readonly<Record<string, string | undefined>>,
   io: SetupIo,
 ): Promise<WebhookSetup | { error: string }> {
-  const env = { ...environment };
-  const envGet = envLookup(env);
-  // Go Piggy: DEBUG=true (any ParseBool truth) turns debug logging on; anything else does not.
-  let debug = false;
+  const envGet = envLookup(environment);
+  let options: WebhookOptions;
   try {
-    debug = parseGoBool(envGet("DEBUG") ?? "false");
-  } catch {
-    // an invalid DEBUG leaves debug off
-  }
-  const logger = new Logger({ level: chooseLogLevel(envGet("LOG_LEVEL"), debug) });
-  const fail = (message: string, error?: unknown) => {
-    logger.error(message, error === undefined ? {} : { error: describeError(error) });
-    return { error: message };
-  };
-
-  const certFile = envGet("TLS_CERT_FILE");
-  const keyFile = envGet("TLS_PRIVATE_KEY_FILE");
-  if (Boolean(certFile) !== Boolean(keyFile)) {
-    return fail("TLS_CERT_FILE and TLS_PRIVATE_KEY_FILE must be set together");
-  }
-  let listen: ListenAddress;
-  let cacheTtlMs: number;
-  let certPollMs: number;
-  let shutdownDelayMs: number;
-  let allowInstanceMetadata: boolean;
-  let tls: WebhookSetup["tls"];
-  try {
-    listen = parseListenAddress(envGet("LISTEN_ADDRESS") ?? ":8443");
-    cacheTtlMs = duration(envGet, "PIGGY_SECRET_CACHE_TTL", 0);
-    certPollMs = duration(envGet, "PIGGY_CERT_POLL_INTERVAL", 10_000);
-    if (certPollMs < 100) throw new RangeError("Cannot use PIGGY_CERT_POLL_INTERVAL: below 100ms");
-    shutdownDelayMs = duration(envGet, "PIGGY_SHUTDOWN_DELAY", 5_000);
-    allowInstanceMetadata = flag(envGet, "PIGGY_AWS_ALLOW_INSTANCE_METADATA");
-    if (certFile && keyFile) {
-      tls = {
-        cert: await io.readTextFile(certFile),
-        key: await io.readTextFile(keyFile),
-        certFile,
-      };
-    }
-    const caBundleFile = envGet("PIGGY_CA_BUNDLE_FILE");
-    if (caBundleFile) env.PIGGY_CA_BUNDLE = await io.readTextFile(caBundleFile);
+    options = parseWebhookOptions(envGet);
   } catch (error) {
-    return fail("Cannot start piggy-webhooks", error);
+    // The log level itself may be what is wrong: report with the default one.
+    const message = `Cannot start piggy-webhooks: ${describeError(error)}`;
+    new Logger().error(message);
+    return { error: message };
+  }
+  const logger = new Logger({ level: logLevelOf(options) });
+  let tls: WebhookSetup["tls"];
+  let kube: KubeClient;
+  try {
+    tls = await readTls(options, io);
+    options = await readCaBundle(options, io);
+    kube = connectKubernetes(envGet, io, logger);
+  } catch (error) {
+    const message = `Cannot start piggy-webhooks: ${describeError(error)}`;
+    logger.error(message);
+    return { error: message };
   }
   if (!tls) logger.warn("TLS_CERT_FILE and TLS_PRIVATE_KEY_FILE are not set: serving plain HTTP");
-
-  let kube;
-  try {
-    const kubeConfig = loadKubeConfig({ envGet, readFile: io.readTextFileSync });
-    logger.info(`Kubernetes API at ${kubeConfig.server}`, { source: kubeConfig.source });
-    kube = createKubeClient(kubeConfig, { logger });
-  } catch (error) {
-    return fail("Cannot configure the Kubernetes client", error);
-  }
 
   // Pods choose the region of their secret, never the region of the webhook's own IRSA exchange.
   const aws = new AwsSecretSource({
     logger,
-    allowInstanceMetadata,
+    allowInstanceMetadata: options.allowInstanceMetadata,
     stsRegion: envGet("AWS_REGION") ?? envGet("AWS_DEFAULT_REGION") ?? "us-east-1",
   });
-  const secrets = new CachingSecretSource(aws, { ttlMs: cacheTtlMs });
-  let shuttingDown = false;
-  let readyUntil = 0;
-  const ready = async (): Promise<boolean> => {
-    if (shuttingDown) return false;
-    if (performance.now() < readyUntil) return true;
-    try {
-      await kube.probe();
-      readyUntil = performance.now() + READY_CACHE_MS;
-      return true;
-    } catch (error) {
-      logger.warn("Kubernetes API is not reachable", { error: describeError(error) });
-      return false;
-    }
-  };
-  const app = createApp({ kube, secrets, envGet: envLookup(env), logger, ready });
+  const secrets = new CachingSecretSource(aws, { ttlMs: options.secretCacheTtlMs });
+  const readiness = createReadiness(kube, logger);
+  const app = createApp({ kube, secrets, options, logger, ready: readiness.ready });
   return {
     logger,
-    listen,
+    listen: options.listen,
     ...(tls ? { tls } : {}),
     app,
-    certPollMs,
-    shutdownDelayMs,
+    certPollMs: options.certPollMs,
+    shutdownDelayMs: options.shutdownDelayMs,
     get shuttingDown() {
-      return shuttingDown;
+      return readiness.shuttingDown;
     },
-    beginShutdown() {
-      if (shuttingDown) return false;
-      shuttingDown = true;
-      return true;
-    },
+    beginShutdown: () => readiness.beginShutdown(),
     close() {
       secrets.clear();
       aws.destroy();

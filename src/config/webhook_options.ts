@@ -1,0 +1,405 @@
+/**
+ * The webhook process's own options: one table of environment variables (name, parser, default,
+ * one-line doc, and where the Helm chart sets it), parsed and validated once at start-up by
+ * {@link parseWebhookOptions}. The env fallbacks of the pod settings (`src/config/settings.ts`) are
+ * validated by the same call, so a bad cluster-wide default stops the process instead of being
+ * reported (or denied) on every request. The docs (`docs/annotations.md`) and the chart's
+ * `values.schema.json` are generated from this table by `scripts/gen_docs.ts`.
+ *
+ * Adding an option is one entry of {@link WEBHOOK_OPTIONS}: its field appears in
+ * {@link WebhookOptions}, its row in the docs and, with `chart`, its rule in the chart schema.
+ *
+ * Discovery variables (the AWS SDK's, the Kubernetes client's) are read by the libraries that use
+ * them; {@link DISCOVERY_VARIABLES} documents them.
+ *
+ * @module
+ */
+
+import { ENV } from "../constants.ts";
+import { type LogLevel, parseLogLevel } from "../log.ts";
+import { parseGoDuration } from "./duration.ts";
+import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
+import { parseGoBool, PULL_POLICIES } from "./parse.ts";
+import { parseSettingValue, quoteValue, SETTING_REASONS } from "./resolve_config.ts";
+import { SETTINGS, type SettingType } from "./settings.ts";
+
+/** A JSON Schema fragment (as the chart's values.schema.json holds it). */
+export type JsonSchema = { readonly [key: string]: unknown };
+
+/** One row of {@link WEBHOOK_OPTIONS}: an environment variable of the webhook process. */
+export interface WebhookOption<T> {
+  /** Variable name, e.g. `PIGGY_SHUTDOWN_DELAY`. */
+  readonly env: string;
+  /** Type as the docs name it, e.g. `Go duration`. */
+  readonly type: string;
+  /** Value when the variable is unset or empty. */
+  readonly default: T;
+  /** The default as the docs show it. */
+  readonly defaultText: string;
+  /** One line for the docs. */
+  readonly doc: string;
+  /**
+   * Parses the (non-empty) text.
+   *
+   * @throws {SyntaxError|RangeError} with the reason, when the text is not valid
+   */
+  readonly parse: (text: string) => T;
+  /**
+   * Where the Helm chart sets it: the values path (e.g. `env.PIGGY_SHUTDOWN_DELAY`) and the JSON
+   * Schema of that value, which refuses what `parse` refuses (so `helm upgrade` fails before the
+   * rollout). A path outside `env.` is already validated by the chart's own schema.
+   */
+  readonly chart?: { readonly value: string; readonly schema?: JsonSchema };
+}
+
+function option<T>(row: WebhookOption<T>): WebhookOption<T> {
+  return row;
+}
+
+/** Smallest certificate poll interval: polling is a file read. */
+export const MIN_CERT_POLL_MS = 100;
+
+const GO_BOOL_WORDS = [
+  "1",
+  "t",
+  "T",
+  "TRUE",
+  "true",
+  "True",
+  "0",
+  "f",
+  "F",
+  "FALSE",
+  "false",
+  "False",
+];
+
+/** JSON Schema of each value type, as the chart passes it (`toString` of a string, number or bool). */
+const SCHEMAS = {
+  // Helm's validator counts "1" and 1 as duplicates in one enum: numbers get their own branch.
+  bool: {
+    anyOf: [{ type: "boolean" }, { enum: GO_BOOL_WORDS }, { type: "integer", enum: [0, 1] }],
+  },
+  duration: {
+    anyOf: [
+      {
+        type: "string",
+        maxLength: 64,
+        pattern: "^\\+?(0|((\\d+(\\.\\d*)?|\\.\\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)$",
+      },
+      { const: 0 },
+    ],
+  },
+  int: {
+    anyOf: [{ type: "string", pattern: "^(\\+?\\d+|-0+)$" }, { type: "integer", minimum: 0 }],
+  },
+  quantity: {
+    anyOf: [
+      {
+        type: "string",
+        pattern:
+          "^\\+?(\\d+(\\.\\d*)?|\\.\\d+)([eE][+-]?\\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$",
+      },
+      { type: "number", minimum: 0 },
+    ],
+  },
+  pullPolicy: { enum: [...PULL_POLICIES] },
+  medium: { enum: ["", "Memory"] },
+  logLevel: {
+    type: "string",
+    pattern: "^\\s*([Dd][Ee][Bb][Uu][Gg]|[Tt][Rr][Aa][Cc][Ee]|[Ii][Nn][Ff][Oo]|[Ww][Aa][Rr][Nn]" +
+      "([Ii][Nn][Gg])?|[Ee][Rr][Rr][Oo][Rr]|[Ff][Aa][Tt][Aa][Ll]|[Pp][Aa][Nn][Ii][Cc])?\\s*$",
+  },
+} as const satisfies Record<string, JsonSchema>;
+
+function parseBool(text: string): boolean {
+  try {
+    return parseGoBool(text);
+  } catch {
+    throw new SyntaxError(SETTING_REASONS.bool);
+  }
+}
+
+function parseDuration(text: string): number {
+  try {
+    return parseGoDuration(text);
+  } catch {
+    throw new SyntaxError(SETTING_REASONS.duration);
+  }
+}
+
+function parseLevel(text: string): LogLevel {
+  const level = parseLogLevel(text);
+  if (level === undefined) throw new SyntaxError("not one of debug, info, warn, error");
+  return level;
+}
+
+/** Comma-separated, entries trimmed, empty entries dropped. */
+function parseList(text: string): readonly string[] {
+  return text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+}
+
+/** The webhook's own options, in documentation order. */
+export const WEBHOOK_OPTIONS = {
+  listen: option<ListenAddress>({
+    env: "LISTEN_ADDRESS",
+    type: "host:port",
+    default: parseListenAddress(":8443"),
+    defaultText: "`:8443`",
+    doc: "Address to listen on (`host:port`, `:port`). Without a host: every IPv6 and IPv4 " +
+      "interface (`::`), or IPv4 only (`0.0.0.0`) where IPv6 is unavailable",
+    parse: parseListenAddress,
+    chart: { value: "port" },
+  }),
+  tlsCertFile: option<string>({
+    env: "TLS_CERT_FILE",
+    type: "path",
+    default: "",
+    defaultText: "empty",
+    doc: "Serving certificate (PEM). Set with TLS_PRIVATE_KEY_FILE or not at all: plain HTTP " +
+      "(with a warning) when neither is set. The webhook polls the file and exits 0 to be " +
+      "restarted with the new certificate when it changes",
+    parse: (text) => text,
+    chart: { value: "tls" },
+  }),
+  tlsPrivateKeyFile: option<string>({
+    env: "TLS_PRIVATE_KEY_FILE",
+    type: "path",
+    default: "",
+    defaultText: "empty",
+    doc: "Serving private key (PEM) of TLS_CERT_FILE",
+    parse: (text) => text,
+    chart: { value: "tls" },
+  }),
+  certPollMs: option<number>({
+    env: "PIGGY_CERT_POLL_INTERVAL",
+    type: "Go duration",
+    default: 10_000,
+    defaultText: "`10s`",
+    doc: `Time between two reads of TLS_CERT_FILE (at least ${MIN_CERT_POLL_MS}ms)`,
+    parse: (text) => {
+      const ms = parseDuration(text);
+      if (ms < MIN_CERT_POLL_MS) throw new RangeError(`below ${MIN_CERT_POLL_MS}ms`);
+      return ms;
+    },
+    chart: { value: "env.PIGGY_CERT_POLL_INTERVAL", schema: SCHEMAS.duration },
+  }),
+  shutdownDelayMs: option<number>({
+    env: "PIGGY_SHUTDOWN_DELAY",
+    type: "Go duration",
+    default: 5_000,
+    defaultText: "`5s`",
+    doc: "On SIGTERM/SIGINT or a certificate change, `/readyz` fails at once and the listener " +
+      "closes only after this delay, so the Service stops routing to the pod first; in-flight " +
+      "requests then get up to 25 s",
+    parse: parseDuration,
+    chart: { value: "env.PIGGY_SHUTDOWN_DELAY", schema: SCHEMAS.duration },
+  }),
+  answerAllKeys: option<boolean>({
+    env: ENV.ANSWER_ALL_KEYS,
+    type: "bool",
+    default: false,
+    defaultText: "`false`",
+    doc: "`true` makes `/secret` answer every key of the secret, as Go Piggy did. Off, it " +
+      "answers only the keys the calling container refers to (literal `piggy:` values after " +
+      "`$(NAME)` expansion, and its valueFrom/envFrom references): set it if apps rely on " +
+      "`piggy:` values from image `ENV`",
+    parse: parseBool,
+    chart: { value: `env.${ENV.ANSWER_ALL_KEYS}`, schema: SCHEMAS.bool },
+  }),
+  allowInstanceMetadata: option<boolean>({
+    env: "PIGGY_AWS_ALLOW_INSTANCE_METADATA",
+    type: "bool",
+    default: false,
+    defaultText: "`false`",
+    doc: "`true` lets `/secret` fall back to the node's EC2 instance role when no IRSA, EKS Pod " +
+      "Identity, environment keys or shared profile is found. Off, a missing identity is an error",
+    parse: parseBool,
+    chart: { value: "env.PIGGY_AWS_ALLOW_INSTANCE_METADATA", schema: SCHEMAS.bool },
+  }),
+  caBundleFile: option<string>({
+    env: "PIGGY_CA_BUNDLE_FILE",
+    type: "path",
+    default: "",
+    defaultText: "empty",
+    doc: "PEM file read at start-up and injected as `PIGGY_CA_BUNDLE` into wrapped containers " +
+      "in proxy mode, so that piggy-env verifies the webhook (the chart sets `/certs/ca.crt`); " +
+      "it replaces the webhook env PIGGY_CA_BUNDLE",
+    parse: (text) => text,
+    chart: { value: "tls" },
+  }),
+  secretCacheTtlMs: option<number>({
+    env: "PIGGY_SECRET_CACHE_TTL",
+    type: "Go duration",
+    default: 0,
+    defaultText: "`0` (off)",
+    doc: "`/secret` keeps fetched values this long (per secret or SSM path, region and " +
+      "version). Concurrent identical requests always share one AWS call",
+    parse: parseDuration,
+    chart: { value: "env.PIGGY_SECRET_CACHE_TTL", schema: SCHEMAS.duration },
+  }),
+  tokenAudiences: option<readonly string[]>({
+    env: ENV.TOKEN_AUDIENCES,
+    type: "list",
+    default: [],
+    defaultText: "empty",
+    doc: "Comma-separated audiences required from the launcher's token (see below)",
+    parse: parseList,
+  }),
+  debug: option<boolean>({
+    env: "DEBUG",
+    type: "bool",
+    default: false,
+    defaultText: "`false`",
+    doc: "`true`: debug log of the webhook (unless LOG_LEVEL says otherwise). Also the fallback " +
+      "of the `debug` annotation",
+    parse: parseBool,
+    chart: { value: "debug" },
+  }),
+  logLevel: option<LogLevel | undefined>({
+    env: "LOG_LEVEL",
+    type: "level",
+    default: undefined,
+    defaultText: "`info`",
+    doc: "Log level of the webhook: debug, info, warn or error (also trace, warning, fatal, " +
+      "panic)",
+    parse: parseLevel,
+    chart: { value: "env.LOG_LEVEL", schema: SCHEMAS.logLevel },
+  }),
+} as const;
+
+type OptionValue<O> = O extends WebhookOption<infer T> ? T : never;
+
+/** Parsed options of the webhook process. */
+export type WebhookOptions =
+  & { readonly [K in keyof typeof WEBHOOK_OPTIONS]: OptionValue<(typeof WEBHOOK_OPTIONS)[K]> }
+  & {
+    /**
+     * Validated webhook env fallbacks of the pod settings, by env name (only the set ones), for
+     * `resolveConfig`. `PIGGY_CA_BUNDLE` holds the content of PIGGY_CA_BUNDLE_FILE once
+     * {@link withCaBundle} has read it.
+     */
+    readonly settingEnv: Readonly<Record<string, string>>;
+  };
+
+/** Variables the webhook does not parse itself: the libraries that use them read them. */
+export const DISCOVERY_VARIABLES: ReadonlyArray<{ name: string; doc: string }> = [
+  { name: "KUBECONFIG", doc: "Kubeconfig file; without it the in-cluster service account" },
+  {
+    name: "KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT",
+    doc: "In-cluster API server address (set by the kubelet)",
+  },
+  { name: "HOME", doc: "Where `~/.kube/config` is looked for outside the cluster" },
+  {
+    name: "AWS_*",
+    doc: "AWS SDK settings of `/secret`: IRSA or EKS Pod Identity credentials (never the node's " +
+      "role unless allowed above), `AWS_REGION` (also the fallback of `aws-region`), " +
+      "`AWS_ENDPOINT_URL`",
+  },
+];
+
+/** JSON Schema of a setting's env fallback of `type`, as the chart passes it. */
+function settingSchema(type: SettingType): JsonSchema | undefined {
+  return type === "string" ? undefined : SCHEMAS[type];
+}
+
+/**
+ * JSON Schemas of the chart's `env` values that Piggy parses, by variable (sorted): every option
+ * the chart sets through `env`, and every read setting fallback of a non-string type. The chart's
+ * values.schema.json holds them under `properties.env.properties` (`deno task docs` writes them).
+ */
+export function chartEnvSchemas(): Record<string, JsonSchema> {
+  const schemas: Record<string, JsonSchema> = {};
+  for (const entry of SETTINGS) {
+    const schema = settingSchema(entry.type);
+    if (schema && entry.readBy.length > 0) {
+      schemas[entry.env] = { description: `Fallback of ${entry.key} (${entry.type})`, ...schema };
+    }
+  }
+  for (const row of Object.values(WEBHOOK_OPTIONS) as WebhookOption<unknown>[]) {
+    if (row.chart?.schema && row.chart.value === `env.${row.env}`) {
+      schemas[row.env] = { description: `${row.env} (${row.type})`, ...row.chart.schema };
+    }
+  }
+  return Object.fromEntries(Object.entries(schemas).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+function parseRow<T>(
+  row: WebhookOption<T>,
+  envGet: (name: string) => string | undefined,
+): T {
+  const text = envGet(row.env);
+  if (text === undefined || text === "") return row.default;
+  try {
+    return row.parse(text);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new SyntaxError(`Cannot use ${row.env}=${quoteValue(text)}: ${reason}`);
+  }
+}
+
+function parseSettingEnv(
+  envGet: (name: string) => string | undefined,
+): Record<string, string> {
+  const settingEnv: Record<string, string> = {};
+  for (const entry of SETTINGS) {
+    const text = envGet(entry.env);
+    if (text === undefined || text === "") continue;
+    // Unsupported settings stay as given: `resolveConfig` reports them on each request.
+    if (entry.readBy.length > 0) {
+      try {
+        parseSettingValue(entry.type, text);
+      } catch {
+        throw new SyntaxError(
+          `Cannot use ${entry.env}=${quoteValue(text)}: ${SETTING_REASONS[entry.type]} ` +
+            `(webhook fallback of "${entry.annotation}")`,
+        );
+      }
+    }
+    settingEnv[entry.env] = text;
+  }
+  return settingEnv;
+}
+
+/**
+ * Parses and validates every option and every setting fallback from the environment. Pure: files
+ * named by options are read later (see {@link withCaBundle}).
+ *
+ * @example
+ * ```ts
+ * const options = parseWebhookOptions((name) => process.env[name]);
+ * ```
+ *
+ * @param envGet environment lookup; empty values count as unset
+ * @throws {SyntaxError} naming the first variable whose value is not valid
+ */
+export function parseWebhookOptions(
+  envGet: (name: string) => string | undefined,
+): WebhookOptions {
+  const values: Record<string, unknown> = {};
+  for (const [field, row] of Object.entries(WEBHOOK_OPTIONS)) {
+    values[field] = parseRow<unknown>(row as WebhookOption<unknown>, envGet);
+  }
+  const options = { ...values, settingEnv: parseSettingEnv(envGet) } as unknown as WebhookOptions;
+  if ((options.tlsCertFile === "") !== (options.tlsPrivateKeyFile === "")) {
+    throw new SyntaxError("TLS_CERT_FILE and TLS_PRIVATE_KEY_FILE must be set together");
+  }
+  return options;
+}
+
+/** The options with `caBundle` as the webhook fallback of `piggy-ca-bundle` (`PIGGY_CA_BUNDLE`). */
+export function withCaBundle(options: WebhookOptions, caBundle: string): WebhookOptions {
+  return { ...options, settingEnv: { ...options.settingEnv, [ENV.CA_BUNDLE]: caBundle } };
+}
+
+/** The log level the options choose: LOG_LEVEL, else debug when DEBUG is true, else info. */
+export function logLevelOf(options: Pick<WebhookOptions, "logLevel" | "debug">): LogLevel {
+  return options.logLevel ?? (options.debug ? "debug" : "info");
+}
+
+/** A `resolveConfig` env lookup over the validated setting fallbacks. */
+export function settingLookup(
+  options: Pick<WebhookOptions, "settingEnv">,
+): (name: string) => string | undefined {
+  return (name) => Object.hasOwn(options.settingEnv, name) ? options.settingEnv[name] : undefined;
+}

@@ -1,0 +1,127 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  logLevelOf,
+  parseWebhookOptions,
+  settingLookup,
+  WEBHOOK_OPTIONS,
+  withCaBundle,
+} from "./webhook_options.ts";
+import { resolveConfig } from "./resolve_config.ts";
+
+function envOf(values: Record<string, string>): (name: string) => string | undefined {
+  return (name) => (Object.hasOwn(values, name) ? values[name] : undefined);
+}
+
+test("parseWebhookOptions() returns every default for an empty environment", () => {
+  const options = parseWebhookOptions(envOf({}));
+  for (const [field, row] of Object.entries(WEBHOOK_OPTIONS)) {
+    assert.deepEqual(options[field as keyof typeof WEBHOOK_OPTIONS], row.default, row.env);
+  }
+  assert.deepEqual(options.settingEnv, {});
+  assert.equal(logLevelOf(options), "info");
+});
+
+test("parseWebhookOptions() parses each option once into its typed value", () => {
+  const options = parseWebhookOptions(envOf({
+    LISTEN_ADDRESS: "127.0.0.1:9443",
+    TLS_CERT_FILE: "/certs/tls.crt",
+    TLS_PRIVATE_KEY_FILE: "/certs/tls.key",
+    PIGGY_CERT_POLL_INTERVAL: "1m",
+    PIGGY_SHUTDOWN_DELAY: "0s",
+    PIGGY_ANSWER_ALL_KEYS: "T",
+    PIGGY_AWS_ALLOW_INSTANCE_METADATA: "1",
+    PIGGY_SECRET_CACHE_TTL: "1m30s",
+    PIGGY_TOKEN_AUDIENCES: " piggy , ,other,",
+    DEBUG: "true",
+    LOG_LEVEL: "Warning",
+  }));
+  assert.deepEqual(options.listen, { hostname: "127.0.0.1", port: 9443 });
+  assert.equal(options.certPollMs, 60_000);
+  assert.equal(options.shutdownDelayMs, 0);
+  assert.equal(options.answerAllKeys, true);
+  assert.equal(options.allowInstanceMetadata, true);
+  assert.equal(options.secretCacheTtlMs, 90_000);
+  assert.deepEqual(options.tokenAudiences, ["piggy", "other"]);
+  assert.equal(logLevelOf(options), "warn");
+  assert.equal(logLevelOf({ ...options, logLevel: undefined }), "debug");
+});
+
+const FATAL: [string, string, RegExp][] = [
+  ["PIGGY_ENFORCE_SERVICE_ACCOUNT", "yes", /not a boolean.*piggy-enforce-service-account/],
+  ["PIGGY_ANSWER_ALL_KEYS", "on", /not a boolean/],
+  ["LOG_LEVEL", "loud", /not one of debug, info, warn, error/],
+  ["DEBUG", "yes", /not a boolean/],
+  ["LISTEN_ADDRESS", "8443", /expected "host:port"/],
+  ["PIGGY_CERT_POLL_INTERVAL", "10ms", /below 100ms/],
+  ["PIGGY_SHUTDOWN_DELAY", "5", /not a Go duration/],
+  ["PIGGY_SECRET_CACHE_TTL", "-1s", /not a Go duration/],
+  ["PIGGY_AWS_ALLOW_INSTANCE_METADATA", "enabled", /not a boolean/],
+  ["STANDALONE", "enabled", /not a boolean/],
+  ["PIGGY_ENFORCE_INTEGRITY", "no", /not a boolean/],
+  ["PIGGY_NUMBER_OF_RETRY", "-1", /not a whole number/],
+  ["PIGGY_INITIAL_DELAY", "soon", /not a Go duration/],
+  ["PIGGY_ENV_IMAGE_PULL_POLICY", "sometimes", /not Always, IfNotPresent or Never/],
+  ["PIGGY_ENV_RESOURCE_MEMORY_LIMIT", "64MB", /not a quantity/],
+  ["PIGGY_ENV_VOLUME_MEDIUM", "memory", /not "" or "Memory"/],
+];
+
+for (const [name, value, reason] of FATAL) {
+  test(`parseWebhookOptions() refuses ${name}=${JSON.stringify(value)} and names it`, () => {
+    assert.throws(
+      () => parseWebhookOptions(envOf({ [name]: value })),
+      (error: Error) => {
+        assert.equal(error.name, "SyntaxError");
+        assert.ok(error.message.startsWith(`Cannot use ${name}=${JSON.stringify(value)}: `));
+        assert.match(error.message, reason);
+        assert.doesNotMatch(error.message, /\n/);
+        return true;
+      },
+    );
+  });
+}
+
+test("parseWebhookOptions() quotes at most a short prefix of a bad value", () => {
+  assert.throws(
+    () => parseWebhookOptions(envOf({ LOG_LEVEL: "x".repeat(500) })),
+    (error: Error) => error.message.length < 120,
+  );
+});
+
+test("parseWebhookOptions() refuses only one of the TLS files", () => {
+  assert.throws(
+    () => parseWebhookOptions(envOf({ TLS_CERT_FILE: "/certs/tls.crt" })),
+    /TLS_CERT_FILE and TLS_PRIVATE_KEY_FILE must be set together/,
+  );
+});
+
+test("parseWebhookOptions() keeps valid setting fallbacks for resolveConfig, and empty ones unset", () => {
+  const options = parseWebhookOptions(envOf({
+    AWS_SECRET_NAME: "team/app",
+    STANDALONE: "true",
+    PIGGY_ADDRESS: "",
+    PIGGY_SKIP_VERIFY_TLS: "maybe",
+  }));
+  assert.deepEqual(options.settingEnv, {
+    AWS_SECRET_NAME: "team/app",
+    STANDALONE: "true",
+    PIGGY_SKIP_VERIFY_TLS: "maybe",
+  });
+  const { config, sources, problems } = resolveConfig({}, settingLookup(options));
+  assert.equal(config.awsSecretName, "team/app");
+  assert.equal(config.standalone, true);
+  assert.equal(sources.piggyAddress, "default");
+  // Unsupported settings are not validated at start-up: each admission still says so.
+  assert.deepEqual(problems.map((problem) => problem.key), ["piggy-skip-verify-tls"]);
+});
+
+test("withCaBundle() makes the file's content the PIGGY_CA_BUNDLE fallback, without mutating", () => {
+  const options = parseWebhookOptions(envOf({ PIGGY_CA_BUNDLE: "old" }));
+  const updated = withCaBundle(options, "-----BEGIN CERTIFICATE-----");
+  assert.equal(options.settingEnv.PIGGY_CA_BUNDLE, "old");
+  assert.equal(
+    resolveConfig({}, settingLookup(updated)).config.piggyCaBundle,
+    "-----BEGIN CERTIFICATE-----",
+  );
+  assert.equal(settingLookup(updated)("constructor"), undefined);
+});
