@@ -1,8 +1,9 @@
 /**
- * Conformance of /mutate with Go Piggy 0.7 (§3.2, §3.4, §3.5, §3.8), through the handler: every
- * answer is applied as a JSON Patch to the request object, the result is validated against the
- * Kubernetes Pod schema, and a second pass over it must yield no patch. Cases marked ⚠ in the
- * spec are asserted as corrected, and the test name says what we do instead.
+ * Conformance of /mutate with Go Piggy 0.7, through the handler: the cases of its admit_test.go,
+ * mutate_test.go and pod_test.go, plus cases derived from its code. Every answer is applied as a
+ * JSON Patch to the request object, the result is validated against the Kubernetes Pod schema, and
+ * a second pass over it must yield no patch. Where Go Piggy misbehaves, the test name starts with
+ * "fixed:" and says what we do instead (docs/migration.md lists these differences).
  */
 import { parseWebhookOptions } from "../src/config/webhook_options.ts";
 import { test } from "node:test";
@@ -98,9 +99,9 @@ function b64(text: string): string {
   return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
 }
 
-// §3.2 admit_test.go
+// Go Piggy piggy-webhooks/handler/admit_test.go
 
-test("AD-4: one installer and one piggy-env volume, also after a second pass", async () => {
+test("one installer and one piggy-env volume, also after a second pass", async () => {
   const pod = loadPod("app");
   const { patched } = await admitTwice(pod);
   assert.equal(patched.spec?.initContainers?.length, 1);
@@ -108,13 +109,13 @@ test("AD-4: one installer and one piggy-env volume, also after a second pass", a
   assert.deepEqual(patched.spec?.volumes?.map((v) => v.name), [VOLUME_NAME]);
 });
 
-test("AD-4 ⚠: only aws-secret-name and no address is denied instead of a crash-looping pod", async () => {
+test("fixed: only aws-secret-name and no address is denied instead of a crash-looping pod", async () => {
   const review = await admit(loadPod("app"), { env: { PIGGY_ENV_IMAGE: "img" } });
   assert.equal(review.response.allowed, false);
   assert.match(review.response.status?.message ?? "", /piggy-address/);
 });
 
-test("AD-4 ⚠: a container without command is denied instead of being left unwrapped", async () => {
+test("fixed: a container without command is denied instead of being left unwrapped", async () => {
   const pod = loadPod("app");
   delete pod.spec!.containers[0]!.command;
   const review = await admit(pod);
@@ -122,9 +123,9 @@ test("AD-4 ⚠: a container without command is denied instead of being left unwr
   assert.match(review.response.status?.message ?? "", /Container "app" has no "command"/);
 });
 
-// §3.4 mutate_test.go
+// Go Piggy piggy-webhooks/mutate/mutate_test.go
 
-test("MU-3/MU-5: a valueFrom ConfigMap or Secret key holding piggy: wraps the container", async () => {
+test("a valueFrom ConfigMap or Secret key holding piggy: wraps the container", async () => {
   const kube = new FakeKubeClient()
     .put("configmaps", {
       metadata: { name: "test-cm", namespace: "default" },
@@ -151,7 +152,7 @@ test("MU-3/MU-5: a valueFrom ConfigMap or Secret key holding piggy: wraps the co
   assert.deepEqual(container(patched, "app")?.env?.[0], pod.spec!.containers[0]!.env[0]);
 });
 
-test("MU-4: a valueFrom key with a plain value does not wrap the container (no patch)", async () => {
+test("a valueFrom key with a plain value does not wrap the container (no patch)", async () => {
   const kube = new FakeKubeClient().put("configmaps", {
     metadata: { name: "test-cm", namespace: "default" },
     data: { key2: "normal-value" },
@@ -165,7 +166,7 @@ test("MU-4: a valueFrom key with a plain value does not wrap the container (no p
   assert.equal(review.response.patch, undefined);
 });
 
-test("MU-6/MU-7: envFrom ConfigMap and Secret sources wrap the container", async () => {
+test("envFrom ConfigMap and Secret sources wrap the container", async () => {
   const kube = new FakeKubeClient()
     .put("configmaps", {
       metadata: { name: "cm", namespace: "default" },
@@ -185,7 +186,7 @@ test("MU-6/MU-7: envFrom ConfigMap and Secret sources wrap the container", async
   }
 });
 
-test("MU-8: the pod keeps its name and is mutated", async () => {
+test("the pod keeps its name and is mutated", async () => {
   const pod = podWith("app", { annotations: { [`${P}aws-secret-name`]: "my-secret" } });
   pod.spec!.containers[0]!.env = [{ name: "DB_PASS", value: "piggy:db-pass" }];
   const { patched } = await admitTwice(pod);
@@ -193,7 +194,7 @@ test("MU-8: the pod keeps its name and is mutated", async () => {
   assert.equal(envMap(patched.spec?.containers[0]).get(ENV.AWS_SECRET_NAME)?.value, "my-secret");
 });
 
-test("MU-9/MU-11: missing ConfigMaps and Secrets are skipped, optional or not (no patch)", async () => {
+test("missing ConfigMaps and Secrets are skipped, optional or not (no patch)", async () => {
   const pod = loadPod("app");
   pod.spec!.containers[0]!.env = [
     { name: "A", valueFrom: { configMapKeyRef: { name: "missing", key: "k" } } },
@@ -208,7 +209,7 @@ test("MU-9/MU-11: missing ConfigMaps and Secrets are skipped, optional or not (n
   assert.equal(review.response.patch, undefined);
 });
 
-test("MU-10/MU-15 ⚠: a ConfigMap API error denies the pod with the reason instead of HTTP 500", async () => {
+test("fixed: a ConfigMap API error denies the pod with the reason instead of HTTP 500", async () => {
   for (const placement of ["valueFrom", "envFrom"] as const) {
     const kube = new FakeKubeClient().fail("configmaps", new KubeApiError("k8s error", 500));
     const pod = loadPod("app");
@@ -225,7 +226,7 @@ test("MU-10/MU-15 ⚠: a ConfigMap API error denies the pod with the reason inst
   }
 });
 
-test("MU-12: annotations set the installer; the address falls back to the webhook env", async () => {
+test("annotations set the installer; the address falls back to the webhook env", async () => {
   const pod = podWith("app", {
     annotations: {
       [`${P}piggy-env-image`]: "custom-image",
@@ -251,7 +252,7 @@ test("MU-12: annotations set the installer; the address falls back to the webhoo
   assert.equal(env.get(ENV.ADDRESS)?.value, "http://env-address");
 });
 
-test("MU-13 ⚠: a container without command and without piggy: env is left alone (no patch)", async () => {
+test("fixed: a container without command and without piggy: env is left alone (no patch)", async () => {
   const pod = loadPod("app");
   delete pod.spec!.containers[0]!.command;
   pod.spec!.containers[0]!.env = [{ name: "PLAIN", value: "x" }];
@@ -260,7 +261,7 @@ test("MU-13 ⚠: a container without command and without piggy: env is left alon
   assert.equal(review.response.patch, undefined);
 });
 
-test("MU-14: every optional launcher setting is injected", async () => {
+test("every optional launcher setting is injected", async () => {
   const pod = podWith("app", {
     annotations: {
       [`${P}aws-secret-name`]: "my-secret",
@@ -288,9 +289,9 @@ test("MU-14: every optional launcher setting is injected", async () => {
   assert.equal(env.get(ENV.NUMBER_OF_RETRY)?.value, "3");
 });
 
-// §3.5 pod_test.go
+// Go Piggy piggy-webhooks/mutate/pod_test.go
 
-test("PO-1: the installer never escalates privileges and has no runAsUser by default", async () => {
+test("the installer never escalates privileges and has no runAsUser by default", async () => {
   const { patched } = await admitTwice(loadPod("app"));
   const context = patched.spec?.initContainers?.[0]?.securityContext;
   assert.equal(context?.allowPrivilegeEscalation, false);
@@ -301,14 +302,14 @@ test("PO-1: the installer never escalates privileges and has no runAsUser by def
   assert.equal(context?.readOnlyRootFilesystem, true);
 });
 
-test("PO-2: the installer runs as the pod's runAsUser", async () => {
+test("the installer runs as the pod's runAsUser", async () => {
   const pod = loadPod("app");
   pod.spec!.securityContext = { runAsUser: 1000 };
   const { patched } = await admitTwice(pod);
   assert.equal(patched.spec?.initContainers?.[0]?.securityContext?.runAsUser, 1000);
 });
 
-test("PO-3: a pod wrapped by Go Piggy 0.7 is recognised and left unchanged", async () => {
+test("a pod wrapped by Go Piggy 0.7 is recognised and left unchanged", async () => {
   const pod = loadPod("wrapped_by_go");
   const review = await admit(pod);
   assert.equal(review.response.allowed, true);
@@ -318,7 +319,7 @@ test("PO-3: a pod wrapped by Go Piggy 0.7 is recognised and left unchanged", asy
   });
 });
 
-test("PO-4 ⚠: no command means a denial naming the container, not an image lookup", async () => {
+test("fixed: no command means a denial naming the container, not an image lookup", async () => {
   const pod = loadPod("app");
   pod.spec!.containers[0] = { name: "web", image: "x", env: [{ name: "S", value: "piggy:s" }] };
   const review = await admit(pod);
@@ -326,7 +327,7 @@ test("PO-4 ⚠: no command means a denial naming the container, not an image loo
   assert.match(review.response.status?.message ?? "", /"web" has no "command": set "command"/);
 });
 
-test("PO-5: command [python, app.py] is wrapped and signed", async () => {
+test("command [python, app.py] is wrapped and signed", async () => {
   const { patched } = await admitTwice(loadPod("app"));
   const app = patched.spec?.containers[0];
   assert.deepEqual(app?.command, ["/piggy/piggy-env"]);
@@ -337,14 +338,14 @@ test("PO-5: command [python, app.py] is wrapped and signed", async () => {
   assert.equal(envMap(app).get(ENV.UID)?.value, UID1);
 });
 
-test("PO-6: a container with only plain env is not mutated (no patch at all, W7)", async () => {
+test("a container with only plain env is not mutated (no patch at all; Go Piggy added the installer anyway)", async () => {
   const pod = loadPod("app");
   pod.spec!.containers[0]!.env = [{ name: "NORMAL", value: "value" }];
   const review = await admit(pod);
   assert.equal(review.response.patch, undefined);
 });
 
-test("PO-7 ⚠: an envFrom reference needs a command; with one the secret name is injected", async () => {
+test("fixed: an envFrom reference needs a command; with one the secret name is injected", async () => {
   const kube = new FakeKubeClient().put("configmaps", {
     metadata: { name: "cm", namespace: "default" },
     data: { key1: "piggy:secret1" },
@@ -366,7 +367,7 @@ test("PO-7 ⚠: an envFrom reference needs a command; with one the secret name i
   assert.notEqual(Object.values(uidMap(patched))[0], "");
 });
 
-test("PO-8: {} annotations + env trigger: one volume and one installer after each pass", async () => {
+test("{} annotations + env trigger: one volume and one installer after each pass", async () => {
   const pod = loadPod("app");
   pod.metadata!.annotations = {};
   pod.spec!.containers[0]!.env = [{ name: "DB", value: "piggy:db" }];
@@ -379,9 +380,9 @@ test("PO-8: {} annotations + env trigger: one volume and one installer after eac
   ]]);
 });
 
-// §3.8 derived cases
+// Cases derived from Go Piggy's code (not tested upstream)
 
-test("§3.8: the signature vectors of §1.8.4 are written into piggy-uid", async () => {
+test("the signature vectors of Go Piggy's command signature are written into piggy-uid", async () => {
   const commands = [["sh", "-c", "echo hello"], ["python", "app.py"], ["ls", "-la"], ["/demo"]];
   const pod = loadPod("app");
   pod.spec!.containers = commands.map((command, i) => ({
@@ -403,14 +404,14 @@ test("§3.8: the signature vectors of §1.8.4 are written into piggy-uid", async
   assert.ok(!raw.includes(" "));
 });
 
-test("§3.8: an already-wrapped container whose args lack -- is signed over args as-is", async () => {
+test("an already-wrapped container whose args lack -- is signed over args as-is", async () => {
   const pod = loadPod("wrapped_by_go");
   pod.spec!.containers[0]!.args = ["ls", "-la"];
   const review = await admit(pod);
   assert.equal(review.response.patch, undefined);
 });
 
-test("§3.8 ⚠: empty command with args is denied instead of Entrypoint + args", async () => {
+test("fixed: empty command with args is denied instead of Entrypoint + args", async () => {
   const pod = loadPod("app");
   delete pod.spec!.containers[0]!.command;
   pod.spec!.containers[0]!.args = ["--port", "80"];
@@ -492,7 +493,7 @@ test("a golden patch: exact operations, with the annotation key escaped as ~1", 
   ]);
 });
 
-test("the annotations map is created when the pod has none (W5)", async () => {
+test("the annotations map is created when the pod has none (Go Piggy wrote into a nil map)", async () => {
   const pod = loadPod("controller");
   const { review, patched } = await admitTwice(pod, {
     env: { ...CHART_ENV, AWS_SECRET_NAME: "team-a/web" },
@@ -565,7 +566,7 @@ test("reinvocation after a foreign mutation wraps only the new container and kee
   assert.deepEqual(patchOf(third), []);
 });
 
-test("fields Piggy does not model survive the patch (W9), in standalone SSM mode", async () => {
+test("fields Piggy does not model survive the patch (Go Piggy's typed diff removed them), in standalone SSM mode", async () => {
   const pod = loadPod("unknown_fields");
   const review = await admit(pod);
   const patched = applyReview(pod, review);
