@@ -8,13 +8,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { createServer } from "node:https";
 import { connect } from "node:tls";
-import { join } from "node:path";
 import { createTestCa } from "../testing/pki.ts";
 import {
-  CHART_DIR,
   dig,
   findObject,
   helmTemplate,
@@ -108,14 +105,6 @@ test("the generated certificate serves TLS that a client verifies with the CA", 
     server.closeAllConnections();
     await new Promise<void>((done) => server.close(() => done()));
   }
-});
-
-test("the generate branch reads the existing Secret with lookup", () => {
-  const helpers = readFileSync(join(CHART_DIR, "templates", "_helpers.tpl"), "utf8");
-  assert.match(
-    helpers,
-    /lookup "v1" "Secret" \.Release\.Namespace \(include "piggy-webhooks\.tlsSecretName" \.\)/,
-  );
 });
 
 test("without a cluster every render generates a new CA (helm template cannot look up)", async () => {

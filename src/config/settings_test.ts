@@ -115,21 +115,6 @@ test("SETTINGS defaults are valid values of their own type", () => {
   }
 });
 
-test("SETTINGS keeps Go Piggy's defaults except the documented ones", () => {
-  const defaults = Object.fromEntries(SETTINGS.map((entry) => [entry.key, entry.default]));
-  assert.equal(defaults["piggy-enforce-integrity"], true);
-  assert.equal(defaults["piggy-env-image-pull-policy"], "Always");
-  assert.equal(defaults["piggy-env-resource-cpu-request"], "50m");
-  assert.equal(defaults["piggy-env-resource-memory-request"], "128Mi");
-  assert.equal(defaults["piggy-env-resource-cpu-limit"], "200m");
-  assert.equal(defaults["piggy-env-resource-memory-limit"], "256Mi");
-  assert.equal(defaults["piggy-number-of-retry"], 0);
-  // Ours: disk-backed volume with a limit, registry TLS verified.
-  assert.equal(defaults["piggy-env-volume-medium"], "");
-  assert.equal(defaults["piggy-env-volume-size-limit"], "256Mi");
-  assert.equal(defaults["image-skip-verify-registry"], false);
-});
-
 test("SETTINGS injects only PIGGY_* names the launcher knows", () => {
   const known = new Set<string>(Object.values(ENV));
   for (const entry of SETTINGS) {
