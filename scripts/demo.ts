@@ -45,25 +45,24 @@ import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
 import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
 import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
 import { admitPod, persistPod } from "../testing/flow.ts";
-import {
-  type LauncherProcess,
-  type LauncherResult,
-  spawnLauncher,
-} from "../testing/launcher_process.ts";
+import { type LauncherResult, spawnLauncher } from "../testing/launcher_process.ts";
 import {
   type AwsSeed,
   CLUSTER_APP_DIR,
+  expectedSource,
   isStandalonePod,
   type KubeObject,
   loadAwsSeed,
   loadManifests,
   LOCAL_APP_DIR,
+  printedValues,
   REPO_ROOT,
-  secretValues,
   storedSecret,
   withAwsEndpoint,
   withLocalApp,
 } from "../testing/demo_data.ts";
+import { kubeletEnv, objectKey, type Objects } from "../testing/kubelet_env.ts";
+import { Running } from "../testing/running.ts";
 
 /** The demo gives up (and cleans up) after this long. */
 const WATCHDOG_MS = 120_000;
@@ -72,8 +71,6 @@ const WATCHDOG_MS = 120_000;
 const DIFF_CONTEXT = 1;
 
 const ADDRESS_ANNOTATION = `${ANNOTATION_PREFIX}piggy-address`;
-const SECRET_NAME_ANNOTATION = `${ANNOTATION_PREFIX}aws-secret-name`;
-const SSM_PATH_ANNOTATION = `${ANNOTATION_PREFIX}aws-ssm-parameter-path`;
 const CLUSTER_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 // ---------------------------------------------------------------------------------------------
@@ -103,159 +100,7 @@ function note(text: string): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What the kubelet would give the container
-
-type Objects = Map<string, KubeObject>;
-
-function objectKey(kind: string, namespace: string, name: string): string {
-  return `${kind}/${namespace}/${name}`;
-}
-
-function lookupData(
-  objects: Objects,
-  kind: "Secret" | "ConfigMap",
-  namespace: string,
-  name: string,
-): Record<string, string> | undefined {
-  const found = objects.get(objectKey(kind, namespace, name));
-  if (!found) return undefined;
-  return kind === "Secret" ? secretValues(found) : (found.data as Record<string, string>) ?? {};
-}
-
-/**
- * The container's environment as the kubelet builds it: `envFrom` first, then `env` (literal
- * values, the downward API, Secret and ConfigMap keys); a later name replaces an earlier one.
- *
- * @throws {Error} when a non-optional Secret, ConfigMap or key is missing (the kubelet would
- *   refuse to start the container)
- */
-function kubeletEnv(container: Container, pod: Pod, objects: Objects): Map<string, string> {
-  const namespace = pod.metadata?.namespace ?? "default";
-  const env = new Map<string, string>();
-  const missing = (what: string) => {
-    throw new Error(`Cannot start container "${container.name}": ${what} not found`);
-  };
-  for (const source of container.envFrom ?? []) {
-    const ref = source.secretRef ?? source.configMapRef;
-    const kind = source.secretRef ? "Secret" : "ConfigMap";
-    if (!ref?.name) continue;
-    const data = lookupData(objects, kind, namespace, ref.name);
-    if (!data) {
-      if (!ref.optional) missing(`${kind} "${ref.name}"`);
-      continue;
-    }
-    for (const [key, value] of Object.entries(data)) env.set(`${source.prefix ?? ""}${key}`, value);
-  }
-  const fields: Record<string, string> = {
-    "metadata.name": pod.metadata?.name ?? "",
-    "metadata.namespace": namespace,
-    "metadata.uid": pod.metadata?.uid ?? "",
-    "spec.serviceAccountName": pod.spec?.serviceAccountName ?? "",
-  };
-  for (const entry of container.env ?? []) {
-    const from = entry.valueFrom;
-    if (entry.value !== undefined || !from) {
-      env.set(entry.name, entry.value ?? "");
-    } else if (from.fieldRef) {
-      env.set(entry.name, fields[from.fieldRef.fieldPath] ?? "");
-    } else if (from.secretKeyRef || from.configMapKeyRef) {
-      const ref = (from.secretKeyRef ?? from.configMapKeyRef)!;
-      const kind = from.secretKeyRef ? "Secret" : "ConfigMap";
-      const value = lookupData(objects, kind, namespace, ref.name ?? "")?.[ref.key];
-      if (value !== undefined) env.set(entry.name, value);
-      else if (!ref.optional) missing(`key "${ref.key}" of ${kind} "${ref.name}"`);
-    }
-  }
-  return env;
-}
-
-// ---------------------------------------------------------------------------------------------
-// What the app should print
-
-/** Where the pod's secrets come from, and their values per key (from demo/aws.yaml). */
-function expectedSource(pod: Pod, seed: AwsSeed): { label: string; values: Map<string, string> } {
-  const annotations = pod.metadata?.annotations ?? {};
-  const ssmPath = annotations[SSM_PATH_ANNOTATION] ?? "";
-  if (ssmPath !== "") {
-    const prefix = `${ssmPath.replace(/\/+$/, "")}/`;
-    const values = new Map<string, string>();
-    for (const parameter of seed.parameters) {
-      if (parameter.name.startsWith(prefix)) {
-        values.set(parameter.name.slice(parameter.name.lastIndexOf("/") + 1), parameter.value);
-      }
-    }
-    return { label: `SSM Parameter Store path ${ssmPath}`, values };
-  }
-  const named = annotations[SECRET_NAME_ANNOTATION] ?? "";
-  const name = named !== ""
-    ? named
-    : `${pod.metadata?.namespace}/${pod.spec?.serviceAccountName ?? "default"}`;
-  const secret = seed.secrets.find((entry) => entry.name === name);
-  return {
-    label: named !== ""
-      ? `Secrets Manager secret ${name}`
-      : `Secrets Manager secret ${name} (the default secret name)`,
-    values: new Map(Object.entries(secret?.value ?? {})),
-  };
-}
-
-/** Parses the demo app's `  NAME=value` lines. */
-function printedValues(stdout: string): Map<string, string> {
-  const printed = new Map<string, string>();
-  for (const line of stdout.split("\n")) {
-    const match = /^ {2}([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (match) printed.set(match[1]!, match[2]!);
-  }
-  return printed;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The run
-
-/** Everything the demo started, stopped in reverse order. */
-class Running {
-  readonly pids: number[] = [];
-  /** The webhook's log lines (shown when the demo fails). */
-  webhookLogs: string[] = [];
-  readonly launchers = new Set<LauncherProcess>();
-  readonly #cleanups: Array<{ label: string; run: () => Promise<unknown> | unknown }> = [];
-
-  #aborted = false;
-
-  onCleanup(label: string, run: () => Promise<unknown> | unknown): void {
-    this.#cleanups.push({ label, run });
-  }
-
-  /** Throws once the demo is being stopped, so that no step starts after that. */
-  check(): void {
-    if (this.#aborted) throw new Error("The demo is stopping");
-  }
-
-  /** Stops starting anything and kills the running launchers. */
-  async abort(): Promise<void> {
-    this.#aborted = true;
-    for (const launcher of this.launchers) {
-      launcher.child.kill("SIGKILL");
-      await launcher.done.catch(() => undefined);
-    }
-    this.launchers.clear();
-  }
-
-  /** Stops everything; returns the failures (never throws). */
-  async stopAll(): Promise<string[]> {
-    const failures: string[] = [];
-    await this.abort();
-    for (const { label, run } of this.#cleanups.reverse()) {
-      try {
-        await run();
-      } catch (error) {
-        failures.push(`${label}: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
-    this.#cleanups.length = 0;
-    return failures;
-  }
-}
 
 interface DemoContext {
   kube: KubeApiStandIn;

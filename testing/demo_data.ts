@@ -247,3 +247,46 @@ export function secretValues(secret: KubeObject): Record<string, string> {
   }
   return values;
 }
+
+const SECRET_NAME_ANNOTATION = `${ANNOTATION_PREFIX}aws-secret-name`;
+const SSM_PATH_ANNOTATION = `${ANNOTATION_PREFIX}aws-ssm-parameter-path`;
+
+/** Where the pod's secrets come from, and their values per key (from demo/aws.yaml). */
+export function expectedSource(
+  pod: Pod,
+  seed: AwsSeed,
+): { label: string; values: Map<string, string> } {
+  const annotations = pod.metadata?.annotations ?? {};
+  const ssmPath = annotations[SSM_PATH_ANNOTATION] ?? "";
+  if (ssmPath !== "") {
+    const prefix = `${ssmPath.replace(/\/+$/, "")}/`;
+    const values = new Map<string, string>();
+    for (const parameter of seed.parameters) {
+      if (parameter.name.startsWith(prefix)) {
+        values.set(parameter.name.slice(parameter.name.lastIndexOf("/") + 1), parameter.value);
+      }
+    }
+    return { label: `SSM Parameter Store path ${ssmPath}`, values };
+  }
+  const named = annotations[SECRET_NAME_ANNOTATION] ?? "";
+  const name = named !== ""
+    ? named
+    : `${pod.metadata?.namespace}/${pod.spec?.serviceAccountName ?? "default"}`;
+  const secret = seed.secrets.find((entry) => entry.name === name);
+  return {
+    label: named !== ""
+      ? `Secrets Manager secret ${name}`
+      : `Secrets Manager secret ${name} (the default secret name)`,
+    values: new Map(Object.entries(secret?.value ?? {})),
+  };
+}
+
+/** Parses the demo app's `  NAME=value` lines. */
+export function printedValues(stdout: string): Map<string, string> {
+  const printed = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const match = /^ {2}([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (match) printed.set(match[1]!, match[2]!);
+  }
+  return printed;
+}
