@@ -19,12 +19,14 @@ ARG DENORT_BIN=""
 WORKDIR /src
 # Dependencies first (cached layer): the import map and the lock file, which must be up to date;
 # deno.lock also records package.json's dependencies (one of them the local scripts/npm-deno).
+# --node-modules-dir=none: packages from deno.lock into Deno's cache (development uses npm's
+# node_modules instead, nodeModulesDir "manual", which a build context does not have).
 COPY deno.json deno.lock package.json ./
 COPY scripts/npm-deno/ scripts/npm-deno/
 COPY scripts/compile.ts scripts/
 COPY src/ src/
 COPY cli/ cli/
-RUN deno install --frozen --entrypoint cli/webhook.ts cli/piggy_env.ts
+RUN deno install --frozen --node-modules-dir=none --entrypoint cli/webhook.ts cli/piggy_env.ts
 RUN deno task compile:webhook && deno task compile:env
 
 # The launcher image: the install-piggy-env init container runs `/piggy-env install /piggy`, which

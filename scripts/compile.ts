@@ -111,12 +111,15 @@ export function parseCompileArgs(argv: readonly string[]): CompileRequest {
 
 /**
  * The `deno` arguments that compile `binary`: its permission flags, type checking on (the
- * default), the output and target, then the entry point.
+ * default), the output and target, then the entry point. `--node-modules-dir=none` takes the npm
+ * packages from deno.lock (as the Dockerfile does), not from the `npm ci` tree that development
+ * uses (`nodeModulesDir: "manual"` in deno.json), which holds dev tools the binaries must not embed.
  */
 export function compileArgs(binary: Binary, options: CompileOptions = {}): string[] {
   const spec = BINARIES[binary];
   return [
     "compile",
+    "--node-modules-dir=none",
     ...spec.flags,
     "--output",
     options.output ?? spec.output,

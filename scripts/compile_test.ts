@@ -19,6 +19,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 test("compileArgs() compiles each binary with its own permissions", () => {
   assert.deepEqual(compileArgs("webhook"), [
     "compile",
+    "--node-modules-dir=none",
     ...WEBHOOK_FLAGS,
     "--output",
     "bin/piggy-webhooks",
@@ -26,6 +27,7 @@ test("compileArgs() compiles each binary with its own permissions", () => {
   ]);
   assert.deepEqual(compileArgs("env", { target: "aarch64-unknown-linux-gnu", output: "out/e" }), [
     "compile",
+    "--node-modules-dir=none",
     ...LAUNCHER_FLAGS,
     "--output",
     "out/e",

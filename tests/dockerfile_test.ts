@@ -258,6 +258,9 @@ test("Dockerfile's dependency step succeeds on a copy of the builder's context",
       env: { ...process.env, NO_COLOR: "1" },
     });
     assert.equal(result.status, 0, result.stderr);
+    // deno.json says nodeModulesDir "manual" (development reads npm's tree): the image build must
+    // not turn that into an npm install of package.json, dev tools and a second Deno included.
+    assert.equal(existsSync(join(context, "node_modules")), false, "no node_modules in the build");
   } finally {
     rmSync(context, { recursive: true, force: true });
   }
