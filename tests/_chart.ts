@@ -474,6 +474,111 @@ function validateCertManager(object: K8sObject): string[] {
   return [`unknown cert-manager kind ${object.kind}`];
 }
 
+/** Hand-written checks of the monitoring.coreos.com/v1 kinds (ServiceMonitor, PrometheusRule). */
+function validateMonitoring(object: K8sObject): string[] {
+  const problems: string[] = [];
+  checkKeys(object, ["apiVersion", "kind", "metadata", "spec"], "", problems);
+  const spec = object.spec as Record<string, unknown> | undefined;
+  if (!spec || typeof spec !== "object") return [...problems, ".spec is required"];
+  if (object.kind === "ServiceMonitor") {
+    checkKeys(
+      spec,
+      ["selector", "namespaceSelector", "endpoints", "jobLabel", "targetLabels", "podTargetLabels"],
+      ".spec",
+      problems,
+    );
+    checkKeys(spec.selector, ["matchLabels", "matchExpressions"], ".spec.selector", problems);
+    const endpoints = spec.endpoints;
+    if (!Array.isArray(endpoints) || endpoints.length === 0) {
+      return [...problems, ".spec.endpoints must be a non-empty list"];
+    }
+    endpoints.forEach((endpoint: unknown, i: number) => {
+      const path = `.spec.endpoints[${i}]`;
+      checkKeys(
+        endpoint,
+        [
+          "port",
+          "path",
+          "scheme",
+          "interval",
+          "scrapeTimeout",
+          "tlsConfig",
+          "relabelings",
+          "metricRelabelings",
+          "honorLabels",
+        ],
+        path,
+        problems,
+      );
+      checkString(dig(endpoint, "port"), `${path}.port`, problems);
+      const scheme = dig(endpoint, "scheme");
+      if (scheme !== "http" && scheme !== "https") problems.push(`${path}.scheme is ${scheme}`);
+      for (const field of ["interval", "scrapeTimeout"]) {
+        const value = dig(endpoint, field);
+        if (value !== undefined && (typeof value !== "string" || !GO_DURATION.test(value))) {
+          problems.push(`${path}.${field} "${value}" is not a duration`);
+        }
+      }
+      const tls = dig(endpoint, "tlsConfig");
+      checkKeys(
+        tls,
+        ["ca", "serverName", "insecureSkipVerify", "cert", "keySecret"],
+        path,
+        problems,
+      );
+      const ca = dig(tls, "ca") as Record<string, unknown> | undefined;
+      if (ca !== undefined) {
+        checkKeys(ca, ["configMap", "secret"], `${path}.tlsConfig.ca`, problems);
+        if (Object.keys(ca).length !== 1) problems.push(`${path}.tlsConfig.ca needs one source`);
+        for (const source of Object.values(ca)) {
+          checkKeys(source, ["name", "key", "optional"], `${path}.tlsConfig.ca`, problems);
+          checkString(dig(source, "name"), `${path}.tlsConfig.ca.*.name`, problems);
+          checkString(dig(source, "key"), `${path}.tlsConfig.ca.*.key`, problems);
+        }
+      }
+    });
+    return problems;
+  }
+  if (object.kind === "PrometheusRule") {
+    checkKeys(spec, ["groups"], ".spec", problems);
+    const groups = spec.groups;
+    if (!Array.isArray(groups) || groups.length === 0) return [...problems, ".spec.groups empty"];
+    groups.forEach((group: unknown, g: number) => {
+      checkKeys(group, ["name", "interval", "rules", "limit"], `.spec.groups[${g}]`, problems);
+      checkString(dig(group, "name"), `.spec.groups[${g}].name`, problems);
+      const rules = dig(group, "rules");
+      if (!Array.isArray(rules)) return void problems.push(`.spec.groups[${g}].rules not a list`);
+      rules.forEach((rule: unknown, r: number) => {
+        const path = `.spec.groups[${g}].rules[${r}]`;
+        checkKeys(
+          rule,
+          ["alert", "record", "expr", "for", "labels", "annotations"],
+          path,
+          problems,
+        );
+        checkString(dig(rule, "expr"), `${path}.expr`, problems);
+        if ((dig(rule, "alert") === undefined) === (dig(rule, "record") === undefined)) {
+          problems.push(`${path} needs exactly one of alert and record`);
+        }
+        const duration = dig(rule, "for");
+        if (duration !== undefined && !GO_DURATION.test(String(duration))) {
+          problems.push(`${path}.for "${duration}" is not a duration`);
+        }
+        for (const map of ["labels", "annotations"]) {
+          const value = dig(rule, map);
+          if (value === undefined) continue;
+          if (typeof value !== "object" || value === null) problems.push(`${path}.${map}`);
+          for (const v of Object.values(value as object)) {
+            if (typeof v !== "string") problems.push(`${path}.${map} values must be strings`);
+          }
+        }
+      });
+    });
+    return problems;
+  }
+  return [`unknown monitoring kind ${object.kind}`];
+}
+
 /**
  * Validates one rendered object: the Kubernetes schema (kubernetes-models), unknown fields (typos),
  * metadata name and namespace. cert-manager kinds are checked by hand.
@@ -496,6 +601,9 @@ export function validateObject(object: K8sObject, namespace: string): string[] {
   }
   if (object.apiVersion === "cert-manager.io/v1") {
     return [...problems, ...validateCertManager(object)];
+  }
+  if (object.apiVersion === "monitoring.coreos.com/v1") {
+    return [...problems, ...validateMonitoring(object)];
   }
   const model = MODELS[`${object.apiVersion}/${object.kind}`];
   if (!model) return [...problems, `no schema for ${object.apiVersion} ${object.kind}`];

@@ -37,6 +37,7 @@ full name plus the release namespace, so that two releases in different namespac
 {{- define "piggy-webhooks.labels" -}}
 helm.sh/chart: {{ include "piggy-webhooks.chart" . }}
 {{ include "piggy-webhooks.selectorLabels" . }}
+app.kubernetes.io/component: webhook
 {{- if .Chart.AppVersion }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}
@@ -188,4 +189,26 @@ cluster and generate a new pair on every render.
 {{- $_ := set $env "PIGGY_CA_BUNDLE_FILE" "/certs/ca.crt" }}
 {{- $_ := set $env "LISTEN_ADDRESS" (printf ":%d" (int .Values.port)) }}
 {{- toJson $env }}
+{{- end }}
+
+{{/*
+extraEnv entries after the chart's own variables. A name the chart sets (the env dict, including
+the certificate paths and LISTEN_ADDRESS) is refused: Kubernetes would keep the last duplicate and
+silently change what the webhook reads. Use `env` to override the overridable ones.
+*/}}
+{{- define "piggy-webhooks.extraEnv" -}}
+{{- $env := include "piggy-webhooks.env" . | fromJson }}
+{{- $seen := dict }}
+{{- range .Values.extraEnv }}
+{{- if hasKey $env .name }}
+{{- fail (printf "extraEnv: %q is set by the chart; set it with env (or leave it to the chart)" .name) }}
+{{- end }}
+{{- if hasKey $seen .name }}
+{{- fail (printf "extraEnv: %q is listed twice" .name) }}
+{{- end }}
+{{- $_ := set $seen .name true }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{- toYaml . }}
+{{- end }}
 {{- end }}
