@@ -11,6 +11,7 @@
  */
 
 import { describeError } from "../src/log.ts";
+import { answerWebhookArgs } from "../src/server/webhook_args.ts";
 import {
   delay,
   DRAIN_TIMEOUT_MS,
@@ -43,6 +44,11 @@ function serve(
 }
 
 async function main(): Promise<number> {
+  const answered = answerWebhookArgs(Deno.args, {
+    writeStdout: (text) => Deno.stdout.writeSync(new TextEncoder().encode(`${text}\n`)),
+    writeStderr: (text) => Deno.stderr.writeSync(new TextEncoder().encode(`${text}\n`)),
+  });
+  if (answered !== undefined) return answered;
   const setup = await setUpWebhook(Deno.env.toObject(), io);
   if ("error" in setup) return 1;
   const { logger, listen } = setup;

@@ -23,6 +23,9 @@ import { dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { LAUNCHER_PATH } from "../src/constants.ts";
+import { USAGE } from "../src/launcher/args.ts";
+import { WEBHOOK_USAGE } from "../src/server/webhook_args.ts";
+import { VERSION } from "../src/version.ts";
 import { resolveConfig } from "../src/config/resolve_config.ts";
 import { commandSignature } from "../src/mutate/signature.ts";
 import { createTestCa, type TestCa } from "../testing/pki.ts";
@@ -398,6 +401,22 @@ test("node piggy-webhooks finishes an in-flight /mutate after SIGTERM, then exit
     assert.equal(kube.counts.configmaps, 1, "the ConfigMap read completed during the drain");
     await stopped;
   });
+});
+
+test("node piggy-webhooks and piggy-env answer --help and --version, exit 0, start nothing", async () => {
+  const cases = [
+    ["webhook.js", "piggy-webhooks", WEBHOOK_USAGE],
+    ["piggy_env.js", "piggy-env", USAGE],
+  ] as const;
+  for (const [file, name, usage] of cases) {
+    const entry = join(work, "dist", "cli", "node", file);
+    // No certificate or Kubernetes settings: serving would fail or listen, not exit 0 at once.
+    const env = { PATH: process.env.PATH ?? "", LISTEN_ADDRESS: "127.0.0.1:1" };
+    const help = await run("node", [entry, "--help"], { cwd: work, env });
+    assert.deepEqual(help, { code: 0, stdout: `${usage}\n`, stderr: "" }, name);
+    const version = await run("node", [entry, "--version"], { cwd: work, env });
+    assert.deepEqual(version, { code: 0, stdout: `${name} ${VERSION}\n`, stderr: "" }, name);
+  }
 });
 
 test("node piggy-env resolves references in standalone mode and returns the child's exit code", {

@@ -15,6 +15,7 @@ import http from "node:http";
 import https from "node:https";
 import process from "node:process";
 import { describeError } from "../../src/log.ts";
+import { answerWebhookArgs } from "../../src/server/webhook_args.ts";
 import {
   delay,
   DRAIN_TIMEOUT_MS,
@@ -37,6 +38,11 @@ const io: SetupIo = {
 };
 
 async function main(): Promise<number> {
+  const answered = answerWebhookArgs(process.argv.slice(2), {
+    writeStdout: (text) => process.stdout.write(`${text}\n`),
+    writeStderr: (text) => process.stderr.write(`${text}\n`),
+  });
+  if (answered !== undefined) return answered;
   const setup = await setUpWebhook({ ...process.env }, io);
   if ("error" in setup) return 1;
   const { logger, listen, app } = setup;

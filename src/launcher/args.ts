@@ -1,5 +1,5 @@
 /**
- * The piggy-env command line: `install <dir>`, `--help`, or run mode
+ * The piggy-env command line: `install <dir>`, `--help`, `--version`, or run mode
  * `[--standalone] [--retry N] [--initial-delay D] -- command args…`. Pure: no env, no I/O.
  *
  * @module
@@ -29,6 +29,7 @@ export interface RunFlags {
 /** What the command line asks for. */
 export type LauncherCommand =
   | { kind: "help" }
+  | { kind: "version" }
   | { kind: "install"; destination: string }
   | { kind: "run"; flags: RunFlags; command: string[] };
 
@@ -84,13 +85,14 @@ function usageFrom(name: string, parse: () => number): number {
  * arguments are errors, and `--retry` must be 1 or more.
  *
  * @param argv the process arguments after the program name
- * @returns install, help, or run with the flags and the command after the first `--`
+ * @returns install, help, version, or run with the flags and the command after the first `--`
  * @throws {UsageError} on an unknown flag, a bad flag value, a missing `--` or an empty command
  */
 export function parseLauncherArgs(argv: readonly string[]): LauncherCommand {
   const separator = argv.indexOf(COMMAND_SEPARATOR);
   const own = separator === -1 ? argv : argv.slice(0, separator);
   if (own.includes("--help") || own.includes("-h")) return { kind: "help" };
+  if (own.includes("--version")) return { kind: "version" };
 
   if (own[0] === "install") {
     if (separator !== -1) throw new UsageError(`Unexpected "${COMMAND_SEPARATOR}" after install`);

@@ -7,6 +7,8 @@ const accepted: Array<[string[], LauncherCommand]> = [
   [["install", "/piggy"], { kind: "install", destination: "/piggy" }],
   [["--help"], { kind: "help" }],
   [["-h"], { kind: "help" }],
+  [["--version"], { kind: "version" }],
+  [["--standalone", "--version"], { kind: "version" }],
   [["--retry", "3", "--help", "--", "ls"], { kind: "help" }],
   [["--", "ls", "-la"], { kind: "run", flags: {}, command: ["ls", "-la"] }],
   [["--", "sh", "-c", "echo hello"], {

@@ -11,6 +11,7 @@ import { UsageError } from "../errors.ts";
 import { chooseLogLevel, describeError, Logger, type LogSink } from "../log.ts";
 import type { SecretSource } from "../secrets/source.ts";
 import { parseLauncherArgs, type RunFlags, USAGE } from "./args.ts";
+import { VERSION } from "../version.ts";
 import { type FetchOnce, prepareProxyFetch, prepareStandaloneFetch } from "./fetch.ts";
 import { installExecutable } from "./install.ts";
 import { type LauncherOptions, resolveLauncherOptions } from "./options.ts";
@@ -169,7 +170,7 @@ async function run(
  *
  * @param argv the arguments after the program name
  * @param deps I/O
- * @returns the exit code: 0 for help or install, 2 for a usage error, 1 when secrets cannot be
+ * @returns the exit code: 0 for help, version or install, 2 for a usage error, 1 when secrets cannot be
  *   fetched, references stay unresolved, a `PIGGY_*` value is invalid or install fails; otherwise
  *   what `deps.exec` returns (it does not return at all when the process is replaced)
  */
@@ -187,6 +188,9 @@ export async function runPiggyEnv(argv: readonly string[], deps: PiggyEnvDeps): 
   switch (parsed.kind) {
     case "help":
       deps.writeStdout(USAGE);
+      return 0;
+    case "version":
+      deps.writeStdout(`piggy-env ${VERSION}`);
       return 0;
     case "install": {
       const logger = startupLogger(get, deps);

@@ -4,6 +4,7 @@ import { SecretSourceError } from "../errors.ts";
 import { MemorySecretSource } from "../secrets/memory_source.ts";
 import { commandSignature } from "../mutate/signature.ts";
 import { USAGE } from "./args.ts";
+import { VERSION } from "../version.ts";
 import type { ProxyRequest } from "./proxy.ts";
 import { EXIT_FAILURE, EXIT_USAGE, type PiggyEnvDeps, runPiggyEnv } from "./run.ts";
 
@@ -93,6 +94,14 @@ test("runPiggyEnv() prints usage on stdout for --help and exits 0", async () => 
   assert.equal(await runPiggyEnv(["--help"], h.deps), 0);
   assert.deepEqual(h.stdout, [USAGE]);
   assert.deepEqual(h.execs, []);
+});
+
+test("runPiggyEnv() prints its version on stdout for --version and exits 0", async () => {
+  const h = harness([]);
+  assert.equal(await runPiggyEnv(["--version"], h.deps), 0);
+  assert.deepEqual(h.stdout, [`piggy-env ${VERSION}`]);
+  assert.deepEqual(h.execs, []);
+  assert.deepEqual(h.logs, []);
 });
 
 test("runPiggyEnv() exits 2 on a usage error with one usage line and nothing on stdout", async () => {
