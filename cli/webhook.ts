@@ -12,6 +12,7 @@
 
 import { describeError } from "../src/log.ts";
 import { answerWebhookArgs } from "../src/server/webhook_args.ts";
+import { runCommand } from "../src/runtime/run_command.ts";
 import {
   delay,
   DRAIN_TIMEOUT_MS,
@@ -23,6 +24,9 @@ import {
 const io: SetupIo = {
   readTextFile: (path) => Deno.readTextFile(path),
   readTextFileSync: (path) => Deno.readTextFileSync(path),
+  // kubeconfig exec plugins only where running commands is allowed: the local start grants
+  // --allow-run; the shipped binary is compiled without it and never runs a command.
+  ...(Deno.permissions.querySync({ name: "run" }).state === "granted" ? { runCommand } : {}),
 };
 
 function serve(

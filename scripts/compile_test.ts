@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
@@ -36,6 +36,12 @@ test("compileArgs() compiles each binary with its own permissions", () => {
     "cli/piggy_env.ts",
   ]);
   assert.ok(!compileArgs("env").some((a) => a.startsWith("--no-check") || a === "-A"));
+});
+
+test("deno task webhook runs with the compiled webhook's permissions (no --allow-run)", () => {
+  const tasks = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")).tasks;
+  assert.equal(tasks.webhook, `deno run ${WEBHOOK_FLAGS.join(" ")} cli/webhook.ts`);
+  assert.ok(!WEBHOOK_FLAGS.some((flag) => flag.startsWith("--allow-run") || flag === "-A"));
 });
 
 test("parseCompileArgs() reads the binary and options, and rejects the rest", () => {

@@ -26,7 +26,14 @@ const env: Record<string, string> = {
   LISTEN_ADDRESS: Deno.env.get("LISTEN_ADDRESS") ?? "127.0.0.1:8443",
 };
 const child = new Deno.Command(Deno.execPath(), {
-  args: ["run", ...WEBHOOK_FLAGS, new URL("../cli/webhook.ts", import.meta.url).pathname],
+  // --allow-run on top of the shipped permissions: kubeconfig exec credential plugins (aws eks
+  // get-token, gke-gcloud-auth-plugin, kubelogin) run only here, never in the shipped webhook.
+  args: [
+    "run",
+    ...WEBHOOK_FLAGS,
+    "--allow-run",
+    new URL("../cli/webhook.ts", import.meta.url).pathname,
+  ],
   env,
   stdin: "null",
 }).spawn();

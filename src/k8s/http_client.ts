@@ -12,7 +12,8 @@
  * - Per-call timeout (default 3 s) covering connect, TLS, headers and body, plus the caller's
  *   `AbortSignal`.
  * - Bearer token files are re-read every few seconds (bound tokens rotate); a 401 answered to a
- *   cached token forces a re-read and one retry.
+ *   cached token forces a re-read and one retry. kubeconfig `exec` plugins (local start only) run
+ *   when their token expires and after such a 401 (`exec_credential.ts`).
  * - Status mapping: 2xx → object; 404 → `null` (TokenReview: error); 429, 502, 503, 504, connection,
  *   TLS and timeout failures → `KubeUnavailableError`; any other status → `KubeApiError` with the
  *   Kubernetes `Status` reason and message.
@@ -32,6 +33,7 @@ import type { Info } from "kubernetes-types/version.d.ts";
 import { KubeApiError, KubeUnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { KubeCallOptions, KubeClient } from "./client.ts";
+import { ExecCredentialCache, type RunCommand } from "./exec_credential.ts";
 import type { KubeConfig } from "./kubeconfig.ts";
 
 /** `User-Agent` of every request. */
@@ -63,6 +65,11 @@ export interface HttpKubeClientOptions {
   maxSockets?: number;
   /** Largest response body accepted. @default MAX_RESPONSE_BYTES */
   maxResponseBytes?: number;
+  /**
+   * Runs kubeconfig `exec` credential plugins. Without it a configuration with `exec` is refused:
+   * only the local start (`npm start`, which grants `--allow-run`) passes one.
+   */
+  runCommand?: RunCommand;
 }
 
 /** The object kinds this client reads, by URL plural. */
@@ -168,6 +175,7 @@ export class HttpKubeClient implements KubeClient {
   readonly #maxResponseBytes: number;
   readonly #logger: Logger | undefined;
   readonly #tokenFile: TokenFileCache | undefined;
+  readonly #exec: ExecCredentialCache | undefined;
 
   /**
    * @param config where and how to reach the API server (see `loadKubeConfig`)
@@ -206,6 +214,19 @@ export class HttpKubeClient implements KubeClient {
           logger: options.logger,
         },
       );
+    }
+    if (config.exec !== undefined) {
+      if (options.runCommand === undefined) {
+        throw new TypeError(
+          `Cannot use the kubeconfig "${config.location}": it gets credentials from the exec ` +
+            `plugin "${config.exec.command}", and this process does not run commands (only the ` +
+            "local start does, with --allow-run): use a token, tokenFile or client certificate",
+        );
+      }
+      this.#exec = new ExecCredentialCache(config.exec, config, options.runCommand, {
+        ...(options.now ? { now: options.now } : {}),
+        logger: options.logger,
+      });
     }
   }
 
@@ -330,20 +351,21 @@ export class HttpKubeClient implements KubeClient {
       let response: RawResponse | undefined;
       let retriedConnection = false;
       let retriedToken = false;
-      let forceToken = false;
+      let rejectedToken: string | undefined;
       while (response === undefined) {
         if (controller.signal.aborted) {
           throw this.#abortError(what, timedOut, timeoutMs, controller.signal.reason);
         }
-        const auth = this.#authorization(forceToken);
+        const auth = await this.#authorization(rejectedToken);
         try {
           const attempt = await this.#send(method, path, auth.header, options.body, {
             signal: controller.signal,
           });
           if (attempt.status === 401 && auth.cached && !retriedToken) {
-            // The file may hold a rotated token that the cache has not picked up yet.
+            // The file may hold a rotated token that the cache has not picked up yet, or the
+            // exec plugin's token was revoked before it expired: get a new one and retry once.
             retriedToken = true;
-            forceToken = true;
+            rejectedToken = auth.token;
             continue;
           }
           response = attempt;
@@ -388,10 +410,21 @@ export class HttpKubeClient implements KubeClient {
       : new KubeUnavailableError(`Cannot ${what}: the call was aborted`, { cause: reason });
   }
 
-  #authorization(force: boolean): { header: string | undefined; cached: boolean } {
+  /**
+   * The Authorization header. `rejected`: the token of an attempt answered 401, which the token
+   * file or the exec plugin must replace.
+   */
+  async #authorization(
+    rejected: string | undefined,
+  ): Promise<{ header: string | undefined; token?: string; cached: boolean }> {
+    if (this.#exec) {
+      const { token, fresh } = await this.#exec.get(rejected);
+      return { header: `Bearer ${token}`, token, cached: !fresh };
+    }
+    const force = rejected !== undefined;
     if (this.#tokenFile) {
       const { token, fresh } = this.#tokenFile.get(force);
-      return { header: `Bearer ${token}`, cached: !fresh };
+      return { header: `Bearer ${token}`, token, cached: !fresh };
     }
     const token = this.#config.token;
     return { header: token ? `Bearer ${token}` : undefined, cached: false };

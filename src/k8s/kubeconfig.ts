@@ -4,8 +4,10 @@
  *
  * Pure: files and environment come in as functions, so this runs unchanged on Deno and Node.
  * Supported credentials: bearer `token`, `tokenFile` (re-read by the client), client certificates
- * (`client-certificate(-data)` + `client-key(-data)`, as kind uses). `exec`, `auth-provider`,
- * basic auth and impersonation are refused with a clear error.
+ * (`client-certificate(-data)` + `client-key(-data)`, as kind uses), and `exec` credential plugins
+ * (`aws eks get-token`, `gke-gcloud-auth-plugin`, `kubelogin`; run by the client, see
+ * `exec_credential.ts`). `auth-provider`, basic auth and impersonation are refused with a clear
+ * error.
  *
  * @module
  */
@@ -38,6 +40,8 @@ export interface KubeConfig {
   clientCert?: string;
   /** PEM client private key (with `clientCert`). */
   clientKey?: string;
+  /** Credential plugin that prints a bearer token (kubeconfig `exec`). */
+  exec?: ExecConfig;
   /** Namespace of the context, or of the pod when in-cluster. */
   namespace?: string;
   /** How the configuration was found. */
@@ -48,6 +52,27 @@ export interface KubeConfig {
   context?: string;
   /** Things the caller should log as warnings (never secret). */
   warnings: string[];
+}
+
+/** API versions of the ExecCredential exchange that Piggy speaks. */
+export const EXEC_API_VERSIONS: readonly string[] = [
+  "client.authentication.k8s.io/v1",
+  "client.authentication.k8s.io/v1beta1",
+];
+
+/** A kubeconfig `user.exec` entry: a command that prints an ExecCredential. */
+export interface ExecConfig {
+  /** The command: a name looked up on PATH, an absolute path, or a path relative to the kubeconfig. */
+  command: string;
+  args: string[];
+  /** Variables added to the plugin's environment. */
+  env: Record<string, string>;
+  /** `client.authentication.k8s.io/v1` or `v1beta1`; the answer must use the same. */
+  apiVersion: string;
+  /** Shown when the command cannot be found. */
+  installHint?: string;
+  /** Pass the cluster (server, CA) to the plugin in `KUBERNETES_EXEC_INFO`. */
+  provideClusterInfo: boolean;
 }
 
 /** Reads a UTF-8 text file; throws (e.g. `ENOENT`/`NotFound`) when it cannot. */
@@ -247,7 +272,6 @@ export function parseKubeConfig(text: string, options: ParseKubeConfigOptions): 
   };
 
   const unsupported = [
-    "exec",
     "auth-provider",
     "username",
     "password",
@@ -262,7 +286,7 @@ export function parseKubeConfig(text: string, options: ParseKubeConfigOptions): 
       `Cannot use ${where}: user "${userName}" uses ${
         unsupported.map((k) => `"${k}"`).join(", ")
       }, ` +
-        "which Piggy does not support: use token, tokenFile or a client certificate",
+        "which Piggy does not support: use exec, token, tokenFile or a client certificate",
     );
   }
 
@@ -319,6 +343,21 @@ export function parseKubeConfig(text: string, options: ParseKubeConfigOptions): 
   const tokenFile = stringField(user, "tokenFile");
   if (tokenFile !== undefined) readReferenced(tokenFile, "token file");
   const namespace = stringField(context, "namespace");
+  const exec = user.exec === undefined || user.exec === null
+    ? undefined
+    : parseExec(user.exec, `user "${userName}"`, where, base);
+  if (exec !== undefined) {
+    const others = [
+      token !== undefined ? "token" : "",
+      tokenFile !== undefined ? "tokenFile" : "",
+      clientCert !== undefined ? "a client certificate" : "",
+    ].filter(Boolean);
+    if (others.length > 0) {
+      throw new TypeError(
+        `Cannot use ${where}: user "${userName}" sets exec and ${others.join(", ")}: use one`,
+      );
+    }
+  }
 
   return {
     server,
@@ -328,11 +367,54 @@ export function parseKubeConfig(text: string, options: ParseKubeConfigOptions): 
     ...(token ? { token } : {}),
     ...(tokenFile ? { tokenFile: resolve(tokenFile) } : {}),
     ...(clientCert !== undefined && clientKey !== undefined ? { clientCert, clientKey } : {}),
+    ...(exec ? { exec } : {}),
     ...(namespace ? { namespace } : {}),
     source: "kubeconfig",
     location: path,
     context: contextName,
     warnings,
+  };
+}
+
+/**
+ * Reads `user.exec`. A command with a path separator that is not absolute is relative to the
+ * kubeconfig's directory, as in client-go.
+ */
+function parseExec(value: unknown, owner: string, where: string, base: string): ExecConfig {
+  const fail = (detail: string) => new TypeError(`Cannot use ${where}: ${owner} exec ${detail}`);
+  if (!isRecord(value)) throw fail("is not a map");
+  const command = stringField(value, "command");
+  if (!command) throw fail("has no command");
+  const apiVersion = stringField(value, "apiVersion");
+  if (!apiVersion || !EXEC_API_VERSIONS.includes(apiVersion)) {
+    throw fail(
+      `apiVersion "${apiVersion ?? ""}" is not supported: use ${EXEC_API_VERSIONS.join(" or ")}`,
+    );
+  }
+  if (value.interactiveMode === "Always") {
+    throw fail('sets interactiveMode "Always": Piggy runs plugins without a terminal');
+  }
+  const rawArgs = value.args ?? [];
+  if (!Array.isArray(rawArgs) || rawArgs.some((arg) => typeof arg !== "string")) {
+    throw fail("args must be a list of strings");
+  }
+  const env: Record<string, string> = {};
+  const rawEnv = value.env ?? [];
+  if (!Array.isArray(rawEnv)) throw fail("env must be a list of name/value entries");
+  for (const entry of rawEnv) {
+    if (!isRecord(entry) || typeof entry.name !== "string" || typeof entry.value !== "string") {
+      throw fail("env must be a list of name/value entries");
+    }
+    env[entry.name] = entry.value;
+  }
+  const installHint = stringField(value, "installHint");
+  return {
+    command: command.includes("/") && !isAbsolute(command) ? join(base, command) : command,
+    args: rawArgs as string[],
+    env,
+    apiVersion,
+    ...(installHint ? { installHint } : {}),
+    provideClusterInfo: value.provideClusterInfo === true,
   };
 }
 

@@ -180,10 +180,28 @@ test("parseKubeConfig() rejects bad files with clear errors", () => {
       /context "nope" is not defined/,
     ],
     [
-      "exec",
+      "exec with an unknown apiVersion",
       kubeconfig({ user: "    exec:\n      command: aws\n      apiVersion: v1" }),
       TypeError,
-      /uses "exec", which Piggy does not support/,
+      /exec apiVersion "v1" is not supported: use client\.authentication\.k8s\.io\/v1 or/,
+    ],
+    [
+      "exec that needs a terminal",
+      kubeconfig({
+        user: "    exec:\n      command: kubelogin\n      apiVersion: " +
+          "client.authentication.k8s.io/v1\n      interactiveMode: Always",
+      }),
+      TypeError,
+      /interactiveMode "Always"/,
+    ],
+    [
+      "exec with a token",
+      kubeconfig({
+        user: "    token: t\n    exec:\n      command: aws\n      apiVersion: " +
+          "client.authentication.k8s.io/v1",
+      }),
+      TypeError,
+      /sets exec and token: use one/,
     ],
     [
       "auth-provider",
@@ -403,5 +421,41 @@ test("loadKubeConfig() fails clearly when nothing is configured or a file is unr
   assert.throws(
     () => loadKubeConfig({ envGet: env({}), readFile: denied, homeDir: "/home/dev" }),
     /Cannot read kubeconfig "\/home\/dev\/\.kube\/config"/,
+  );
+});
+
+test("parseKubeConfig() reads an exec plugin: command, args, env, apiVersion", () => {
+  const user = [
+    "    exec:",
+    "      apiVersion: client.authentication.k8s.io/v1beta1",
+    "      command: aws",
+    "      args: [--region, eu-west-1, eks, get-token, --cluster-name, prod]",
+    "      env:",
+    "        - {name: AWS_PROFILE, value: platform}",
+    "      installHint: Install the AWS CLI",
+    "      provideClusterInfo: false",
+    "      interactiveMode: IfAvailable",
+  ].join("\n");
+  const config = parseKubeConfig(kubeconfig({ user }), { path: PATH, readFile: files(FILES) });
+  assert.deepEqual(config.exec, {
+    command: "aws",
+    args: ["--region", "eu-west-1", "eks", "get-token", "--cluster-name", "prod"],
+    env: { AWS_PROFILE: "platform" },
+    apiVersion: "client.authentication.k8s.io/v1beta1",
+    installHint: "Install the AWS CLI",
+    provideClusterInfo: false,
+  });
+  assert.equal(config.token, undefined);
+  const relative = parseKubeConfig(
+    kubeconfig({
+      user: "    exec:\n      command: bin/token.sh\n      apiVersion: " +
+        "client.authentication.k8s.io/v1",
+    }),
+    { path: PATH, readFile: files(FILES) },
+  );
+  assert.equal(
+    relative.exec?.command,
+    "/home/dev/.kube/bin/token.sh",
+    "relative to the kubeconfig",
   );
 });

@@ -13,6 +13,7 @@ import type { ListenAddress } from "../config/listen_address.ts";
 import { describeError, Logger } from "../log.ts";
 import { loadKubeConfig } from "../k8s/kubeconfig.ts";
 import { createKubeClient } from "../k8s/http_client.ts";
+import type { RunCommand } from "../k8s/exec_credential.ts";
 import { AwsSecretSource } from "../secrets/aws_source.ts";
 import { CachingSecretSource } from "../secrets/caching_source.ts";
 import {
@@ -32,6 +33,8 @@ export const DRAIN_TIMEOUT_MS = 25_000;
 export interface SetupIo {
   readTextFile(path: string): Promise<string>;
   readTextFileSync(path: string): string;
+  /** Runs kubeconfig `exec` plugins: given only by an entry point allowed to run commands. */
+  runCommand?: RunCommand;
 }
 
 /** A webhook ready to be served. */
@@ -104,7 +107,10 @@ function connectKubernetes(
   try {
     const kubeConfig = loadKubeConfig({ envGet, readFile: io.readTextFileSync });
     logger.info(`Kubernetes API at ${kubeConfig.server}`, { source: kubeConfig.source });
-    return createKubeClient(kubeConfig, { logger });
+    return createKubeClient(kubeConfig, {
+      logger,
+      ...(io.runCommand ? { runCommand: io.runCommand } : {}),
+    });
   } catch (error) {
     throw new SetupError(`Cannot configure the Kubernetes client: ${describeError(error)}`);
   }
