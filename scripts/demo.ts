@@ -38,7 +38,7 @@ import {
   LAUNCHER_PATH,
   RESERVED_KEYS,
 } from "../src/constants.ts";
-import { referenceKey } from "../src/mutate/container_refs.ts";
+import { referenceKey } from "../src/pod/container_refs.ts";
 import { createTestCa, type TestCa } from "../testing/pki.ts";
 import { collapseInstaller, diffLines, formatDiff, yamlLines } from "../testing/pod_diff.ts";
 import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";

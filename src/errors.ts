@@ -12,10 +12,15 @@ export interface PiggyErrorOptions {
   code?: string;
 }
 
-/** Base class: keeps `cause` and an optional machine-readable `code`. */
+/**
+ * Base class: keeps `cause`, an optional machine-readable `code`, and declares the HTTP status the
+ * webhook answers when a request fails with it.
+ */
 export class PiggyError extends Error {
   /** Machine-readable code, used as `error` in JSON error bodies. */
   readonly code: string;
+  /** The status we answer (not an upstream one: that is data on the error). */
+  readonly httpStatus: number = 500;
 
   constructor(message: string, code: string, options: PiggyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -26,6 +31,7 @@ export class PiggyError extends Error {
 
 /** The request body cannot be decoded (HTTP 400). */
 export class AdmissionDecodeError extends PiggyError {
+  override readonly httpStatus: number = 400;
   constructor(message: string, options: PiggyErrorOptions = {}) {
     super(message, "BadRequest", options);
   }
@@ -33,6 +39,7 @@ export class AdmissionDecodeError extends PiggyError {
 
 /** HTTP method not allowed (HTTP 405). */
 export class MethodNotAllowedError extends PiggyError {
+  override readonly httpStatus: number = 405;
   constructor(message: string, options: PiggyErrorOptions = {}) {
     super(message, "MethodNotAllowed", options);
   }
@@ -40,6 +47,7 @@ export class MethodNotAllowedError extends PiggyError {
 
 /** Request body larger than the limit (HTTP 413). */
 export class PayloadTooLargeError extends PiggyError {
+  override readonly httpStatus: number = 413;
   constructor(message: string, options: PiggyErrorOptions = {}) {
     super(message, "PayloadTooLarge", options);
   }
@@ -47,6 +55,7 @@ export class PayloadTooLargeError extends PiggyError {
 
 /** The client did not send its request body in time (HTTP 408). */
 export class RequestTimeoutError extends PiggyError {
+  override readonly httpStatus: number = 408;
   constructor(message: string, options: PiggyErrorOptions = {}) {
     super(message, "RequestTimeout", options);
   }
@@ -54,6 +63,7 @@ export class RequestTimeoutError extends PiggyError {
 
 /** Content type not supported (HTTP 415). */
 export class UnsupportedMediaTypeError extends PiggyError {
+  override readonly httpStatus: number = 415;
   constructor(message: string, options: PiggyErrorOptions = {}) {
     super(message, "UnsupportedMediaType", options);
   }
@@ -61,6 +71,7 @@ export class UnsupportedMediaTypeError extends PiggyError {
 
 /** Missing or unauthenticated credentials (HTTP 401). */
 export class UnauthenticatedError extends PiggyError {
+  override readonly httpStatus: number = 401;
   constructor(message: string, options: PiggyErrorOptions = {}) {
     super(message, "Unauthenticated", options);
   }
@@ -68,6 +79,7 @@ export class UnauthenticatedError extends PiggyError {
 
 /** Authenticated but refused by policy (HTTP 403). */
 export class AccessDeniedError extends PiggyError {
+  override readonly httpStatus: number = 403;
   constructor(message: string, options: PiggyErrorOptions = {}) {
     super(message, "AccessDenied", options);
   }
@@ -75,6 +87,7 @@ export class AccessDeniedError extends PiggyError {
 
 /** A Kubernetes object the request names does not exist (HTTP 404). */
 export class NotFoundError extends PiggyError {
+  override readonly httpStatus: number = 404;
   constructor(message: string, options: PiggyErrorOptions = {}) {
     super(message, "NotFound", options);
   }
@@ -82,6 +95,7 @@ export class NotFoundError extends PiggyError {
 
 /** The Kubernetes API answered with an error other than NotFound (HTTP 502 on /secret). */
 export class KubeApiError extends PiggyError {
+  override readonly httpStatus: number = 502;
   /** HTTP status the Kubernetes API answered with (0 when no answer). */
   readonly status: number;
   /** Kubernetes `Status.reason`, when the body carried one. */
@@ -100,6 +114,7 @@ export class KubeApiError extends PiggyError {
 
 /** The Kubernetes API cannot be reached or is failing (HTTP 503, retryable). */
 export class KubeUnavailableError extends PiggyError {
+  override readonly httpStatus: number = 503;
   constructor(message: string, options: PiggyErrorOptions = {}) {
     super(message, "KubernetesUnavailable", options);
   }
@@ -107,6 +122,7 @@ export class KubeUnavailableError extends PiggyError {
 
 /** AWS or the secret content failed (HTTP 502). `code` carries the AWS error name. */
 export class SecretSourceError extends PiggyError {
+  override readonly httpStatus: number = 502;
   /** True when retrying later may succeed (throttling, 5xx, network). */
   readonly retryable: boolean;
 
@@ -124,24 +140,13 @@ export class UsageError extends PiggyError {
 }
 
 /**
- * Maps an error to the HTTP status the webhook answers with. The only place that does so.
+ * Maps an error to the HTTP status the webhook answers with: the `httpStatus` a domain error
+ * declares, 500 for anything else. The only place that does so.
  *
  * @param error anything thrown
- * @returns 400, 401, 403, 404, 405, 408, 413, 415, 502, 503, or 500 for anything unexpected
  */
 export function toStatus(error: unknown): number {
-  if (error instanceof AdmissionDecodeError) return 400;
-  if (error instanceof UnauthenticatedError) return 401;
-  if (error instanceof AccessDeniedError) return 403;
-  if (error instanceof NotFoundError) return 404;
-  if (error instanceof MethodNotAllowedError) return 405;
-  if (error instanceof RequestTimeoutError) return 408;
-  if (error instanceof PayloadTooLargeError) return 413;
-  if (error instanceof UnsupportedMediaTypeError) return 415;
-  if (error instanceof SecretSourceError) return 502;
-  if (error instanceof KubeApiError) return 502;
-  if (error instanceof KubeUnavailableError) return 503;
-  return 500;
+  return error instanceof PiggyError ? error.httpStatus : 500;
 }
 
 /**

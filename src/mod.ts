@@ -36,7 +36,7 @@
  *
  * const { config, problems } = resolveConfig(pod.metadata?.annotations, () => undefined);
  * const facts = await gatherFacts(pod, "default", new FakeKubeClient());
- * const { pod: mutated, changed } = await mutatePod(pod, config, facts, () => crypto.randomUUID());
+ * const { pod: mutated, changed } = mutatePod(pod, config, facts, () => crypto.randomUUID());
  * ```
  *
  * @module
@@ -84,15 +84,15 @@ export { formatGoDuration, parseGoDuration } from "./config/duration.ts";
  * const facts = await gatherFacts(pod, "default", kube, { signal });
  * ```
  */
-export { gatherFacts, GatherFactsError } from "./mutate/gather_facts.ts";
-export type { GatherFactsOptions } from "./mutate/gather_facts.ts";
-export type { PodFacts } from "./mutate/container_refs.ts";
+export { gatherFacts, GatherFactsError } from "./pod/gather_facts.ts";
+export type { GatherFactsOptions } from "./pod/gather_facts.ts";
+export type { PodFacts } from "./pod/container_refs.ts";
 /**
  * Returns a mutated copy of the pod in which every qualifying container starts through piggy-env.
  *
  * @example
  * ```ts
- * const { pod: mutated, changed, warnings } = await mutatePod(pod, config, facts, newUid);
+ * const { pod: mutated, changed, warnings } = mutatePod(pod, config, facts, newUid);
  * ```
  */
 export { mutatePod } from "./mutate/mutate_pod.ts";
@@ -102,11 +102,11 @@ export type { MutationDenial, MutationResult, UidGenerator } from "./mutate/muta
  *
  * @example
  * ```ts
- * await commandSignature(["ls", "-la"]);
+ * commandSignature(["ls", "-la"]);
  * // "1de700c29687cae34561545f50d3c8b3d9afe88e04cc11069f8a6dc6e4ce9464"
  * ```
  */
-export { commandSignature } from "./mutate/signature.ts";
+export { commandSignature } from "./pod/signature.ts";
 
 // Request handlers.
 

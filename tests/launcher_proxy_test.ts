@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { commandSignature } from "../src/mutate/signature.ts";
+import { commandSignature } from "../src/pod/signature.ts";
 import { createTestCa, type TestCa } from "../testing/pki.ts";
 import {
   logMessages,

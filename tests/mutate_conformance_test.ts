@@ -14,7 +14,7 @@ import type { AdmissionReviewResponse } from "../src/admission/types.ts";
 import { ENV, INSTALLER_NAME, PIGGY_UID_ANNOTATION, VOLUME_NAME } from "../src/constants.ts";
 import { KubeApiError } from "../src/errors.ts";
 import { FakeKubeClient } from "../src/k8s/fake.ts";
-import { commandSignature } from "../src/mutate/signature.ts";
+import { commandSignature } from "../src/pod/signature.ts";
 import { assertValidPod, unknownPodFields } from "./fixtures/pods/_pod_schema.ts";
 import {
   applyReview,

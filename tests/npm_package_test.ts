@@ -27,7 +27,7 @@ import { USAGE } from "../src/launcher/args.ts";
 import { WEBHOOK_USAGE } from "../src/server/webhook_args.ts";
 import { VERSION } from "../src/version.ts";
 import { resolveConfig } from "../src/config/resolve_config.ts";
-import { commandSignature } from "../src/mutate/signature.ts";
+import { commandSignature } from "../src/pod/signature.ts";
 import { createTestCa, type TestCa } from "../testing/pki.ts";
 import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
 import { startAwsStandIn } from "../testing/aws.ts";

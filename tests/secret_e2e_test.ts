@@ -7,7 +7,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
-import { commandSignature } from "../src/mutate/signature.ts";
+import { commandSignature } from "../src/pod/signature.ts";
 import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
 import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
 import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";

@@ -10,7 +10,7 @@
  */
 
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
-import { commandSignature } from "../../src/mutate/signature.ts";
+import { commandSignature } from "../../src/pod/signature.ts";
 import { startKubeApi } from "../../testing/kube_api.ts";
 import { startAwsStandIn } from "../../testing/aws.ts";
 import { startWebhook, type WebhookProcess } from "../../testing/webhook_process.ts";

@@ -13,24 +13,15 @@ export function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Parses and checks an AdmissionReview. `apiVersion` and `kind` may be missing; when present they
+ * Checks a decoded AdmissionReview. `apiVersion` and `kind` may be missing; when present they
  * must be `admission.k8s.io/v1` and `AdmissionReview` (Piggy answers in v1 only).
  *
- * @param bodyText the request body
+ * @param parsed the decoded request body
  * @returns the review, with `request.uid` a string
- * @throws {AdmissionDecodeError} on malformed JSON, a missing or null `request`, a missing uid, or
- *   an unsupported version
+ * @throws {AdmissionDecodeError} on a value that is not an object, a missing or null `request`, a
+ *   missing uid, or an unsupported version
  */
-export function decodeReview(bodyText: string): AdmissionReviewRequest {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bodyText);
-  } catch (error) {
-    throw new AdmissionDecodeError(
-      `Cannot decode AdmissionReview: ${error instanceof Error ? error.message : "invalid JSON"}`,
-      { cause: error },
-    );
-  }
+export function decodeReview(parsed: unknown): AdmissionReviewRequest {
   if (!isObject(parsed)) {
     throw new AdmissionDecodeError("Cannot decode AdmissionReview: expecting a JSON object");
   }
@@ -75,15 +66,10 @@ export function decodeReview(bodyText: string): AdmissionReviewRequest {
  * Reads `request.uid` from a body that {@link decodeReview} rejected, so the error can still be
  * answered as an AdmissionReview.
  *
- * @returns the uid, or `undefined` when the body is not JSON or has no string uid
+ * @returns the uid, or `undefined` when the body has no string uid
  */
-export function readReviewUid(bodyText: string): string | undefined {
-  try {
-    const parsed: unknown = JSON.parse(bodyText);
-    if (!isObject(parsed) || !isObject(parsed.request)) return undefined;
-    const uid = parsed.request.uid;
-    return typeof uid === "string" && uid !== "" ? uid : undefined;
-  } catch {
-    return undefined;
-  }
+export function readReviewUid(parsed: unknown): string | undefined {
+  if (!isObject(parsed) || !isObject(parsed.request)) return undefined;
+  const uid = parsed.request.uid;
+  return typeof uid === "string" && uid !== "" ? uid : undefined;
 }

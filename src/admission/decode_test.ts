@@ -1,27 +1,28 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { AdmissionDecodeError } from "../errors.ts";
+import { decodeJson } from "../http/envelope.ts";
 import { decodeReview, readReviewUid } from "./decode.ts";
 
-test("decodeReview() accepts a review without apiVersion and kind (AD-3)", () => {
-  const review = decodeReview(JSON.stringify({ request: { uid: "test-uid", object: {} } }));
+test("decodeReview() accepts a review without apiVersion and kind", () => {
+  const review = decodeReview({ request: { uid: "test-uid", object: {} } });
   assert.equal(review.request.uid, "test-uid");
 });
 
 test("decodeReview() accepts an admission.k8s.io/v1 review", () => {
-  const review = decodeReview(JSON.stringify({
+  const review = decodeReview({
     apiVersion: "admission.k8s.io/v1",
     kind: "AdmissionReview",
     request: { uid: "u", namespace: "ns", operation: "CREATE", dryRun: true },
-  }));
+  });
   assert.equal(review.request.namespace, "ns");
   assert.equal(review.request.dryRun, true);
 });
 
 const BAD: [string, string, RegExp][] = [
-  ["malformed JSON (AD-5)", "{invalid", /Cannot decode AdmissionReview/],
+  ["malformed JSON", "{invalid", /Cannot decode AdmissionReview/],
   ["a JSON array", "[]", /expecting a JSON object/],
-  ["a null request (AD-6)", JSON.stringify({ request: null }), /request is missing/],
+  ["a null request", JSON.stringify({ request: null }), /request is missing/],
   ["a missing request", JSON.stringify({ kind: "AdmissionReview" }), /request is missing/],
   ["a missing uid", JSON.stringify({ request: {} }), /request\.uid is missing/],
   ["a numeric uid", JSON.stringify({ request: { uid: 5 } }), /request\.uid is missing/],
@@ -37,7 +38,7 @@ const BAD: [string, string, RegExp][] = [
 
 for (const [what, body, message] of BAD) {
   test(`decodeReview() rejects ${what} with an AdmissionDecodeError`, () => {
-    assert.throws(() => decodeReview(body), (error: unknown) => {
+    assert.throws(() => decodeReview(decodeJson(body, "AdmissionReview")), (error: unknown) => {
       assert.ok(error instanceof AdmissionDecodeError);
       assert.match(error.message, message);
       return true;
@@ -46,8 +47,8 @@ for (const [what, body, message] of BAD) {
 }
 
 test("readReviewUid() reads the uid of a rejected review when it can", () => {
-  assert.equal(readReviewUid(JSON.stringify({ apiVersion: "x", request: { uid: "u1" } })), "u1");
+  assert.equal(readReviewUid({ apiVersion: "x", request: { uid: "u1" } }), "u1");
   assert.equal(readReviewUid("{invalid"), undefined);
-  assert.equal(readReviewUid(JSON.stringify({ request: null })), undefined);
-  assert.equal(readReviewUid(JSON.stringify({ request: { uid: 3 } })), undefined);
+  assert.equal(readReviewUid({ request: null }), undefined);
+  assert.equal(readReviewUid({ request: { uid: 3 } }), undefined);
 });

@@ -1,6 +1,6 @@
 /**
  * The JSON Patch of a mutation: an RFC 6902 diff of the raw request object against the mutated
- * copy, so fields Piggy does not model survive untouched (Go Piggy diffed a typed round-trip, W9).
+ * copy, so fields Piggy does not model survive untouched (Go Piggy diffed a typed round-trip and lost them).
  *
  * @module
  */

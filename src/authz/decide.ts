@@ -4,7 +4,7 @@
  * ({@link decideSecretAccess}), and what may leave the webhook once the values are fetched
  * ({@link authorizeValues}).
  *
- * Differences from Go Piggy 0.7 (spec §1.11, §2.2 S1/S4, §2.3 W15), each refused rather than let
+ * Differences from Go Piggy 0.7, each refused rather than let
  * through:
  * - a token whose user is not `system:serviceaccount:<namespace>:<name>` (Go failed later, by luck);
  * - a pod-bound token (`user.extra` pod name/uid claims) used for another pod, or for a pod that was
@@ -27,6 +27,7 @@ import { AccessDeniedError, NotFoundError, UnauthenticatedError } from "../error
 import type { resolveConfig } from "../config/resolve_config.ts";
 import type { SecretQuery } from "../secrets/source.ts";
 import { allowedServiceAccounts, withoutReservedKeys } from "../secrets/filter.ts";
+import { parseUidAnnotation } from "../pod/piggy_uid.ts";
 
 /** TokenReview `user.extra` key carrying the name of the pod a projected token is bound to. */
 export const POD_NAME_CLAIM = "authentication.kubernetes.io/pod-name";
@@ -72,8 +73,10 @@ export interface IdentifyOptions {
   audiences?: readonly string[];
 }
 
-/** What {@link decideSecretAccess} allows: the query to run and the facts to audit. */
+/** What {@link decideSecretAccess} allows: the pod it checked, the query to run, what to audit. */
 export interface SecretDecision {
+  /** The live pod the decision was made on. */
+  pod: Pod;
   /** What to fetch. */
   query: SecretQuery;
   /** Token (and pod) namespace. */
@@ -174,43 +177,6 @@ export function identifyCaller(
   return identity;
 }
 
-/**
- * Parses the `piggysec.com/piggy-uid` annotation (container UID → command signature).
- *
- * @param text the annotation value (may be undefined)
- * @returns the map (empty when absent or unusable) and a problem description when unusable
- */
-export function parseUidAnnotation(
-  text: string | undefined,
-): { signatures: Map<string, string>; problem?: string } {
-  const signatures = new Map<string, string>();
-  if (text === undefined || text === "") return { signatures };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return { signatures, problem: `Cannot parse annotation "${PIGGY_UID_ANNOTATION}": not JSON` };
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    return {
-      signatures,
-      problem: `Cannot parse annotation "${PIGGY_UID_ANNOTATION}": not a JSON object`,
-    };
-  }
-  let skipped = 0;
-  for (const [uid, signature] of Object.entries(parsed)) {
-    if (typeof signature === "string") signatures.set(uid, signature);
-    else skipped++;
-  }
-  if (skipped > 0) {
-    return {
-      signatures,
-      problem: `Annotation "${PIGGY_UID_ANNOTATION}" has ${skipped} non-string entries: ignored`,
-    };
-  }
-  return { signatures };
-}
-
 /** Compares two strings in time independent of where they differ. */
 function equalStrings(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
@@ -261,7 +227,7 @@ export function decideSecretAccess(input: DecideInput): SecretDecision {
   if (problem) input.warn?.(problem);
   const expected = request.uid === "" ? undefined : signatures.get(request.uid);
   if (config.piggyEnforceIntegrity) {
-    // A missing uid never matches, not even an empty signature (Go Piggy bug S1).
+    // A missing uid never matches, not even an empty signature (Go Piggy compared the missing entry with an empty signature and let it through).
     if (expected === undefined || !equalStrings(expected, request.signature)) {
       throw new AccessDeniedError(`Invalid signature for pod "${podName}"`);
     }
@@ -274,6 +240,7 @@ export function decideSecretAccess(input: DecideInput): SecretDecision {
     ? config.awsSecretName
     : `${config.piggyDefaultSecretNamePrefix}${namespace}/${identity.serviceAccountName}${config.piggyDefaultSecretNameSuffix}`;
   return {
+    pod,
     query: {
       secretName,
       ssmParameterPath,

@@ -2,7 +2,7 @@
  * The `/secret` proxy handler: authenticates a launcher's service-account token, authorizes the
  * secret its live pod is configured with, fetches it and answers a flat JSON map of strings.
  *
- * Wire compatible with Go Piggy 0.7 launchers (spec §1.10): `POST`, `Content-Type:
+ * Wire compatible with Go Piggy 0.7 launchers: `POST`, `Content-Type:
  * application/json` (parameters such as `; charset=utf-8` are accepted, Go required the exact
  * text), `X-Token: <raw token>`, body `{"resources","name","uid","signature"}`. Failures answer
  * `{"error": code, "message": text}` with the status from `toStatus` (Go answered 400 for almost
@@ -21,7 +21,7 @@
  * | 503 | the Kubernetes API is unreachable, answers 5xx or 429: retryable |
  *
  * Checks run in Go's order: method, content type, token header, then the body (so a missing token is
- * 401 before any JSON parsing, spec §3.8).
+ * 401 before any JSON parsing).
  *
  * Every request writes exactly one audit line: info on success, warn on 4xx, error on 5xx, with
  * `namespace`, `pod_name`, `service_account` (`ns:sa`), `secret_name` (or the SSM path) and
@@ -36,12 +36,9 @@ import {
   AdmissionDecodeError,
   KubeApiError,
   KubeUnavailableError,
-  MethodNotAllowedError,
   PiggyError,
   toErrorBody,
-  toStatus,
   UnauthenticatedError,
-  UnsupportedMediaTypeError,
 } from "../errors.ts";
 import type { KubeClient } from "../k8s/client.ts";
 import type { LogFields, Logger } from "../log.ts";
@@ -49,15 +46,17 @@ import type { SecretSource } from "../secrets/source.ts";
 import { resolveConfig } from "../config/resolve_config.ts";
 import {
   authorizeValues,
+  type CallerIdentity,
   containerOfUid,
   decideSecretAccess,
   identifyCaller,
   onlyReferencedKeys,
+  type SecretDecision,
   type SecretRequest,
 } from "./decide.ts";
-import { readBodyText } from "../server/read_body.ts";
-import { gatherFacts, GatherFactsError } from "../mutate/gather_facts.ts";
-import { referencedSecretKeys } from "../mutate/container_refs.ts";
+import { acceptJsonPost, errorResponse, jsonResponse, readJsonBody } from "../http/envelope.ts";
+import { gatherFacts, GatherFactsError } from "../pod/gather_facts.ts";
+import { referencedSecretKeys } from "../pod/container_refs.ts";
 import { settingLookup, type WebhookOptions } from "../config/webhook_options.ts";
 
 /** Default limit of a `/secret` request body: Go launchers send about 200 bytes. */
@@ -80,38 +79,39 @@ export interface SecretHandlerDeps {
 /** The Kubernetes object name rules (DNS subdomain) a pod name follows. */
 const POD_NAME_PATTERN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-const JSON_HEADERS = {
-  "content-type": "application/json",
-  "cache-control": "no-store",
-  "x-content-type-options": "nosniff",
-};
-
-/** What the audit line reports; filled in as the request progresses. */
-interface AuditFacts {
+/** What the audit line reports: as much as was known when the request ended. */
+export interface SecretAudit {
   namespace?: string;
   podName?: string;
   serviceAccount?: string;
   secretLabel?: string;
 }
 
-function checkContentType(header: string | null): void {
-  const mediaType = (header ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
-  if (mediaType !== "application/json") {
-    throw new UnsupportedMediaTypeError(
-      `Cannot accept content type "${header ?? ""}": only application/json is supported`,
+/** One authenticated request: the token, the validated body and the request's abort signal. */
+export interface SecretCall {
+  token: string;
+  body: SecretRequest;
+  signal: AbortSignal;
+}
+
+/** What {@link answerSecret} returns: the values to send, or why not; and what to audit. */
+export type SecretOutcome =
+  | { values: Record<string, string>; audit: SecretAudit }
+  | { error: unknown; audit: SecretAudit };
+
+/** The `X-Token` header. @throws {UnauthenticatedError} missing or empty */
+function readToken(request: Request): string {
+  const token = request.headers.get(TOKEN_HEADER)?.trim() ?? "";
+  if (token === "") {
+    throw new UnauthenticatedError(
+      `Token is not supplied: header "${TOKEN_HEADER}" is missing or empty`,
     );
   }
+  return token;
 }
 
 /** Validates the body's shape. `resources` is informational (Go never read it). */
-function parseSecretRequest(text: string): SecretRequest {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // The parser's message quotes the body: keep it out of responses and logs.
-    throw new AdmissionDecodeError("Cannot decode request: body is not valid JSON");
-  }
+function parseSecretRequest(body: unknown): SecretRequest {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new AdmissionDecodeError("Cannot decode request: body must be a JSON object");
   }
@@ -163,16 +163,122 @@ async function kubeCall<T>(call: Promise<T>, what: string): Promise<T> {
   }
 }
 
-function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}) {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { ...JSON_HEADERS, ...headers },
+/** Reviews the token and checks who it belongs to. */
+async function identify(
+  deps: SecretHandlerDeps,
+  call: SecretCall,
+): Promise<CallerIdentity> {
+  const audiences = [...deps.options.tokenAudiences];
+  const review = await kubeCall(
+    deps.kube.reviewToken(call.token, audiences, { signal: call.signal }),
+    "review token",
+  );
+  return identifyCaller(review, call.body.name, { audiences });
+}
+
+/** Reads the caller's live pod and decides on it. */
+async function decide(
+  deps: SecretHandlerDeps,
+  identity: CallerIdentity,
+  call: SecretCall,
+): Promise<SecretDecision> {
+  // Only the token's namespace is ever read: a pod of another namespace is simply not found.
+  const pod = await kubeCall(
+    deps.kube.getPod(identity.namespace, identity.podName, { signal: call.signal }),
+    `get pod "${identity.podName}"`,
+  );
+  return decideSecretAccess({
+    identity,
+    pod,
+    request: call.body,
+    settings: resolveConfig(pod?.metadata?.annotations ?? {}, settingLookup(deps.options)),
+    warn: (message) => deps.logger.warn(message, { namespace: identity.namespace }),
   });
 }
 
 /**
- * Builds the `/secret` handler. The handler never throws: every failure is an `{error, message}`
- * JSON answer, and every request writes one audit line.
+ * The secret keys the calling container refers to, or `undefined` when the operator restored Go
+ * Piggy's whole-secret answer. The ConfigMaps and Secrets its valueFrom/envFrom name are read (as
+ * at admission) before AWS is.
+ */
+async function referencedKeys(
+  deps: SecretHandlerDeps,
+  decision: SecretDecision,
+  call: SecretCall,
+): Promise<Set<string> | undefined> {
+  const container = containerOfUid(decision.pod, call.body.uid);
+  if (deps.options.answerAllKeys) return undefined;
+  try {
+    const facts = await gatherFacts(decision.pod, decision.namespace, deps.kube, {
+      containers: [container],
+      signal: call.signal,
+    });
+    return referencedSecretKeys(container, facts);
+  } catch (error) {
+    throw kubeFailure(error instanceof GatherFactsError ? error.cause : error, "read references");
+  }
+}
+
+/**
+ * Answers one authenticated `/secret` request: who calls, whether its live pod may read the
+ * secret, which keys its container refers to, then the values. Never throws.
+ */
+export async function answerSecret(
+  deps: SecretHandlerDeps,
+  call: SecretCall,
+): Promise<SecretOutcome> {
+  let audit: SecretAudit = { podName: call.body.name };
+  try {
+    const identity = await identify(deps, call);
+    audit = { ...audit, namespace: identity.namespace, serviceAccount: identity.serviceAccount };
+    const decision = await decide(deps, identity, call);
+    audit = { ...audit, secretLabel: decision.secretLabel };
+    const keys = await referencedKeys(deps, decision, call);
+    const values = await deps.secrets.fetchSecret(decision.query, { signal: call.signal });
+    const allowed = authorizeValues(values, decision.serviceAccount, {
+      enforceServiceAccount: decision.enforceServiceAccount,
+      secretLabel: decision.secretLabel,
+    });
+    return { values: keys === undefined ? allowed : onlyReferencedKeys(allowed, keys), audit };
+  } catch (error) {
+    return { error, audit };
+  }
+}
+
+/**
+ * Writes the request's one audit line: info on success, warn on 4xx, error on 5xx. Only our own
+ * message is logged: causes may quote a secret's text (e.g. a JSON parse error).
+ */
+function writeAudit(logger: Logger, outcome: SecretOutcome, status: number, message: string) {
+  const { audit } = outcome;
+  let errorCode: string | undefined;
+  if ("error" in outcome) {
+    errorCode = toErrorBody(outcome.error).error;
+    if (!(outcome.error instanceof PiggyError)) {
+      const kind = outcome.error instanceof Error ? outcome.error.name : typeof outcome.error;
+      errorCode = `${errorCode} (${kind})`;
+    }
+  }
+  const fields: LogFields = {
+    namespace: audit.namespace,
+    pod_name: audit.podName,
+    service_account: audit.serviceAccount,
+    secret_name: audit.secretLabel,
+    status,
+    error_code: errorCode,
+  };
+  const line = `Request from [sa=${audit.serviceAccount ?? ""}], [pod=${audit.podName ?? ""}] ${
+    "error" in outcome ? `was error: ${message}` : "was successful"
+  }`;
+  if (status < 400) logger.info(line, fields);
+  else if (status < 500) logger.warn(line, fields);
+  else logger.error(line, fields);
+}
+
+/**
+ * Builds the `/secret` handler: the shared HTTP envelope, the token header, then
+ * {@link answerSecret}. The handler never throws: every failure is an `{error, message}` JSON
+ * answer, and every request writes one audit line.
  *
  * @example
  * ```ts
@@ -185,122 +291,27 @@ export function createSecretHandler(
   deps: SecretHandlerDeps,
 ): (request: Request) => Promise<Response> {
   const limit = deps.maxBodyBytes ?? DEFAULT_SECRET_BODY_LIMIT;
-  const settingEnv = settingLookup(deps.options);
-
-  async function serve(request: Request, audit: AuditFacts, token: { value: string }) {
-    if (request.method !== "POST") {
-      throw new MethodNotAllowedError(
-        `Cannot accept method "${request.method}": only POST is allowed`,
-      );
-    }
-    checkContentType(request.headers.get("content-type"));
-    const header = request.headers.get(TOKEN_HEADER)?.trim() ?? "";
-    if (header === "") {
-      throw new UnauthenticatedError(
-        `Token is not supplied: header "${TOKEN_HEADER}" is missing or empty`,
-      );
-    }
-    token.value = header;
-    const body = parseSecretRequest(await readBodyText(request, { limit }));
-    audit.podName = body.name;
-
-    const callOptions = { signal: request.signal };
-    const audiences = [...deps.options.tokenAudiences];
-    const review = await kubeCall(
-      deps.kube.reviewToken(header, audiences, callOptions),
-      "review token",
-    );
-    const identity = identifyCaller(review, body.name, { audiences });
-    audit.namespace = identity.namespace;
-    audit.serviceAccount = identity.serviceAccount;
-
-    // Only the token's namespace is ever read: a pod of another namespace is simply not found.
-    const pod = await kubeCall(
-      deps.kube.getPod(identity.namespace, identity.podName, callOptions),
-      `get pod "${identity.podName}"`,
-    );
-    const settings = resolveConfig(pod?.metadata?.annotations ?? {}, settingEnv);
-    const decision = decideSecretAccess({
-      identity,
-      pod,
-      request: body,
-      settings,
-      warn: (message) => deps.logger.warn(message, { namespace: identity.namespace }),
-    });
-    audit.secretLabel = decision.secretLabel;
-
-    // The references of the calling container bound the answer: ConfigMaps and Secrets its
-    // valueFrom/envFrom name are read (as at admission) before AWS is. The operator can restore Go
-    // Piggy's whole-secret answer.
-    const container = containerOfUid(pod!, body.uid);
-    const answerAll = deps.options.answerAllKeys;
-    let keys: Set<string> | undefined;
-    if (!answerAll) {
-      let facts;
-      try {
-        facts = await gatherFacts(pod!, identity.namespace, deps.kube, {
-          containers: [container],
-          signal: request.signal,
-        });
-      } catch (error) {
-        throw kubeFailure(
-          error instanceof GatherFactsError ? error.cause : error,
-          "read references",
-        );
-      }
-      keys = referencedSecretKeys(container, facts);
-    }
-
-    const values = await deps.secrets.fetchSecret(decision.query, callOptions);
-    const allowed = authorizeValues(values, decision.serviceAccount, {
-      enforceServiceAccount: decision.enforceServiceAccount,
-      secretLabel: decision.secretLabel,
-    });
-    return keys === undefined ? allowed : onlyReferencedKeys(allowed, keys);
-  }
 
   return async function handleSecret(request: Request): Promise<Response> {
-    const audit: AuditFacts = {};
-    const token = { value: "" };
-    let status = 200;
-    let response: Response;
-    let outcome: string;
-    let errorCode: string | undefined;
+    let token = "";
+    let outcome: SecretOutcome;
     try {
-      const values = await serve(request, audit, token);
-      response = jsonResponse(200, values);
-      outcome = "was successful";
+      acceptJsonPost(request);
+      token = readToken(request);
+      const body = parseSecretRequest(await readJsonBody(request, "request", { limit }));
+      outcome = await answerSecret(deps, { token, body, signal: request.signal });
     } catch (error) {
-      status = toStatus(error);
-      const body = toErrorBody(error);
-      // Defence in depth: never echo the token, even if an upstream message quoted it.
-      if (token.value.length >= 8) body.message = body.message.replaceAll(token.value, "[token]");
-      errorCode = body.error;
-      response = jsonResponse(
-        status,
-        body,
-        status === 405 ? { allow: "POST" } : {},
-      );
-      // Only our own message: causes may quote a secret's text (e.g. a JSON parse error).
-      outcome = `was error: ${body.message}`;
-      if (!(error instanceof PiggyError)) {
-        errorCode = `${body.error} (${error instanceof Error ? error.name : typeof error})`;
-      }
+      outcome = { error, audit: {} };
     }
-    const fields: LogFields = {
-      namespace: audit.namespace,
-      pod_name: audit.podName,
-      service_account: audit.serviceAccount,
-      secret_name: audit.secretLabel,
-      status,
-      error_code: errorCode,
-    };
-    const message = `Request from [sa=${audit.serviceAccount ?? ""}], [pod=${
-      audit.podName ?? ""
-    }] ${outcome}`;
-    if (status < 400) deps.logger.info(message, fields);
-    else if (status < 500) deps.logger.warn(message, fields);
-    else deps.logger.error(message, fields);
+    if ("values" in outcome) {
+      writeAudit(deps.logger, outcome, 200, "");
+      return jsonResponse(200, outcome.values);
+    }
+    // Defence in depth: never echo the token, even if an upstream message quoted it.
+    const redact = (message: string) =>
+      token.length >= 8 ? message.replaceAll(token, "[token]") : message;
+    const response = errorResponse(outcome.error, redact);
+    writeAudit(deps.logger, outcome, response.status, redact(toErrorBody(outcome.error).message));
     return response;
   };
 }

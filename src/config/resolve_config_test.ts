@@ -21,7 +21,7 @@ test("resolveConfig() returns the defaults without annotations or env", () => {
   assert.deepEqual(problems, []);
 });
 
-test("resolveConfig() prefers the annotation, then the env, then the default (SV-20)", () => {
+test("resolveConfig() prefers the annotation, then the env, then the default", () => {
   const env = envOf({ AWS_SECRET_NAME: "from-env", AWS_REGION: "eu-west-1" });
   const { config, sources } = resolveConfig({ [`${P}aws-secret-name`]: "from-pod" }, env);
   assert.equal(config.awsSecretName, "from-pod");
@@ -48,7 +48,7 @@ test("resolveConfig() treats an empty env var as unset", () => {
   assert.equal(sources.standalone, "default");
 });
 
-test("resolveConfig() parses booleans from annotation and env (SV-18, SV-21)", () => {
+test("resolveConfig() parses booleans from annotation and env", () => {
   const annotated = resolveConfig({ [`${P}debug`]: "true" }, envOf({ DEBUG: "false" }));
   assert.equal(annotated.config.debug, true);
   const fromEnv = resolveConfig(undefined, envOf({ DEBUG: "false", PIGGY_IGNORE_NO_ENV: "1" }));
@@ -57,7 +57,7 @@ test("resolveConfig() parses booleans from annotation and env (SV-18, SV-21)", (
   assert.equal(fromEnv.sources.debug, "env");
 });
 
-test("resolveConfig() parses integers from annotation and env (SV-19, SV-22)", () => {
+test("resolveConfig() parses integers from annotation and env", () => {
   assert.equal(
     resolveConfig({ [`${P}piggy-number-of-retry`]: "123" }, envOf({ PIGGY_NUMBER_OF_RETRY: "456" }))
       .config.piggyNumberOfRetry,
@@ -69,7 +69,7 @@ test("resolveConfig() parses integers from annotation and env (SV-19, SV-22)", (
   );
 });
 
-test("resolveConfig() reports a bad integer annotation and uses the default (SV-22 ⚠: not silently 0)", () => {
+test("resolveConfig() reports a bad integer annotation and uses the default (not silently 0 as in Go Piggy)", () => {
   const { config, sources, problems } = resolveConfig(
     { [`${P}piggy-number-of-retry`]: "abc" },
     noEnv,

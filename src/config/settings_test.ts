@@ -38,7 +38,7 @@ const FIELDS: Record<keyof PiggyConfig, true> = {
   piggyCaBundle: true,
 };
 
-// Go Piggy 0.7 §1.3 settings (piggy-uid is not a setting).
+// The settings Go Piggy 0.7 read (piggy-uid is not a setting).
 const GO_KEYS = [
   "aws-secret-name",
   "aws-ssm-parameter-path",

@@ -8,7 +8,7 @@
 import { ENV } from "../constants.ts";
 import { SecretSourceError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { commandSignature } from "../mutate/signature.ts";
+import { commandSignature } from "../pod/signature.ts";
 import type { SecretSource } from "../secrets/source.ts";
 import type { LauncherOptions } from "./options.ts";
 import { type ProxyRequest, requestSecrets, secretUrl } from "./proxy.ts";
@@ -50,7 +50,7 @@ export async function prepareProxyFetch(
       throw new TypeError(`Cannot read the CA file "${options.caFile}"`, { cause: error });
     }
   }
-  const signature = await commandSignature([...command]);
+  const signature = commandSignature([...command]);
   const send = deps.requestSecrets ?? requestSecrets;
   return async () => {
     let token: string;

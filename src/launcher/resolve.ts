@@ -6,7 +6,7 @@
  */
 
 import { LAUNCHER_ONLY_KEYS, REFERENCE_PREFIX, RESERVED_KEYS } from "../constants.ts";
-import { referenceKey } from "../mutate/container_refs.ts";
+import { referenceKey } from "../pod/container_refs.ts";
 
 /** Environment variables as ordered name/value pairs. */
 export type EnvEntries = ReadonlyArray<readonly [string, string]>;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { LAUNCHER_ONLY_KEYS, RESERVED_KEYS } from "../constants.ts";
-import { referenceKey } from "../mutate/container_refs.ts";
+import { referenceKey } from "../pod/container_refs.ts";
 import { buildChildEnvironment, type EnvEntries } from "./resolve.ts";
 
 const keys: Array<[string, string | undefined]> = [
@@ -23,18 +23,18 @@ for (const [value, key] of keys) {
   });
 }
 
-test("buildChildEnvironment() keeps a plain variable (PE-1)", () => {
+test("buildChildEnvironment() keeps a plain variable", () => {
   const child = buildChildEnvironment([["MY_VAR", "my-value"]], {});
   assert.deepEqual(child.env, [["MY_VAR", "my-value"]]);
   assert.deepEqual(child.unresolved, []);
 });
 
-test("buildChildEnvironment() drops reserved names (PE-2)", () => {
+test("buildChildEnvironment() drops reserved names", () => {
   const child = buildChildEnvironment([["PIGGY_AWS_REGION", "us-east-1"], ["A", "1"]], {});
   assert.deepEqual(child.env, [["A", "1"]]);
 });
 
-test("buildChildEnvironment() replaces references and keeps other values (PE-3)", () => {
+test("buildChildEnvironment() replaces references and keeps other values", () => {
   const child = buildChildEnvironment(
     [["DB_PASS", "piggy:db-pass"], ["API_KEY", "piggy:api-key"], ["NORMAL", "value"]],
     { "db-pass": "secret123", "api-key": "key456" },

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { SecretSourceError } from "../errors.ts";
 import { MemorySecretSource } from "../secrets/memory_source.ts";
-import { commandSignature } from "../mutate/signature.ts";
+import { commandSignature } from "../pod/signature.ts";
 import { USAGE } from "./args.ts";
 import { VERSION } from "../version.ts";
 import type { ProxyRequest } from "./proxy.ts";

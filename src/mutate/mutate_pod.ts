@@ -1,10 +1,9 @@
 /**
- * The Pod mutation (Go Piggy §1.7–1.8, with its bugs fixed), as a pure async function of the pod,
- * the resolved settings, the facts looked up before it and a UID generator. No network, no env,
- * no clock; async only because signatures use Web Crypto.
+ * The Pod mutation (Go Piggy's, with its bugs fixed), as a pure function of the pod, the resolved
+ * settings, the facts looked up before it and a UID generator. No network, no env, no clock.
  *
  * For each init container (as received) and app container that qualifies (see
- * `container_refs.ts`): env injection (upsert by name, §1.8.1 order), the `piggy-env` mount, the
+ * `container_refs.ts`): env injection (upsert by name, in Go Piggy's order), the `piggy-env` mount, the
  * command rewrite `["/piggy/piggy-env"]` + `["--", ...command, ...args]`, and an entry
  * `uid → signature` in the `piggysec.com/piggy-uid` annotation. Then the installer init container
  * (index 0) and the volume.
@@ -43,8 +42,9 @@ import {
 } from "../constants.ts";
 import { parseQuantity } from "../config/parse.ts";
 import type { PiggyConfig } from "../config/settings.ts";
-import { isWrapped, type PodFacts, qualifies } from "./container_refs.ts";
-import { commandSignature } from "./signature.ts";
+import { isWrapped, type PodFacts, qualifies } from "../pod/container_refs.ts";
+import { formatUidAnnotation, parseUidAnnotation } from "../pod/piggy_uid.ts";
+import { commandSignature } from "../pod/signature.ts";
 
 /** Annotation the kubelet puts on mirror pods of static pods. */
 export const MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror";
@@ -78,7 +78,7 @@ export interface MutationResult {
 /** Generates a per-container UID (32 lowercase hex chars in production). */
 export type UidGenerator = () => string;
 
-/** True when a setting that triggers the mutation is set (Go §1.7). */
+/** True when a setting that triggers the mutation is set (as in Go Piggy). */
 export function isTriggered(config: PiggyConfig): boolean {
   return config.awsSecretName !== "" || config.awsSsmParameterPath !== "" ||
     config.piggyAddress !== "";
@@ -110,30 +110,6 @@ function denied(pod: Pod, message: string, warnings: string[]): MutationResult {
     denial: { code: 400, message },
     warnings,
   };
-}
-
-/** Parses the current `piggy-uid` map; anything malformed counts as empty (it is rewritten). */
-function parseUidMap(text: string | undefined): Map<string, string> {
-  const map = new Map<string, string>();
-  if (!text) return map;
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) {
-      for (const [uid, signature] of Object.entries(parsed)) {
-        if (typeof signature === "string") map.set(uid, signature);
-      }
-    }
-  } catch {
-    // Malformed: rewritten below.
-  }
-  return map;
-}
-
-/** Go `json.Marshal` of a string map: keys sorted, no spaces. */
-function formatUidMap(signatures: Record<string, string>): string {
-  const sorted: Record<string, string> = {};
-  for (const uid of Object.keys(signatures).sort()) sorted[uid] = signatures[uid] ?? "";
-  return JSON.stringify(sorted);
 }
 
 /** Structural equality of JSON values; key order and `undefined` members do not matter. */
@@ -265,52 +241,50 @@ function configWarnings(config: PiggyConfig): string[] {
   return warnings;
 }
 
-/**
- * Mutates a copy of the pod so that every qualifying container starts through piggy-env.
- *
- * @param pod the pod under admission (not modified)
- * @param config settings resolved for this pod
- * @param facts ConfigMap/Secret reference keys from `gatherFacts`
- * @param ids per-container UID generator, called once per newly wrapped container
- * @returns the mutated copy, whether it changed, the signatures, and a denial or warnings
- */
-export async function mutatePod(
+/** Why the pod is left alone before its containers are looked at, with the warnings to give. */
+function podSkip(
   pod: Pod,
   config: PiggyConfig,
-  facts: PodFacts,
-  ids: UidGenerator,
-): Promise<MutationResult> {
-  // A JSON copy: no shared arrays between containers, whatever the caller built.
-  const copy = jsonCopy(pod);
+): { reason: string; warnings: string[] } | undefined {
   if (!isTriggered(config)) {
-    return skipped(copy, "no aws-secret-name, aws-ssm-parameter-path or piggy-address is set");
+    return {
+      reason: "no aws-secret-name, aws-ssm-parameter-path or piggy-address is set",
+      warnings: [],
+    };
   }
-  const podLabel = copy.metadata?.name || copy.metadata?.generateName || "";
-  if (copy.metadata?.annotations?.[MIRROR_POD_ANNOTATION] !== undefined) {
-    return skipped(copy, "mirror pod", [
-      "Piggy does not mutate mirror pods of static pods: secrets are not injected",
-    ]);
+  if (pod.metadata?.annotations?.[MIRROR_POD_ANNOTATION] !== undefined) {
+    return {
+      reason: "mirror pod",
+      warnings: ["Piggy does not mutate mirror pods of static pods: secrets are not injected"],
+    };
   }
-  if (copy.spec?.os?.name === "windows") {
-    return skipped(copy, "windows pod", [
-      "Piggy does not support Windows pods: secrets are not injected",
-    ]);
+  if (pod.spec?.os?.name === "windows") {
+    return {
+      reason: "windows pod",
+      warnings: ["Piggy does not support Windows pods: secrets are not injected"],
+    };
   }
+  return undefined;
+}
 
-  const spec = copy.spec ?? { containers: [] };
-  const initContainers = spec.initContainers ?? [];
+/** The qualifying containers, init containers first, in pod order. */
+function selectTargets(initContainers: Container[], containers: Container[], facts: PodFacts) {
   const targets: Target[] = [];
-  for (const [init, list] of [[true, initContainers], [false, spec.containers ?? []]] as const) {
+  for (const [init, list] of [[true, initContainers], [false, containers]] as const) {
     for (const container of list) {
       if (!container || !qualifies(container, facts)) continue;
       targets.push({ container, init, entry: [], signature: "" });
     }
   }
-  if (targets.length === 0) {
-    return skipped(copy, "no container references a piggy: value");
-  }
+  return targets;
+}
 
-  const warnings = configWarnings(config);
+/** What stops the mutation: no address in proxy mode, no installer image, no command. */
+function mutationProblems(
+  config: PiggyConfig,
+  initContainers: readonly Container[],
+  targets: readonly Target[],
+): string[] {
   const problems: string[] = [];
   if (!config.standalone && config.piggyAddress === "") {
     problems.push(
@@ -334,17 +308,15 @@ export async function mutatePod(
         "program to start, so Piggy can start it through piggy-env",
     );
   }
-  if (problems.length > 0) {
-    return denied(
-      jsonCopy(pod),
-      `Cannot inject secrets into pod "${podLabel}": ${problems.join("; ")}`,
-      warnings,
-    );
-  }
+  return problems;
+}
 
+/** Signs each target's original command; warns when the kubelet would change what is signed. */
+function signTargets(targets: Target[], config: PiggyConfig): string[] {
+  const warnings: string[] = [];
   for (const target of targets) {
     target.entry = originalEntry(target.container);
-    target.signature = await commandSignature(target.entry);
+    target.signature = commandSignature(target.entry);
     if (
       config.piggyEnforceIntegrity &&
       target.entry.some((arg) => /(^|[^$])\$\([A-Za-z_][A-Za-z0-9_]*\)/.test(arg))
@@ -355,9 +327,14 @@ export async function mutatePod(
       );
     }
   }
+  return warnings;
+}
 
-  // UIDs: keep those of already-wrapped containers that are still in the annotation map.
-  const current = parseUidMap(copy.metadata?.annotations?.[PIGGY_UID_ANNOTATION]);
+/**
+ * Keeps the UIDs of already-wrapped containers that are still in the annotation map: by their
+ * `PIGGY_UID`, or else (standalone mode has none) by an unclaimed entry with the same signature.
+ */
+function keepUids(targets: Target[], current: ReadonlyMap<string, string>): void {
   const claimed = new Set<string>();
   for (const target of targets) {
     if (!isWrapped(target.container)) continue;
@@ -377,7 +354,14 @@ export async function mutatePod(
       }
     }
   }
+}
 
+/** Injects env, mounts the launcher and rewrites the command of each target (in the copy). */
+function wrapTargets(
+  targets: readonly Target[],
+  config: PiggyConfig,
+  ids: UidGenerator,
+): Record<string, string> {
   const signatures: Record<string, string> = {};
   for (const target of targets) {
     const uid = target.uid ?? ids();
@@ -394,13 +378,24 @@ export async function mutatePod(
     }
     signatures[uid] = target.signature;
   }
+  return signatures;
+}
 
-  // Installer first, so that wrapped init containers (native sidecars included) find the launcher.
+/**
+ * Puts the installer first, so that wrapped init containers (native sidecars included) find the
+ * launcher; an existing installer moves only when a wrapped init container runs before it.
+ */
+function placeInstaller(
+  initContainers: Container[],
+  targets: readonly Target[],
+  pod: Pod,
+  config: PiggyConfig,
+): void {
   const installerIndex = initContainers.findIndex((container) =>
     container?.name === INSTALLER_NAME
   );
   if (installerIndex === -1) {
-    initContainers.unshift(installerContainer(copy, config));
+    initContainers.unshift(installerContainer(pod, config));
   } else if (installerIndex > 0) {
     const firstWrapped = initContainers.findIndex((container) =>
       targets.some((target) => target.container === container)
@@ -410,21 +405,77 @@ export async function mutatePod(
       if (installer) initContainers.unshift(installer);
     }
   }
-  spec.initContainers = initContainers;
+}
 
+/** Adds the launcher volume and writes the `piggy-uid` annotation (when it differs). */
+function addVolumeAndAnnotation(
+  copy: Pod,
+  spec: NonNullable<Pod["spec"]>,
+  config: PiggyConfig,
+  signatures: Readonly<Record<string, string>>,
+): void {
   const volumes = spec.volumes ?? [];
   if (!volumes.some((volume) => volume?.name === VOLUME_NAME)) volumes.push(launcherVolume(config));
   spec.volumes = volumes;
   copy.spec = spec;
-
   const metadata = copy.metadata ?? {};
   const annotations = metadata.annotations ?? {};
-  const formatted = formatUidMap(signatures);
+  const formatted = formatUidAnnotation(signatures);
   if (annotations[PIGGY_UID_ANNOTATION] !== formatted) {
     annotations[PIGGY_UID_ANNOTATION] = formatted;
   }
   metadata.annotations = annotations;
   copy.metadata = metadata;
+}
+
+/**
+ * Mutates a copy of the pod so that every qualifying container starts through piggy-env.
+ *
+ * @param pod the pod under admission (not modified)
+ * @param config settings resolved for this pod
+ * @param facts ConfigMap/Secret reference keys from `gatherFacts`
+ * @param ids per-container UID generator, called once per newly wrapped container
+ * @returns the mutated copy, whether it changed, the signatures, and a denial or warnings
+ */
+export function mutatePod(
+  pod: Pod,
+  config: PiggyConfig,
+  facts: PodFacts,
+  ids: UidGenerator,
+): MutationResult {
+  // A JSON copy: no shared arrays between containers, whatever the caller built.
+  const copy = jsonCopy(pod);
+  const skip = podSkip(copy, config);
+  if (skip) return skipped(copy, skip.reason, skip.warnings);
+
+  const spec = copy.spec ?? { containers: [] };
+  const initContainers = spec.initContainers ?? [];
+  const targets = selectTargets(initContainers, spec.containers ?? [], facts);
+  if (targets.length === 0) {
+    return skipped(copy, "no container references a piggy: value");
+  }
+
+  const warnings = configWarnings(config);
+  const problems = mutationProblems(config, initContainers, targets);
+  if (problems.length > 0) {
+    const podLabel = copy.metadata?.name || copy.metadata?.generateName || "";
+    return denied(
+      jsonCopy(pod),
+      `Cannot inject secrets into pod "${podLabel}": ${problems.join("; ")}`,
+      warnings,
+    );
+  }
+
+  warnings.push(...signTargets(targets, config));
+  // An unusable annotation counts as empty: it is rewritten below.
+  keepUids(
+    targets,
+    parseUidAnnotation(copy.metadata?.annotations?.[PIGGY_UID_ANNOTATION]).signatures,
+  );
+  const signatures = wrapTargets(targets, config, ids);
+  placeInstaller(initContainers, targets, copy, config);
+  spec.initContainers = initContainers;
+  addVolumeAndAnnotation(copy, spec, config, signatures);
 
   return {
     pod: copy,

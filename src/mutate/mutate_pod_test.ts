@@ -4,9 +4,9 @@ import type { Container, EnvVar, Pod } from "kubernetes-types/core/v1.d.ts";
 import { ENV, INSTALLER_NAME, PIGGY_UID_ANNOTATION, VOLUME_NAME } from "../constants.ts";
 import { resolveConfig } from "../config/resolve_config.ts";
 import type { PiggyConfig } from "../config/settings.ts";
-import { NO_FACTS, type PodFacts } from "./container_refs.ts";
+import { NO_FACTS, type PodFacts } from "../pod/container_refs.ts";
 import { mutatePod } from "./mutate_pod.ts";
-import { commandSignature } from "./signature.ts";
+import { commandSignature } from "../pod/signature.ts";
 
 const P = "piggysec.com/";
 const BASE_ENV: Record<string, string> = {
@@ -56,7 +56,7 @@ function installer(pod: Pod): Container | undefined {
   return pod.spec?.initContainers?.find((c) => c.name === INSTALLER_NAME);
 }
 
-test("mutatePod() hardens the installer for Pod Security restricted (PO-1)", async () => {
+test("mutatePod() hardens the installer for Pod Security restricted", async () => {
   const { pod } = await mutatePod(
     podOf([{ command: ["/app"], ...trigger() }]),
     configOf(),
@@ -72,7 +72,7 @@ test("mutatePod() hardens the installer for Pod Security restricted (PO-1)", asy
   });
 });
 
-test("mutatePod() copies the pod's runAsUser into the installer (PO-2)", async () => {
+test("mutatePod() copies the pod's runAsUser into the installer", async () => {
   const input = podOf([{ command: ["/app"], ...trigger() }]);
   input.spec!.securityContext = { runAsUser: 1000 };
   const { pod } = await mutatePod(input, configOf(), NO_FACTS, counter());
@@ -113,7 +113,7 @@ test("mutatePod() builds the installer as Go Piggy: name, image, args, mount, re
   assert.equal(init?.restartPolicy, undefined);
 });
 
-test("mutatePod() keeps an already-wrapped command and signs the args after -- (PO-3)", async () => {
+test("mutatePod() keeps an already-wrapped command and signs the args after --", async () => {
   const input = podOf([{ command: ["/piggy/piggy-env"], args: ["--", "ls", "-la"], ...trigger() }]);
   const result = await mutatePod(input, configOf(), NO_FACTS, counter());
   const container = result.pod.spec?.containers[0];
@@ -145,7 +145,7 @@ test("mutatePod() signs the args as-is when a wrapped container's args do not st
   assert.deepEqual(result.pod.spec?.containers[0]?.args, ["ls", "-la"]);
 });
 
-test("mutatePod() denies a container without command instead of an image lookup (PO-4 ⚠)", async () => {
+test("mutatePod() denies a container without command instead of an image lookup (until the registry lookup exists)", async () => {
   const input = podOf([{ name: "web", ...trigger() }, {
     name: "worker",
     args: ["--queue"],
@@ -159,7 +159,7 @@ test("mutatePod() denies a container without command instead of an image lookup 
   assert.deepEqual(result.pod, input);
 });
 
-test("mutatePod() wraps command + args behind the launcher (PO-5)", async () => {
+test("mutatePod() wraps command + args behind the launcher", async () => {
   const input = podOf([{ command: ["python", "app.py"], args: ["--port", "80"], ...trigger() }]);
   const result = await mutatePod(input, configOf(), NO_FACTS, counter());
   const container = result.pod.spec?.containers[0];
@@ -171,7 +171,7 @@ test("mutatePod() wraps command + args behind the launcher (PO-5)", async () => 
   assert.deepEqual(container?.volumeMounts, [{ name: VOLUME_NAME, mountPath: "/piggy/" }]);
 });
 
-test("mutatePod() leaves a pod without piggy: values unchanged: no installer, volume or annotation (PO-6, W7)", async () => {
+test("mutatePod() leaves a pod without piggy: values unchanged: no installer, volume or annotation (Go Piggy added them)", async () => {
   const input = podOf([{ command: ["/app"], env: [{ name: "NORMAL", value: "value" }] }]);
   const result = await mutatePod(input, configOf(), NO_FACTS, counter());
   assert.equal(result.changed, false);
@@ -180,7 +180,7 @@ test("mutatePod() leaves a pod without piggy: values unchanged: no installer, vo
   assert.match(result.skipReason ?? "", /no container/);
 });
 
-test("mutatePod() wraps a container qualified through envFrom facts (PO-7, with a command)", async () => {
+test("mutatePod() wraps a container qualified through envFrom facts (with a command)", async () => {
   const facts: PodFacts = {
     configMaps: new Map([["cm", new Map([["key1", "secret1"]])]]),
     secrets: new Map(),
@@ -199,7 +199,7 @@ test("mutatePod() wraps a container qualified through envFrom facts (PO-7, with 
   );
 });
 
-test("mutatePod() adds one installer and one volume however often it runs (PO-8)", async () => {
+test("mutatePod() adds one installer and one volume however often it runs", async () => {
   const config = configOf();
   let pod = podOf([{ command: ["/app"], env: [{ name: "DB", value: "piggy:db" }] }], {
     annotations: {},
@@ -212,7 +212,7 @@ test("mutatePod() adds one installer and one volume however often it runs (PO-8)
   }
 });
 
-test("mutatePod() is idempotent: a second pass changes nothing and keeps the UIDs (W8)", async () => {
+test("mutatePod() is idempotent: a second pass changes nothing and keeps the UIDs", async () => {
   const input = podOf([{ command: ["/a"], ...trigger() }, { command: ["/b"], ...trigger() }], {
     init: [{ command: ["/i"], ...trigger() }],
   });
@@ -281,7 +281,7 @@ test("mutatePod() re-signs a wrapped container whose args changed since the firs
   assert.equal(second.changed, true);
 });
 
-test("mutatePod() injects env in Go Piggy's order with every optional setting (MU-14)", async () => {
+test("mutatePod() injects env in Go Piggy's order with every optional setting", async () => {
   const config = configOf({
     [`${P}aws-secret-name`]: "my-secret",
     [`${P}aws-region`]: "us-east-1",
@@ -313,7 +313,7 @@ test("mutatePod() injects env in Go Piggy's order with every optional setting (M
   ]);
 });
 
-test("mutatePod() applies annotations over the webhook env for the installer and env (MU-12)", async () => {
+test("mutatePod() applies annotations over the webhook env for the installer and env", async () => {
   const config = configOf({
     [`${P}piggy-env-image`]: "custom-image",
     [`${P}piggy-env-image-pull-policy`]: "IfNotPresent",
@@ -428,7 +428,7 @@ test("mutatePod() upserts injected env by name and leaves the user's entries unt
   assert.equal(env.filter((entry) => entry.name === ENV.AWS_REGION).length, 1);
 });
 
-test("mutatePod() creates metadata.annotations when absent (W5)", async () => {
+test("mutatePod() creates metadata.annotations when absent", async () => {
   const input = podOf([{ command: ["/app"], ...trigger() }], { annotations: null });
   const result = await mutatePod(
     input,
@@ -458,7 +458,7 @@ test("mutatePod() writes the piggy-uid map as compact JSON sorted by UID", async
   );
 });
 
-test("mutatePod() denies proxy mode without an address (W6)", async () => {
+test("mutatePod() denies proxy mode without an address", async () => {
   const result = await mutatePod(
     podOf([{ command: ["/app"], ...trigger() }]),
     configOf({ [`${P}aws-secret-name`]: "s" }, { PIGGY_ENV_IMAGE: "img" }),
@@ -471,7 +471,7 @@ test("mutatePod() denies proxy mode without an address (W6)", async () => {
   );
 });
 
-test("mutatePod() denies an empty installer image (W6)", async () => {
+test("mutatePod() denies an empty installer image", async () => {
   const result = await mutatePod(
     podOf([{ command: ["/app"], ...trigger() }]),
     configOf({ [`${P}aws-secret-name`]: "s" }, { PIGGY_ADDRESS: "https://p" }),
@@ -481,7 +481,7 @@ test("mutatePod() denies an empty installer image (W6)", async () => {
   assert.match(result.denial?.message ?? "", /piggy-env-image/);
 });
 
-test("mutatePod() skips a pod without trigger settings even when it has piggy: values (§1.7)", async () => {
+test("mutatePod() skips a pod without trigger settings even when it has piggy: values", async () => {
   const result = await mutatePod(
     podOf([{ command: ["/app"], ...trigger() }], { annotations: {} }),
     configOf({}, { PIGGY_ENV_IMAGE: "img" }),
@@ -596,7 +596,7 @@ test("mutatePod() warns when a Memory volume cannot fit in the installer memory 
   assert.match(result.warnings[0] ?? "", /memory limit/);
 });
 
-test("mutatePod() warns that $(VAR) in a signed command breaks the integrity check (W10)", async () => {
+test("mutatePod() warns that $(VAR) in a signed command breaks the integrity check", async () => {
   const input = podOf([{ command: ["sh", "-c", "echo $(HOME)"], ...trigger() }]);
   const result = await mutatePod(input, configOf(), NO_FACTS, counter());
   assert.match(result.warnings.join("\n"), /\$\(VAR\)/);

@@ -32,7 +32,7 @@ test("versionSelector() tells version ids from stages", () => {
   }
 });
 
-test("parseSecretString() keeps strings and the JSON text of other values (SV-14)", () => {
+test("parseSecretString() keeps strings and the JSON text of other values", () => {
   assert.deepEqual(parseSecretString("s", '{"DB_USER":"admin","DB_PASS":"secret"}'), {
     DB_USER: "admin",
     DB_PASS: "secret",
@@ -69,7 +69,7 @@ test("parseSecretString() rejects non-objects without quoting the text", () => {
   }
 });
 
-test("addParameters() keys parameters by the last path element (SV-16)", () => {
+test("addParameters() keys parameters by the last path element", () => {
   const into = { values: {} as Record<string, string>, origins: new Map<string, string>() };
   addParameters("/config", [
     { Name: "/config/DB_HOST", Value: "localhost" },

@@ -11,7 +11,7 @@ test("withoutReservedKeys() drops every reserved key and keeps the rest", () => 
   assert.equal(values[ENV.ALLOWED_SA], "reserved", "the input is not mutated");
 });
 
-test("withoutReservedKeys() drops PIGGY_ALLOWED_SA and PIGGY_AWS_SECRET_VERSION (SV-6, SV-8)", () => {
+test("withoutReservedKeys() drops PIGGY_ALLOWED_SA and PIGGY_AWS_SECRET_VERSION", () => {
   assert.deepEqual(
     withoutReservedKeys({
       MY_VAR: "val1",

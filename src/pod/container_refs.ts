@@ -1,5 +1,5 @@
 /**
- * Which containers Piggy wraps (Go Piggy's decision rule, §1.8.1): a container qualifies when one
+ * Which containers Piggy wraps (Go Piggy's decision rule): a container qualifies when one
  * of its env values starts with `piggy:` — a literal `value`, a `valueFrom` ConfigMap/Secret key,
  * or any key of an `envFrom` ConfigMap/Secret — or when it already runs the launcher.
  *

@@ -1,5 +1,5 @@
 import { test } from "node:test";
-import { parseWebhookOptions } from "../src/config/webhook_options.ts";
+import { parseWebhookOptions } from "../config/webhook_options.ts";
 import assert from "node:assert/strict";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
@@ -10,14 +10,14 @@ import {
   RESERVED_KEYS,
   SECRET_PATH,
   TOKEN_HEADER,
-} from "../src/constants.ts";
-import { KubeApiError, KubeUnavailableError, SecretSourceError } from "../src/errors.ts";
-import { FakeKubeClient } from "../src/k8s/fake.ts";
-import { Logger } from "../src/log.ts";
-import { MemorySecretSource } from "../src/secrets/memory_source.ts";
-import type { SecretQuery, SecretSource } from "../src/secrets/source.ts";
-import { POD_NAME_CLAIM, POD_UID_CLAIM } from "../src/authz/decide.ts";
-import { createSecretHandler } from "../src/authz/secret_handler.ts";
+} from "../constants.ts";
+import { KubeApiError, KubeUnavailableError, SecretSourceError } from "../errors.ts";
+import { FakeKubeClient } from "../k8s/fake.ts";
+import { Logger } from "../log.ts";
+import { MemorySecretSource } from "../secrets/memory_source.ts";
+import type { SecretQuery, SecretSource } from "../secrets/source.ts";
+import { POD_NAME_CLAIM, POD_UID_CLAIM } from "./decide.ts";
+import { createSecretHandler } from "./secret_handler.ts";
 
 /** A value that must never reach a log line or an error body. */
 const CANARY = "canary-7Qx2vZ-do-not-log";
@@ -183,9 +183,9 @@ async function assertFailure(
   return answer;
 }
 
-// --- Go conformance: handler cases §3.3 -----------------------------------------------------
+// --- Go conformance: the handler -----------------------------------------------------------
 
-test("createSecretHandler() answers 200 with the secret's values (SH-1)", async () => {
+test("createSecretHandler() answers 200 with the secret's values", async () => {
   const context = setup();
   const answer = await send(context, secretRequest());
   assert.equal(answer.status, 200);
@@ -202,14 +202,14 @@ test("createSecretHandler() answers 200 with the secret's values (SH-1)", async 
   assert.deepEqual(context.secrets.queries.map((query) => query.secretName), ["my-secret"]);
 });
 
-test("createSecretHandler() answers 401 without X-Token (SH-2), before parsing the body", async () => {
+test("createSecretHandler() answers 401 without X-Token, before parsing the body", async () => {
   const context = setup();
   await assertFailure(context, secretRequest({}, { token: null }), 401, "Unauthenticated");
   await assertFailure(context, secretRequest("{invalid", { token: "" }), 401);
   assert.deepEqual(context.kube.calls, []);
 });
 
-test("createSecretHandler() answers 405 with Allow for other methods (SH-3)", async () => {
+test("createSecretHandler() answers 405 with Allow for other methods", async () => {
   const context = setup();
   for (const method of ["GET", "PUT", "DELETE"]) {
     const answer = await assertFailure(context, secretRequest({}, { method }), 405);
@@ -217,16 +217,16 @@ test("createSecretHandler() answers 405 with Allow for other methods (SH-3)", as
   }
 });
 
-test("createSecretHandler() answers 415 for other content types (SH-4: Go answered 400)", async () => {
+test("createSecretHandler() answers 415 for other content types (Go answered 400)", async () => {
   const context = setup();
   await assertFailure(context, secretRequest({}, { contentType: "text/plain" }), 415);
   await assertFailure(context, secretRequest({}, { contentType: null }), 415);
   await assertFailure(context, secretRequest({}, { contentType: "application/jsonx" }), 415);
-  // The content type is checked before the token (spec §3.8).
+  // The content type is checked before the token, as in Go Piggy.
   await assertFailure(context, secretRequest({}, { contentType: "text/plain", token: null }), 415);
 });
 
-test("createSecretHandler() accepts application/json with parameters (Go bug W13)", async () => {
+test("createSecretHandler() accepts application/json with parameters (Go required the exact text)", async () => {
   const context = setup();
   for (
     const contentType of ["application/json; charset=utf-8", "Application/JSON ;charset=UTF-8"]
@@ -236,14 +236,14 @@ test("createSecretHandler() accepts application/json with parameters (Go bug W13
   }
 });
 
-test("createSecretHandler() answers 400 for a body that is not JSON (SH-5)", async () => {
+test("createSecretHandler() answers 400 for a body that is not JSON", async () => {
   const context = setup();
   const answer = await assertFailure(context, secretRequest("{invalid"), 400, "BadRequest");
   assert.ok(!String(answer.body.message).includes("{invalid"));
   assert.deepEqual(context.kube.calls, []);
 });
 
-test("createSecretHandler() answers 400 for a malformed payload (SH-8)", async () => {
+test("createSecretHandler() answers 400 for a malformed payload", async () => {
   const context = setup();
   for (
     const body of [
@@ -273,7 +273,7 @@ test("createSecretHandler() ignores resources and treats missing uid/signature a
   assert.equal(answer.status, 200);
 });
 
-test("createSecretHandler() answers 403 when PIGGY_ALLOWED_SA refuses the caller (SH-6, SV-9)", async () => {
+test("createSecretHandler() answers 403 when PIGGY_ALLOWED_SA refuses the caller", async () => {
   const context = setup();
   context.secrets.putSecret("my-secret", { DB_PASS: CANARY, [ENV.ALLOWED_SA]: "other:sa" });
   const answer = await assertFailure(context, secretRequest(), 403, "AccessDenied");
@@ -281,7 +281,7 @@ test("createSecretHandler() answers 403 when PIGGY_ALLOWED_SA refuses the caller
   assert.equal(answer.audit.level, "warn");
 });
 
-test("createSecretHandler() maps other failures by kind, not to 400 (SH-7: AWS error → 502)", async () => {
+test("createSecretHandler() maps other failures by kind, not to 400 (an AWS error is a 502)", async () => {
   const context = setup();
   context.secrets.putSecret("my-secret", { DB_PASS: CANARY });
   const pod = podWith({ annotations: { [`${ANNOTATION_PREFIX}aws-secret-name`]: "missing" } });
@@ -291,14 +291,14 @@ test("createSecretHandler() maps other failures by kind, not to 400 (SH-7: AWS e
   assert.equal(answer.audit.level, "error");
 });
 
-// --- Go conformance: service cases §3.7 through the handler ---------------------------------
+// --- Go conformance: the access decision through the handler------------------------------
 
-test("createSecretHandler() answers 401 for an unauthenticated token (SV-2)", async () => {
+test("createSecretHandler() answers 401 for an unauthenticated token", async () => {
   const context = setup();
   await assertFailure(context, secretRequest(undefined, { token: "token-unknown-0123" }), 401);
 });
 
-test("createSecretHandler() answers 404 for a pod that does not exist (SV-3)", async () => {
+test("createSecretHandler() answers 404 for a pod that does not exist", async () => {
   const context = setup();
   const body = { name: "non-existent-pod", uid: "test-uid", signature: SIGNATURE };
   const answer = await assertFailure(
@@ -310,7 +310,7 @@ test("createSecretHandler() answers 404 for a pod that does not exist (SV-3)", a
   assert.match(String(answer.body.message), /non-existent-pod/);
 });
 
-test("createSecretHandler() answers 403 for a wrong signature (SV-4)", async () => {
+test("createSecretHandler() answers 403 for a wrong signature", async () => {
   const context = setup();
   const body = { name: "test-pod", uid: "test-uid", signature: "wrong-signature" };
   const answer = await assertFailure(context, secretRequest(body), 403, "AccessDenied");
@@ -318,7 +318,7 @@ test("createSecretHandler() answers 403 for a wrong signature (SV-4)", async () 
   assert.deepEqual(context.secrets.queries, []);
 });
 
-test("createSecretHandler() with integrity off fetches for a known uid (SV-5 corrected)", async () => {
+test("createSecretHandler() with integrity off fetches for a known uid", async () => {
   const context = setup();
   context.kube.put(
     "pods",
@@ -342,7 +342,7 @@ test("createSecretHandler() answers 403 when piggy-enforce-integrity is not a bo
   assert.deepEqual(context.secrets.queries, []);
 });
 
-test("createSecretHandler() answers 403 for a service account mismatch (SV-12)", async () => {
+test("createSecretHandler() answers 403 for a service account mismatch", async () => {
   const context = setup();
   context.kube.putToken("token-other-0123456789", saUser("default", "other-sa"));
   const answer = await assertFailure(
@@ -354,7 +354,7 @@ test("createSecretHandler() answers 403 for a service account mismatch (SV-12)",
   assert.equal(answer.audit.service_account, "default:other-sa");
 });
 
-test("createSecretHandler() refuses an unknown uid even with an empty signature (SV-13, Go bug S1)", async () => {
+test("createSecretHandler() refuses an unknown uid even with an empty signature (Go Piggy let it through)", async () => {
   const context = setup();
   context.kube.put("pods", podWith({ annotations: { [PIGGY_UID_ANNOTATION]: "{}" } }));
   for (const signature of ["sig", ""]) {
@@ -364,7 +364,7 @@ test("createSecretHandler() refuses an unknown uid even with an empty signature 
   assert.deepEqual(context.secrets.queries, []);
 });
 
-test("createSecretHandler() applies PIGGY_ALLOWED_SA with trimmed entries (SV-8, W15)", async () => {
+test("createSecretHandler() applies PIGGY_ALLOWED_SA with trimmed entries", async () => {
   const context = setup();
   context.secrets.putSecret("my-secret", {
     DB_PASS: CANARY,
@@ -375,7 +375,7 @@ test("createSecretHandler() applies PIGGY_ALLOWED_SA with trimmed entries (SV-8,
   assert.deepEqual(answer.body, { DB_PASS: CANARY });
 });
 
-test("createSecretHandler() follows PIGGY_ENFORCE_SERVICE_ACCOUNT (SV-10, SV-11)", async () => {
+test("createSecretHandler() follows PIGGY_ENFORCE_SERVICE_ACCOUNT", async () => {
   const off = setup();
   off.secrets.putSecret("my-secret", { DB_PASS: CANARY });
   assert.equal((await send(off, secretRequest())).status, 200);
@@ -387,7 +387,7 @@ test("createSecretHandler() follows PIGGY_ENFORCE_SERVICE_ACCOUNT (SV-10, SV-11)
   assert.equal((await send(on, secretRequest())).status, 200);
 });
 
-test("createSecretHandler() never returns reserved keys (SV-6)", async () => {
+test("createSecretHandler() never returns reserved keys", async () => {
   const context = setup();
   const values: Record<string, string> = { APP_KEY: "a" };
   for (const key of RESERVED_KEYS) values[key] = "reserved";
@@ -397,7 +397,7 @@ test("createSecretHandler() never returns reserved keys (SV-6)", async () => {
   assert.deepEqual(answer.body, { APP_KEY: "a" });
 });
 
-test("createSecretHandler() reads SSM when the pod has a parameter path (SV-16)", async () => {
+test("createSecretHandler() reads SSM when the pod has a parameter path", async () => {
   const context = setup();
   context.kube.put(
     "pods",
@@ -412,7 +412,7 @@ test("createSecretHandler() reads SSM when the pod has a parameter path (SV-16)"
 
 // --- Settings on the live pod ---------------------------------------------------------------
 
-test("createSecretHandler() uses the default secret name with prefix and suffix (§3.8)", async () => {
+test("createSecretHandler() uses the default secret name with prefix and suffix", async () => {
   const cases: Array<[string, Record<string, string>, string]> = [
     ["default", {}, "demo/default"],
     ["sample", { [ENV.DEFAULT_SECRET_NAME_SUFFIX]: "/test" }, "demo/sample/test"],

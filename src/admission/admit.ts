@@ -1,0 +1,192 @@
+/**
+ * `admit(request) → review`: what `/mutate` answers for one decoded AdmissionRequest, without HTTP.
+ *
+ * - Pod CREATE requests (`resource` v1 `pods`, no subresource) are mutated; every other request is
+ *   allowed unchanged. The namespace is `request.namespace`, never the object's.
+ * - `patch` + `patchType` only when something changed; config problems and mutation remarks as
+ *   `warnings`. Refusals (bad security setting, missing address or image, container without
+ *   `command`, Kubernetes API failure other than NotFound) are `allowed: false` with a message.
+ * - Dry-run requests take the same path: admission has no side effects (it only reads).
+ *
+ * @module
+ */
+
+import type { Pod } from "kubernetes-types/core/v1.d.ts";
+import { type ConfigProblem, resolveConfig } from "../config/resolve_config.ts";
+import type { PiggyConfig } from "../config/settings.ts";
+import { toStatus } from "../errors.ts";
+import type { KubeClient } from "../k8s/client.ts";
+import { describeError, type LogFields, type Logger } from "../log.ts";
+import type { PodFacts } from "../pod/container_refs.ts";
+import { gatherFacts, GatherFactsError } from "../pod/gather_facts.ts";
+import { isTriggered, mutatePod, type MutationResult } from "../mutate/mutate_pod.ts";
+import { isObject } from "./decode.ts";
+import { createPatch } from "./patch.ts";
+import { allowReview, denyReview, patchReview } from "./response.ts";
+import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
+
+/** Default deadline of the Kubernetes reads of one admission request. */
+export const LOOKUP_TIMEOUT_MS = 3000;
+
+/** What {@link admit} needs besides the request. */
+export interface AdmitContext {
+  /** Kubernetes API access (ConfigMaps and Secrets of the request namespace). */
+  kube: KubeClient;
+  /** Lookup of the settings' webhook env fallbacks (validated at start-up), `PIGGY_CA_BUNDLE` included. */
+  settingEnv: (name: string) => string | undefined;
+  /** The request's logger (with uid, namespace and pod or owner). */
+  log: Logger;
+  /** Per-container UID generator. */
+  newUid: () => string;
+  /** Monotonic clock in milliseconds for the "took" of log lines. @default performance.now */
+  now?: () => number;
+  /** Deadline of the ConfigMap/Secret reads. @default LOOKUP_TIMEOUT_MS (3 s) */
+  lookupTimeoutMs?: number;
+}
+
+function isPodCreate(request: AdmissionRequest): boolean {
+  const resource = request.resource;
+  return resource?.group === "" && resource.version === "v1" && resource.resource === "pods" &&
+    !request.subResource && request.operation === "CREATE";
+}
+
+/**
+ * Names the pod for logs: its name, or for controller pods its owner, as log fields and as the
+ * subject of Go Piggy's "… has been mutated" line.
+ */
+export function describePod(
+  pod: Pod,
+  request: AdmissionRequest,
+): { fields: LogFields; text: string } {
+  const name = pod.metadata?.name || request.name || "";
+  const owner = pod.metadata?.ownerReferences?.[0];
+  if (!name && owner) {
+    return {
+      fields: { owner: `${owner.kind}/${owner.name}` },
+      text: `Pod of ${owner.kind} '${owner.name}'`,
+    };
+  }
+  const shown = name || pod.metadata?.generateName || "";
+  return {
+    fields: {
+      pod_name: name || (pod.metadata?.generateName ? `${pod.metadata.generateName}*` : ""),
+    },
+    text: `Pod '${shown}'`,
+  };
+}
+
+/** The pod's settings, with every problem logged once and the non-denying ones as warnings. */
+function resolvePodSettings(
+  pod: Pod,
+  context: AdmitContext,
+): { config: PiggyConfig; problems: ConfigProblem[]; warnings: string[] } {
+  const { config, problems } = resolveConfig(
+    pod.metadata?.annotations ?? undefined,
+    context.settingEnv,
+  );
+  for (const problem of problems) {
+    context.log.warn(problem.message, { setting: problem.key, deny: problem.deny });
+  }
+  const warnings = problems.filter((problem) => !problem.deny).map((problem) => problem.message);
+  return { config, problems, warnings };
+}
+
+/** The facts of the pod's namespace, or the denial when they cannot be read. */
+async function lookUpFacts(
+  pod: Pod,
+  namespace: string,
+  context: AdmitContext,
+): Promise<PodFacts | { status: number; message: string }> {
+  try {
+    return await gatherFacts(pod, namespace, context.kube, {
+      signal: AbortSignal.timeout(context.lookupTimeoutMs ?? LOOKUP_TIMEOUT_MS),
+    });
+  } catch (error) {
+    if (!(error instanceof GatherFactsError)) throw error;
+    context.log.error("Cannot read the objects the pod refers to", {
+      error: describeError(error),
+    });
+    return { status: toStatus(error.cause), message: error.message };
+  }
+}
+
+/** Why the pod is refused: denying settings (only for pods Piggy would wrap) and the mutation's. */
+function refusalOf(result: MutationResult, problems: readonly ConfigProblem[]): string | undefined {
+  const settingDenials = result.denial || result.wrapped.length > 0
+    ? problems.filter((problem) => problem.deny).map((problem) => problem.message)
+    : [];
+  if (!result.denial && settingDenials.length === 0) return undefined;
+  return [...settingDenials, ...(result.denial ? [result.denial.message] : [])].join("; ");
+}
+
+/**
+ * Answers one AdmissionRequest: mutates pod creations that reference Piggy settings, allows the
+ * rest unchanged.
+ *
+ * @param request the decoded request (its uid is echoed)
+ * @param context Kubernetes access, env lookup, logger, UID generator
+ * @returns the AdmissionReview to answer with HTTP 200
+ */
+export async function admit(
+  request: AdmissionRequest,
+  context: AdmitContext,
+): Promise<AdmissionReviewResponse> {
+  const { log } = context;
+  const now = context.now ?? (() => performance.now());
+  const started = now();
+  const uid = request.uid;
+  if (!isPodCreate(request)) {
+    log.debug("Skip request: not a pod CREATE", {
+      operation: request.operation ?? "",
+      resource: request.resource?.resource ?? "",
+    });
+    return allowReview(uid);
+  }
+  if (!isObject(request.object)) {
+    log.warn("Refusing request: request.object is not a pod");
+    return denyReview(uid, 400, "Cannot admit the request: request.object is missing");
+  }
+  const raw = request.object;
+  const pod = raw as Pod;
+  const { config, problems, warnings } = resolvePodSettings(pod, context);
+  if (!isTriggered(config)) {
+    log.debug("Skip mutating pod: No piggy annotations found.");
+    const annotationWarnings = problems
+      .filter((problem) => problem.source === "annotation")
+      .map((problem) => problem.message);
+    return allowReview(uid, { warnings: annotationWarnings });
+  }
+
+  const namespace = request.namespace ?? "";
+  if (namespace === "") {
+    return denyReview(uid, 400, "Cannot admit the pod: request.namespace is empty", { warnings });
+  }
+  const facts = await lookUpFacts(pod, namespace, context);
+  if ("status" in facts) return denyReview(uid, facts.status, facts.message, { warnings });
+
+  const result = mutatePod(pod, config, facts, context.newUid);
+  warnings.push(...result.warnings);
+  const refusal = refusalOf(result, problems);
+  if (refusal !== undefined) {
+    log.info("Pod denied", { reason: refusal });
+    return denyReview(uid, result.denial?.code ?? 400, refusal, { warnings });
+  }
+  if (result.skipReason !== undefined) {
+    log.debug(`Skip mutating pod: ${result.skipReason}`);
+    return allowReview(uid, { warnings });
+  }
+  const patch = result.changed ? createPatch(raw, result.pod) : [];
+  const took = Math.round(now() - started);
+  if (patch.length === 0) {
+    log.info(
+      `Mutation is skipped since it was already mutated for ${describePod(pod, request).text}`,
+    );
+    return allowReview(uid, { warnings });
+  }
+  for (const name of result.wrapped) log.debug(`Container '${name}' has been mutated`);
+  log.info(`${describePod(pod, request).text} has been mutated (took ${took}ms)`, {
+    containers: result.wrapped.join(","),
+    dry_run: request.dryRun === true,
+  });
+  return patchReview(uid, patch, { warnings });
+}
