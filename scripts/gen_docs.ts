@@ -200,6 +200,7 @@ function notes(entry: SettingDefinition): string {
   if (entry.denyOnBadValue) {
     parts.push("A bad value denies the pod instead of falling back");
   }
+  if (entry.unused) parts.push(`**No effect yet**: ${cell(entry.unused)}`);
   return parts.join(". ");
 }
 

@@ -161,8 +161,8 @@ export { Metrics } from "./server/metrics.ts";
  * ```ts
  * const source = new CachingSecretSource(new AwsSecretSource({ logger }), { ttlMs: 30_000 });
  * const values = await source.fetchSecret({
- *   secretName: "app/prod",
- *   ssmParameterPath: "",
+ *   kind: "secretsManager",
+ *   name: "app/prod",
  *   region: "eu-west-1",
  *   version: "",
  * });
@@ -181,7 +181,22 @@ export type { CachingSecretSourceOptions } from "./secrets/caching_source.ts";
  * ```
  */
 export { MemorySecretSource } from "./secrets/memory_source.ts";
-export type { SecretFetchOptions, SecretQuery, SecretSource } from "./secrets/source.ts";
+export type {
+  SecretFetchOptions,
+  SecretKind,
+  SecretQuery,
+  SecretsManagerQuery,
+  SecretSource,
+  SsmQuery,
+} from "./secrets/source.ts";
+export { queryKey, queryLabel, secretQueryOf } from "./secrets/query.ts";
+export type { SecretSettings } from "./secrets/query.ts";
+export { RouterSecretSource } from "./secrets/router_source.ts";
+export type { SourcesByKind } from "./secrets/router_source.ts";
+export { AwsClients } from "./secrets/aws_clients.ts";
+export { SecretsManagerSource } from "./secrets/secrets_manager_source.ts";
+export { SsmSource } from "./secrets/ssm_source.ts";
+export type { SsmSourceOptions } from "./secrets/ssm_source.ts";
 
 // Kubernetes.
 

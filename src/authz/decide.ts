@@ -26,6 +26,7 @@ import { ENV, PIGGY_UID_ANNOTATION } from "../constants.ts";
 import { AccessDeniedError, NotFoundError, UnauthenticatedError } from "../errors.ts";
 import type { resolveConfig } from "../config/resolve_config.ts";
 import type { SecretQuery } from "../secrets/source.ts";
+import { queryLabel, secretQueryOf } from "../secrets/query.ts";
 import { allowedServiceAccounts, withoutReservedKeys } from "../secrets/filter.ts";
 import { parseUidAnnotation } from "../pod/piggy_uid.ts";
 
@@ -235,22 +236,21 @@ export function decideSecretAccess(input: DecideInput): SecretDecision {
     throw new AccessDeniedError(`Invalid uid for pod "${podName}"`);
   }
 
-  const ssmParameterPath = config.awsSsmParameterPath;
-  const secretName = config.awsSecretName !== "" || ssmParameterPath !== ""
-    ? config.awsSecretName
-    : `${config.piggyDefaultSecretNamePrefix}${namespace}/${identity.serviceAccountName}${config.piggyDefaultSecretNameSuffix}`;
+  // Without a secret name or an SSM path, the default name: <prefix><namespace>/<sa><suffix>.
+  const query = secretQueryOf({
+    ...config,
+    awsSecretName: config.awsSecretName !== "" || config.awsSsmParameterPath !== ""
+      ? config.awsSecretName
+      : `${config.piggyDefaultSecretNamePrefix}${namespace}/${identity.serviceAccountName}${config.piggyDefaultSecretNameSuffix}`,
+  });
+  if (!query) throw new AccessDeniedError(`No secret is configured for pod "${podName}"`);
   return {
     pod,
-    query: {
-      secretName,
-      ssmParameterPath,
-      region: config.awsRegion,
-      version: config.awsSecretVersion,
-    },
+    query,
     namespace,
     serviceAccount: identity.serviceAccount,
     podName,
-    secretLabel: ssmParameterPath !== "" ? ssmParameterPath : secretName,
+    secretLabel: queryLabel(query),
     enforceServiceAccount: config.piggyEnforceServiceAccount,
   };
 }

@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import { queryLabel } from "../secrets/query.ts";
 import assert from "node:assert/strict";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
@@ -180,7 +181,7 @@ test("decideSecretAccess() allows a matching uid and signature", () => {
   const decision = decide(
     podWith({ annotations: { [`${ANNOTATION_PREFIX}aws-secret-name`]: "s" } }),
   );
-  assert.equal(decision.query.secretName, "s");
+  assert.equal(queryLabel(decision.query), "s");
   assert.equal(decision.serviceAccount, "default:test-sa");
   assert.equal(decision.podName, "test-pod");
   assert.equal(decision.secretLabel, "s");
@@ -287,7 +288,7 @@ test("decideSecretAccess() treats an unparsable piggy-uid annotation as empty an
 });
 
 test("decideSecretAccess() builds the default secret name from namespace and service account", () => {
-  const demo = (serviceAccountName: string, env: Record<string, string> = {}) =>
+  const demoQuery = (serviceAccountName: string, env: Record<string, string> = {}) =>
     decide(podWith({ namespace: "demo", serviceAccountName }), {
       identity: identityOf({
         namespace: "demo",
@@ -295,7 +296,9 @@ test("decideSecretAccess() builds the default secret name from namespace and ser
         serviceAccount: `demo:${serviceAccountName}`,
       }),
       env,
-    }).query.secretName;
+    }).query;
+  const demo = (serviceAccountName: string, env: Record<string, string> = {}) =>
+    queryLabel(demoQuery(serviceAccountName, env));
   assert.equal(demo("default"), "demo/default");
   assert.equal(demo("sample", { [ENV.DEFAULT_SECRET_NAME_SUFFIX]: "/test" }), "demo/sample/test");
   assert.equal(
@@ -309,8 +312,7 @@ test("decideSecretAccess() reads SSM instead of a default secret name when a pat
     annotations: { [`${ANNOTATION_PREFIX}aws-ssm-parameter-path`]: "/config" },
   });
   const decision = decide(pod);
-  assert.equal(decision.query.ssmParameterPath, "/config");
-  assert.equal(decision.query.secretName, "");
+  assert.deepEqual(decision.query, { kind: "ssm", path: "/config", region: "" });
   assert.equal(decision.secretLabel, "/config");
 });
 
@@ -318,7 +320,7 @@ test("decideSecretAccess() takes region and version from the annotation, then th
   const env = { AWS_REGION: "us-east-1", AWS_SECRET_VERSION: "env-stage" };
   const fromEnv = decide(podWith(), { env }).query;
   assert.equal(fromEnv.region, "us-east-1");
-  assert.equal(fromEnv.version, "env-stage");
+  assert.equal(fromEnv.kind === "secretsManager" && fromEnv.version, "env-stage");
   const annotated = podWith({
     annotations: {
       [`${ANNOTATION_PREFIX}aws-region`]: "eu-west-1",
@@ -327,7 +329,7 @@ test("decideSecretAccess() takes region and version from the annotation, then th
   });
   const fromAnnotation = decide(annotated, { env }).query;
   assert.equal(fromAnnotation.region, "eu-west-1");
-  assert.equal(fromAnnotation.version, "AWSPREVIOUS");
+  assert.equal(fromAnnotation.kind === "secretsManager" && fromAnnotation.version, "AWSPREVIOUS");
   assert.equal(decide(podWith()).query.region, "");
 });
 

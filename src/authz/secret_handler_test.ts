@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import { queryLabel } from "../secrets/query.ts";
 import { parseWebhookOptions } from "../config/webhook_options.ts";
 import assert from "node:assert/strict";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
@@ -199,7 +200,7 @@ test("createSecretHandler() answers 200 with the secret's values", async () => {
   assert.equal(answer.audit.pod_name, "test-pod");
   assert.equal(answer.audit.service_account, "default:test-sa");
   assert.equal(answer.audit.secret_name, "my-secret");
-  assert.deepEqual(context.secrets.queries.map((query) => query.secretName), ["my-secret"]);
+  assert.deepEqual(context.secrets.queries.map(queryLabel), ["my-secret"]);
 });
 
 test("createSecretHandler() answers 401 without X-Token, before parsing the body", async () => {
@@ -406,7 +407,7 @@ test("createSecretHandler() reads SSM when the pod has a parameter path", async 
   context.secrets.putParameter("/config/DB_HOST", "localhost");
   const answer = await send(context, secretRequest());
   assert.deepEqual(answer.body, { DB_HOST: "localhost" });
-  assert.equal(context.secrets.queries[0]?.ssmParameterPath, "/config");
+  assert.equal(context.secrets.queries[0]?.kind, "ssm");
   assert.equal(answer.audit.secret_name, "/config");
 });
 
@@ -432,7 +433,7 @@ test("createSecretHandler() uses the default secret name with prefix and suffix"
       secretRequest(undefined, { token: "token-demo-0123456789" }),
     );
     assert.equal(answer.status, 200, expected);
-    assert.equal(context.secrets.queries[0]?.secretName, expected);
+    assert.equal(queryLabel(context.secrets.queries[0]!), expected);
     assert.equal(answer.audit.secret_name, expected);
   }
 });
@@ -466,7 +467,10 @@ test("createSecretHandler() passes region and version through, annotation before
 });
 
 function pick(query: SecretQuery | undefined) {
-  return { region: query?.region, version: query?.version };
+  return {
+    region: query?.region,
+    version: query?.kind === "secretsManager" ? query.version : undefined,
+  };
 }
 
 // --- Identity -------------------------------------------------------------------------------

@@ -133,6 +133,11 @@ export interface SettingDefinition {
    * security or silently change which identity reads the secret.
    */
   readonly denyOnBadValue?: boolean;
+  /**
+   * Accepted and validated, but no code reads the value yet: why. The docs say so; remove it when
+   * a feature starts reading the setting.
+   */
+  readonly unused?: string;
 }
 
 /** Derives the webhook env name of a key: upper case, `-` → `_`. */
@@ -145,7 +150,7 @@ export function fieldNameOf(key: string): string {
   return key.replace(/-([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
 }
 
-type Extra = Pick<SettingDefinition, "envOnly" | "injectedAs" | "denyOnBadValue">;
+type Extra = Pick<SettingDefinition, "envOnly" | "injectedAs" | "denyOnBadValue" | "unused">;
 
 function setting(
   key: string,
@@ -167,6 +172,10 @@ function setting(
     ...extra,
   };
 }
+
+/** Why the registry settings have no effect yet. */
+const NO_REGISTRY_LOOKUP = "Piggy does not look image configurations up in registries yet " +
+  "(wrapped containers must set `command`)";
 
 /** Every setting, in documentation order. */
 export const SETTINGS: readonly SettingDefinition[] = [
@@ -316,6 +325,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     "",
     ["mutate"],
     "Extra image pull secret for the image registry lookup",
+    { unused: NO_REGISTRY_LOOKUP },
   ),
   setting(
     "image-pull-secret-namespace",
@@ -323,6 +333,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     "",
     ["mutate"],
     "Namespace of the image pull secrets used by the registry lookup; empty means the pod's",
+    { unused: NO_REGISTRY_LOOKUP },
   ),
   setting(
     "image-skip-verify-registry",
@@ -331,7 +342,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     ["mutate"],
     "Skip TLS verification of image registries during the lookup (operator only; Go " +
       "defaulted to true)",
-    { envOnly: true },
+    { envOnly: true, unused: NO_REGISTRY_LOOKUP },
   ),
   setting(
     "piggy-dns-resolver",

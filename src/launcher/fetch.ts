@@ -86,7 +86,7 @@ export async function prepareStandaloneFetch(
   logger: Logger,
 ): Promise<FetchOnce> {
   const { query } = options;
-  if (!query.secretName && !query.ssmParameterPath) {
+  if (!query) {
     throw new TypeError(
       `Cannot fetch secrets in standalone mode: ${ENV.AWS_SECRET_NAME} and ${ENV.AWS_SSM_PARAMETER_PATH} are empty`,
     );

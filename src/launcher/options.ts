@@ -10,6 +10,7 @@ import { parseGoBool } from "../config/parse.ts";
 import { DEFAULT_TOKEN_FILE, ENV } from "../constants.ts";
 import { chooseLogLevel, type LogLevel } from "../log.ts";
 import type { SecretQuery } from "../secrets/source.ts";
+import { secretQueryOf } from "../secrets/query.ts";
 import { parseAttempts, parseDelay, type RunFlags } from "./args.ts";
 
 /** Default per-attempt timeout of a fetch, in milliseconds. */
@@ -43,8 +44,8 @@ export interface LauncherOptions {
   skipVerifyTls: boolean;
   /** Per-attempt timeout in milliseconds. @default DEFAULT_REQUEST_TIMEOUT_MS */
   requestTimeoutMs: number;
-  /** What to read in standalone mode. */
-  query: SecretQuery;
+  /** What to read in standalone mode; undefined when neither a secret name nor an SSM path is set. */
+  query: SecretQuery | undefined;
   /** `PIGGY_DNS_RESOLVER` as given; accepted and ignored (the system resolver is used). */
   dnsResolver: string;
 }
@@ -101,12 +102,12 @@ export function resolveLauncherOptions(flags: RunFlags, envGet: EnvGet): Launche
     skipVerifyTls: parsed(envGet, ENV.SKIP_VERIFY_TLS, parseGoBool) ?? false,
     requestTimeoutMs: parsed(envGet, ENV.REQUEST_TIMEOUT, positiveDuration) ??
       DEFAULT_REQUEST_TIMEOUT_MS,
-    query: {
-      secretName: envValue(envGet, ENV.AWS_SECRET_NAME) ?? "",
-      ssmParameterPath: envValue(envGet, ENV.AWS_SSM_PARAMETER_PATH) ?? "",
-      region: envValue(envGet, ENV.AWS_REGION) ?? "",
-      version: envValue(envGet, ENV.AWS_SECRET_VERSION) ?? "",
-    },
+    query: secretQueryOf({
+      awsSecretName: envValue(envGet, ENV.AWS_SECRET_NAME) ?? "",
+      awsSsmParameterPath: envValue(envGet, ENV.AWS_SSM_PARAMETER_PATH) ?? "",
+      awsRegion: envValue(envGet, ENV.AWS_REGION) ?? "",
+      awsSecretVersion: envValue(envGet, ENV.AWS_SECRET_VERSION) ?? "",
+    }),
     dnsResolver: envValue(envGet, ENV.DNS_RESOLVER) ?? "",
   };
 }

@@ -28,7 +28,7 @@ test("resolveLauncherOptions() defaults: proxy mode, one attempt, TLS verified, 
     caBundle: "",
     skipVerifyTls: false,
     requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
-    query: { secretName: "", ssmParameterPath: "", region: "", version: "" },
+    query: undefined,
     dnsResolver: "",
   };
   assert.deepEqual(options, expected);
@@ -61,12 +61,8 @@ test("resolveLauncherOptions() reads every PIGGY_* variable the webhook injects"
   assert.equal(options.address, "https://piggy.piggy.svc:443");
   assert.equal(options.podName, "app-1");
   assert.equal(options.uid, "0f3c");
-  assert.deepEqual(options.query, {
-    secretName: "demo/app",
-    ssmParameterPath: "/demo/app",
-    region: "eu-west-1",
-    version: "AWSPREVIOUS",
-  });
+  // The SSM path wins over the secret name (and its version), as on the webhook.
+  assert.deepEqual(options.query, { kind: "ssm", path: "/demo/app", region: "eu-west-1" });
   assert.equal(options.standalone, true);
   assert.equal(options.ignoreNoEnv, true);
   assert.equal(options.logLevel, "debug");

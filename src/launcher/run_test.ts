@@ -290,8 +290,8 @@ test("runPiggyEnv() standalone: reads the secret source, reports success, filter
   ], { createSecretSource: () => Promise.resolve(source) });
   assert.equal(await runPiggyEnv(["--", "app"], h.deps), EXIT_FAILURE);
   assert.deepEqual(source.queries, [{
-    secretName: "demo/app",
-    ssmParameterPath: "",
+    kind: "secretsManager",
+    name: "demo/app",
     region: "eu-west-1",
     version: "AWSPREVIOUS",
   }]);

@@ -55,7 +55,7 @@ function noIdentityEnv(endpoint: Record<string, string>, imdsUrl: string) {
   };
 }
 
-const QUERY = { secretName: "app/db", ssmParameterPath: "", region: "us-east-1", version: "" };
+const QUERY = { kind: "secretsManager", name: "app/db", region: "us-east-1", version: "" } as const;
 
 test("AwsSecretSource never falls back to the node's instance role by default", async () => {
   const aws = await startAwsStandIn();

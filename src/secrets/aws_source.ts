@@ -1,207 +1,44 @@
 /**
- * {@link SecretSource} backed by AWS: Secrets Manager `GetSecretValue`, or SSM Parameter Store
- * `GetParametersByPath` when an SSM path is set. Shared by the webhook's `/secret` proxy and
- * piggy-env's standalone mode.
- *
- * Clients are created lazily, one per (service, region), and reused; all of them share ONE memoized
- * credential provider (the SDK's default Node chain: env keys, IRSA web identity, EKS Pod Identity /
- * container credentials, shared files), so an IRSA token is exchanged with STS once per process,
- * not once per client or request. Endpoints come from the SDK's own `AWS_ENDPOINT_URL`,
- * `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_SSM` and `AWS_ENDPOINT_URL_STS`.
- * Retries use the SDK's standard mode (token-bucket budget, full-jitter backoff): throttling, 5xx,
- * timeouts and connection errors are retried up to `maxAttempts`; AccessDenied, ResourceNotFound,
- * DecryptionFailure, InvalidRequest/Parameter and Validation errors are not.
+ * The AWS {@link SecretSource} of the webhook's `/secret` proxy and piggy-env's standalone mode:
+ * Secrets Manager (`secrets_manager_source.ts`) and SSM Parameter Store (`ssm_source.ts`) behind
+ * a {@link RouterSecretSource}, sharing one {@link AwsClients} (one credential provider, clients per
+ * service and region).
  *
  * @module
  */
 
-import {
-  GetSecretValueCommand,
-  SecretsManagerClient,
-  type SecretsManagerClientConfig,
-} from "@aws-sdk/client-secrets-manager";
-import { GetParametersByPathCommand, SSMClient, type SSMClientConfig } from "@aws-sdk/client-ssm";
-import { podCredentialProvider } from "./aws_credentials.ts";
-import { SecretSourceError } from "../errors.ts";
-import type { Logger } from "../log.ts";
-import { addParameters, parseSecretString, versionSelector } from "./aws_format.ts";
+import { AwsClients, type AwsSecretSourceOptions } from "./aws_clients.ts";
+import { RouterSecretSource } from "./router_source.ts";
+import { SecretsManagerSource } from "./secrets_manager_source.ts";
+import { SsmSource } from "./ssm_source.ts";
 import type { SecretFetchOptions, SecretQuery, SecretSource } from "./source.ts";
 
-/** A credential provider as the AWS SDK clients accept it. */
-export type AwsCredentialProvider = NonNullable<SecretsManagerClientConfig["credentials"]>;
+export type { AwsCredentialProvider, AwsSecretSourceOptions } from "./aws_clients.ts";
+export { isRetryableAwsError, toSecretSourceError } from "./aws_clients.ts";
 
-/** Settings common to the Secrets Manager and SSM clients. */
-type SharedClientConfig = SecretsManagerClientConfig & SSMClientConfig;
-
-/** Options of {@link AwsSecretSource}. */
-export interface AwsSecretSourceOptions {
-  /** Attempts per AWS call, the first included (SDK standard retry mode). @default 3 */
-  maxAttempts?: number;
-  /** Timeout of one HTTP attempt, in milliseconds. @default 5000 */
-  requestTimeoutMs?: number;
-  /** Timeout of opening a connection, in milliseconds. @default 3000 */
-  connectionTimeoutMs?: number;
-  /** Most GetParametersByPath pages read for one path (10 parameters each). @default 100 */
-  maxPages?: number;
-  /**
-   * Credentials shared by every client.
-   * @default {@link podCredentialProvider}: the SDK's default chain without the node's instance
-   * role (unless `allowInstanceMetadata`), memoized
-   */
-  credentials?: AwsCredentialProvider;
-  /** Let the default chain fall back to the EC2 instance metadata service. @default false */
-  allowInstanceMetadata?: boolean;
-  /**
-   * Pin the region of the IRSA exchange with STS instead of following the calling client's region
-   * (see `PodCredentialOptions.stsRegion`). The webhook sets it; the launcher does not.
-   */
-  stsRegion?: string;
-  /**
-   * Most regions (clients) per service. The region comes from pod annotations, so this bounds what a
-   * pod author can make the webhook allocate. @default 32
-   */
-  maxRegions?: number;
-  /** Receives one debug line per AWS read (never values). @default no logging */
-  logger?: Logger;
-}
-
-/** Number of GetParametersByPath results per page; the API maximum. */
-const SSM_PAGE_SIZE = 10;
-
-/** Shape of an AWS region name (`us-east-1`, `us-gov-west-1`, `eu-isoe-west-1`). */
-const REGION_SHAPE = /^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/;
-
-/** Longest AWS message kept in an error (messages never hold values, but bound them anyway). */
-const MAX_MESSAGE_LENGTH = 300;
-
-const THROTTLING_ERRORS = new Set([
-  "ThrottlingException",
-  "Throttling",
-  "TooManyRequestsException",
-  "RequestLimitExceeded",
-  "RequestThrottled",
-  "RequestThrottledException",
-  "ThrottledException",
-  "LimitExceededException",
-  "SlowDown",
-  "ProvisionedThroughputExceededException",
-]);
-
-const TRANSIENT_ERRORS = new Set(["TimeoutError", "RequestTimeout", "RequestTimeoutException"]);
-
-const NETWORK_ERROR_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-]);
-
-interface AwsErrorShape {
-  name?: unknown;
-  message?: unknown;
-  code?: unknown;
-  $retryable?: unknown;
-  $metadata?: { httpStatusCode?: unknown };
-}
-
-/**
- * True when retrying later may succeed: throttling, HTTP 429/5xx, timeouts, network errors.
- *
- * @param error an error thrown by the AWS SDK
- */
-export function isRetryableAwsError(error: unknown): boolean {
-  if (error === null || typeof error !== "object") return false;
-  const shape = error as AwsErrorShape;
-  const name = typeof shape.name === "string" ? shape.name : "";
-  const status = typeof shape.$metadata?.httpStatusCode === "number"
-    ? shape.$metadata.httpStatusCode
-    : 0;
-  if (THROTTLING_ERRORS.has(name) || TRANSIENT_ERRORS.has(name)) return true;
-  if (status === 429 || status >= 500) return true;
-  if (shape.$retryable !== undefined) return true;
-  if (typeof shape.code === "string" && NETWORK_ERROR_CODES.has(shape.code)) return true;
-  return false;
-}
-
-function oneLine(text: string): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > MAX_MESSAGE_LENGTH ? `${flat.slice(0, MAX_MESSAGE_LENGTH)}…` : flat;
-}
-
-/**
- * Wraps an AWS SDK error: `code` is the AWS error name (for a plain network `Error`, its Node
- * error code such as `ECONNREFUSED`), the message is
- * `<subject>: <AWS message>`, `retryable` marks throttling, 5xx and network failures.
- *
- * @param subject what failed, e.g. `Cannot load secret "app/db"`
- * @param error the SDK error
- */
-export function toSecretSourceError(subject: string, error: unknown): SecretSourceError {
-  if (error instanceof SecretSourceError) return error;
-  const shape = (error !== null && typeof error === "object" ? error : {}) as AwsErrorShape;
-  let name = typeof shape.name === "string" && shape.name !== "" ? shape.name : "UnknownError";
-  // Network failures are plain Errors whose `code` (ECONNREFUSED, …) says more than the name.
-  if (name === "Error" && typeof shape.code === "string" && shape.code !== "") name = shape.code;
-  const message = typeof shape.message === "string" && shape.message !== ""
-    ? oneLine(shape.message)
-    : name;
-  return new SecretSourceError(`${subject}: ${message}`, {
-    code: name,
-    cause: error,
-    retryable: isRetryableAwsError(error),
-  });
-}
-
-/** Reads secrets from AWS Secrets Manager or SSM Parameter Store. */
+/** Reads secrets from AWS Secrets Manager or SSM Parameter Store, by query kind. */
 export class AwsSecretSource implements SecretSource {
-  readonly #maxAttempts: number;
-  readonly #requestTimeoutMs: number;
-  readonly #connectionTimeoutMs: number;
-  readonly #maxPages: number;
-  readonly #maxRegions: number;
-  readonly #logger: Logger | undefined;
-  #credentials: AwsCredentialProvider | undefined;
-  readonly #allowInstanceMetadata: boolean;
-  readonly #stsRegion: string | undefined;
-  readonly #secretsManager = new Map<string, SecretsManagerClient>();
-  readonly #ssm = new Map<string, SSMClient>();
+  readonly #clients: AwsClients;
+  readonly #router: RouterSecretSource;
 
   /**
    * Creates the source; no client, credential lookup or network call happens before the first
    * fetch.
    *
    * @param options retry, timeout and credential settings
+   * @throws {RangeError} when a count option is not an integer >= 1
    */
   constructor(options: AwsSecretSourceOptions = {}) {
-    this.#maxAttempts = options.maxAttempts ?? 3;
-    this.#requestTimeoutMs = options.requestTimeoutMs ?? 5000;
-    this.#connectionTimeoutMs = options.connectionTimeoutMs ?? 3000;
-    this.#maxPages = options.maxPages ?? 100;
-    this.#maxRegions = options.maxRegions ?? 32;
-    this.#credentials = options.credentials;
-    this.#allowInstanceMetadata = options.allowInstanceMetadata ?? false;
-    this.#stsRegion = options.stsRegion;
-    this.#logger = options.logger;
-    if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
-      throw new RangeError(
-        `Cannot use maxAttempts "${this.#maxAttempts}": expected an integer >= 1`,
-      );
-    }
-    if (!Number.isInteger(this.#maxPages) || this.#maxPages < 1) {
-      throw new RangeError(`Cannot use maxPages "${this.#maxPages}": expected an integer >= 1`);
-    }
-    if (!Number.isInteger(this.#maxRegions) || this.#maxRegions < 1) {
-      throw new RangeError(`Cannot use maxRegions "${this.#maxRegions}": expected an integer >= 1`);
-    }
+    this.#clients = new AwsClients(options);
+    this.#router = new RouterSecretSource({
+      secretsManager: new SecretsManagerSource(this.#clients, { logger: options.logger }),
+      ssm: new SsmSource(this.#clients, { maxPages: options.maxPages, logger: options.logger }),
+    });
   }
 
   /** Number of clients created so far (per service and region). */
   get clientCount(): number {
-    return this.#secretsManager.size + this.#ssm.size;
+    return this.#clients.count;
   }
 
   /**
@@ -211,169 +48,12 @@ export class AwsSecretSource implements SecretSource {
    * `InvalidRegion`, `InvalidSecretFormat`, `BinarySecretNotSupported`,
    * `ParameterNameCollision`, `TooManyParameterPages`
    */
-  fetchSecret(
-    query: SecretQuery,
-    options: SecretFetchOptions = {},
-  ): Promise<Record<string, string>> {
-    return query.ssmParameterPath
-      ? this.#fetchParameters(query, options)
-      : this.#fetchSecretValue(query, options);
+  fetchSecret(query: SecretQuery, options?: SecretFetchOptions): Promise<Record<string, string>> {
+    return this.#router.fetchSecret(query, options);
   }
 
   /** Closes every client's connections. The source can still be used afterwards. */
   destroy(): void {
-    for (const client of this.#secretsManager.values()) client.destroy();
-    for (const client of this.#ssm.values()) client.destroy();
-    this.#secretsManager.clear();
-    this.#ssm.clear();
-  }
-
-  #clientConfig(region: string): SharedClientConfig {
-    // Lazily, so that merely constructing the source reads no environment.
-    this.#credentials ??= podCredentialProvider({
-      allowInstanceMetadata: this.#allowInstanceMetadata,
-      ...(this.#stsRegion ? { stsRegion: this.#stsRegion } : {}),
-    });
-    return {
-      ...(region === "" ? {} : { region }),
-      credentials: this.#credentials,
-      retryMode: "standard",
-      maxAttempts: this.#maxAttempts,
-      requestHandler: {
-        requestTimeout: this.#requestTimeoutMs,
-        connectionTimeout: this.#connectionTimeoutMs,
-        // Without this the SDK only logs a warning when an attempt exceeds requestTimeout.
-        throwOnRequestTimeout: true,
-      },
-    };
-  }
-
-  /** The cached client of one service for `region`, created on first use. */
-  async #client<T extends SecretsManagerClient | SSMClient>(
-    cache: Map<string, T>,
-    region: string,
-    subject: string,
-    create: (config: SharedClientConfig) => T,
-  ): Promise<T> {
-    let client = cache.get(region);
-    if (client) {
-      // Least recently used first: a region in use moves to the end.
-      cache.delete(region);
-    } else {
-      if (region !== "" && !REGION_SHAPE.test(region)) {
-        throw new SecretSourceError(`${subject}: "${region}" is not an AWS region name`, {
-          code: "InvalidRegion",
-        });
-      }
-      // Pod annotations choose the region: bound the clients without letting one tenant's made-up
-      // regions lock the others out. The least recently used client goes.
-      const [oldest, evicted] = cache.entries().next().value ?? [];
-      if (cache.size >= this.#maxRegions && oldest !== undefined) {
-        cache.delete(oldest);
-        evicted?.destroy();
-      }
-      client = create(this.#clientConfig(region));
-    }
-    cache.set(region, client);
-    try {
-      await client.config.region();
-    } catch (error) {
-      throw new SecretSourceError(
-        `${subject}: no AWS region is configured (set the region or AWS_REGION)`,
-        { code: "RegionMissing", cause: error },
-      );
-    }
-    return client;
-  }
-
-  async #fetchSecretValue(
-    query: SecretQuery,
-    options: SecretFetchOptions,
-  ): Promise<Record<string, string>> {
-    const subject = `Cannot load secret "${query.secretName}"`;
-    const client = await this.#client(
-      this.#secretsManager,
-      query.region,
-      subject,
-      (config) => new SecretsManagerClient(config),
-    );
-    const selector = versionSelector(query.version);
-    let output;
-    try {
-      output = await client.send(
-        new GetSecretValueCommand({ SecretId: query.secretName, ...selector }),
-        options.signal ? { abortSignal: options.signal } : {},
-      );
-    } catch (error) {
-      throw toSecretSourceError(subject, error);
-    }
-    if (output.SecretString !== undefined) {
-      const values = parseSecretString(query.secretName, output.SecretString);
-      this.#logger?.debug("Secret loaded", {
-        secret_name: query.secretName,
-        region: query.region,
-        keys: Object.keys(values).length,
-        attempts: output.$metadata.attempts,
-      });
-      return values;
-    }
-    if (output.SecretBinary !== undefined) {
-      throw new SecretSourceError(`${subject}: binary secrets are not supported`, {
-        code: "BinarySecretNotSupported",
-      });
-    }
-    throw new SecretSourceError(`${subject}: the secret version has no SecretString`, {
-      code: "InvalidSecretFormat",
-    });
-  }
-
-  async #fetchParameters(
-    query: SecretQuery,
-    options: SecretFetchOptions,
-  ): Promise<Record<string, string>> {
-    const path = query.ssmParameterPath;
-    const subject = `Cannot load parameters under "${path}"`;
-    const client = await this.#client(
-      this.#ssm,
-      query.region,
-      subject,
-      (config) => new SSMClient(config),
-    );
-    const collected = { values: {} as Record<string, string>, origins: new Map<string, string>() };
-    let nextToken: string | undefined;
-    let pages = 0;
-    do {
-      if (pages >= this.#maxPages) {
-        throw new SecretSourceError(
-          `${subject}: more than ${this.#maxPages * SSM_PAGE_SIZE} parameters`,
-          { code: "TooManyParameterPages" },
-        );
-      }
-      let output;
-      try {
-        output = await client.send(
-          new GetParametersByPathCommand({
-            Path: path,
-            Recursive: true,
-            WithDecryption: true,
-            MaxResults: SSM_PAGE_SIZE,
-            ...(nextToken === undefined ? {} : { NextToken: nextToken }),
-          }),
-          options.signal ? { abortSignal: options.signal } : {},
-        );
-      } catch (error) {
-        throw toSecretSourceError(subject, error);
-      }
-      pages += 1;
-      addParameters(path, output.Parameters ?? [], collected);
-      nextToken = output.NextToken || undefined;
-    } while (nextToken !== undefined);
-    this.#logger?.debug("Parameters loaded", {
-      ssm_parameter_path: path,
-      region: query.region,
-      keys: collected.origins.size,
-      pages,
-    });
-    return collected.values;
+    this.#clients.destroy();
   }
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { secretQueryOf } from "./query.ts";
 import { test } from "node:test";
 import { SecretSourceError, toStatus } from "../errors.ts";
 import { Logger } from "../log.ts";
@@ -13,8 +14,28 @@ import type { SecretQuery } from "./source.ts";
 
 const VERSION_ID = "6f8723a0-bd71-4a5a-9a5d-7f6f2e2bd3c1";
 
-function secretQuery(fields: Partial<SecretQuery> = {}): SecretQuery {
-  return { secretName: "app/db", ssmParameterPath: "", region: "", version: "", ...fields };
+interface SecretFields {
+  secretName: string;
+  ssmParameterPath: string;
+  region: string;
+  version: string;
+}
+
+/** A query from the settings' fields, as `/secret` and the launcher build it. */
+function secretQuery(fields: Partial<SecretFields> = {}): SecretQuery {
+  const { secretName, ssmParameterPath, region, version } = {
+    secretName: "app/db",
+    ssmParameterPath: "",
+    region: "",
+    version: "",
+    ...fields,
+  };
+  return secretQueryOf({
+    awsSecretName: secretName,
+    awsSsmParameterPath: ssmParameterPath,
+    awsRegion: region,
+    awsSecretVersion: version,
+  })!;
 }
 
 /** Runs `fn` against a fresh stand-in with its env applied, then closes everything. */

@@ -3,8 +3,8 @@
  * one upstream call (always), and answers can be kept for a short TTL (off unless configured).
  * Values stay in memory only; errors are never cached.
  *
- * The cache key is the full query (secret name, SSM path, region, version), so a pinned
- * `VersionId` and a stage never share an entry. All queries go through the webhook's single AWS
+ * The cache key is the full query ({@link queryKey}: its kind and every field), so a pinned
+ * `VersionId` and a stage never share an entry, and a new backend needs no change here. All queries go through the webhook's single AWS
  * identity, so entries are never shared across credential scopes.
  *
  * @module
@@ -12,6 +12,7 @@
 
 import { SecretSourceError } from "../errors.ts";
 import type { SecretFetchOptions, SecretQuery, SecretSource } from "./source.ts";
+import { queryKey, querySubject } from "./query.ts";
 
 /** Options of {@link CachingSecretSource}. */
 export interface CachingSecretSourceOptions {
@@ -28,18 +29,8 @@ interface CacheEntry {
   expiresAt: number;
 }
 
-function cacheKey(query: SecretQuery): string {
-  return JSON.stringify([query.secretName, query.ssmParameterPath, query.region, query.version]);
-}
-
-function describe(query: SecretQuery): string {
-  return query.ssmParameterPath
-    ? `Cannot load parameters under "${query.ssmParameterPath}"`
-    : `Cannot load secret "${query.secretName}"`;
-}
-
 function abortError(query: SecretQuery, signal: AbortSignal): SecretSourceError {
-  return new SecretSourceError(`${describe(query)}: the request was aborted`, {
+  return new SecretSourceError(`${querySubject(query)}: the request was aborted`, {
     code: "AbortError",
     cause: signal.reason,
   });
@@ -112,7 +103,7 @@ export class CachingSecretSource implements SecretSource {
     query: SecretQuery,
     options: SecretFetchOptions = {},
   ): Promise<Record<string, string>> {
-    const key = cacheKey(query);
+    const key = queryKey(query);
     const cached = this.#lookup(key);
     if (cached) return { ...cached };
     let shared = this.#inFlight.get(key);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { secretQueryOf } from "./query.ts";
 import { test } from "node:test";
 import { SecretSourceError } from "../errors.ts";
 import { startAwsStandIn, withEnv } from "../../testing/aws.ts";
@@ -7,8 +8,28 @@ import { CachingSecretSource } from "./caching_source.ts";
 import { MemorySecretSource } from "./memory_source.ts";
 import type { SecretQuery, SecretSource } from "./source.ts";
 
-function secretQuery(fields: Partial<SecretQuery> = {}): SecretQuery {
-  return { secretName: "app/db", ssmParameterPath: "", region: "", version: "", ...fields };
+interface SecretFields {
+  secretName: string;
+  ssmParameterPath: string;
+  region: string;
+  version: string;
+}
+
+/** A query from the settings' fields, as `/secret` and the launcher build it. */
+function secretQuery(fields: Partial<SecretFields> = {}): SecretQuery {
+  const { secretName, ssmParameterPath, region, version } = {
+    secretName: "app/db",
+    ssmParameterPath: "",
+    region: "",
+    version: "",
+    ...fields,
+  };
+  return secretQueryOf({
+    awsSecretName: secretName,
+    awsSsmParameterPath: ssmParameterPath,
+    awsRegion: region,
+    awsSecretVersion: version,
+  })!;
 }
 
 /** Holds every fetch until `release()`, so concurrent callers really overlap. */

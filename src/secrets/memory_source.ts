@@ -29,20 +29,18 @@ export class MemorySecretSource implements SecretSource {
 
   fetchSecret(query: SecretQuery): Promise<Record<string, string>> {
     this.queries.push({ ...query });
-    if (query.ssmParameterPath) {
-      const prefix = query.ssmParameterPath.endsWith("/")
-        ? query.ssmParameterPath
-        : `${query.ssmParameterPath}/`;
+    if (query.kind === "ssm") {
+      const prefix = query.path.endsWith("/") ? query.path : `${query.path}/`;
       const values: Record<string, string> = {};
       for (const [name, value] of this.#parameters) {
         if (name.startsWith(prefix)) values[name.slice(name.lastIndexOf("/") + 1)] = value;
       }
       return Promise.resolve(values);
     }
-    const secret = this.#secrets.get(query.secretName);
+    const secret = this.#secrets.get(query.name);
     if (!secret) {
       return Promise.reject(
-        new SecretSourceError(`Cannot load secret "${query.secretName}": not found`, {
+        new SecretSourceError(`Cannot load secret "${query.name}": not found`, {
           code: "ResourceNotFoundException",
         }),
       );
