@@ -15,9 +15,12 @@ export const WEBHOOK_FLAGS: readonly string[] = [
 
 /**
  * piggy-env: reads the token/CA files, calls the webhook or AWS, writes its own copy for
- * `install`, and calls libc `execve` through FFI.
+ * `install`, and calls libc `execve` through FFI. `--no-config`: its graph is relative files and
+ * `node:` built-ins (standalone mode adds the bundled AWS source), so no start resolves an npm
+ * package, under `deno run` as in the compiled binary.
  */
 export const LAUNCHER_FLAGS: readonly string[] = [
+  "--no-config",
   "--allow-net",
   "--allow-read",
   "--allow-write",

@@ -45,7 +45,11 @@ import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
 import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
 import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
 import { admitPod, persistPod } from "../testing/flow.ts";
-import { type LauncherResult, spawnLauncher } from "../testing/launcher_process.ts";
+import {
+  ensureStandaloneBundle,
+  type LauncherResult,
+  spawnLauncher,
+} from "../testing/launcher_process.ts";
 import {
   type AwsSeed,
   CLUSTER_APP_DIR,
@@ -164,6 +168,7 @@ async function launch(
   args: string[],
   env: Record<string, string>,
 ): Promise<LauncherResult> {
+  await ensureStandaloneBundle();
   const logsBefore = context.webhook.logs.length;
   context.running.check();
   const launcher = spawnLauncher({ args, env, timeoutMs: 30_000 });

@@ -12,6 +12,9 @@ deno="node_modules/.bin/deno"
 status=0
 bash scripts/fetch_helm.sh || status=1
 
+echo "== bundle (piggy-env's standalone source, imported by the launcher tests)"
+"$deno" task bundle || status=1
+
 echo "== deno test"
 "$deno" test --allow-all --parallel 2>&1 | tee "$log_dir/deno.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1

@@ -54,6 +54,35 @@ export function baseEnv(): Record<string, string> {
   return env;
 }
 
+/** What piggy-env imports in standalone mode (`deno task bundle` builds it). */
+export const STANDALONE_BUNDLE = join(ROOT, "gen", "standalone_source.js");
+
+let bundling: Promise<string> | undefined;
+
+/**
+ * Builds `gen/standalone_source.js` once per process (through scripts/bundle_launcher.ts as a
+ * process: testing/ imports nothing from scripts/); call it before running the launcher in
+ * standalone mode.
+ *
+ * @returns the bundle's path
+ */
+export function ensureStandaloneBundle(): Promise<string> {
+  bundling ??= new Promise((resolve, reject) => {
+    const child = spawn(DENO_BINARY, ["run", "-A", join(ROOT, "scripts", "bundle_launcher.ts")], {
+      cwd: ROOT,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code === 0) resolve(STANDALONE_BUNDLE);
+      else reject(new Error(`Cannot bundle the standalone source (exit ${code}): ${stderr}`));
+    });
+  });
+  return bundling;
+}
+
 /** How to run the launcher. */
 export interface LauncherSpec {
   /** Arguments after `cli/piggy_env.ts`. */

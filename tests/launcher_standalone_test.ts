@@ -7,13 +7,20 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
-import { logMessages, parseReport, REPORT_APP, runLauncher } from "../testing/launcher_process.ts";
+import {
+  ensureStandaloneBundle,
+  logMessages,
+  parseReport,
+  REPORT_APP,
+  runLauncher,
+} from "../testing/launcher_process.ts";
 
 let aws: AwsStandIn;
 let currentId: string;
 let previousId: string;
 
 before(async () => {
+  await ensureStandaloneBundle();
   aws = await startAwsStandIn();
   previousId = aws.putSecret("demo/app", {
     string: JSON.stringify({ DB_PASS: "old-password", DB_USER: "admin" }),

@@ -121,14 +121,14 @@ test("npm pack ships the built library and binaries, package.json and docs, and 
   for (const path of files) {
     assert.match(
       path,
-      /^(package\.json|README\.md|LICENSE(\.\w+)?|dist\/src\/.+\.(js|d\.ts)|dist\/cli\/node\/[^/]+\.js)$/,
+      /^(package\.json|README\.md|LICENSE(\.\w+)?|dist\/src\/.+\.(js|d\.ts)|dist\/cli\/(node\/)?[^/]+\.js)$/,
       `unexpected file in the package: ${path}`,
     );
     assert.doesNotMatch(path, TEST_FILE, `test file in the package: ${path}`);
   }
   const expected = built.filter((path) =>
     !TEST_FILE.test(path) &&
-    (/^dist\/src\/.+\.(js|d\.ts)$/.test(path) || /^dist\/cli\/node\/[^/]+\.js$/.test(path))
+    (/^dist\/src\/.+\.(js|d\.ts)$/.test(path) || /^dist\/cli\/(node\/)?[^/]+\.js$/.test(path))
   ).sort();
   assert.deepEqual(files.filter((path) => path.startsWith("dist/")), expected);
   assert.ok(files.includes("package.json"));

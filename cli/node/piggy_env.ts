@@ -11,11 +11,15 @@
  */
 
 import { runPiggyEnv } from "../../src/launcher/run.ts";
-import { launcherDeps } from "../../src/runtime/launcher_deps.ts";
 import { exitProcess, programArgs } from "../../src/runtime/process.ts";
+import { launcherDeps } from "../launcher_deps.ts";
 
 const code = await runPiggyEnv(programArgs(), {
-  ...launcherDeps(),
+  // Standalone mode only: Node resolves the SDK from node_modules on first use.
+  ...launcherDeps(async (logger) => {
+    const { AwsSecretSource } = await import("../../src/secrets/aws_source.ts");
+    return new AwsSecretSource({ logger });
+  }),
   install: (_source, destination) =>
     Promise.reject(
       new Error(

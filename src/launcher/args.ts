@@ -11,7 +11,7 @@ import { UsageError } from "../errors.ts";
 
 /** The one-line usage printed with every usage error and by `--help`. */
 export const USAGE =
-  "Usage: piggy-env install <dir> | piggy-env [--standalone] [--retry N] [--initial-delay D] -- command [args...]";
+  "Usage: piggy-env install [--from DIR] <dir> | piggy-env [--standalone] [--retry N] [--initial-delay D] -- command [args...]";
 
 /** Largest accepted `--retry` / `PIGGY_NUMBER_OF_RETRY`. */
 export const MAX_ATTEMPTS = 1000;
@@ -30,7 +30,12 @@ export interface RunFlags {
 export type LauncherCommand =
   | { kind: "help" }
   | { kind: "version" }
-  | { kind: "install"; destination: string }
+  | {
+    kind: "install";
+    destination: string;
+    /** `--from DIR`: the launcher directory to install; absent means the image's default. */
+    from?: string;
+  }
   | { kind: "run"; flags: RunFlags; command: string[] };
 
 /**
@@ -80,6 +85,26 @@ function usageFrom(name: string, parse: () => number): number {
   }
 }
 
+function parseInstall(rest: readonly string[], hasSeparator: boolean): LauncherCommand {
+  if (hasSeparator) throw new UsageError(`Unexpected "${COMMAND_SEPARATOR}" after install`);
+  let from: string | undefined;
+  let index = 0;
+  const first = rest[0] ?? "";
+  if (first === "--from" || first.startsWith("--from=")) {
+    from = flagValue(rest, 0, "--from", first === "--from" ? undefined : first.slice(7));
+    if (from === "") throw new UsageError(`Missing the value of "--from"`);
+    index = first === "--from" ? 2 : 1;
+  }
+  const destination = rest[index];
+  if (destination === undefined || destination === "") {
+    throw new UsageError("Missing the install destination");
+  }
+  if (destination.startsWith("-")) throw new UsageError(`Unknown flag "${destination}"`);
+  const extra = rest[index + 1];
+  if (extra !== undefined) throw new UsageError(`Unexpected argument "${extra}" after install`);
+  return { kind: "install", destination, ...(from === undefined ? {} : { from }) };
+}
+
 /**
  * Parses piggy-env's arguments (without the program name). Unlike Go Piggy, unknown flags and stray
  * arguments are errors, and `--retry` must be 1 or more.
@@ -94,12 +119,7 @@ export function parseLauncherArgs(argv: readonly string[]): LauncherCommand {
   if (own.includes("--help") || own.includes("-h")) return { kind: "help" };
   if (own.includes("--version")) return { kind: "version" };
 
-  if (own[0] === "install") {
-    if (separator !== -1) throw new UsageError(`Unexpected "${COMMAND_SEPARATOR}" after install`);
-    if (own.length < 2 || own[1] === "") throw new UsageError("Missing the install destination");
-    if (own.length > 2) throw new UsageError(`Unexpected argument "${own[2]}" after install`);
-    return { kind: "install", destination: own[1] as string };
-  }
+  if (own[0] === "install") return parseInstall(own.slice(1), separator !== -1);
 
   const flags: RunFlags = {};
   for (let index = 0; index < own.length; index++) {

@@ -5,6 +5,16 @@ import { type LauncherCommand, parseAttempts, parseLauncherArgs } from "./args.t
 
 const accepted: Array<[string[], LauncherCommand]> = [
   [["install", "/piggy"], { kind: "install", destination: "/piggy" }],
+  [["install", "--from", "/opt/l", "/piggy"], {
+    kind: "install",
+    destination: "/piggy",
+    from: "/opt/l",
+  }],
+  [["install", "--from=/opt/l", "/piggy"], {
+    kind: "install",
+    destination: "/piggy",
+    from: "/opt/l",
+  }],
   [["--help"], { kind: "help" }],
   [["-h"], { kind: "help" }],
   [["--version"], { kind: "version" }],
@@ -71,6 +81,10 @@ const rejected: Array<[string[], RegExp]> = [
   [["install"], /Missing the install destination/],
   [["install", ""], /Missing the install destination/],
   [["install", "/a", "/b"], /Unexpected argument "\/b"/],
+  [["install", "--from", "/a"], /Missing the install destination/],
+  [["install", "--from"], /Missing the value of "--from"/],
+  [["install", "--from=", "/a"], /Missing the value of "--from"/],
+  [["install", "--to", "/a"], /Unknown flag "--to"/],
   [["install", "/a", "--", "ls"], /Unexpected "--" after install/],
 ];
 

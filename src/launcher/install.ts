@@ -1,65 +1,143 @@
 /**
- * `piggy-env install <dir>`: copies the launcher's own executable into the shared volume,
- * atomically (temporary file in the same directory, then rename) and with mode 0755.
+ * `piggy-env install <dir>`: copies the self-contained launcher directory (the binary, its dynamic
+ * loader and libraries; see scripts/launcher_tree.ts) into the shared volume, so the launcher runs
+ * in any image: scratch, distroless/static, Alpine (musl), busybox.
+ *
+ * Safe to re-run (an init container restarts into a populated volume) and readers never see a
+ * half-written tree: the copy goes to a new versioned directory `.piggy-env-<random>/`, then the
+ * entry points `piggy-env` and `lib` are switched to it by renaming symlinks over them, then older
+ * versions are removed. Works as a non-root user from a read-only source.
  *
  * @module
  */
 
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { chmod, copyFile, open, rename, stat, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import {
+  chmod,
+  copyFile,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  stat,
+  symlink,
+} from "node:fs/promises";
+import { dirname, join } from "node:path";
 
-/** File name used when the destination is a directory. */
+/** The launcher's file name, in the source directory and in the volume. */
 export const LAUNCHER_FILE_NAME = "piggy-env";
 
-/** Mode of the installed launcher (Go Piggy used a world-writable 0777). */
+/** The directory of the loader and libraries, beside the launcher (its rpath is `$ORIGIN/lib`). */
+export const LIBRARY_DIR_NAME = "lib";
+
+/** Prefix of the versioned directories in the volume. */
+export const VERSION_PREFIX = ".piggy-env-";
+
+/** Mode of installed executables and directories (Go Piggy used a world-writable 0777). */
 export const LAUNCHER_MODE = 0o755;
 
+/** Mode of installed non-executable files. */
+export const DATA_MODE = 0o644;
+
 /**
- * Where `install <destination>` writes: `<destination>/piggy-env` when the destination is an
- * existing directory, otherwise the destination itself.
+ * Where the image keeps the directory to install when `--from` is not given: `../lib/piggy-env`
+ * from the running executable (the image's own runnable copy, `/usr/local/bin/piggy-env`).
  */
-export async function installTarget(destination: string): Promise<string> {
-  try {
-    if ((await stat(destination)).isDirectory()) return join(destination, LAUNCHER_FILE_NAME);
-  } catch (error) {
-    if ((error as { code?: string }).code !== "ENOENT") throw error;
+export function defaultInstallSource(execPath: string): string {
+  return join(dirname(execPath), "..", "lib", LAUNCHER_FILE_NAME);
+}
+
+async function checkSource(source: string): Promise<void> {
+  const launcher = await stat(join(source, LAUNCHER_FILE_NAME)).catch(() => undefined);
+  const libraries = await stat(join(source, LIBRARY_DIR_NAME)).catch(() => undefined);
+  if (!launcher?.isFile() || !libraries?.isDirectory()) {
+    throw new Error(
+      `Cannot install from "${source}": expecting the launcher directory (${LAUNCHER_FILE_NAME} ` +
+        `and ${LIBRARY_DIR_NAME}/) that scripts/compile.ts env builds`,
+    );
   }
-  return destination;
+}
+
+async function syncFile(path: string): Promise<void> {
+  // Open read-only: enough to fsync, and the file may not be writable.
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Copies regular files and directories (nothing else) from `from` into the new `to`. */
+async function copyTree(from: string, to: string): Promise<void> {
+  await mkdir(to, { mode: LAUNCHER_MODE });
+  await chmod(to, LAUNCHER_MODE);
+  for (const entry of await readdir(from, { withFileTypes: true })) {
+    const source = join(from, entry.name);
+    const target = join(to, entry.name);
+    if (entry.isDirectory()) {
+      await copyTree(source, target);
+    } else if (entry.isFile()) {
+      await copyFile(source, target, constants.COPYFILE_EXCL);
+      // copyFile keeps the source's mode (0555 in the image): set ours by path.
+      const executable = ((await stat(source)).mode & 0o111) !== 0;
+      await chmod(target, executable ? LAUNCHER_MODE : DATA_MODE);
+      await syncFile(target);
+    } else {
+      throw new Error(`Cannot install "${source}": not a regular file or directory`);
+    }
+  }
+}
+
+/** Points `link` at `target` by renaming a new symlink over it (atomic for readers). */
+async function switchLink(link: string, target: string): Promise<void> {
+  const existing = await lstat(link).catch(() => undefined);
+  // A real directory (not ours) cannot be renamed over: remove it first.
+  if (existing?.isDirectory()) await rm(link, { recursive: true, force: true });
+  const temporary = `${link}.${randomBytes(6).toString("hex")}.tmp`;
+  await symlink(target, temporary);
+  try {
+    await rename(temporary, link);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
 }
 
 /**
- * Copies `source` to the install target. Readers never see a partial file: the copy is written to a
- * temporary name in the target directory, flushed, made 0755 and renamed over the target.
+ * Installs the launcher directory `source` into `destination` (created when missing): afterwards
+ * `<destination>/piggy-env` and `<destination>/lib` lead to a complete copy of it.
  *
- * @param source the executable to copy (the running binary)
- * @param destination a directory or a file path
- * @returns the path written
- * @throws {Error} with the cause when any step fails (the temporary file is removed)
+ * @param source the launcher directory: `piggy-env` and `lib/`
+ * @param destination the shared volume
+ * @returns the installed launcher's path
+ * @throws {Error} with the cause when any step fails (the partial copy is removed)
  */
-export async function installExecutable(source: string, destination: string): Promise<string> {
-  const target = await installTarget(destination);
-  const temporary = join(
-    dirname(target),
-    `.${basename(target)}.${randomBytes(6).toString("hex")}.tmp`,
-  );
+export async function installLauncher(source: string, destination: string): Promise<string> {
+  const target = join(destination, LAUNCHER_FILE_NAME);
+  const version = `${VERSION_PREFIX}${randomBytes(6).toString("hex")}`;
+  const versionDir = join(destination, version);
   try {
-    await copyFile(source, temporary, constants.COPYFILE_EXCL);
-    // copyFile keeps the source's mode (0555 in the image): set ours by path before opening, and
-    // open read-only, which is enough to fsync.
-    await chmod(temporary, LAUNCHER_MODE);
-    const handle = await open(temporary, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, target);
+    await checkSource(source);
+    await mkdir(destination, { recursive: true });
+    await copyTree(source, versionDir);
+    // Relative targets: the links stay right wherever the volume is mounted.
+    await switchLink(join(destination, LIBRARY_DIR_NAME), join(version, LIBRARY_DIR_NAME));
+    await switchLink(target, join(version, LAUNCHER_FILE_NAME));
   } catch (error) {
-    await unlink(temporary).catch(() => undefined);
+    await rm(versionDir, { recursive: true, force: true }).catch(() => undefined);
     const detail = error instanceof Error ? error.message : String(error);
-    throw new Error(`Cannot install "${source}" to "${target}": ${detail}`, { cause: error });
+    throw new Error(`Cannot install "${source}" to "${destination}": ${detail}`, { cause: error });
+  }
+  // Earlier versions and leftovers of interrupted runs.
+  for (const name of await readdir(destination)) {
+    const stale = (name.startsWith(VERSION_PREFIX) && name !== version) ||
+      (name.endsWith(".tmp") &&
+        (name.startsWith(`${LAUNCHER_FILE_NAME}.`) || name.startsWith(`${LIBRARY_DIR_NAME}.`)));
+    if (stale) await rm(join(destination, name), { recursive: true, force: true });
   }
   return target;
 }

@@ -50,6 +50,10 @@ export type FetchOutcome =
 /** True unless the error says another attempt cannot help. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof SecretSourceError) return error.retryable;
+  // The standalone source is a separate bundle with its own copy of the error classes.
+  if (error instanceof Error && error.name === "SecretSourceError" && "retryable" in error) {
+    return error.retryable === true;
+  }
   // Configuration problems (bad address, unreadable CA) do not fix themselves.
   return !(error instanceof TypeError || error instanceof SyntaxError);
 }

@@ -87,3 +87,15 @@ test("isRetryable() retries transient errors only", () => {
   assert.equal(isRetryable(new TypeError("bad address")), false);
   assert.equal(isRetryable(new Error("socket hang up")), true);
 });
+
+test("isRetryable() reads retryable from a SecretSourceError of another copy of the classes", () => {
+  // The standalone source is a bundle with its own copy of errors.ts.
+  class SecretSourceError extends Error {
+    constructor(message: string, readonly retryable: boolean) {
+      super(message);
+      this.name = "SecretSourceError";
+    }
+  }
+  assert.equal(isRetryable(new SecretSourceError("AccessDenied", false)), false);
+  assert.equal(isRetryable(new SecretSourceError("Throttling", true)), true);
+});

@@ -13,7 +13,7 @@ import type { SecretSource } from "../secrets/source.ts";
 import { parseLauncherArgs, type RunFlags, USAGE } from "./args.ts";
 import { VERSION } from "../version.ts";
 import { type FetchOnce, prepareProxyFetch, prepareStandaloneFetch } from "./fetch.ts";
-import { installExecutable } from "./install.ts";
+import { defaultInstallSource, installLauncher } from "./install.ts";
 import { type LauncherOptions, resolveLauncherOptions } from "./options.ts";
 import type { ProxyRequest } from "./proxy.ts";
 import { buildChildEnvironment, type EnvEntries } from "./resolve.ts";
@@ -36,7 +36,7 @@ export type ExecCommand = (
 export interface PiggyEnvDeps {
   /** The launcher's environment, in order. */
   env: EnvEntries;
-  /** The running executable (copied by `install`). */
+  /** The running executable (`install` finds the image's launcher directory from it). */
   execPath: string;
   /** Reads a text file (token, CA). */
   readTextFile(path: string): Promise<string>;
@@ -52,7 +52,7 @@ export interface PiggyEnvDeps {
   writeStderr(line: string): void;
   /** The proxy call. @default requestSecrets */
   requestSecrets?: (request: ProxyRequest) => Promise<Record<string, string>>;
-  /** Install step. @default installExecutable */
+  /** Install step: copies the launcher directory `source`. @default installLauncher */
   install?: (source: string, destination: string) => Promise<string>;
   /** Jitter source. @default Math.random */
   random?: () => number;
@@ -195,8 +195,8 @@ export async function runPiggyEnv(argv: readonly string[], deps: PiggyEnvDeps): 
     case "install": {
       const logger = startupLogger(get, deps);
       try {
-        const target = await (deps.install ?? installExecutable)(
-          deps.execPath,
+        const target = await (deps.install ?? installLauncher)(
+          parsed.from ?? defaultInstallSource(deps.execPath),
           parsed.destination,
         );
         logger.info(`Installed piggy-env to ${target}`);

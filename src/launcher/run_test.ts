@@ -43,7 +43,7 @@ function harness(
   };
   h.deps = {
     env,
-    execPath: "/piggy-env",
+    execPath: "/usr/local/bin/piggy-env",
     readTextFile: (path) =>
       path in files
         ? Promise.resolve(files[path] as string)
@@ -113,11 +113,17 @@ test("runPiggyEnv() exits 2 on a usage error with one usage line and nothing on 
   assert.deepEqual(h.requests, []);
 });
 
-test("runPiggyEnv() installs its own executable and exits 0", async () => {
+test("runPiggyEnv() installs the image's launcher directory and exits 0", async () => {
   const h = harness([]);
   assert.equal(await runPiggyEnv(["install", "/piggy"], h.deps), 0);
-  assert.deepEqual(h.installs, [["/piggy-env", "/piggy"]]);
+  assert.deepEqual(h.installs, [["/usr/local/lib/piggy-env", "/piggy"]]);
   assert.deepEqual(messages(h), ["Installed piggy-env to /piggy/piggy-env"]);
+});
+
+test("runPiggyEnv() installs the directory given with --from", async () => {
+  const h = harness([]);
+  assert.equal(await runPiggyEnv(["install", "--from", "/opt/launcher", "/piggy"], h.deps), 0);
+  assert.deepEqual(h.installs, [["/opt/launcher", "/piggy"]]);
 });
 
 test("runPiggyEnv() exits 1 when install fails", async () => {

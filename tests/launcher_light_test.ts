@@ -1,0 +1,94 @@
+/**
+ * piggy-env stays light in proxy mode: its module graph (as `deno run` and `deno compile` see it,
+ * with the shipped flags) holds no npm package, the standalone AWS source is one bundled module
+ * that imports only `node:` built-ins, and a proxy start with an empty Deno cache downloads
+ * nothing.
+ */
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { test } from "node:test";
+import { LAUNCHER_FLAGS } from "../cli/permissions.ts";
+import {
+  DENO_BINARY,
+  ensureStandaloneBundle,
+  LAUNCHER_ENTRY,
+  parseReport,
+  REPORT_APP,
+  ROOT,
+  runLauncher,
+  startSecretResponder,
+} from "../testing/launcher_process.ts";
+
+interface ModuleInfo {
+  specifier: string;
+  dependencies?: Array<{ specifier: string }>;
+}
+
+/** `deno info --json` of `entry` with the launcher's `--no-config`. */
+function moduleGraph(entry: string): { modules: ModuleInfo[]; npmPackages: object } {
+  const result = spawnSync(DENO_BINARY, ["info", "--json", "--no-config", entry], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  assert.equal(result.status, 0, result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+test("piggy-env's module graph (proxy path) has no npm package and no AWS SDK", () => {
+  assert.ok(LAUNCHER_FLAGS.includes("--no-config"), "the launcher runs without the import map");
+  const graph = moduleGraph(LAUNCHER_ENTRY);
+  const specifiers = graph.modules.map((module) => module.specifier);
+  assert.ok(specifiers.some((s) => s.endsWith("/src/launcher/run.ts")), "graph was read");
+  assert.deepEqual(Object.keys(graph.npmPackages ?? {}), []);
+  for (const specifier of specifiers) {
+    assert.ok(
+      specifier.startsWith("file:") || specifier.startsWith("node:"),
+      `unexpected module ${specifier}`,
+    );
+    assert.doesNotMatch(specifier, /aws|standalone_source/, `${specifier} is on the proxy path`);
+  }
+});
+
+test("the bundled standalone source imports only node: built-ins", async () => {
+  const bundle = await ensureStandaloneBundle();
+  const graph = moduleGraph(bundle);
+  const imports = graph.modules.flatMap((module) =>
+    (module.dependencies ?? []).map((dependency) => dependency.specifier)
+  );
+  assert.ok(imports.length > 0, "the bundle imports node: modules");
+  for (const specifier of imports) assert.match(specifier, /^node:/);
+  assert.deepEqual(Object.keys(graph.npmPackages ?? {}), []);
+});
+
+test("piggy-env proxy start with an empty DENO_DIR downloads nothing", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "piggy-cold-"));
+  const responder = await startSecretResponder({ secrets: { DB_PASS: "cold-secret" } });
+  try {
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, "token\n");
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: {
+        DENO_DIR: join(dir, "deno"),
+        PIGGY_ADDRESS: responder.address,
+        PIGGY_POD_NAME: "app-1",
+        PIGGY_UID: "uid-1",
+        PIGGY_TOKEN_FILE: tokenFile,
+        DB_PASS: "piggy:DB_PASS",
+      },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(new Map(parseReport(result.stdout).env).get("DB_PASS"), "cold-secret");
+    assert.doesNotMatch(result.stderr, /Download/);
+    assert.deepEqual(result.plainStderr, []);
+  } finally {
+    await responder.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
