@@ -36,10 +36,15 @@ export const BUNDLE_PREAMBLE =
   'import { createRequire as __piggyCreateRequire } from "node:module";\n' +
   "const require = __piggyCreateRequire(import.meta.url);\n";
 
-/** The `deno` arguments that write the bundle to `output`. */
-export function bundleArgs(output: string): string[] {
+/**
+ * The `deno` arguments that write the bundle to `output`.
+ *
+ * @param flags more `deno bundle` flags (scripts/compile.ts adds `--node-modules-dir=none`)
+ */
+export function bundleArgs(output: string, flags: readonly string[] = []): string[] {
   return [
     "bundle",
+    ...flags,
     "--quiet",
     "--frozen",
     "--platform=deno",
@@ -57,12 +62,15 @@ export function bundleArgs(output: string): string[] {
  * @returns the bundle's absolute path
  * @throws {Error} with deno's output when bundling fails
  */
-export async function bundleStandaloneSource(deno: string = Deno.execPath()): Promise<string> {
+export async function bundleStandaloneSource(
+  deno: string = Deno.execPath(),
+  flags: readonly string[] = [],
+): Promise<string> {
   const target = join(ROOT, STANDALONE_BUNDLE);
   const temporary = `${target}.${randomBytes(6).toString("hex")}.tmp.js`;
   await mkdir(dirname(target), { recursive: true });
   const result = await new Deno.Command(deno, {
-    args: bundleArgs(temporary),
+    args: bundleArgs(temporary, flags),
     cwd: ROOT,
     stdin: "null",
     env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },

@@ -11,6 +11,16 @@
  * `DENORT_BIN` at a local denort of the same Deno version and target: deno compile reads that
  * variable itself, and this script passes its environment through.
  *
+ * `env` also builds the self-contained launcher directory that `piggy-env install` copies into
+ * pods (scripts/launcher_tree.ts): it patches a copy of denort (interpreter `/piggy/lib/<loader>`,
+ * rpath `$ORIGIN/lib`; Debian's patchelf) and compiles again into it, so the embedded program is
+ * written after the patch and stays intact, then copies the loader and libraries from the
+ * target's multiarch directory (`--libs`, default `/lib/<arch>-linux-gnu`; for arm64 on amd64,
+ * `dpkg --add-architecture arm64 && apt-get install libc6:arm64 libgcc-s1:arm64`). denort is
+ * DENORT_BIN, or the one `deno compile` downloaded into DENO_DIR. Before compiling, `env` bundles
+ * the standalone AWS source (scripts/bundle_launcher.ts; embedded with `--include`) and type checks
+ * with deno.json (the launcher itself compiles with `--no-config`, see scripts/permissions.ts).
+ *
  * package.json is ignored (`DENO_NO_PACKAGE_JSON=1`): the runtime dependencies are all in the
  * deno.json import map, and package.json's devDependencies (the pinned Deno binary package and its
  * shim, TypeScript, test-only models) have no place in the binaries.
@@ -18,6 +28,12 @@
  * @module
  */
 
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { bundleStandaloneSource, STANDALONE_BUNDLE } from "./bundle_launcher.ts";
+import { copyLibraries, libraryDirFor, patchForVolume } from "./launcher_tree.ts";
 import { LAUNCHER_FLAGS, WEBHOOK_FLAGS } from "../cli/permissions.ts";
 
 /** The two binaries. */
@@ -33,8 +49,16 @@ export interface BinarySpec {
 /** What `deno compile` builds for each binary. */
 export const BINARIES: Readonly<Record<Binary, BinarySpec>> = {
   webhook: { entry: "cli/webhook.ts", output: "bin/piggy-webhooks", flags: WEBHOOK_FLAGS },
-  env: { entry: "cli/piggy_env.ts", output: "bin/piggy-env", flags: LAUNCHER_FLAGS },
+  env: {
+    entry: "cli/piggy_env.ts",
+    output: "bin/piggy-env",
+    // Type checked separately with deno.json (--no-config cannot resolve the type imports).
+    flags: [...LAUNCHER_FLAGS, "--no-check", "--include", STANDALONE_BUNDLE],
+  },
 };
+
+/** Where `env` writes the launcher directory (binary + lib/) by default. */
+export const DEFAULT_DIST = "bin/piggy-env-dist";
 
 /** Environment added to `deno compile`'s (on top of this process's, DENORT_BIN included). */
 export const COMPILE_ENV: Readonly<Record<string, string>> = { DENO_NO_PACKAGE_JSON: "1" };
@@ -56,6 +80,10 @@ export interface CompileOptions {
   output?: string;
   /** Entry point; @default the binary's `entry` */
   entry?: string;
+  /** `env` only: the launcher directory to build; @default {@link DEFAULT_DIST} */
+  dist?: string;
+  /** `env` only: where the loader and libraries are copied from; @default `/lib/<arch>-linux-gnu` */
+  libs?: string;
 }
 
 /** A parsed command line. */
@@ -67,7 +95,15 @@ export interface CompileRequest {
 }
 
 const USAGE =
-  "Usage: deno run -A scripts/compile.ts webhook|env [--target T] [--output P] [--entry F] [--print]";
+  "Usage: deno run -A scripts/compile.ts webhook|env [--target T] [--output P] [--entry F] [--dist D] [--libs D] [--print]";
+
+const OPTION_NAMES: Readonly<Record<string, keyof CompileOptions>> = {
+  "--target": "target",
+  "--output": "output",
+  "--entry": "entry",
+  "--dist": "dist",
+  "--libs": "libs",
+};
 
 /**
  * Parses the script's arguments.
@@ -88,7 +124,8 @@ export function parseCompileArgs(argv: readonly string[]): CompileRequest {
       continue;
     }
     const [name, inline] = flag.includes("=") ? flag.split(/=(.*)/s, 2) : [flag, undefined];
-    if (name !== "--target" && name !== "--output" && name !== "--entry") {
+    const option = name === undefined ? undefined : OPTION_NAMES[name];
+    if (option === undefined) {
       throw new TypeError(`Cannot compile: unknown option "${flag}"\n${USAGE}`);
     }
     const value = inline ?? rest[++i];
@@ -99,21 +136,21 @@ export function parseCompileArgs(argv: readonly string[]): CompileRequest {
           `Cannot compile: unknown target "${value}", expected one of ${TARGETS}`,
         );
       }
-      options.target = value;
-    } else if (name === "--output") {
-      options.output = value;
-    } else {
-      options.entry = value;
     }
+    options[option] = value;
+  }
+  if (binary === "webhook" && (options.dist || options.libs)) {
+    throw new TypeError(`Cannot compile webhook: --dist and --libs are for env\n${USAGE}`);
   }
   return { binary, options, print };
 }
 
 /**
- * The `deno` arguments that compile `binary`: its permission flags, type checking on (the
- * default), the output and target, then the entry point. `--node-modules-dir=none` takes the npm
- * packages from deno.lock (as the Dockerfile does), not from the `npm ci` tree that development
- * uses (`nodeModulesDir: "manual"` in deno.json), which holds dev tools the binaries must not embed.
+ * The `deno` arguments that compile `binary`: its flags (permissions; for env also `--no-config`,
+ * `--no-check` after the separate type check, and the bundled standalone source), the output and
+ * target, then the entry point. `--node-modules-dir=none` takes the npm packages from deno.lock
+ * (as the Dockerfile does), not from the `npm ci` tree that development uses
+ * (`nodeModulesDir: "manual"` in deno.json), which holds dev tools the binaries must not embed.
  */
 export function compileArgs(binary: Binary, options: CompileOptions = {}): string[] {
   const spec = BINARIES[binary];
@@ -139,6 +176,101 @@ export function compileEnv(parent: Readonly<Record<string, string>>): Record<str
   return env;
 }
 
+/** Runs `deno <args>` in the repository root; resolves with its exit code. */
+async function runDeno(args: string[], env: Record<string, string>): Promise<number> {
+  const deno = env.DENORT_BIN ? ` (DENORT_BIN=${env.DENORT_BIN})` : "";
+  console.error(`deno ${args.join(" ")}${deno}`);
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    env,
+    clearEnv: true,
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  return (await child.status).code;
+}
+
+const ROOT = new URL("..", import.meta.url);
+
+/**
+ * The denort that `deno compile` embeds the program into: DENORT_BIN, or the archive `deno compile`
+ * downloaded into DENO_DIR (`dl/release/v<version>/denort-<target>.zip`), extracted into `dir`.
+ *
+ * @throws {Error} naming DENORT_BIN when neither is there
+ */
+export function findDenort(
+  env: Readonly<Record<string, string>>,
+  target: string,
+  dir: string,
+): string {
+  if (env.DENORT_BIN) return env.DENORT_BIN;
+  const info = spawnSync(Deno.execPath(), ["info", "--json"], { encoding: "utf8", env });
+  const denoDir = (JSON.parse(info.stdout || "{}") as { denoDir?: string }).denoDir ?? "";
+  const archive = join(denoDir, "dl", "release", `v${Deno.version.deno}`, `denort-${target}.zip`);
+  if (!existsSync(archive)) {
+    throw new Error(
+      `Cannot find denort for ${target} ("${archive}" does not exist): set DENORT_BIN to a denort ` +
+        `of Deno ${Deno.version.deno} for that target`,
+    );
+  }
+  const unzip = spawnSync("unzip", ["-p", archive, "denort"], { maxBuffer: 1 << 30 });
+  if (unzip.status !== 0 || !unzip.stdout?.length) {
+    throw new Error(`Cannot extract denort from "${archive}" (needs unzip)`);
+  }
+  const denort = join(dir, "denort");
+  writeFileSync(denort, unzip.stdout, { mode: 0o755 });
+  return denort;
+}
+
+/** The host's `deno compile --target` triple (Linux only: the images are Linux). */
+function hostTarget(): string {
+  return Deno.build.arch === "aarch64" ? "aarch64-unknown-linux-gnu" : "x86_64-unknown-linux-gnu";
+}
+
+/**
+ * `env`: bundle the standalone source, type check, compile the image's runnable copy, then the
+ * launcher directory from a patched denort.
+ */
+async function compileLauncher(
+  options: CompileOptions,
+  env: Record<string, string>,
+): Promise<number> {
+  // npm packages from deno.lock, as for the compile (see compileArgs).
+  const lockOnly = ["--node-modules-dir=none"];
+  console.error(`bundled ${await bundleStandaloneSource(Deno.execPath(), lockOnly)}`);
+  const entry = options.entry ?? BINARIES.env.entry;
+  let code = await runDeno(["check", ...lockOnly, entry], env);
+  if (code !== 0) return code;
+  code = await runDeno(compileArgs("env", options), env);
+  if (code !== 0) return code;
+
+  const target = options.target ?? hostTarget();
+  const dist = options.dist ?? DEFAULT_DIST;
+  const work = mkdtempSync(join(tmpdir(), "piggy-denort-"));
+  try {
+    const patched = join(work, "denort-patched");
+    copyFileSync(findDenort(env, target, work), patched);
+    const libraries = patchForVolume(patched);
+    rmSync(new URL(dist, ROOT), { recursive: true, force: true });
+    const distUrl = new URL(`${dist.replace(/\/$/, "")}/`, ROOT);
+    code = await runDeno(
+      compileArgs("env", { ...options, output: new URL("piggy-env", distUrl).pathname }),
+      { ...env, DENORT_BIN: patched },
+    );
+    if (code !== 0) return code;
+    copyLibraries(libraries, options.libs ?? libraryDirFor(target), distUrl.pathname);
+    console.error(`launcher directory: ${dist} (piggy-env, lib/${libraries.join(" lib/")})`);
+    return 0;
+  } catch (error) {
+    console.error((error as Error).message);
+    return 1;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   let request: CompileRequest;
   try {
@@ -147,31 +279,22 @@ async function main(argv: string[]): Promise<number> {
     console.error((error as Error).message);
     return 2;
   }
-  const root = new URL("..", import.meta.url);
   const args = compileArgs(request.binary, request.options);
   if (request.print) {
-    console.log(JSON.stringify({ env: COMPILE_ENV, command: [Deno.execPath(), ...args] }));
+    const dist = request.binary === "env" ? { dist: request.options.dist ?? DEFAULT_DIST } : {};
+    console.log(JSON.stringify({ env: COMPILE_ENV, command: [Deno.execPath(), ...args], ...dist }));
     return 0;
   }
   const entry = args.at(-1) as string;
   try {
-    await Deno.stat(new URL(entry, root));
+    await Deno.stat(new URL(entry, ROOT));
   } catch {
     console.error(`Cannot compile ${request.binary}: entry point "${entry}" does not exist`);
     return 1;
   }
   const env = compileEnv(Deno.env.toObject());
-  console.error(`deno ${args.join(" ")}${env.DENORT_BIN ? ` (DENORT_BIN=${env.DENORT_BIN})` : ""}`);
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
-    env,
-    clearEnv: true,
-    cwd: root,
-    stdin: "null",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn();
-  return (await child.status).code;
+  if (request.binary === "env") return await compileLauncher(request.options, env);
+  return await runDeno(args, env);
 }
 
 if (import.meta.main) {

@@ -6,9 +6,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { compileArgs, compileEnv, parseCompileArgs } from "./compile.ts";
@@ -29,13 +29,17 @@ test("compileArgs() compiles each binary with its own permissions", () => {
     "compile",
     "--node-modules-dir=none",
     ...LAUNCHER_FLAGS,
+    "--no-check",
+    "--include",
+    "gen/standalone_source.js",
     "--output",
     "out/e",
     "--target",
     "aarch64-unknown-linux-gnu",
     "cli/piggy_env.ts",
   ]);
-  assert.ok(!compileArgs("env").some((a) => a.startsWith("--no-check") || a === "-A"));
+  assert.ok(!compileArgs("webhook").some((a) => a.startsWith("--no-check") || a === "-A"));
+  assert.ok(!compileArgs("env").includes("-A"));
 });
 
 test("deno task webhook runs with the compiled webhook's permissions (no --allow-run)", () => {
@@ -111,6 +115,41 @@ test("scripts/compile.ts runs deno compile with DENORT_BIN passed through", () =
     // the runtime exactly where DENORT_BIN points.
     assert.ok(result.stderr.includes(`Could not find denort at '${denort}'`), result.stderr);
     assert.ok(result.stderr.includes(`--allow-ffi`), result.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("scripts/compile.ts env builds the launcher directory from a patched denort", {
+  skip: spawnSync("patchelf", ["--version"]).status === 0 ? false : "needs patchelf",
+}, () => {
+  // The pinned deno binary stands in for denort (same dynamic dependencies); only the runtime
+  // behaviour of a real denort cannot be checked without one.
+  const deno = process.execPath;
+  const dir = mkdtempSync(join(tmpdir(), "piggy-compile-dist-"));
+  try {
+    const dist = join(dir, "dist");
+    const result = runCompileScript(
+      ["env", "--output", join(dir, "piggy-env"), "--dist", dist],
+      { DENORT_BIN: deno },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    const elf = (args: string[]) => spawnSync("patchelf", args, { encoding: "utf8" }).stdout.trim();
+    const launcher = join(dist, "piggy-env");
+    const loader = basename(elf(["--print-interpreter", deno]));
+    assert.equal(elf(["--print-interpreter", launcher]), `/piggy/lib/${loader}`);
+    assert.equal(elf(["--print-rpath", launcher]), "$ORIGIN/lib");
+    assert.equal(
+      elf(["--print-interpreter", join(dir, "piggy-env")]),
+      elf(["--print-interpreter", deno]),
+    );
+    const needed = elf(["--print-needed", deno]).split("\n");
+    assert.deepEqual(
+      readdirSync(join(dist, "lib")).sort(),
+      [...new Set([loader, ...needed])].sort(),
+    );
+    // The program (with the bundled standalone source) was embedded into the patched runtime.
+    assert.ok(readFileSync(launcher).includes("createStandaloneSource"));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

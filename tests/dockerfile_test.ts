@@ -14,6 +14,7 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
+import { defaultInstallSource } from "../src/launcher/install.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -139,17 +140,20 @@ function only(s: Stage, keyword: string): Instruction[] {
 }
 
 /** What `scripts/compile.ts <binary>` builds: its entry point and output, from `--print`. */
-function compiled(binary: "webhook" | "env"): { entry: string; output: string } {
+function compiled(
+  binary: "webhook" | "env",
+): { entry: string; output: string; dist?: string } {
   const result = spawnSync(
     process.execPath,
     ["run", "-A", join(ROOT, "scripts/compile.ts"), binary, "--print"],
     { encoding: "utf8", cwd: ROOT, env: { ...process.env, NO_COLOR: "1" } },
   );
   assert.equal(result.status, 0, result.stderr);
-  const command = (JSON.parse(result.stdout) as { command: string[] }).command;
+  const printed = JSON.parse(result.stdout) as { command: string[]; dist?: string };
+  const command = printed.command;
   const output = command[command.indexOf("--output") + 1];
   assert.ok(output !== undefined && command.includes("--output"), command.join(" "));
-  return { entry: command.at(-1)!, output };
+  return { entry: command.at(-1)!, output, ...(printed.dist ? { dist: printed.dist } : {}) };
 }
 
 test("Dockerfile has a builder and one named target per image, the webhook last", () => {
@@ -182,7 +186,10 @@ test("Dockerfile base images all carry an explicit, non-latest tag", () => {
 test("Dockerfile final images are distroless (no shell), non-root, exec-form entrypoints", () => {
   const values = parseYaml(readFileSync(join(ROOT, "charts/piggy-webhooks/values.yaml"), "utf8"));
   for (
-    const [name, binary] of [["piggy-env", "/piggy-env"], ["piggy-webhooks", "/piggy-webhooks"]]
+    const [name, binary] of [
+      ["piggy-env", "/usr/local/bin/piggy-env"],
+      ["piggy-webhooks", "/piggy-webhooks"],
+    ]
   ) {
     const s = stage(name as string);
     assert.match(
@@ -214,11 +221,18 @@ test("Dockerfile copies what the compile script writes into each image", () => {
   const workdir = only(stage("builder"), "WORKDIR").map((i) => i.args).at(-1);
   for (const [name, binary] of [["piggy-env", "env"], ["piggy-webhooks", "webhook"]] as const) {
     const copies = only(stage(name), "COPY").map((i) => parseCopy(i.args));
-    assert.equal(copies.length, 1);
     assert.equal(copies[0]!.flags.from, "builder");
     assert.deepEqual(copies[0]!.sources, [`${workdir}/${compiled(binary).output}`]);
     assert.equal(copies[0]!.dest, JSON.parse(only(stage(name), "ENTRYPOINT")[0]!.args)[0]);
   }
+  // The launcher image also holds the launcher directory where `install` looks by default.
+  const copies = only(stage("piggy-env"), "COPY").map((i) => parseCopy(i.args));
+  assert.equal(copies.length, 2);
+  assert.deepEqual(copies[1]!.sources, [`${workdir}/${compiled("env").dist}/`]);
+  const entrypoint = JSON.parse(only(stage("piggy-env"), "ENTRYPOINT")[0]!.args)[0];
+  assert.equal(copies[1]!.dest.replace(/\/$/, ""), defaultInstallSource(entrypoint));
+  const runs = only(stage("builder"), "RUN").map((i) => i.args).join("\n");
+  assert.match(runs, /apt-get install .*patchelf/, "the builder has patchelf");
 });
 
 test("Dockerfile copies only context files that exist and .dockerignore keeps", () => {
