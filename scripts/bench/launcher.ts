@@ -1,10 +1,15 @@
 // deno-lint-ignore-file no-console
 /**
- * Benchmark: piggy-env start-up. Median of 20 runs of the time from starting piggy-env (`deno run`
- * with the shipped flags, as the tests run it) to the app's first line, in proxy mode (webhook warm)
- * and standalone, against starting the app directly in the same run; piggy-env's peak RSS before
- * exec (the process's ru_maxrss, from /usr/bin/time: exec keeps the high-water mark); and the app's
- * RSS after exec next to the app started directly.
+ * Benchmark: piggy-env start-up against the floor. Median of 20 runs each of:
+ * - floor: the same runtime with the same flags running an empty program (time to its exit);
+ * - proxy: piggy-env (webhook warm) to the app's first line;
+ * - standalone: piggy-env straight to the AWS stand-in, to the app's first line;
+ * - direct: the app alone.
+ * Peak RSS is the process's ru_maxrss from /usr/bin/time (exec keeps the high-water mark, so for a
+ * launcher run it is piggy-env's peak before exec). Prints the differences to the floor against the
+ * targets (proxy ≤ floor + 50 ms and + 25 MB, standalone ≤ floor + 120 ms) and the size of the
+ * installed launcher directory (scripts/launcher_tree.ts, from this deno binary). Runs are
+ * interleaved so machine load hits every row alike.
  *
  * Run: `npx deno run -A scripts/bench/launcher.ts [--runs 20]`
  *
@@ -17,6 +22,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
+import { bundleStandaloneSource } from "../bundle_launcher.ts";
+import { buildLauncherTree } from "../launcher_tree.ts";
 import { LAUNCHER_FLAGS } from "../../cli/permissions.ts";
 import { createTestCa } from "../../testing/pki.ts";
 import { startKubeApi } from "../../testing/kube_api.ts";
@@ -36,7 +43,11 @@ interface Run {
 }
 
 /** Runs `argv` under /usr/bin/time; returns the time to its first stdout line and memory figures. */
-async function timed(argv: string[], env: Record<string, string>): Promise<Run> {
+async function timed(
+  argv: string[],
+  env: Record<string, string>,
+  expect = "ready",
+): Promise<Run> {
   const started = performance.now();
   const child = new Deno.Command("/usr/bin/time", {
     args: ["-f", "maxrss=%M", ...argv],
@@ -56,7 +67,9 @@ async function timed(argv: string[], env: Record<string, string>): Promise<Run> 
   }
   const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
   const status = await child.status;
-  if (!status.success || !out.startsWith("ready")) {
+  // The floor prints nothing: its time is the time to exit.
+  if (expect === "") firstLineMs = performance.now() - started;
+  if (!status.success || !out.startsWith(expect)) {
     throw new Error(`run failed (${status.code}): ${out}\n${stderr}`);
   }
   return {
@@ -131,14 +144,31 @@ const standaloneEnv: Record<string, string> = {
   PIGGY_AWS_REGION: "us-east-1",
 };
 const launcher = [Deno.execPath(), "run", ...LAUNCHER_FLAGS, ENTRY, "--", ...APP];
+const emptyProgram = join(tokenDir, "empty.js");
+writeFileSync(emptyProgram, "");
+const floor = [Deno.execPath(), "run", ...LAUNCHER_FLAGS, emptyProgram];
+await bundleStandaloneSource();
 
-const results: Record<string, Run[]> = { direct: [], proxy: [], standalone: [] };
-await timed(launcher, proxyEnv); // warm Deno's module cache
+const results: Record<string, Run[]> = { floor: [], direct: [], proxy: [], standalone: [] };
+// Warm Deno's module and code caches.
+await timed(launcher, proxyEnv);
+await timed(launcher, standaloneEnv);
+await timed(floor, base, "");
 for (let i = 0; i < runs; i++) {
+  results.floor!.push(await timed(floor, base, ""));
   results.direct!.push(await timed(APP, base));
   results.proxy!.push(await timed(launcher, proxyEnv));
   results.standalone!.push(await timed(launcher, standaloneEnv));
 }
+const tree = join(tokenDir, "piggy-env-dir");
+buildLauncherTree(Deno.execPath(), tree);
+const bytesOf = (path: string) =>
+  Number(
+    new TextDecoder().decode(new Deno.Command("du", { args: ["-sb", path] }).outputSync().stdout)
+      .split("\t")[0],
+  );
+const treeBytes = bytesOf(tree);
+const libBytes = bytesOf(join(tree, "lib"));
 
 await webhook.stop();
 await aws.close();
@@ -146,19 +176,48 @@ await kube.close();
 rmSync(tokenDir, { recursive: true, force: true });
 await Deno.remove(ca.dir, { recursive: true }).catch(() => {});
 
-console.log(`${runs} runs each (piggy-env under \`deno run\`, not compiled)\n`);
+const floorMs = median(results.floor!.map((r) => r.firstLineMs));
+const floorKb = median(results.floor!.map((r) => r.maxRssKb));
+console.log(`${runs} runs each (under \`deno run ${LAUNCHER_FLAGS.join(" ")}\`, not compiled)\n`);
 console.log(
-  "| start | median to first line ms | median max RSS of the process KB | median app VmRSS |",
+  "| start | median to first line ms | vs floor | median peak RSS KB | vs floor | app VmRSS |",
 );
-console.log("| --- | --- | --- | --- |");
+console.log("| --- | --- | --- | --- | --- | --- |");
 for (const [label, list] of Object.entries(results)) {
+  const ms = median(list.map((r) => r.firstLineMs));
+  const kb = median(list.map((r) => r.maxRssKb));
+  const app = label === "floor" ? "-" : `${median(list.map((r) => parseInt(r.appRss, 10)))} kB`;
   console.log(
-    `| ${label} | ${median(list.map((r) => r.firstLineMs)).toFixed(1)} | ${
-      median(list.map((r) => r.maxRssKb))
-    } | ${median(list.map((r) => parseInt(r.appRss, 10)))} kB |`,
+    `| ${label} | ${ms.toFixed(1)} | ${(ms / floorMs).toFixed(2)}× (${
+      (ms - floorMs).toFixed(0)
+    } ms) | ${kb} | ${(kb / floorKb).toFixed(2)}× (${
+      ((kb - floorKb) / 1024).toFixed(1)
+    } MB) | ${app} |`,
   );
 }
+const over = (label: string) => ({
+  ms: median(results[label]!.map((r) => r.firstLineMs)) - floorMs,
+  mb: (median(results[label]!.map((r) => r.maxRssKb)) - floorKb) / 1024,
+});
+const proxy = over("proxy");
+const standalone = over("standalone");
 console.log(
-  "\nmax RSS of a launcher run is piggy-env's peak before exec (the app is a small shell);" +
+  `\ntargets: proxy ≤ floor + 50 ms: ${proxy.ms.toFixed(0)} ms ${
+    proxy.ms <= 50 ? "ok" : "MISSED"
+  }; ` +
+    `proxy ≤ floor + 25 MB: ${proxy.mb.toFixed(1)} MB ${proxy.mb <= 25 ? "ok" : "MISSED"}; ` +
+    `standalone ≤ floor + 120 ms: ${standalone.ms.toFixed(0)} ms ${
+      standalone.ms <= 120 ? "ok" : "MISSED"
+    }`,
+);
+console.log(
+  `installed launcher directory: ${(treeBytes / 1e6).toFixed(1)} MB ` +
+    `(binary ${((treeBytes - libBytes) / 1e6).toFixed(1)} MB, lib/ ${
+      (libBytes / 1e6).toFixed(1)
+    } MB;` +
+    " a compiled piggy-env adds its embedded program, ~0.8 MB, to the binary)",
+);
+console.log(
+  "peak RSS of a launcher run is piggy-env's before exec (the app is a small shell);" +
     " the app's own VmRSS after exec should equal the direct start's.",
 );
