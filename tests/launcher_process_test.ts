@@ -5,8 +5,15 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -258,37 +265,49 @@ test("piggy-env exits 1 on an invalid PIGGY_NUMBER_OF_RETRY or PIGGY_INITIAL_DEL
   }
 });
 
-function sha256(path: string): string {
-  return createHash("sha256").update(readFileSync(path)).digest("hex");
+/** A small launcher directory (what `install` copies; its content does not matter here). */
+function launcherDirectory(dir: string, marker: string): string {
+  const source = join(dir, `source-${marker}`);
+  mkdirSync(join(source, "lib"), { recursive: true });
+  writeFileSync(join(source, "piggy-env"), `launcher ${marker}`, { mode: 0o555 });
+  writeFileSync(join(source, "lib", "libc.so.6"), `libc ${marker}`, { mode: 0o444 });
+  return source;
 }
 
-test("piggy-env install copies its executable into a directory with mode 0755", async () => {
+test("piggy-env install --from copies the launcher directory behind piggy-env and lib", async () => {
   const dir = mkdtempSync(join(tmpdir(), "piggy-volume-"));
   try {
-    const result = await runLauncher({ args: ["install", dir] });
-    assert.equal(result.code, 0, result.stderr);
-    const target = join(dir, "piggy-env");
-    assert.equal(statSync(target).mode & 0o777, 0o755);
-    assert.equal(statSync(target).size, statSync(DENO_BINARY).size);
-    assert.equal(sha256(target), sha256(DENO_BINARY));
-    assert.deepEqual(readdirSync(dir), ["piggy-env"], "no temporary file left behind");
-    assert.equal(result.stdout, "");
+    const volume = join(dir, "volume");
+    mkdirSync(volume);
+    for (const marker of ["v1", "v2"]) {
+      const source = launcherDirectory(dir, marker);
+      const result = await runLauncher({ args: ["install", "--from", source, volume] });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, "");
+      assert.equal(statSync(join(volume, "piggy-env")).mode & 0o777, 0o755);
+      assert.equal(readFileSync(join(volume, "piggy-env"), "utf8"), `launcher ${marker}`);
+      assert.equal(readFileSync(join(volume, "lib", "libc.so.6"), "utf8"), `libc ${marker}`);
+      // The re-run left one version: piggy-env, lib and their directory.
+      assert.equal(readdirSync(volume).length, 3, readdirSync(volume).join(" "));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test("piggy-env install replaces an existing file atomically (rename: a new inode)", async () => {
+test("piggy-env install without --from looks beside its executable and says what it expects", async () => {
   const dir = mkdtempSync(join(tmpdir(), "piggy-volume-"));
   try {
-    const target = join(dir, "launcher");
-    writeFileSync(target, "old launcher");
-    const before = statSync(target).ino;
-    const result = await runLauncher({ args: ["install", target] });
-    assert.equal(result.code, 0, result.stderr);
-    assert.notEqual(statSync(target).ino, before);
-    assert.equal(statSync(target).size, statSync(DENO_BINARY).size);
-    assert.deepEqual(readdirSync(dir), ["launcher"]);
+    const result = await runLauncher({ args: ["install", dir] });
+    assert.equal(result.code, 1);
+    // Under deno run the executable is deno: no launcher directory beside it.
+    assert.ok(
+      logMessages(result).some((m) =>
+        /as the launcher directory: expecting piggy-env and lib/.test(m)
+      ),
+      result.stderr,
+    );
+    assert.deepEqual(readdirSync(dir), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

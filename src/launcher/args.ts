@@ -85,15 +85,19 @@ function usageFrom(name: string, parse: () => number): number {
   }
 }
 
+/** `install`'s only flag: the launcher directory to install. */
+const SOURCE_FLAG = `--from`;
+
 function parseInstall(rest: readonly string[], hasSeparator: boolean): LauncherCommand {
   if (hasSeparator) throw new UsageError(`Unexpected "${COMMAND_SEPARATOR}" after install`);
   let from: string | undefined;
   let index = 0;
   const first = rest[0] ?? "";
-  if (first === "--from" || first.startsWith("--from=")) {
-    from = flagValue(rest, 0, "--from", first === "--from" ? undefined : first.slice(7));
-    if (from === "") throw new UsageError(`Missing the value of "--from"`);
-    index = first === "--from" ? 2 : 1;
+  if (first === SOURCE_FLAG || first.startsWith(`${SOURCE_FLAG}=`)) {
+    const inline = first === SOURCE_FLAG ? undefined : first.slice(SOURCE_FLAG.length + 1);
+    from = flagValue(rest, 0, SOURCE_FLAG, inline);
+    if (from === "") throw new UsageError(`Missing the value of "${SOURCE_FLAG}"`);
+    index = inline === undefined ? 2 : 1;
   }
   const destination = rest[index];
   if (destination === undefined || destination === "") {

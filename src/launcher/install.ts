@@ -55,8 +55,8 @@ async function checkSource(source: string): Promise<void> {
   const libraries = await stat(join(source, LIBRARY_DIR_NAME)).catch(() => undefined);
   if (!launcher?.isFile() || !libraries?.isDirectory()) {
     throw new Error(
-      `Cannot install from "${source}": expecting the launcher directory (${LAUNCHER_FILE_NAME} ` +
-        `and ${LIBRARY_DIR_NAME}/) that scripts/compile.ts env builds`,
+      `Cannot use "${source}" as the launcher directory: expecting ${LAUNCHER_FILE_NAME} ` +
+        `and ${LIBRARY_DIR_NAME}/, as scripts/compile.ts env builds it`,
     );
   }
 }

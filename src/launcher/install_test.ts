@@ -109,7 +109,7 @@ test("installLauncher() refuses a source that is not a launcher directory", asyn
     writeFileSync(single, "binary");
     await assert.rejects(
       installLauncher(single, volume),
-      /Cannot install ".*piggy-env-binary" to ".*piggy": Cannot install from .*expecting the launcher directory/,
+      /Cannot install ".*piggy-env-binary" to ".*piggy": Cannot use .* as the launcher directory/,
     );
     assert.deepEqual(readdirSync(volume), []);
   } finally {
