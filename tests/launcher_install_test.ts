@@ -19,9 +19,9 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { LAUNCHER_FLAGS } from "../scripts/permissions.ts";
+import { LAUNCHER_FLAGS } from "../cli/permissions.ts";
 import { LAUNCHER_MODE } from "../src/launcher/install.ts";
-import { DENO_BINARY, LAUNCHER_ENTRY } from "./_launcher.ts";
+import { DENO_BINARY, LAUNCHER_ENTRY } from "../testing/launcher_process.ts";
 
 test("piggy-env install copies a read-only launcher directory as a non-root user", {
   skip: process.getuid?.() !== 0 ? "needs root to run the installer as another user" : false,
