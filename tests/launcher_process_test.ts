@@ -22,7 +22,6 @@ import { USAGE } from "../src/launcher/args.ts";
 import {
   APPS_DIR,
   baseEnv,
-  DENO_BINARY,
   logMessages,
   parseReport,
   REPORT_APP,
