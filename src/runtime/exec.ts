@@ -6,7 +6,6 @@
  * @module
  */
 
-import { spawn } from "node:child_process";
 import type { Logger } from "../log.ts";
 import { type DenoGlobal, denoGlobal } from "./deno.ts";
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, lookPath, nodeAccessCheck } from "./look_path.ts";
@@ -140,13 +139,16 @@ export function openLibc(deno: DenoGlobal): Libc | { unavailable: string } {
  *
  * @returns the child's exit code, or 128 + the signal number when it was killed
  */
-export function spawnCommand(
+export async function spawnCommand(
   path: string,
   argv: readonly string[],
   env: ReadonlyArray<readonly [string, string]>,
   logger: Logger,
 ): Promise<number> {
-  return new Promise((resolve) => {
+  // Loaded here, not at the top: on Deno the launcher execs and never needs it, and loading
+  // node:child_process is a measurable part of the launcher's start.
+  const { spawn } = await import("node:child_process");
+  return await new Promise((resolve) => {
     let child;
     try {
       child = spawn(path, argv.slice(1), {
