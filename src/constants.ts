@@ -27,6 +27,21 @@ export const INSTALLER_NAME = "install-piggy-env";
 /** Directory the installer copies the launcher into. */
 export const INSTALL_DIR = "/piggy";
 
+/**
+ * The launcher's peak resident memory before it execs the app, per mode, in bytes (measured with
+ * scripts/bench/launcher.ts, rounded up; docs/migration.md shows the same figures).
+ */
+export const LAUNCHER_PEAK_MEMORY: Readonly<Record<"proxy" | "standalone", number>> = {
+  proxy: 72 * 1024 * 1024,
+  standalone: 80 * 1024 * 1024,
+};
+
+/**
+ * Margin over {@link LAUNCHER_PEAK_MEMORY}: admission warns when a wrapped container's memory limit
+ * is below the peak of its mode plus this.
+ */
+export const LAUNCHER_MEMORY_MARGIN = 32 * 1024 * 1024;
+
 /** Absolute path of the launcher inside a wrapped container. */
 export const LAUNCHER_PATH = "/piggy/piggy-env";
 

@@ -461,7 +461,7 @@ test("a golden patch: exact operations, with the annotation key escaped as ~1", 
     {
       op: "add",
       path: "/spec/containers/0/volumeMounts",
-      value: [{ name: VOLUME_NAME, mountPath: "/piggy/" }],
+      value: [{ name: VOLUME_NAME, mountPath: "/piggy/", readOnly: true }],
     },
     { op: "add", path: "/spec/containers/0/args", value: ["--", "python", "app.py"] },
     {

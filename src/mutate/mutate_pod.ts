@@ -35,7 +35,9 @@ import {
   ENV,
   INSTALL_DIR,
   INSTALLER_NAME,
+  LAUNCHER_MEMORY_MARGIN,
   LAUNCHER_PATH,
+  LAUNCHER_PEAK_MEMORY,
   MOUNT_PATH,
   PIGGY_UID_ANNOTATION,
   VOLUME_NAME,
@@ -241,6 +243,36 @@ function configWarnings(config: PiggyConfig): string[] {
   return warnings;
 }
 
+/**
+ * Warns about wrapped containers whose memory limit is below the launcher's peak in the pod's mode
+ * plus a margin: the launcher runs in the container's cgroup before it execs the app.
+ */
+function memoryWarnings(targets: readonly Target[], config: PiggyConfig): string[] {
+  const mode = config.standalone ? "standalone" : "proxy";
+  const needed = LAUNCHER_PEAK_MEMORY[mode] + LAUNCHER_MEMORY_MARGIN;
+  const mebibytes = (bytes: number) => `${Math.ceil(bytes / (1024 * 1024))}Mi`;
+  const warnings: string[] = [];
+  for (const { container } of targets) {
+    const limit = container.resources?.limits?.memory;
+    if (limit === undefined) continue;
+    let bytes: number;
+    try {
+      bytes = parseQuantity(String(limit));
+    } catch {
+      continue; // the API server validates quantities
+    }
+    if (bytes < needed) {
+      warnings.push(
+        `Container "${container.name}": memory limit "${limit}" is below ${mebibytes(needed)}, ` +
+          `piggy-env's peak in ${mode} mode (${mebibytes(LAUNCHER_PEAK_MEMORY[mode])}) plus a ` +
+          `margin of ${mebibytes(LAUNCHER_MEMORY_MARGIN)}: the container may be OOM-killed ` +
+          "before the application starts",
+      );
+    }
+  }
+  return warnings;
+}
+
 /** Why the pod is left alone before its containers are looked at, with the warnings to give. */
 function podSkip(
   pod: Pod,
@@ -367,9 +399,11 @@ function wrapTargets(
     const uid = target.uid ?? ids();
     const { container } = target;
     upsertEnv(container, injectedEnv(config, uid));
+    // Read-only: only the installer writes the launcher volume. A mount that is already there (a
+    // pod wrapped by Go Piggy or by hand) is kept as it is, so such pods stay unchanged.
     const mounts = container.volumeMounts ?? [];
     if (!mounts.some((mount) => mount?.name === VOLUME_NAME)) {
-      mounts.push({ name: VOLUME_NAME, mountPath: MOUNT_PATH });
+      mounts.push({ name: VOLUME_NAME, mountPath: MOUNT_PATH, readOnly: true });
     }
     container.volumeMounts = mounts;
     if (!isWrapped(container)) {
@@ -467,6 +501,7 @@ export function mutatePod(
   }
 
   warnings.push(...signTargets(targets, config));
+  warnings.push(...memoryWarnings(targets, config));
   // An unusable annotation counts as empty: it is rewritten below.
   keepUids(
     targets,

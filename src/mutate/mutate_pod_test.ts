@@ -168,7 +168,9 @@ test("mutatePod() wraps command + args behind the launcher", async () => {
   assert.deepEqual(result.signatures, {
     ["1".padStart(32, "0")]: await commandSignature(["python", "app.py", "--port", "80"]),
   });
-  assert.deepEqual(container?.volumeMounts, [{ name: VOLUME_NAME, mountPath: "/piggy/" }]);
+  assert.deepEqual(container?.volumeMounts, [
+    { name: VOLUME_NAME, mountPath: "/piggy/", readOnly: true },
+  ]);
 });
 
 test("mutatePod() leaves a pod without piggy: values unchanged: no installer, volume or annotation (Go Piggy added them)", async () => {
@@ -621,4 +623,71 @@ test("mutatePod() recognises a container wrapped by hand as qualifying", async (
     envMap(result.pod.spec?.containers[0]).get(ENV.ADDRESS)?.value,
     BASE_ENV.PIGGY_ADDRESS,
   );
+});
+
+function limitedPod(memory: string, standalone: boolean): Pod {
+  return {
+    metadata: {
+      name: "app",
+      annotations: {
+        "piggysec.com/aws-secret-name": "app/secret",
+        ...(standalone
+          ? { "piggysec.com/standalone": "true" }
+          : { "piggysec.com/piggy-address": "https://piggy.example" }),
+      },
+    },
+    spec: {
+      containers: [{
+        name: "app",
+        image: "app:1",
+        command: ["/app"],
+        env: [{ name: "DB_PASS", value: "piggy:DB_PASS" }],
+        resources: { limits: { memory } },
+      }],
+    },
+  };
+}
+
+function memoryWarningsFor(memory: string, standalone: boolean): string[] {
+  const pod = limitedPod(memory, standalone);
+  const { config } = resolveConfig(pod.metadata?.annotations ?? {}, () => undefined);
+  const result = mutatePod(
+    pod,
+    { ...config, piggyEnvImage: "ghcr.io/kongz/piggy-env:0.8.0" },
+    NO_FACTS,
+    counter(),
+  );
+  assert.equal(result.changed, true);
+  return result.warnings.filter((warning) => warning.includes("memory limit"));
+}
+
+test("mutatePod() warns when a wrapped container's memory limit is below the launcher's peak plus a margin", () => {
+  // proxy: 72Mi peak + 32Mi margin = 104Mi; standalone: 80Mi + 32Mi = 112Mi
+  const [proxy] = memoryWarningsFor("100Mi", false);
+  assert.match(
+    proxy ?? "",
+    /Container "app": memory limit "100Mi" is below 104Mi.*proxy mode \(72Mi\)/,
+  );
+  assert.deepEqual(memoryWarningsFor("104Mi", false), []);
+  assert.deepEqual(memoryWarningsFor("1Gi", false), []);
+  const [standalone] = memoryWarningsFor("110Mi", true);
+  assert.match(standalone ?? "", /below 112Mi.*standalone mode \(80Mi\)/);
+  assert.deepEqual(memoryWarningsFor("112Mi", true), []);
+});
+
+test("mutatePod() mounts the launcher volume read-only in wrapped containers, not in the installer", () => {
+  const pod = limitedPod("1Gi", false);
+  const { config } = resolveConfig(pod.metadata?.annotations ?? {}, () => undefined);
+  const result = mutatePod(
+    pod,
+    { ...config, piggyEnvImage: "ghcr.io/kongz/piggy-env:0.8.0" },
+    NO_FACTS,
+    counter(),
+  );
+  assert.deepEqual(result.pod.spec?.containers[0]?.volumeMounts, [
+    { name: VOLUME_NAME, mountPath: "/piggy/", readOnly: true },
+  ]);
+  assert.deepEqual(result.pod.spec?.initContainers?.[0]?.volumeMounts, [
+    { name: VOLUME_NAME, mountPath: "/piggy/" },
+  ]);
 });
