@@ -73,6 +73,7 @@ export {
 export type { WebhookOption, WebhookOptions } from "./config/webhook_options.ts";
 export type { SettingDefinition, SettingType } from "./config/settings.ts";
 export { formatGoDuration, parseGoDuration } from "./config/duration.ts";
+export { VERSION } from "./version.ts";
 
 // Pod mutation: gather facts (I/O), then mutate (pure).
 
