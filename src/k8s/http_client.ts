@@ -70,6 +70,33 @@ export interface HttpKubeClientOptions {
    * only the local start (`npm start`, which grants `--allow-run`) passes one.
    */
   runCommand?: RunCommand;
+  /** Told about each finished call: its API (`get_pod`, `create_tokenreview`…), result, seconds. */
+  observe?: KubeCallObserver;
+}
+
+/** How a Kubernetes API call ended, for metrics. */
+export type KubeCallResult = "ok" | "not_found" | "denied" | "throttled" | "error";
+
+/** Receives one finished Kubernetes API call. */
+export type KubeCallObserver = (api: string, result: KubeCallResult, seconds: number) => void;
+
+/** `get_pod`, `create_tokenreview`, `get_version`…: the verb and singular resource of a call. */
+function apiOf(method: "GET" | "POST", path: string): string {
+  if (path === "/version") return "get_version";
+  const plural = path === TOKEN_REVIEW_PATH
+    ? "tokenreviews"
+    : /^\/api\/v1\/namespaces\/[^/]+\/([^/]+)\//.exec(path)?.[1];
+  const verb = method === "POST" ? "create" : "get";
+  return plural ? `${verb}_${plural.replace(/s$/, "")}` : "other";
+}
+
+function resultOf(error: unknown): KubeCallResult {
+  if (error instanceof KubeApiError) {
+    if (error.status === 404) return "not_found";
+    if (error.status === 401 || error.status === 403) return "denied";
+    if (error.status === 429) return "throttled";
+  }
+  return "error";
 }
 
 /** The object kinds this client reads, by URL plural. */
@@ -176,6 +203,7 @@ export class HttpKubeClient implements KubeClient {
   readonly #logger: Logger | undefined;
   readonly #tokenFile: TokenFileCache | undefined;
   readonly #exec: ExecCredentialCache | undefined;
+  readonly #observe: KubeCallObserver | undefined;
 
   /**
    * @param config where and how to reach the API server (see `loadKubeConfig`)
@@ -202,6 +230,7 @@ export class HttpKubeClient implements KubeClient {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#maxResponseBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
     this.#logger = options.logger;
+    this.#observe = options.observe;
     // loadKubeConfig is pure and returns its warnings (e.g. insecure-skip-tls-verify): log them once.
     for (const warning of config.warnings) this.#logger?.warn(`Kubernetes client: ${warning}`);
     if (config.tokenFile !== undefined) {
@@ -328,7 +357,28 @@ export class HttpKubeClient implements KubeClient {
     return body as T | null;
   }
 
+  /** {@link #send}s one call and reports it to the `observe` option. */
   async #call(
+    method: "GET" | "POST",
+    path: string,
+    what: string,
+    options: KubeCallOptions & { body?: string; notFoundIsNull: boolean },
+  ): Promise<Record<string, unknown> | null> {
+    const observe = this.#observe;
+    if (!observe) return await this.#callOnce(method, path, what, options);
+    const started = performance.now();
+    const api = apiOf(method, path);
+    try {
+      const body = await this.#callOnce(method, path, what, options);
+      observe(api, body === null ? "not_found" : "ok", (performance.now() - started) / 1000);
+      return body;
+    } catch (error) {
+      observe(api, resultOf(error), (performance.now() - started) / 1000);
+      throw error;
+    }
+  }
+
+  async #callOnce(
     method: "GET" | "POST",
     path: string,
     what: string,

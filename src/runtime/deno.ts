@@ -24,6 +24,7 @@ export interface NativeStatic {
 export interface DenoGlobal {
   args: string[];
   pid: number;
+  version: { deno: string };
   execPath(): string;
   exit(code?: number): never;
   env: { toObject(): Record<string, string> };

@@ -22,6 +22,8 @@ export interface CachingSecretSourceOptions {
   maxEntries?: number;
   /** Millisecond clock. @default Date.now */
   clock?: () => number;
+  /** Told about each lookup: `hit`, `miss` (fetched from the inner source) or `coalesced`. */
+  onLookup?: (result: "hit" | "miss" | "coalesced") => void;
 }
 
 interface CacheEntry {
@@ -66,6 +68,7 @@ export class CachingSecretSource implements SecretSource {
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #clock: () => number;
+  readonly #onLookup: ((result: "hit" | "miss" | "coalesced") => void) | undefined;
   readonly #entries = new Map<string, CacheEntry>();
   readonly #inFlight = new Map<string, Promise<Readonly<Record<string, string>>>>();
   #generation = 0;
@@ -79,6 +82,7 @@ export class CachingSecretSource implements SecretSource {
     this.#ttlMs = options.ttlMs ?? 0;
     this.#maxEntries = options.maxEntries ?? 1024;
     this.#clock = options.clock ?? Date.now;
+    this.#onLookup = options.onLookup;
     if (!Number.isFinite(this.#ttlMs) || this.#ttlMs < 0) {
       throw new RangeError(`Cannot use ttlMs "${this.#ttlMs}": expected a number >= 0`);
     }
@@ -105,9 +109,15 @@ export class CachingSecretSource implements SecretSource {
   ): Promise<Record<string, string>> {
     const key = queryKey(query);
     const cached = this.#lookup(key);
-    if (cached) return { ...cached };
+    if (cached) {
+      this.#onLookup?.("hit");
+      return { ...cached };
+    }
     let shared = this.#inFlight.get(key);
-    if (!shared) {
+    if (shared) {
+      this.#onLookup?.("coalesced");
+    } else {
+      this.#onLookup?.("miss");
       shared = this.#fetchAndStore(key, { ...query });
       this.#inFlight.set(key, shared);
     }
