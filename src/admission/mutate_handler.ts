@@ -20,7 +20,7 @@ import { acceptJsonPost, errorResponse, jsonResponse, readJsonBody } from "../ht
 import { admit, describePod, LOOKUP_TIMEOUT_MS } from "./admit.ts";
 import { decodeReview, isObject, readReviewUid } from "./decode.ts";
 import { denyReview } from "./response.ts";
-import type { AdmissionRequest } from "./types.ts";
+import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
 
 export { LOOKUP_TIMEOUT_MS };
 
@@ -46,6 +46,22 @@ export interface MutateHandlerDeps {
    * @default LOOKUP_TIMEOUT_MS (3 s)
    */
   lookupTimeoutMs?: number;
+  /**
+   * Told how each request ended and how long it took (metrics): `mutated` (a patch), `unchanged`
+   * (allowed as it is), `denied` (the pod or the request was refused: a 4xx denial or a malformed
+   * request), `error` (the webhook could not decide: a 5xx denial).
+   */
+  onAdmission?: (outcome: AdmissionOutcome, seconds: number) => void;
+}
+
+/** How an admission request ended. */
+export type AdmissionOutcome = "mutated" | "unchanged" | "denied" | "error";
+
+/** The outcome of an answered AdmissionReview. */
+export function admissionOutcome(review: AdmissionReviewResponse): AdmissionOutcome {
+  const response = review.response;
+  if (response.allowed) return response.patch ? "mutated" : "unchanged";
+  return (response.status?.code ?? 500) >= 500 ? "error" : "denied";
 }
 
 /** The production UID generator: a random UUIDv4 without dashes. */
@@ -106,7 +122,10 @@ export function createMutateHandler(
     ...(deps.lookupTimeoutMs !== undefined ? { lookupTimeoutMs: deps.lookupTimeoutMs } : {}),
   };
 
+  const observe = deps.onAdmission;
+  const clock = deps.now ?? (() => performance.now());
   return async function mutate(request: Request): Promise<Response> {
+    const started = clock();
     let uid: string | undefined;
     let log = deps.logger;
     try {
@@ -115,8 +134,11 @@ export function createMutateHandler(
       uid = readReviewUid(body);
       const review = decodeReview(body);
       log = requestLogger(deps.logger, review.request);
-      return jsonResponse(200, await admit(review.request, { ...context, log }));
+      const answer = await admit(review.request, { ...context, log });
+      observe?.(admissionOutcome(answer), (clock() - started) / 1000);
+      return jsonResponse(200, answer);
     } catch (error) {
+      observe?.(toStatus(error) >= 500 ? "error" : "denied", (clock() - started) / 1000);
       return failureResponse(error, uid, log);
     }
   };

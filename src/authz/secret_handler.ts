@@ -37,6 +37,7 @@ import {
   KubeApiError,
   KubeUnavailableError,
   PiggyError,
+  SecretSourceError,
   toErrorBody,
   UnauthenticatedError,
 } from "../errors.ts";
@@ -74,6 +75,32 @@ export interface SecretHandlerDeps {
   logger: Logger;
   /** Largest accepted body in bytes. @default DEFAULT_SECRET_BODY_LIMIT (64 KiB) */
   maxBodyBytes?: number;
+  /** Told each answer's status and reason class (metrics). */
+  onAnswer?: (status: number, reason: SecretReason) => void;
+}
+
+/** Why `/secret` answered as it did, in a few bounded classes. */
+export type SecretReason =
+  | "served"
+  | "bad_request"
+  | "unauthenticated"
+  | "forbidden"
+  | "pod_not_found"
+  | "aws_error"
+  | "kubernetes_error"
+  | "kubernetes_unavailable"
+  | "internal";
+
+/** The reason class of a failed `/secret` request, from its error and status. */
+export function secretReason(error: unknown, status: number): SecretReason {
+  if (error instanceof SecretSourceError) return "aws_error";
+  if (error instanceof KubeApiError) return "kubernetes_error";
+  if (error instanceof KubeUnavailableError) return "kubernetes_unavailable";
+  if (status === 401) return "unauthenticated";
+  if (status === 403) return "forbidden";
+  if (status === 404) return "pod_not_found";
+  if (status >= 400 && status < 500) return "bad_request";
+  return "internal";
 }
 
 /** The Kubernetes object name rules (DNS subdomain) a pod name follows. */
@@ -305,6 +332,7 @@ export function createSecretHandler(
     }
     if ("values" in outcome) {
       writeAudit(deps.logger, outcome, 200, "");
+      deps.onAnswer?.(200, "served");
       return jsonResponse(200, outcome.values);
     }
     // Defence in depth: never echo the token, even if an upstream message quoted it.
@@ -312,6 +340,7 @@ export function createSecretHandler(
       token.length >= 8 ? message.replaceAll(token, "[token]") : message;
     const response = errorResponse(outcome.error, redact);
     writeAudit(deps.logger, outcome, response.status, redact(toErrorBody(outcome.error).message));
+    deps.onAnswer?.(response.status, secretReason(outcome.error, response.status));
     return response;
   };
 }

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { type AwsCallObserver, observeAwsCalls } from "./aws_metrics.ts";
 import type {
   SecretsManagerClient,
   SecretsManagerClientConfig,
@@ -57,6 +58,8 @@ export interface AwsSecretSourceOptions {
   maxRegions?: number;
   /** Receives one debug line per AWS read (never values). @default no logging */
   logger?: Logger;
+  /** Told about every AWS call (API, result, seconds, retries included): metrics. */
+  observe?: AwsCallObserver;
 }
 
 /** Shape of an AWS region name (`us-east-1`, `us-gov-west-1`, `eu-isoe-west-1`). */
@@ -159,6 +162,7 @@ export class AwsClients {
   #credentials: AwsCredentialProvider | undefined;
   readonly #allowInstanceMetadata: boolean;
   readonly #stsRegion: string | undefined;
+  readonly #observe: AwsCallObserver | undefined;
   readonly #caches = new Map<string, Map<string, AwsClient>>();
 
   /**
@@ -174,6 +178,7 @@ export class AwsClients {
     this.#credentials = options.credentials;
     this.#allowInstanceMetadata = options.allowInstanceMetadata ?? false;
     this.#stsRegion = options.stsRegion;
+    this.#observe = options.observe;
     if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
       throw new RangeError(
         `Cannot use maxAttempts "${this.#maxAttempts}": expected an integer >= 1`,
@@ -254,6 +259,7 @@ export class AwsClients {
         evicted?.destroy();
       }
       client = create(this.#clientConfig(region));
+      if (this.#observe) observeAwsCalls(client, this.#observe);
     }
     cache.set(region, client);
     try {

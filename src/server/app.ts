@@ -68,6 +68,7 @@ export function createApp(deps: AppDeps): App {
     options: deps.options,
     logger: deps.logger,
     ...(deps.newUid ? { newUid: deps.newUid } : {}),
+    onAdmission: (outcome, seconds) => metrics.observeAdmission(outcome, seconds),
   };
   const mutate = createMutateHandler(mutateDeps);
   const secret = createSecretHandler({
@@ -75,6 +76,7 @@ export function createApp(deps: AppDeps): App {
     secrets: deps.secrets,
     options: deps.options,
     logger: deps.logger,
+    onAnswer: (status, reason) => metrics.observeSecret(status, reason),
   });
   const ready = deps.ready ?? (() => Promise.resolve(true));
 

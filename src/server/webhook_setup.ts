@@ -9,6 +9,9 @@
  */
 
 import { type App, createApp } from "./app.ts";
+import { Metrics } from "./metrics.ts";
+import { readProcessStats, runtimeInfo } from "../runtime/process_stats.ts";
+import { VERSION } from "../version.ts";
 import type { ListenAddress } from "../config/listen_address.ts";
 import { describeError, Logger } from "../log.ts";
 import { loadKubeConfig } from "../k8s/kubeconfig.ts";
@@ -103,12 +106,14 @@ function connectKubernetes(
   envGet: (name: string) => string | undefined,
   io: SetupIo,
   logger: Logger,
+  metrics: Metrics,
 ): KubeClient {
   try {
     const kubeConfig = loadKubeConfig({ envGet, readFile: io.readTextFileSync });
     logger.info(`Kubernetes API at ${kubeConfig.server}`, { source: kubeConfig.source });
     return createKubeClient(kubeConfig, {
       logger,
+      observe: (api, result, seconds) => metrics.observeKubernetes(api, result, seconds),
       ...(io.runCommand ? { runCommand: io.runCommand } : {}),
     });
   } catch (error) {
@@ -167,10 +172,14 @@ export async function setUpWebhook(
   const logger = new Logger({ level: logLevelOf(options) });
   let tls: WebhookSetup["tls"];
   let kube: KubeClient;
+  const metrics = new Metrics({
+    processStats: readProcessStats,
+    build: { version: VERSION, ...runtimeInfo() },
+  });
   try {
     tls = await readTls(options, io);
     options = await readCaBundle(options, io);
-    kube = connectKubernetes(envGet, io, logger);
+    kube = connectKubernetes(envGet, io, logger, metrics);
   } catch (error) {
     const message = `Cannot start piggy-webhooks: ${describeError(error)}`;
     logger.error(message);
@@ -181,12 +190,16 @@ export async function setUpWebhook(
   // Pods choose the region of their secret, never the region of the webhook's own IRSA exchange.
   const aws = new AwsSecretSource({
     logger,
+    observe: (api, result, seconds) => metrics.observeAws(api, result, seconds),
     allowInstanceMetadata: options.allowInstanceMetadata,
     stsRegion: envGet("AWS_REGION") ?? envGet("AWS_DEFAULT_REGION") ?? "us-east-1",
   });
-  const secrets = new CachingSecretSource(aws, { ttlMs: options.secretCacheTtlMs });
+  const secrets = new CachingSecretSource(aws, {
+    ttlMs: options.secretCacheTtlMs,
+    onLookup: (result) => metrics.observeCache(result),
+  });
   const readiness = createReadiness(kube, logger);
-  const app = createApp({ kube, secrets, options, logger, ready: readiness.ready });
+  const app = createApp({ kube, secrets, options, logger, ready: readiness.ready, metrics });
   return {
     logger,
     listen: options.listen,
