@@ -1,11 +1,13 @@
 /**
- * piggy-webhooks: serves `/mutate`, `/secret`, `/healthz`, `/readyz` and `/metrics` over HTTPS with
- * `Deno.serve`. The environment contract is the options table in
+ * piggy-webhooks: serves `/mutate`, `/secret`, `/healthz`, `/readyz` and `/metrics` over HTTPS.
+ * The public listener is the front in `src/server/front_listener.ts` (TLS, deadlines, connection
+ * cap, certificate rotation); behind it `Deno.serve` listens on a loopback port and answers only
+ * connections that came through the front. The environment contract is the options table in
  * `src/config/webhook_options.ts`.
  *
- * SIGTERM / SIGINT, or a changed certificate file: `/readyz` fails at once, the listener closes
- * after PIGGY_SHUTDOWN_DELAY (so the Service stops routing here first), in-flight requests finish
- * (at most 25 s more), exit 0.
+ * SIGTERM / SIGINT: `/readyz` fails at once, the listener closes after PIGGY_SHUTDOWN_DELAY (so
+ * the Service stops routing here first), in-flight requests finish (at most 25 s more), exit 0.
+ * A changed certificate or key file is served to new connections without a restart.
  *
  * @module
  */
@@ -13,6 +15,7 @@
 import { describeError } from "../src/log.ts";
 import { answerWebhookArgs } from "../src/server/webhook_args.ts";
 import { runCommand } from "../src/runtime/run_command.ts";
+import { createFrontListener, type FrontListener } from "../src/server/front_listener.ts";
 import {
   delay,
   DRAIN_TIMEOUT_MS,
@@ -29,22 +32,10 @@ const io: SetupIo = {
   ...(Deno.permissions.querySync({ name: "run" }).state === "granted" ? { runCommand } : {}),
 };
 
-function serve(
-  setup: Exclude<Awaited<ReturnType<typeof setUpWebhook>>, { error: string }>,
-  hostname: string,
-): Deno.HttpServer<Deno.NetAddr> {
-  return Deno.serve({
-    hostname,
-    port: setup.listen.port,
-    ...(setup.tls ? { cert: setup.tls.cert, key: setup.tls.key } : {}),
-    onListen: (addr) => {
-      setup.logger.info(`Listening on ${addr.hostname}:${addr.port}`, { tls: Boolean(setup.tls) });
-    },
-    onError: (error) => {
-      setup.logger.error("Unhandled error while serving request", { error: describeError(error) });
-      return new Response("internal error", { status: 500 });
-    },
-  }, setup.app.handler);
+/** Node's bind errors that mean "no IPv6 here" rather than "port taken" or "not allowed". */
+function isAddressFamilyError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code !== "EADDRINUSE" && code !== "EACCES" && code !== "EPERM";
 }
 
 async function main(): Promise<number> {
@@ -57,43 +48,83 @@ async function main(): Promise<number> {
   if ("error" in setup) return 1;
   const { logger, listen } = setup;
 
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  const backend = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: () => {},
+    onError: (error) => {
+      logger.error("Unhandled error while serving request", { error: describeError(error) });
+      return new Response("internal error", { status: 500 });
+    },
+  }, (request, info) => {
+    // Only connections the front opened: another local process cannot skip its limits.
+    // (No request can arrive before `front` exists: nobody else knows this port.)
+    if (!front.ownsBackendPort(info.remoteAddr.port)) {
+      return new Response("forbidden", { status: 403 });
+    }
+    return setup.app.handler(request);
+  });
+  const front: FrontListener = createFrontListener({
+    ...(setup.tls ? { tls: { cert: setup.tls.cert, key: setup.tls.key } } : {}),
+    limits: setup.limits,
+    backend: { hostname: "127.0.0.1", port: backend.addr.port },
+    logger,
+  });
+
+  let bound;
   try {
     try {
-      server = serve(setup, listen.hostname);
+      bound = await front.listen(listen.port, listen.hostname);
     } catch (error) {
       // Only a host without IPv6 falls back; a port in use or a denied bind is an error.
-      const unsupported = !(error instanceof Deno.errors.AddrInUse ||
-        error instanceof Deno.errors.PermissionDenied);
-      if (!listen.fallbackHostname || !unsupported) throw error;
+      if (!listen.fallbackHostname || !isAddressFamilyError(error)) throw error;
       logger.warn(`Cannot listen on ${listen.hostname}: using ${listen.fallbackHostname}`, {
         error: describeError(error),
       });
-      server = serve(setup, listen.fallbackHostname);
+      bound = await front.listen(listen.port, listen.fallbackHostname);
     }
   } catch (error) {
     logger.error("Cannot listen", { error: describeError(error) });
+    await backend.shutdown();
     return 1;
   }
+  logger.info(`Listening on ${bound.hostname}:${bound.port}`, { tls: Boolean(setup.tls) });
 
+  const listening = front;
   const stop = async (reason: string): Promise<void> => {
     if (!setup.beginShutdown()) return;
     logger.info(`Shutting down: ${reason}`);
     await delay(setup.shutdownDelayMs);
-    const drained = server.shutdown();
+    await listening.stopAccepting();
+    // The HTTP server finishes in-flight requests and closes its connections; the front closes
+    // each client connection once its last answer is sent.
+    const drained = backend.shutdown();
     const timer = setTimeout(() => {
       logger.warn(`In-flight requests did not finish within ${DRAIN_TIMEOUT_MS / 1000} s`);
+      listening.destroyAll();
       Deno.exit(0);
     }, DRAIN_TIMEOUT_MS);
     await drained;
     clearTimeout(timer);
+    listening.destroyAll();
   };
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(signal, () => void stop(`received ${signal}`));
   }
-  const stopWatching = watchCertificate(setup, io, () => void stop("TLS certificate changed"));
+  const stopWatching = watchCertificate(setup, io, (cert, key) => {
+    try {
+      listening.setCertificate(cert, key);
+    } catch (error) {
+      logger.warn("Cannot use the changed TLS certificate: still serving the previous one", {
+        error: describeError(error),
+      });
+      return false;
+    }
+    logger.info("TLS certificate changed: serving the new one to new connections");
+    return true;
+  });
 
-  await server.finished;
+  await backend.finished;
   stopWatching();
   setup.close();
   logger.info("Stopped");

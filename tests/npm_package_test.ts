@@ -16,8 +16,12 @@ import {
   readFileSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from "node:fs";
 import https from "node:https";
+import net from "node:net";
+import tls from "node:tls";
+import { X509Certificate } from "node:crypto";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
@@ -318,7 +322,9 @@ async function withNodeWebhook(
     kube: KubeApiStandIn;
     ca: TestCa;
     stop: () => Promise<void>;
+    serving: { certFile: string; keyFile: string };
   }) => Promise<void>,
+  env: Record<string, string> = {},
 ): Promise<void> {
   let kube: KubeApiStandIn | undefined;
   let ca: TestCa | undefined;
@@ -340,6 +346,7 @@ async function withNodeWebhook(
       AWS_EC2_METADATA_DISABLED: "true",
       AWS_ENDPOINT_URL: "http://127.0.0.1:9",
       AWS_REGION: "us-east-1",
+      ...env,
     });
     webhook = started;
     let stopped = false;
@@ -351,7 +358,7 @@ async function withNodeWebhook(
       const status = await started.exited;
       assert.deepEqual(status, { code: 0, signal: null }, started.logs.join("\n"));
     };
-    await body({ webhook: started, kube, ca, stop });
+    await body({ webhook: started, kube, ca, stop, serving });
     if (!stopped) await stop();
     assert.ok(started.logs.some((line) => line.includes('"message":"Stopped"')));
     assert.deepEqual(started.stdout, [], "nothing on stdout");
@@ -490,3 +497,39 @@ test("the built library imports under Node by package name and matches the Deno 
   assert.ok(Number(fromNode.settings) > 0);
   assert.equal(fromNode.status, 403);
 });
+
+test(
+  "node piggy-webhooks closes silent connections at the handshake deadline and serves a renewed certificate without a restart",
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    await withNodeWebhook(async ({ webhook, ca, serving }) => {
+      const silent = net.connect({ host: "127.0.0.1", port: webhook.port });
+      const started = performance.now();
+      await new Promise((done) => silent.once("close", done));
+      const closedAfter = performance.now() - started;
+      assert.ok(closedAfter < 5_000, `closed after ${closedAfter.toFixed(0)} ms (deadline 1 s)`);
+
+      const renewed = ca.issue("renewed");
+      writeFileSync(serving.certFile, renewed.cert);
+      writeFileSync(serving.keyFile, renewed.key);
+      const expected = new X509Certificate(renewed.cert).fingerprint256;
+      let served = "";
+      for (let i = 0; i < 100 && served !== expected; i++) {
+        await new Promise((done) => setTimeout(done, 100));
+        served = await new Promise<string>((resolve, reject) => {
+          const socket = tls.connect({ host: "127.0.0.1", port: webhook.port, ca: ca.cert });
+          socket.once("secureConnect", () => {
+            resolve(socket.getPeerCertificate().fingerprint256);
+            socket.end();
+          });
+          socket.once("error", reject);
+        });
+      }
+      assert.equal(served, expected, "the renewed certificate is served to new connections");
+      const health = await httpsRequest(webhook.port, ca.cert, "GET", "/healthz");
+      assert.equal(health.status, 200, "still running");
+    }, { PIGGY_CERT_POLL_INTERVAL: "100ms", PIGGY_TLS_HANDSHAKE_TIMEOUT: "1s" });
+  },
+);

@@ -1,7 +1,8 @@
 /**
  * The real webhook process (`cli/webhook.ts` with the shipped permission flags) over HTTPS against
  * the Kubernetes API stand-in: health, readiness, keep-serving after bad input, the TLS small-write
- * stall (TCP_NODELAY) regression, plain HTTP, graceful shutdown and certificate rotation.
+ * stall (TCP_NODELAY) regression, plain HTTP and graceful shutdown (certificate rotation and the
+ * listener's deadlines: webhook_listener_test.ts).
  */
 
 import { after, before, test } from "node:test";
@@ -200,33 +201,6 @@ test("webhook finishes in-flight requests on SIGTERM and exits 0", async () => {
     kube.setLatency(0);
     await local.stop();
   }
-});
-
-test("webhook turns not-ready, then drains and exits 0 when its certificate file changes", async () => {
-  const local = await startWebhook({
-    env: {
-      KUBECONFIG: kube.kubeconfigPath,
-      PIGGY_CERT_POLL_INTERVAL: "100ms",
-      PIGGY_SHUTDOWN_DELAY: "2s",
-    },
-  });
-  const ready = await local.get("/readyz");
-  assert.equal(ready.status, 200);
-  const renewed = local.ca.issue("renewed");
-  await Deno.writeTextFile(local.certFile, renewed.cert);
-  // During the shutdown delay the old listener still answers, but no longer as ready, so the
-  // Service stops routing here before the port closes.
-  let status = 200;
-  for (let i = 0; i < 40 && status === 200; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    status = (await local.get("/readyz")).status;
-  }
-  assert.equal(status, 503);
-  assert.equal((await local.get("/healthz")).status, 200, "still serving while not ready");
-  const exit = await local.status;
-  assert.equal(exit.code, 0);
-  assert.ok(local.logs.some((line) => line.includes("TLS certificate changed")));
-  await local.stop();
 });
 
 test("webhook listens on IPv6 and IPv4 for an address without a host, as Go's :8443", async () => {

@@ -2,12 +2,14 @@
 /**
  * piggy-webhooks for Node (npm `bin`): serves `/mutate`, `/secret`, `/healthz`, `/readyz` and
  * `/metrics` with `node:https` (plain `node:http` when no certificate is configured). Same
- * environment contract and shutdown as `cli/webhook.ts`; the contract is the options table in
+ * environment contract, connection limits, certificate rotation and shutdown as `cli/webhook.ts`
+ * (there a front of our own; here Node's server options); the contract is the options table in
  * `src/config/webhook_options.ts`.
  *
  * @module
  */
 
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { once } from "node:events";
@@ -25,12 +27,8 @@ import {
 } from "../../src/server/webhook_setup.ts";
 import { createNodeListener } from "./http_adapter.ts";
 
-/** Time allowed to receive a request's headers. */
-const HEADERS_TIMEOUT_MS = 10_000;
 /** Time allowed to receive a whole request (admission requests time out after at most 30 s). */
 const REQUEST_TIMEOUT_MS = 30_000;
-/** Idle keep-alive sockets are closed after this (above the API server's 90 s idle timeout). */
-const KEEP_ALIVE_TIMEOUT_MS = 95_000;
 
 const io: SetupIo = {
   readTextFile: (path) => readFile(path, "utf8"),
@@ -45,7 +43,7 @@ async function main(): Promise<number> {
   if (answered !== undefined) return answered;
   const setup = await setUpWebhook({ ...process.env }, io);
   if ("error" in setup) return 1;
-  const { logger, listen, app } = setup;
+  const { logger, listen, app, limits } = setup;
   const cert = setup.tls?.cert;
   const key = setup.tls?.key;
 
@@ -56,14 +54,33 @@ async function main(): Promise<number> {
       logger.error("Unhandled error while serving request", { error: describeError(error) });
     },
   });
+  // Node checks header deadlines on this interval (30 s by default).
+  const connectionsCheckingInterval = Math.min(1_000, limits.headerTimeoutMs / 4);
   const server = cert && key
-    ? https.createServer({ cert, key, minVersion: "TLSv1.2" }, listener)
-    : http.createServer(listener);
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-  server.on("tlsClientError", (error: Error) => {
+    ? https.createServer({
+      cert,
+      key,
+      minVersion: "TLSv1.2",
+      handshakeTimeout: limits.handshakeTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      connectionsCheckingInterval,
+    }, listener)
+    : http.createServer(
+      { maxHeaderSize: limits.maxHeaderBytes, connectionsCheckingInterval },
+      listener,
+    );
+  server.headersTimeout = limits.headerTimeoutMs;
+  server.requestTimeout = Math.max(REQUEST_TIMEOUT_MS, limits.headerTimeoutMs);
+  server.keepAliveTimeout = limits.idleTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  server.on("drop", () => {
+    logger.warn(
+      `Connection refused: ${limits.maxConnections} connections are open (PIGGY_MAX_CONNECTIONS)`,
+    );
+  });
+  server.on("tlsClientError", (error: Error, socket: { destroy(): void }) => {
     logger.debug("TLS handshake failed", { error: describeError(error) });
+    socket.destroy();
   });
 
   const bind = async (hostname: string) => {
@@ -111,7 +128,22 @@ async function main(): Promise<number> {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.on(signal, () => void stop(`received ${signal}`));
   }
-  const stopWatching = watchCertificate(setup, io, () => void stop("TLS certificate changed"));
+  const stopWatching = watchCertificate(setup, io, (newCert, newKey) => {
+    if (!(server instanceof https.Server)) return false;
+    try {
+      if (!new X509Certificate(newCert).checkPrivateKey(createPrivateKey(newKey))) {
+        throw new RangeError("Cannot use the certificate: the key does not match it");
+      }
+      server.setSecureContext({ cert: newCert, key: newKey, minVersion: "TLSv1.2" });
+    } catch (error) {
+      logger.warn("Cannot use the changed TLS certificate: still serving the previous one", {
+        error: describeError(error),
+      });
+      return false;
+    }
+    logger.info("TLS certificate changed: serving the new one to new connections");
+    return true;
+  });
 
   await closed;
   stopWatching();

@@ -19,7 +19,7 @@ import { ENV } from "../constants.ts";
 import { type LogLevel, parseLogLevel } from "../log.ts";
 import { parseGoDuration } from "./duration.ts";
 import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
-import { parseGoBool, PULL_POLICIES } from "./parse.ts";
+import { parseGoBool, parseGoInt, PULL_POLICIES } from "./parse.ts";
 import { parseSettingValue, quoteValue, SETTING_REASONS } from "./resolve_config.ts";
 import { SETTINGS, type SettingType } from "./settings.ts";
 
@@ -134,6 +134,24 @@ function parseLevel(text: string): LogLevel {
   return level;
 }
 
+/** A listener deadline: a Go duration from 100ms to 10m. */
+function listenerDeadline(text: string): number {
+  const ms = parseDuration(text);
+  if (ms < 100 || ms > 600_000) throw new RangeError("outside 100ms..10m");
+  return ms;
+}
+
+function boundedInt(text: string, min: number, max: number): number {
+  let value: number;
+  try {
+    value = parseGoInt(text);
+  } catch {
+    throw new SyntaxError(SETTING_REASONS.int);
+  }
+  if (value < min || value > max) throw new RangeError(`outside ${min}..${max}`);
+  return value;
+}
+
 /** Comma-separated, entries trimmed, empty entries dropped. */
 function parseList(text: string): readonly string[] {
   return text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
@@ -157,8 +175,9 @@ export const WEBHOOK_OPTIONS = {
     default: "",
     defaultText: "empty",
     doc: "Serving certificate (PEM). Set with TLS_PRIVATE_KEY_FILE or not at all: plain HTTP " +
-      "(with a warning) when neither is set. The webhook polls the file and exits 0 to be " +
-      "restarted with the new certificate when it changes",
+      "(with a warning) when neither is set. The webhook polls both files and serves a changed " +
+      "pair to new connections without a restart (open connections finish with the old one); a " +
+      "key that does not match its certificate yet is logged and retried at the next poll",
     parse: (text) => text,
     chart: { value: "tls" },
   }),
@@ -176,7 +195,8 @@ export const WEBHOOK_OPTIONS = {
     type: "Go duration",
     default: 10_000,
     defaultText: "`10s`",
-    doc: `Time between two reads of TLS_CERT_FILE (at least ${MIN_CERT_POLL_MS}ms)`,
+    doc: "Time between two reads of TLS_CERT_FILE and TLS_PRIVATE_KEY_FILE (at least " +
+      `${MIN_CERT_POLL_MS}ms)`,
     parse: (text) => {
       const ms = parseDuration(text);
       if (ms < MIN_CERT_POLL_MS) throw new RangeError(`below ${MIN_CERT_POLL_MS}ms`);
@@ -189,11 +209,60 @@ export const WEBHOOK_OPTIONS = {
     type: "Go duration",
     default: 5_000,
     defaultText: "`5s`",
-    doc: "On SIGTERM/SIGINT or a certificate change, `/readyz` fails at once and the listener " +
+    doc: "On SIGTERM/SIGINT, `/readyz` fails at once and the listener " +
       "closes only after this delay, so the Service stops routing to the pod first; in-flight " +
       "requests then get up to 25 s",
     parse: parseDuration,
     chart: { value: "env.PIGGY_SHUTDOWN_DELAY", schema: SCHEMAS.duration },
+  }),
+  handshakeTimeoutMs: option<number>({
+    env: "PIGGY_TLS_HANDSHAKE_TIMEOUT",
+    type: "Go duration",
+    default: 5_000,
+    defaultText: "`5s`",
+    doc: "A connection whose TLS handshake is not done by then is closed, also one that never " +
+      "sends a byte (100ms..10m)",
+    parse: listenerDeadline,
+    chart: { value: "env.PIGGY_TLS_HANDSHAKE_TIMEOUT", schema: SCHEMAS.duration },
+  }),
+  headerTimeoutMs: option<number>({
+    env: "PIGGY_HEADER_TIMEOUT",
+    type: "Go duration",
+    default: 10_000,
+    defaultText: "`10s`",
+    doc: "A request line and its headers must arrive within this (the first request from the " +
+      "end of the handshake, later ones from their first byte), else 408 and close (100ms..10m)",
+    parse: listenerDeadline,
+    chart: { value: "env.PIGGY_HEADER_TIMEOUT", schema: SCHEMAS.duration },
+  }),
+  idleTimeoutMs: option<number>({
+    env: "PIGGY_IDLE_TIMEOUT",
+    type: "Go duration",
+    default: 30_000,
+    defaultText: "`30s`",
+    doc: "A keep-alive connection without a next request, or a request body that stalls, for " +
+      "this long is closed; no deadline runs while a request waits for its answer (100ms..10m)",
+    parse: listenerDeadline,
+    chart: { value: "env.PIGGY_IDLE_TIMEOUT", schema: SCHEMAS.duration },
+  }),
+  maxConnections: option<number>({
+    env: "PIGGY_MAX_CONNECTIONS",
+    type: "int",
+    default: 500,
+    defaultText: "`500`",
+    doc: "Connections open at once (1..100000); more are closed on accept, with a warning that " +
+      "names this variable",
+    parse: (text) => boundedInt(text, 1, 100_000),
+    chart: { value: "env.PIGGY_MAX_CONNECTIONS", schema: SCHEMAS.int },
+  }),
+  maxHeaderBytes: option<number>({
+    env: "PIGGY_MAX_HEADER_BYTES",
+    type: "int",
+    default: 65_536,
+    defaultText: "`65536`",
+    doc: "Largest request line + header block in bytes (1024..1048576); larger is answered 431",
+    parse: (text) => boundedInt(text, 1_024, 1_048_576),
+    chart: { value: "env.PIGGY_MAX_HEADER_BYTES", schema: SCHEMAS.int },
   }),
   answerAllKeys: option<boolean>({
     env: ENV.ANSWER_ALL_KEYS,

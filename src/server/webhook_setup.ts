@@ -2,7 +2,8 @@
  * Everything the two webhook entry points (`cli/webhook.ts` on `Deno.serve`, `cli/node/webhook.ts`
  * on `node:https`) share before they open a port: the options (parsed once, see
  * `src/config/webhook_options.ts`), the logger, TLS material, the Kubernetes client, the AWS secret
- * source, readiness, the app, and the shutdown and certificate-rotation timing. The entry points
+ * source, readiness, the app, the connection limits, and the shutdown and certificate-polling
+ * timing. The entry points
  * only serve and handle signals.
  *
  * @module
@@ -25,6 +26,7 @@ import {
   type WebhookOptions,
   withCaBundle,
 } from "../config/webhook_options.ts";
+import type { ConnectionLimits } from "./front_listener.ts";
 
 /** How long a successful readiness probe of the Kubernetes API is reused. */
 const READY_CACHE_MS = 5_000;
@@ -44,10 +46,12 @@ export interface SetupIo {
 export interface WebhookSetup {
   logger: Logger;
   listen: ListenAddress;
-  /** PEM certificate and key; both undefined for plain HTTP. */
-  tls?: { cert: string; key: string; certFile: string };
+  /** PEM certificate and key (the ones served now); undefined for plain HTTP. */
+  tls?: { cert: string; key: string; certFile: string; keyFile: string };
+  /** Connection deadlines and caps of the listener. */
+  limits: ConnectionLimits;
   app: App;
-  /** How often the certificate file is compared with the one served. */
+  /** How often the certificate and key files are compared with the ones served. */
   certPollMs: number;
   /** Time spent not-ready before the listener closes on shutdown. */
   shutdownDelayMs: number;
@@ -85,6 +89,7 @@ async function readTls(
       cert: await io.readTextFile(certFile),
       key: await io.readTextFile(options.tlsPrivateKeyFile),
       certFile,
+      keyFile: options.tlsPrivateKeyFile,
     };
   } catch (error) {
     throw new SetupError(`Cannot read the TLS certificate or key: ${describeError(error)}`);
@@ -204,6 +209,13 @@ export async function setUpWebhook(
     logger,
     listen: options.listen,
     ...(tls ? { tls } : {}),
+    limits: {
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      headerTimeoutMs: options.headerTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      maxConnections: options.maxConnections,
+      maxHeaderBytes: options.maxHeaderBytes,
+    },
     app,
     certPollMs: options.certPollMs,
     shutdownDelayMs: options.shutdownDelayMs,
@@ -219,27 +231,35 @@ export async function setUpWebhook(
 }
 
 /**
- * Polls the certificate file and calls `onChange` once when its content differs from the served
- * one (Deno.serve cannot swap certificates in place: the entry points drain and exit 0 so the
- * kubelet restarts the container with the new certificate).
+ * Polls the certificate and key files and calls `onChange` with both whenever they differ from
+ * the ones served; `setup.tls` is updated when `onChange` accepts them (returns true), so a pair
+ * it refuses (a key not yet matching a new certificate while files are replaced one by one) is
+ * offered again at the next poll.
  *
  * @returns a function that stops polling
  */
 export function watchCertificate(
   setup: WebhookSetup,
   io: SetupIo,
-  onChange: () => void,
+  onChange: (cert: string, key: string) => boolean,
 ): () => void {
   const tls = setup.tls;
   if (!tls) return () => {};
+  let busy = false;
   const timer = setInterval(async () => {
+    if (busy) return;
+    busy = true;
     try {
-      if ((await io.readTextFile(tls.certFile)) !== tls.cert) {
-        clearInterval(timer);
-        onChange();
+      const cert = await io.readTextFile(tls.certFile);
+      const key = await io.readTextFile(tls.keyFile);
+      if ((cert !== tls.cert || key !== tls.key) && onChange(cert, key)) {
+        tls.cert = cert;
+        tls.key = key;
       }
     } catch (error) {
       setup.logger.warn("Cannot read TLS certificate", { error: describeError(error) });
+    } finally {
+      busy = false;
     }
   }, setup.certPollMs);
   return () => clearInterval(timer);
