@@ -22,7 +22,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import net from "node:net";
 import tls from "node:tls";
-import { clearInterval, setInterval } from "node:timers";
+import { clearInterval, setInterval, setTimeout } from "node:timers";
 import { RequestFraming } from "./request_framing.ts";
 import { describeError, type Logger } from "../log.ts";
 
@@ -87,6 +87,9 @@ interface Tracked {
   deadline: number;
 }
 
+/** How long a closing connection still reads (and drops) what the client sends. */
+const LINGER_MS = 2_000;
+
 const TIMEOUT_ANSWER =
   "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
@@ -132,18 +135,32 @@ export function createFrontListener(options: FrontListenerOptions): FrontListene
       client.destroy();
       backend.destroy();
     };
+    // After our last byte, keep reading (and dropping) what the client still sends for a moment:
+    // closing with unread input makes the kernel send a reset, which can destroy the answer
+    // before the client reads it (an early 413 while the body is still coming, a refusal).
+    let lingering = false;
+    const closeAfter = (answer?: string) => {
+      if (lingering || done) return;
+      lingering = true;
+      tracked.phase = "busy";
+      tracked.deadline = Infinity;
+      client.resume();
+      if (answer === undefined) client.end();
+      else client.end(answer);
+      client.once("finish", () => setTimeout(finish, LINGER_MS).unref());
+    };
     backend.once("connect", () => {
       backendPort = backend.localPort;
       if (backendPort !== undefined) backendPorts.add(backendPort);
       client.resume();
     });
     client.on("data", (chunk: Uint8Array) => {
+      if (lingering) return;
       const result = tracked.framing.push(chunk);
       if (result.error) {
         logger.debug("Refused a request the front cannot frame", { reason: result.error.message });
+        closeAfter(refusal(result.error.status, result.error.message));
         backend.destroy();
-        client.end(refusal(result.error.status, result.error.message));
-        client.once("finish", finish);
         return;
       }
       const phase = tracked.framing.phase;
@@ -161,7 +178,9 @@ export function createFrontListener(options: FrontListenerOptions): FrontListene
       }
       if (!backend.write(chunk)) client.pause();
     });
-    backend.on("drain", () => client.resume());
+    backend.on("drain", () => {
+      if (!lingering) client.resume();
+    });
     backend.on("data", (chunk: Uint8Array) => {
       if (tracked.phase === "busy" || tracked.phase === "idle") {
         tracked.phase = "idle";
@@ -172,24 +191,23 @@ export function createFrontListener(options: FrontListenerOptions): FrontListene
     client.on("drain", () => backend.resume());
     // The HTTP server closed (after an answer with `connection: close`, or on shutdown): pass it
     // on once the client has every byte.
-    backend.on("end", () => {
-      client.end();
-      client.once("finish", finish);
-    });
+    backend.on("end", () => closeAfter());
     client.on("end", finish);
     client.on("close", finish);
-    backend.on("close", () => {
-      if (!client.writableEnded) finish();
-    });
+    // However the HTTP server's side ends (it resets a connection it closes with unread input,
+    // e.g. after an early 413), the client gets what was answered, then the close.
+    backend.on("close", () => closeAfter());
     client.on("error", (error: Error) => {
       logger.debug("Client connection failed", { error: describeError(error) });
       finish();
     });
     backend.on("error", (error: Error) => {
-      logger.warn("Cannot reach the HTTP server behind the listener", {
-        error: describeError(error),
-      });
-      finish();
+      if (backendPort === undefined) {
+        logger.warn("Cannot reach the HTTP server behind the listener", {
+          error: describeError(error),
+        });
+      }
+      closeAfter();
     });
   };
 
