@@ -134,6 +134,13 @@ function parseLevel(text: string): LogLevel {
   return level;
 }
 
+/** JSON Schema of a bounded count (a number is range-checked; a string only by the webhook). */
+function intSchema(minimum: number, maximum: number): JsonSchema {
+  return {
+    anyOf: [{ type: "string", pattern: "^\\+?\\d+$" }, { type: "integer", minimum, maximum }],
+  };
+}
+
 /** A listener deadline: a Go duration from 100ms to 10m. */
 function listenerDeadline(text: string): number {
   const ms = parseDuration(text);
@@ -253,7 +260,7 @@ export const WEBHOOK_OPTIONS = {
     doc: "Connections open at once (1..100000); more are closed on accept, with a warning that " +
       "names this variable",
     parse: (text) => boundedInt(text, 1, 100_000),
-    chart: { value: "env.PIGGY_MAX_CONNECTIONS", schema: SCHEMAS.int },
+    chart: { value: "env.PIGGY_MAX_CONNECTIONS", schema: intSchema(1, 100_000) },
   }),
   maxHeaderBytes: option<number>({
     env: "PIGGY_MAX_HEADER_BYTES",
@@ -262,7 +269,7 @@ export const WEBHOOK_OPTIONS = {
     defaultText: "`65536`",
     doc: "Largest request line + header block in bytes (1024..1048576); larger is answered 431",
     parse: (text) => boundedInt(text, 1_024, 1_048_576),
-    chart: { value: "env.PIGGY_MAX_HEADER_BYTES", schema: SCHEMAS.int },
+    chart: { value: "env.PIGGY_MAX_HEADER_BYTES", schema: intSchema(1_024, 1_048_576) },
   }),
   answerAllKeys: option<boolean>({
     env: ENV.ANSWER_ALL_KEYS,
