@@ -8,6 +8,8 @@
  *
  * Adding an option is one entry of {@link WEBHOOK_OPTIONS}: its field appears in
  * {@link WebhookOptions}, its row in the docs and, with `chart`, its rule in the chart schema.
+ * Durations, counts and booleans are built by `durationOption`, `countOption` and `boolOption`
+ * (type, default text, range check, range in the doc, chart schema); other types spell the row out.
  *
  * Discovery variables (the AWS SDK's, the Kubernetes client's) are read by the libraries that use
  * them; {@link DISCOVERY_VARIABLES} documents them.
@@ -141,23 +143,111 @@ function intSchema(minimum: number, maximum: number): JsonSchema {
   };
 }
 
-/** A listener deadline: a Go duration from 100ms to 10m. */
-function listenerDeadline(text: string): number {
-  const ms = parseDuration(text);
-  if (ms < 100 || ms > 600_000) throw new RangeError("outside 100ms..10m");
-  return ms;
+/** The doc's range suffix and the parse error of a value outside `[min, max]` (texts as shown). */
+function rangeTexts(min: string | undefined, max: string | undefined): [string, string] {
+  if (min !== undefined && max !== undefined) {
+    return [` (${min}..${max})`, `outside ${min}..${max}`];
+  }
+  if (min !== undefined) return [` (at least ${min})`, `below ${min}`];
+  if (max !== undefined) return [` (at most ${max})`, `above ${max}`];
+  return ["", ""];
 }
 
-function boundedInt(text: string, min: number, max: number): number {
-  let value: number;
-  try {
-    value = parseGoInt(text);
-  } catch {
-    throw new SyntaxError(SETTING_REASONS.int);
-  }
-  if (value < min || value > max) throw new RangeError(`outside ${min}..${max}`);
-  return value;
+/** What a {@link durationOption} row says; the builder derives the rest. */
+interface DurationRow {
+  readonly env: string;
+  /** Go duration text, e.g. `5s`. */
+  readonly default: string;
+  /** One line for the docs; the builder appends the range. */
+  readonly doc: string;
+  /** Smallest value, as a Go duration. @default no bound */
+  readonly min?: string;
+  /** Largest value, as a Go duration. @default no bound */
+  readonly max?: string;
+  /** The default as the docs show it. @default the default in backquotes */
+  readonly defaultText?: string;
 }
+
+/** A Go duration option in milliseconds, set through the chart's `env`, range-checked. */
+function durationOption(row: DurationRow): WebhookOption<number> {
+  const min = row.min === undefined ? 0 : parseGoDuration(row.min);
+  const max = row.max === undefined ? Infinity : parseGoDuration(row.max);
+  const [docRange, outside] = rangeTexts(row.min, row.max);
+  return {
+    env: row.env,
+    type: "Go duration",
+    default: parseGoDuration(row.default),
+    defaultText: row.defaultText ?? `\`${row.default}\``,
+    doc: row.doc + docRange,
+    parse: (text) => {
+      const ms = parseDuration(text);
+      if (ms < min || ms > max) throw new RangeError(outside);
+      return ms;
+    },
+    chart: { value: `env.${row.env}`, schema: SCHEMAS.duration },
+  };
+}
+
+/** What a {@link countOption} row says; the builder derives the rest. */
+interface CountRow {
+  readonly env: string;
+  readonly default: number;
+  /** One line for the docs; the builder appends the range. */
+  readonly doc: string;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** A whole-number option within `[min, max]`, set through the chart's `env`. */
+function countOption(row: CountRow): WebhookOption<number> {
+  const { min, max } = row;
+  const [docRange, outside] = rangeTexts(String(min), String(max));
+  return {
+    env: row.env,
+    type: "int",
+    default: row.default,
+    defaultText: `\`${row.default}\``,
+    doc: row.doc + docRange,
+    parse: (text) => {
+      let value: number;
+      try {
+        value = parseGoInt(text);
+      } catch {
+        throw new SyntaxError(SETTING_REASONS.int);
+      }
+      if (value < min || value > max) throw new RangeError(outside);
+      return value;
+    },
+    chart: { value: `env.${row.env}`, schema: intSchema(min, max) },
+  };
+}
+
+/** What a {@link boolOption} row says; the builder derives the rest. */
+interface BoolRow {
+  readonly env: string;
+  readonly default: boolean;
+  readonly doc: string;
+  /** Values path in the chart. @default `env.<env>` */
+  readonly chartValue?: string;
+}
+
+/** A Go boolean option, set through the chart's `env` unless `chartValue` says otherwise. */
+function boolOption(row: BoolRow): WebhookOption<boolean> {
+  return {
+    env: row.env,
+    type: "bool",
+    default: row.default,
+    defaultText: `\`${row.default}\``,
+    doc: row.doc,
+    parse: parseBool,
+    chart: row.chartValue === undefined
+      ? { value: `env.${row.env}`, schema: SCHEMAS.bool }
+      : { value: row.chartValue },
+  };
+}
+
+/** Bounds of the listener's deadlines. */
+const LISTENER_DEADLINE = { min: "100ms", max: "10m" } as const;
 
 /** Comma-separated, entries trimmed, empty entries dropped. */
 function parseList(text: string): readonly string[] {
@@ -197,101 +287,68 @@ export const WEBHOOK_OPTIONS = {
     parse: (text) => text,
     chart: { value: "tls" },
   }),
-  certPollMs: option<number>({
+  certPollMs: durationOption({
     env: "PIGGY_CERT_POLL_INTERVAL",
-    type: "Go duration",
-    default: 10_000,
-    defaultText: "`10s`",
-    doc: "Time between two reads of TLS_CERT_FILE and TLS_PRIVATE_KEY_FILE (at least " +
-      `${MIN_CERT_POLL_MS}ms)`,
-    parse: (text) => {
-      const ms = parseDuration(text);
-      if (ms < MIN_CERT_POLL_MS) throw new RangeError(`below ${MIN_CERT_POLL_MS}ms`);
-      return ms;
-    },
-    chart: { value: "env.PIGGY_CERT_POLL_INTERVAL", schema: SCHEMAS.duration },
+    default: "10s",
+    doc: "Time between two reads of TLS_CERT_FILE and TLS_PRIVATE_KEY_FILE",
+    min: `${MIN_CERT_POLL_MS}ms`,
   }),
-  shutdownDelayMs: option<number>({
+  shutdownDelayMs: durationOption({
     env: "PIGGY_SHUTDOWN_DELAY",
-    type: "Go duration",
-    default: 5_000,
-    defaultText: "`5s`",
+    default: "5s",
     doc: "On SIGTERM/SIGINT, `/readyz` fails at once and the listener " +
       "closes only after this delay, so the Service stops routing to the pod first; in-flight " +
       "requests then get up to 25 s",
-    parse: parseDuration,
-    chart: { value: "env.PIGGY_SHUTDOWN_DELAY", schema: SCHEMAS.duration },
   }),
-  handshakeTimeoutMs: option<number>({
+  handshakeTimeoutMs: durationOption({
     env: "PIGGY_TLS_HANDSHAKE_TIMEOUT",
-    type: "Go duration",
-    default: 5_000,
-    defaultText: "`5s`",
+    default: "5s",
     doc: "A connection whose TLS handshake is not done by then is closed, also one that never " +
-      "sends a byte (100ms..10m)",
-    parse: listenerDeadline,
-    chart: { value: "env.PIGGY_TLS_HANDSHAKE_TIMEOUT", schema: SCHEMAS.duration },
+      "sends a byte",
+    ...LISTENER_DEADLINE,
   }),
-  headerTimeoutMs: option<number>({
+  headerTimeoutMs: durationOption({
     env: "PIGGY_HEADER_TIMEOUT",
-    type: "Go duration",
-    default: 10_000,
-    defaultText: "`10s`",
+    default: "10s",
     doc: "A request line and its headers must arrive within this (the first request from the " +
-      "end of the handshake, later ones from their first byte), else 408 and close (100ms..10m)",
-    parse: listenerDeadline,
-    chart: { value: "env.PIGGY_HEADER_TIMEOUT", schema: SCHEMAS.duration },
+      "end of the handshake, later ones from their first byte), else 408 and close",
+    ...LISTENER_DEADLINE,
   }),
-  idleTimeoutMs: option<number>({
+  idleTimeoutMs: durationOption({
     env: "PIGGY_IDLE_TIMEOUT",
-    type: "Go duration",
-    default: 30_000,
-    defaultText: "`30s`",
+    default: "30s",
     doc: "A keep-alive connection without a next request, or a request body that stalls, for " +
-      "this long is closed; no deadline runs while a request waits for its answer (100ms..10m)",
-    parse: listenerDeadline,
-    chart: { value: "env.PIGGY_IDLE_TIMEOUT", schema: SCHEMAS.duration },
+      "this long is closed; no deadline runs while a request waits for its answer",
+    ...LISTENER_DEADLINE,
   }),
-  maxConnections: option<number>({
+  maxConnections: countOption({
     env: "PIGGY_MAX_CONNECTIONS",
-    type: "int",
     default: 500,
-    defaultText: "`500`",
-    doc: "Connections open at once (1..100000); more are closed on accept, with a warning that " +
-      "names this variable",
-    parse: (text) => boundedInt(text, 1, 100_000),
-    chart: { value: "env.PIGGY_MAX_CONNECTIONS", schema: intSchema(1, 100_000) },
+    doc: "Connections open at once; more are closed on accept, with a warning that names this " +
+      "variable",
+    min: 1,
+    max: 100_000,
   }),
-  maxHeaderBytes: option<number>({
+  maxHeaderBytes: countOption({
     env: "PIGGY_MAX_HEADER_BYTES",
-    type: "int",
     default: 65_536,
-    defaultText: "`65536`",
-    doc: "Largest request line + header block in bytes (1024..1048576); larger is answered 431",
-    parse: (text) => boundedInt(text, 1_024, 1_048_576),
-    chart: { value: "env.PIGGY_MAX_HEADER_BYTES", schema: intSchema(1_024, 1_048_576) },
+    doc: "Largest request line + header block in bytes; larger is answered 431",
+    min: 1_024,
+    max: 1_048_576,
   }),
-  answerAllKeys: option<boolean>({
+  answerAllKeys: boolOption({
     env: ENV.ANSWER_ALL_KEYS,
-    type: "bool",
     default: false,
-    defaultText: "`false`",
     doc: "`true` makes `/secret` answer every key of the secret, as Go Piggy did. Off, it " +
       "answers only the keys the calling container refers to (literal `piggy:` values after " +
       "`$(NAME)` expansion, and its valueFrom/envFrom references): set it if apps rely on " +
       "`piggy:` values from image `ENV`",
-    parse: parseBool,
-    chart: { value: `env.${ENV.ANSWER_ALL_KEYS}`, schema: SCHEMAS.bool },
   }),
-  allowInstanceMetadata: option<boolean>({
+  allowInstanceMetadata: boolOption({
     env: "PIGGY_AWS_ALLOW_INSTANCE_METADATA",
-    type: "bool",
     default: false,
-    defaultText: "`false`",
     doc: "`true` lets `/secret` fall back to the node's EC2 instance role when no IRSA, EKS Pod " +
       "Identity, environment keys or shared profile is found. Off, a missing identity is an error",
-    parse: parseBool,
-    chart: { value: "env.PIGGY_AWS_ALLOW_INSTANCE_METADATA", schema: SCHEMAS.bool },
   }),
   caBundleFile: option<string>({
     env: "PIGGY_CA_BUNDLE_FILE",
@@ -304,15 +361,12 @@ export const WEBHOOK_OPTIONS = {
     parse: (text) => text,
     chart: { value: "tls" },
   }),
-  secretCacheTtlMs: option<number>({
+  secretCacheTtlMs: durationOption({
     env: "PIGGY_SECRET_CACHE_TTL",
-    type: "Go duration",
-    default: 0,
+    default: "0",
     defaultText: "`0` (off)",
     doc: "`/secret` keeps fetched values this long (per secret or SSM path, region and " +
       "version). Concurrent identical requests always share one AWS call",
-    parse: parseDuration,
-    chart: { value: "env.PIGGY_SECRET_CACHE_TTL", schema: SCHEMAS.duration },
   }),
   tokenAudiences: option<readonly string[]>({
     env: ENV.TOKEN_AUDIENCES,
@@ -322,15 +376,12 @@ export const WEBHOOK_OPTIONS = {
     doc: "Comma-separated audiences required from the launcher's token (see below)",
     parse: parseList,
   }),
-  debug: option<boolean>({
+  debug: boolOption({
     env: "DEBUG",
-    type: "bool",
     default: false,
-    defaultText: "`false`",
     doc: "`true`: debug log of the webhook (unless LOG_LEVEL says otherwise). Also the fallback " +
       "of the `debug` annotation",
-    parse: parseBool,
-    chart: { value: "debug" },
+    chartValue: "debug",
   }),
   logLevel: option<LogLevel | undefined>({
     env: "LOG_LEVEL",

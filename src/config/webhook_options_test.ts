@@ -55,6 +55,9 @@ const FATAL: [string, string, RegExp][] = [
   ["LISTEN_ADDRESS", "8443", /expected "host:port"/],
   ["PIGGY_CERT_POLL_INTERVAL", "10ms", /below 100ms/],
   ["PIGGY_SHUTDOWN_DELAY", "5", /not a Go duration/],
+  ["PIGGY_HEADER_TIMEOUT", "10m1ms", /outside 100ms\.\.10m/],
+  ["PIGGY_MAX_CONNECTIONS", "0", /outside 1\.\.100000/],
+  ["PIGGY_MAX_HEADER_BYTES", "1k", /not a whole number/],
   ["PIGGY_SECRET_CACHE_TTL", "-1s", /not a Go duration/],
   ["PIGGY_AWS_ALLOW_INSTANCE_METADATA", "enabled", /not a boolean/],
   ["STANDALONE", "enabled", /not a boolean/],
@@ -80,6 +83,17 @@ for (const [name, value, reason] of FATAL) {
     );
   });
 }
+
+test("parseWebhookOptions() accepts a bounded option at both ends of its range", () => {
+  const low = parseWebhookOptions(
+    envOf({ PIGGY_IDLE_TIMEOUT: "100ms", PIGGY_MAX_CONNECTIONS: "1" }),
+  );
+  const high = parseWebhookOptions(
+    envOf({ PIGGY_IDLE_TIMEOUT: "10m", PIGGY_MAX_CONNECTIONS: "100000" }),
+  );
+  assert.deepEqual([low.idleTimeoutMs, low.maxConnections], [100, 1]);
+  assert.deepEqual([high.idleTimeoutMs, high.maxConnections], [600_000, 100_000]);
+});
 
 test("parseWebhookOptions() quotes at most a short prefix of a bad value", () => {
   assert.throws(
