@@ -458,7 +458,11 @@ test("AwsSecretSource.fetchSecret() stops when the signal aborts", async () => {
     aws.delayNext("GetSecretValue", 2000);
     const controller = new AbortController();
     const pending = source.fetchSecret(secretQuery(), { signal: controller.signal });
-    setTimeout(() => controller.abort(), 50);
+    // Abort once the call is in flight (a loaded machine may take long to send it).
+    for (let waited = 0; aws.requests.length === 0 && waited < 10_000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    controller.abort();
     await rejectsWith(pending, (error) => {
       assert.equal(error.code, "AbortError");
       assert.equal(error.retryable, false);
