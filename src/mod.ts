@@ -96,8 +96,8 @@ export type { PodFacts } from "./pod/container_refs.ts";
  * const { pod: mutated, changed, warnings } = mutatePod(pod, config, facts, newUid);
  * ```
  */
-export { mutatePod } from "./mutate/mutate_pod.ts";
-export type { MutationDenial, MutationResult, UidGenerator } from "./mutate/mutate_pod.ts";
+export { mutatePod } from "./admission/mutate_pod.ts";
+export type { MutationDenial, MutationResult, UidGenerator } from "./admission/mutate_pod.ts";
 /**
  * The command signature shared by `/mutate`, `/secret` and piggy-env.
  *

@@ -13,7 +13,7 @@ import { createSecretHandler } from "../src/authz/secret_handler.ts";
 import { FakeKubeClient } from "../src/k8s/fake.ts";
 import { Logger } from "../src/log.ts";
 import { MemorySecretSource } from "../src/secrets/memory_source.ts";
-import { CHART_ENV, envOf, loadPod, reviewOf } from "./fixtures/pods/_support.ts";
+import { CHART_ENV, envOf, loadPod, reviewOf } from "../testing/fixtures/pods/_support.ts";
 
 /** mulberry32: a small seeded PRNG. */
 function random(seed: number): () => number {

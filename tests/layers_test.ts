@@ -1,20 +1,22 @@
 /**
- * The layer rules over the real module graph. Each module's import specifiers and the global
- * identifiers it reads come from the TypeScript parser (not a text search: comments and strings
- * do not count), relative imports are resolved to repository paths, and {@link checkLayers} lists
- * every import or global that breaks a rule. A synthetic graph shows each rule can fail.
+ * The layer rules over the real module graph of src/, cli/, testing/, tests/ and scripts/. Each
+ * module's import specifiers (static, type-only and dynamic) and the global identifiers it reads
+ * come from the TypeScript parser (not a text search: comments and strings do not count), relative
+ * imports are resolved to repository paths, and {@link checkLayers} lists every import or global
+ * that breaks a rule. A synthetic graph shows each rule can fail.
  *
  * Layers, top to bottom (a layer imports only from below):
  * - `cli/`: entry points (a few lines of wiring each); `src/mod.ts`: the npm package's barrel.
  * - `src/server/`: the webhook's router and start-up; composes the features.
- * - features: `src/admission/` (the /mutate endpoint over the pure `src/mutate/`), `src/authz/`
- *   (/secret), `src/launcher/` (piggy-env), `src/mutate/`. They do not import each other (one
- *   allowance below) nor the server.
+ * - features: `src/admission/` (/mutate), `src/authz/` (/secret), `src/launcher/` (piggy-env).
+ *   They import neither each other nor the server.
  * - shared rooms: `src/pod/`, `src/secrets/`, `src/k8s/`, `src/config/`, `src/http/`,
  *   `src/runtime/`. They import no feature and not the server.
  * - base: `src/constants.ts`, `src/errors.ts`, `src/log.ts`.
- * Nothing in `src/` (tests beside the source aside) imports `cli/`, `scripts/`, `tests/` or
- * `testing/`. Only `src/runtime/` and `cli/` read the `Deno` and `process` globals.
+ * Nothing in `src/` imports `cli/`, `scripts/` or `tests/`, and only the tests beside the source
+ * import `testing/`; `cli/` imports none of the four. Only `src/runtime/` and `cli/` read the
+ * `Deno` and `process` globals. Outside `src/`: `scripts/` and `tests/` do not import each other,
+ * and `testing/` (the stand-ins, process helpers and test PKI both use) imports neither.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -108,7 +110,7 @@ function roomOf(path: string): string {
   return parts.length > 2 ? `src/${parts[1]}` : "src";
 }
 
-const FEATURES = new Set(["src/admission", "src/authz", "src/launcher", "src/mutate"]);
+const FEATURES = new Set(["src/admission", "src/authz", "src/launcher"]);
 const SHARED = new Set([
   "src/pod",
   "src/secrets",
@@ -118,23 +120,42 @@ const SHARED = new Set([
   "src/runtime",
 ]);
 const BASE = new Set(["src/constants.ts", "src/errors.ts", "src/log.ts"]);
-const OUTSIDE_SRC = new Set(["cli", "scripts", "tests", "testing"]);
-/** Feature → feature imports that are one feature in two folders. */
-const FEATURE_ALLOWANCES = new Set([
-  // admit() is the /mutate endpoint around the pure mutation: admission is its AdmissionReview
-  // side, mutate its core; the core never imports admission.
-  "src/admission -> src/mutate",
-]);
-/** Single files that break a rule today, each with the issue that removes it. */
-const KNOWN_EXCEPTIONS = new Set([
-  // TODO(#12): launcher wiring (it builds the AWS sources for piggy-env) moves out of runtime/.
-  "src/runtime/launcher_deps.ts -> src/launcher",
-]);
+const TOOLING = new Set(["cli", "scripts", "tests", "testing"]);
+/** Top-level folders outside src/ and the folders each must not import. */
+const OUTSIDE_FORBIDDEN: Readonly<Record<string, ReadonlySet<string>>> = {
+  cli: new Set(["scripts", "tests", "testing"]),
+  scripts: new Set(["tests"]),
+  tests: new Set(["scripts"]),
+  testing: new Set(["scripts", "tests"]),
+};
 /** Where the runtime globals may be read. */
 const GLOBALS_ALLOWED = new Set(["cli", "src/runtime"]);
 
 function isTest(path: string): boolean {
   return /_test\.ts$/.test(path);
+}
+
+/** What is wrong with one import of a module in src/, or undefined when it keeps the rules. */
+function srcImportProblem(path: string, to: string): string | undefined {
+  const from = roomOf(path);
+  if (isTest(path)) {
+    // Tests beside the source may use the test tooling, nothing else outside src/.
+    return TOOLING.has(to) && to !== "testing" ? `nothing in src/ imports ${to}/` : undefined;
+  }
+  if (TOOLING.has(to)) return `nothing in src/ imports ${to}/`;
+  if (to === "src/server" && from !== "src/server" && path !== "src/mod.ts") {
+    return "only src/mod.ts and cli/ import the server";
+  }
+  if (FEATURES.has(from) && FEATURES.has(to) && from !== to) {
+    return "features do not import each other";
+  }
+  if ((SHARED.has(from) || BASE.has(path)) && FEATURES.has(to)) {
+    return "shared rooms import no feature";
+  }
+  if (BASE.has(path) && SHARED.has(to)) {
+    return "constants, errors and log import only each other";
+  }
+  return undefined;
 }
 
 /**
@@ -146,29 +167,15 @@ export function checkLayers(modules: readonly ModuleFacts[]): string[] {
   const problems: string[] = [];
   for (const module of modules) {
     const from = roomOf(module.path);
-    if (!module.path.startsWith("src/") || isTest(module.path)) {
-      // Outside src/ (and tests beside the source) only the globals rule below applies.
-    } else {
-      for (const target of module.imports) {
-        if (!/^(src|cli|scripts|tests|testing)\//.test(target)) continue;
-        const to = roomOf(target);
-        if (KNOWN_EXCEPTIONS.has(`${module.path} -> ${to}`)) continue;
-        const edge = `${module.path} imports ${target}`;
-        if (OUTSIDE_SRC.has(to)) {
-          problems.push(`${edge}: nothing in src/ imports ${to}/`);
-        } else if (to === "src/server" && from !== "src/server" && module.path !== "src/mod.ts") {
-          problems.push(`${edge}: only src/mod.ts and cli/ import the server`);
-        } else if (
-          FEATURES.has(from) && FEATURES.has(to) && from !== to &&
-          !FEATURE_ALLOWANCES.has(`${from} -> ${to}`)
-        ) {
-          problems.push(`${edge}: features do not import each other`);
-        } else if ((SHARED.has(from) || BASE.has(module.path)) && FEATURES.has(to)) {
-          problems.push(`${edge}: shared rooms import no feature`);
-        } else if (BASE.has(module.path) && SHARED.has(to)) {
-          problems.push(`${edge}: constants, errors and log import only each other`);
-        }
-      }
+    for (const target of module.imports) {
+      if (!/^(src|cli|scripts|tests|testing)\//.test(target)) continue;
+      const to = roomOf(target);
+      const problem = module.path.startsWith("src/")
+        ? srcImportProblem(module.path, to)
+        : OUTSIDE_FORBIDDEN[from]?.has(to)
+        ? `${from}/ does not import ${to}/`
+        : undefined;
+      if (problem) problems.push(`${module.path} imports ${target}: ${problem}`);
     }
     if (module.path.startsWith("src/") && !isTest(module.path) && !GLOBALS_ALLOWED.has(from)) {
       for (const { name, line } of module.globals) {
@@ -178,7 +185,6 @@ export function checkLayers(modules: readonly ModuleFacts[]): string[] {
       }
     }
   }
-  // Scripts, tests and test tooling keep their own rules: tests/tooling_layers_test.ts.
   return problems;
 }
 
@@ -193,20 +199,20 @@ function listTypeScript(dir: string): string[] {
 }
 
 function repositoryGraph(): ModuleFacts[] {
-  return ["src", "cli"].flatMap(listTypeScript).map((path) =>
+  return ["src", "cli", "testing", "tests", "scripts"].flatMap(listTypeScript).map((path) =>
     scanModule(path, readFileSync(join(ROOT, path), "utf8"))
   );
 }
 
-test("the module graph of src/ and cli/ keeps the layer rules", () => {
+test("the module graph of src/, cli/, testing/, tests/ and scripts/ keeps the layer rules", () => {
   const graph = repositoryGraph();
-  assert.ok(graph.length > 50, `only ${graph.length} modules found under ${ROOT}`);
+  assert.ok(graph.length > 150, `only ${graph.length} modules found under ${ROOT}`);
   assert.deepEqual(checkLayers(graph), []);
 });
 
 test("scanModule() reads imports and globals from the syntax, not from comments or strings", () => {
   const facts = scanModule(
-    "src/mutate/example.ts",
+    "src/admission/example.ts",
     [
       '// import { x } from "../server/app.ts"; Deno.exit(1)',
       'import type { Pod } from "../pod/container_refs.ts";',
@@ -219,7 +225,7 @@ test("scanModule() reads imports and globals from the syntax, not from comments 
   );
   assert.deepEqual(facts.imports, [
     "src/pod/container_refs.ts",
-    "src/mutate/other.ts",
+    "src/admission/other.ts",
     "src/k8s/client.ts",
   ]);
   assert.deepEqual(facts.globals, [{ name: "process", line: 7 }]);
@@ -232,29 +238,43 @@ test("checkLayers() flags every kind of violation in a synthetic graph", () => {
     globals: globals.map((name) => ({ name, line: 1 })),
   });
   const problems = checkLayers([
-    module("src/mutate/a.ts", ["tests/_flow.ts", "testing/standins/aws.ts", "scripts/pki.ts"]),
-    module("src/authz/b.ts", ["src/server/app.ts", "src/mutate/mutate_pod.ts"]),
+    module("src/admission/a.ts", ["tests/flow.ts", "testing/aws.ts", "scripts/pki.ts"]),
+    module("src/authz/b.ts", ["src/server/app.ts", "src/admission/mutate_pod.ts"]),
     module("src/pod/c.ts", ["src/launcher/run.ts", "cli/webhook.ts"]),
     module("src/errors.ts", ["src/config/parse.ts"]),
     module("src/secrets/d.ts", [], ["Deno", "process"]),
-    // Allowed: the barrel, the server, tests beside the source, allowances, runtime globals.
+    module("src/k8s/f_test.ts", ["tests/fixtures/x.ts", "scripts/demo.ts", "testing/kube_api.ts"]),
+    module("cli/piggy_env.ts", ["testing/aws.ts", "src/launcher/run.ts"]),
+    module("scripts/demo.ts", ["tests/demo_test.ts", "testing/aws.ts"]),
+    module("tests/demo_test.ts", ["scripts/demo.ts", "testing/demo_run.ts"]),
+    module("testing/helper.ts", ["scripts/bench/load.ts", "tests/demo_test.ts", "src/log.ts"]),
+    // Allowed: the barrel, the server, tests beside the source, runtime globals, tooling outside src/.
     module("src/mod.ts", ["src/server/app.ts", "src/admission/admit.ts"]),
     module("src/server/app.ts", ["src/admission/mutate_handler.ts", "src/authz/secret_handler.ts"]),
-    module("src/admission/admit.ts", ["src/mutate/mutate_pod.ts", "src/pod/gather_facts.ts"]),
-    module("src/k8s/e_test.ts", ["tests/standins/kube_api.ts"], ["Deno"]),
+    module("src/admission/admit.ts", ["src/admission/mutate_pod.ts", "src/pod/gather_facts.ts"]),
+    module("src/k8s/e_test.ts", ["testing/kube_api.ts"], ["Deno"]),
     module("src/runtime/env.ts", [], ["Deno", "process"]),
     module("cli/webhook.ts", ["src/server/app.ts"], ["Deno"]),
+    module("scripts/bench/mutate.ts", ["testing/aws.ts", "src/admission/admit.ts"], ["Deno"]),
+    module("tests/x_test.ts", ["testing/aws.ts", "cli/webhook.ts"], ["Deno"]),
   ]);
   assert.deepEqual(problems, [
-    "src/mutate/a.ts imports tests/_flow.ts: nothing in src/ imports tests/",
-    "src/mutate/a.ts imports testing/standins/aws.ts: nothing in src/ imports testing/",
-    "src/mutate/a.ts imports scripts/pki.ts: nothing in src/ imports scripts/",
+    "src/admission/a.ts imports tests/flow.ts: nothing in src/ imports tests/",
+    "src/admission/a.ts imports testing/aws.ts: nothing in src/ imports testing/",
+    "src/admission/a.ts imports scripts/pki.ts: nothing in src/ imports scripts/",
     "src/authz/b.ts imports src/server/app.ts: only src/mod.ts and cli/ import the server",
-    "src/authz/b.ts imports src/mutate/mutate_pod.ts: features do not import each other",
+    "src/authz/b.ts imports src/admission/mutate_pod.ts: features do not import each other",
     "src/pod/c.ts imports src/launcher/run.ts: shared rooms import no feature",
     "src/pod/c.ts imports cli/webhook.ts: nothing in src/ imports cli/",
     "src/errors.ts imports src/config/parse.ts: constants, errors and log import only each other",
     "src/secrets/d.ts:1 reads the global Deno: only src/runtime/ and cli/",
     "src/secrets/d.ts:1 reads the global process: only src/runtime/ and cli/",
+    "src/k8s/f_test.ts imports tests/fixtures/x.ts: nothing in src/ imports tests/",
+    "src/k8s/f_test.ts imports scripts/demo.ts: nothing in src/ imports scripts/",
+    "cli/piggy_env.ts imports testing/aws.ts: cli/ does not import testing/",
+    "scripts/demo.ts imports tests/demo_test.ts: scripts/ does not import tests/",
+    "tests/demo_test.ts imports scripts/demo.ts: tests/ does not import scripts/",
+    "testing/helper.ts imports scripts/bench/load.ts: testing/ does not import scripts/",
+    "testing/helper.ts imports tests/demo_test.ts: testing/ does not import tests/",
   ]);
 });

@@ -15,7 +15,7 @@ import { ENV, INSTALLER_NAME, PIGGY_UID_ANNOTATION, VOLUME_NAME } from "../src/c
 import { KubeApiError } from "../src/errors.ts";
 import { FakeKubeClient } from "../src/k8s/fake.ts";
 import { commandSignature } from "../src/pod/signature.ts";
-import { assertValidPod, unknownPodFields } from "./fixtures/pods/_pod_schema.ts";
+import { assertValidPod, unknownPodFields } from "../testing/fixtures/pods/_pod_schema.ts";
 import {
   applyReview,
   captureLogger,
@@ -28,7 +28,7 @@ import {
   readJson,
   reviewOf,
   sequentialUids,
-} from "./fixtures/pods/_support.ts";
+} from "../testing/fixtures/pods/_support.ts";
 
 const P = "piggysec.com/";
 const UID1 = "1".padStart(32, "0");

@@ -19,7 +19,7 @@ import type { KubeClient } from "../k8s/client.ts";
 import { describeError, type LogFields, type Logger } from "../log.ts";
 import type { PodFacts } from "../pod/container_refs.ts";
 import { gatherFacts, GatherFactsError } from "../pod/gather_facts.ts";
-import { isTriggered, mutatePod, type MutationResult } from "../mutate/mutate_pod.ts";
+import { isTriggered, mutatePod, type MutationResult } from "./mutate_pod.ts";
 import { isObject } from "./decode.ts";
 import { createPatch } from "./patch.ts";
 import { allowReview, denyReview, patchReview } from "./response.ts";

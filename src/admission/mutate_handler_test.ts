@@ -20,7 +20,7 @@ import {
   readJson,
   reviewOf,
   sequentialUids,
-} from "../../tests/fixtures/pods/_support.ts";
+} from "../../testing/fixtures/pods/_support.ts";
 
 function handler(
   options: {
