@@ -36,6 +36,49 @@ export class Running {
     this.launchers.clear();
   }
 
+  /**
+   * Runs `work` until it ends, SIGINT or SIGTERM arrives, or `watchdogMs` pass. On a failure it
+   * stops starting anything, kills the running launchers and gives `work` 3 s to notice.
+   *
+   * @returns the failure, or undefined when `work` finished
+   */
+  async guard(work: () => Promise<void>, watchdogMs: number): Promise<unknown> {
+    let failure: unknown;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const listeners: Array<[Deno.Signal, () => void]> = [];
+    const interrupted = new Promise<never>((_, reject) => {
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        const listener = () => reject(new Error(`Interrupted by ${signal}`));
+        Deno.addSignalListener(signal, listener);
+        listeners.push([signal, listener]);
+      }
+      timer = setTimeout(
+        () => reject(new Error(`The demo did not finish within ${watchdogMs / 1000} s`)),
+        watchdogMs,
+      );
+    });
+    const running = work();
+    try {
+      await Promise.race([running, interrupted]);
+    } catch (error) {
+      failure = error;
+    } finally {
+      clearTimeout(timer);
+      for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    }
+    if (failure) {
+      // Let the interrupted step notice (its launcher is killed) before the failure is shown.
+      await this.abort();
+      let grace: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        running.catch(() => undefined),
+        new Promise((resolve) => (grace = setTimeout(resolve, 3_000))),
+      ]);
+      clearTimeout(grace);
+    }
+    return failure;
+  }
+
   /** Stops everything; returns the failures (never throws). */
   async stopAll(): Promise<string[]> {
     const failures: string[] = [];

@@ -51,8 +51,8 @@ export interface WebhookProcess {
   post(path: string, body: string): Promise<{ status: number; body: string }>;
   /** GET over `node:https` with the same keep-alive agent as {@link WebhookProcess.post}. */
   get(path: string): Promise<{ status: number; body: string }>;
-  /** Sends `signal` and waits for the exit. */
-  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /** Sends `signal` and waits for the exit; sends SIGKILL after `killAfterMs` when given. */
+  stop(signal?: Deno.Signal, killAfterMs?: number): Promise<Deno.CommandStatus>;
   /** Resolves with the exit status. */
   status: Promise<Deno.CommandStatus>;
 }
@@ -176,13 +176,20 @@ export async function startWebhook(options: StartWebhookOptions = {}): Promise<W
     fetch: (path, init = {}) => fetch(`${url}${path}`, { ...init, client }),
     post,
     get,
-    stop: async (signal = "SIGTERM") => {
-      try {
-        child.kill(signal);
-      } catch {
-        // already exited
-      }
+    stop: async (signal = "SIGTERM", killAfterMs?: number) => {
+      const kill = (signal: Deno.Signal) => {
+        try {
+          child.kill(signal);
+        } catch {
+          // already exited
+        }
+      };
+      kill(signal);
+      const timer = killAfterMs === undefined
+        ? undefined
+        : setTimeout(() => kill("SIGKILL"), killAfterMs);
       const result = await status;
+      clearTimeout(timer);
       client.close();
       agent.destroy();
       if (!options.ca) await Deno.remove(ca.dir, { recursive: true }).catch(() => {});

@@ -9,63 +9,20 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import { parse, stringify } from "yaml";
-import { type AwsSeed, type KubeObject, loadAwsSeed, loadManifests } from "../testing/demo_data.ts";
+import {
+  expectedSource,
+  type KubeObject,
+  loadAwsSeed,
+  loadManifests,
+  REPO_ROOT,
+} from "../testing/demo_data.ts";
+import { runDemo, survivors } from "../testing/demo_run.ts";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const DEMO = join(ROOT, "scripts", "demo.ts");
+const ROOT = REPO_ROOT;
 const DEV_SH = join(ROOT, "scripts", "dev.sh");
-
-interface DemoRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  pids: number[];
-}
-
-/** Runs `deno run -A scripts/demo.ts` with piped output (not a TTY). */
-async function runDemo(env: Record<string, string> = {}): Promise<DemoRun> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", DEMO],
-    cwd: ROOT,
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  // A hung demo must not hang the suite; the demo's own watchdog fires long before this.
-  const timer = setTimeout(() => child.kill("SIGKILL"), 180_000);
-  const output = await child.output();
-  clearTimeout(timer);
-  const stdout = new TextDecoder().decode(output.stdout);
-  const pidLine = /^processes started: ([\d ]*)$/m.exec(stdout)?.[1] ?? "";
-  return {
-    code: output.code,
-    stdout,
-    stderr: new TextDecoder().decode(output.stderr),
-    pids: pidLine.split(" ").filter(Boolean).map(Number),
-  };
-}
-
-/** PIDs that still run one of the demo's programs (a reused PID running something else is fine). */
-function survivors(pids: number[]): string[] {
-  const alive: string[] = [];
-  for (const pid of pids) {
-    let cmdline: string;
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-    } catch {
-      continue; // gone
-    }
-    if (/cli\/webhook\.ts|cli\/piggy_env\.ts|print-secrets\.sh/.test(cmdline)) {
-      alive.push(`${pid}: ${cmdline}`);
-    }
-  }
-  return alive;
-}
 
 function pods(): Pod[] {
   return loadManifests().flatMap((manifest) => manifest.objects)
@@ -87,25 +44,8 @@ function secretsOf(): Map<string, Record<string, string>> {
   return found;
 }
 
-/** The values a pod reads: its SSM path, its secret, or the default secret name. */
-function sourceValues(pod: Pod, seed: AwsSeed): Record<string, string> {
-  const annotations = pod.metadata?.annotations ?? {};
-  const path = annotations["piggysec.com/aws-ssm-parameter-path"];
-  if (path) {
-    return Object.fromEntries(
-      seed.parameters.filter((p) => p.name.startsWith(`${path}/`))
-        .map((p) => [p.name.split("/").at(-1)!, p.value]),
-    );
-  }
-  const name = annotations["piggysec.com/aws-secret-name"] ??
-    `${pod.metadata?.namespace}/${pod.spec?.serviceAccountName ?? "default"}`;
-  const secret = seed.secrets.find((entry) => entry.name === name);
-  assert.ok(secret, `demo/aws.yaml has no secret "${name}"`);
-  return secret.value;
-}
-
 /** `NAME=value` lines the app of `container` must print (only the names in its args). */
-function expectedLines(container: Container, values: Record<string, string>): string[] {
+function expectedLines(container: Container, values: Map<string, string>): string[] {
   const refs = new Map<string, string>();
   const secrets = secretsOf();
   for (const source of container.envFrom ?? []) {
@@ -122,8 +62,8 @@ function expectedLines(container: Container, values: Record<string, string>): st
   for (const name of container.args ?? []) {
     const key = /^piggy:([^\n]+)/.exec(refs.get(name) ?? "")?.[1];
     if (key === undefined) continue;
-    assert.ok(key in values, `the demo data has no "${key}" for ${container.name}`);
-    lines.push(`${name}=${values[key]}`);
+    assert.ok(values.has(key), `the demo data has no "${key}" for ${container.name}`);
+    lines.push(`${name}=${values.get(key)}`);
   }
   return lines;
 }
@@ -145,7 +85,7 @@ test("deno task demo mutates every demo pod, shows each app's values, and leaves
     assert.match(section, /^ {2}\+ +command: \[\/piggy\/piggy-env\]$/m, `${id}: command rewritten`);
     assert.match(section, /^ {2}\+ +- name: install-piggy-env$/m, `${id}: installer added`);
     assert.match(section, /admitting the mutated pod again returns no patch/, id);
-    const values = sourceValues(pod, seed);
+    const values = expectedSource(pod, seed).values;
     for (const container of pod.spec?.containers ?? []) {
       const lines = expectedLines(container, values);
       if (lines.length === 0) continue;
@@ -174,7 +114,7 @@ test("deno task demo fails with a clear message and stops everything when a secr
     data.secretsManager = data.secretsManager.filter((secret) => secret.name !== "demo/default");
     const file = join(dir, "aws.yaml");
     writeFileSync(file, stringify(data));
-    const run = await runDemo({ DEMO_AWS_DATA: file });
+    const run = await runDemo({ env: { DEMO_AWS_DATA: file } });
     assert.equal(run.code, 1, run.stdout);
     assert.match(run.stdout, /✖ demo failed: Container "myapp" of pod demo\/myapp-default-secret/);
     assert.match(run.stdout, /Webhook answered 502: Cannot load secret "demo\/default"/);
