@@ -3,8 +3,7 @@ import { test } from "node:test";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { SecretSourceError } from "../errors.ts";
-import { startAwsStandIn, withEnv } from "../../testing/aws.ts";
-import { AwsSecretSource } from "./aws_source.ts";
+import { withAwsSource } from "../../testing/aws_source.ts";
 
 const NODE_KEY = "ASIANODEROLE00000001";
 
@@ -58,43 +57,38 @@ function noIdentityEnv(endpoint: Record<string, string>, imdsUrl: string) {
 const QUERY = { kind: "secretsManager", name: "app/db", region: "us-east-1", version: "" } as const;
 
 test("AwsSecretSource never falls back to the node's instance role by default", async () => {
-  const aws = await startAwsStandIn();
   const imds = await startFakeImds();
-  const source = new AwsSecretSource({ maxAttempts: 1 });
   try {
-    aws.putSecret("app/db", { string: '{"K":"v"}' });
-    await withEnv(noIdentityEnv(aws.env(), imds.url), async () => {
+    await withAwsSource(async (aws, source) => {
+      aws.putSecret("app/db", { string: '{"K":"v"}' });
       await assert.rejects(source.fetchSecret(QUERY), (error: unknown) => {
         assert.ok(error instanceof SecretSourceError);
         assert.match(error.message, /the node's instance role is not used/);
         return true;
       });
-    });
-    assert.deepEqual(imds.hits, [], "the metadata service was never asked");
-    assert.equal(aws.count("GetSecretValue"), 0);
+      assert.deepEqual(imds.hits, [], "the metadata service was never asked");
+      assert.equal(aws.count("GetSecretValue"), 0);
+    }, { env: (aws) => noIdentityEnv(aws.env(), imds.url), source: { maxAttempts: 1 } });
   } finally {
-    source.destroy();
     await imds.close();
-    await aws.close();
   }
 });
 
 test("AwsSecretSource uses the instance role only when the operator allows it", async () => {
-  const aws = await startAwsStandIn();
   const imds = await startFakeImds();
-  const source = new AwsSecretSource({ maxAttempts: 1, allowInstanceMetadata: true });
   try {
-    aws.putSecret("app/db", { string: '{"K":"v"}' });
-    await withEnv(noIdentityEnv(aws.env(), imds.url), async () => {
+    await withAwsSource(async (aws, source) => {
+      aws.putSecret("app/db", { string: '{"K":"v"}' });
       // The stand-in does not know the node's key, so the read itself is refused: what matters
       // is which identity signed it.
       await assert.rejects(source.fetchSecret(QUERY), SecretSourceError);
+      assert.ok(imds.hits.includes("GET /latest/meta-data/iam/security-credentials/node-role"));
+      assert.equal(aws.requests.at(-1)?.accessKeyId, NODE_KEY);
+    }, {
+      env: (aws) => noIdentityEnv(aws.env(), imds.url),
+      source: { maxAttempts: 1, allowInstanceMetadata: true },
     });
-    assert.ok(imds.hits.includes("GET /latest/meta-data/iam/security-credentials/node-role"));
-    assert.equal(aws.requests.at(-1)?.accessKeyId, NODE_KEY);
   } finally {
-    source.destroy();
     await imds.close();
-    await aws.close();
   }
 });

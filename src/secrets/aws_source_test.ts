@@ -1,57 +1,12 @@
 import assert from "node:assert/strict";
-import { secretQueryOf } from "./query.ts";
 import { test } from "node:test";
 import { SecretSourceError, toStatus } from "../errors.ts";
 import { Logger } from "../log.ts";
-import { type AwsStandIn, startAwsStandIn, withEnv } from "../../testing/aws.ts";
-import {
-  AwsSecretSource,
-  type AwsSecretSourceOptions,
-  isRetryableAwsError,
-  toSecretSourceError,
-} from "./aws_source.ts";
-import type { SecretQuery } from "./source.ts";
+import { secretQuery, withAwsSource } from "../../testing/aws_source.ts";
+import { AwsSecretSource, isRetryableAwsError, toSecretSourceError } from "./aws_source.ts";
+import { startAwsStandIn, withEnv } from "../../testing/aws.ts";
 
 const VERSION_ID = "6f8723a0-bd71-4a5a-9a5d-7f6f2e2bd3c1";
-
-interface SecretFields {
-  secretName: string;
-  ssmParameterPath: string;
-  region: string;
-  version: string;
-}
-
-/** A query from the settings' fields, as `/secret` and the launcher build it. */
-function secretQuery(fields: Partial<SecretFields> = {}): SecretQuery {
-  const { secretName, ssmParameterPath, region, version } = {
-    secretName: "app/db",
-    ssmParameterPath: "",
-    region: "",
-    version: "",
-    ...fields,
-  };
-  return secretQueryOf({
-    awsSecretName: secretName,
-    awsSsmParameterPath: ssmParameterPath,
-    awsRegion: region,
-    awsSecretVersion: version,
-  })!;
-}
-
-/** Runs `fn` against a fresh stand-in with its env applied, then closes everything. */
-async function withStandIn(
-  fn: (aws: AwsStandIn, source: AwsSecretSource) => Promise<void>,
-  options: { env?: Parameters<AwsStandIn["env"]>[0]; source?: AwsSecretSourceOptions } = {},
-): Promise<void> {
-  const aws = await startAwsStandIn();
-  const source = new AwsSecretSource(options.source);
-  try {
-    await withEnv(aws.env(options.env), () => fn(aws, source));
-  } finally {
-    source.destroy();
-    await aws.close();
-  }
-}
 
 async function rejectsWith(
   promise: Promise<unknown>,
@@ -65,7 +20,7 @@ async function rejectsWith(
 }
 
 test("AwsSecretSource.fetchSecret() sends VersionStage AWSCURRENT when no version is set", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putSecret("app/db", { string: '{"DB_USER":"admin","DB_PASS":"secret"}' });
     const values = await source.fetchSecret(secretQuery());
     assert.deepEqual(values, { DB_USER: "admin", DB_PASS: "secret" });
@@ -78,7 +33,7 @@ test("AwsSecretSource.fetchSecret() sends VersionStage AWSCURRENT when no versio
 });
 
 test("AwsSecretSource.fetchSecret() sends a version id as VersionId", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putSecret("app/db", {
       versionId: VERSION_ID,
       stages: ["AWSPREVIOUS"],
@@ -94,7 +49,7 @@ test("AwsSecretSource.fetchSecret() sends a version id as VersionId", async () =
 });
 
 test("AwsSecretSource.fetchSecret() sends any other version as VersionStage", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putSecret("app/db", { stages: ["AWSPREVIOUS"], string: '{"V":"old"}' });
     aws.putSecret("app/db", { string: '{"V":"new"}' });
     assert.deepEqual(await source.fetchSecret(secretQuery({ version: "AWSPREVIOUS" })), {
@@ -111,7 +66,7 @@ test("AwsSecretSource.fetchSecret() sends any other version as VersionStage", as
 });
 
 test("AwsSecretSource.fetchSecret() keeps strings and turns other JSON values into JSON text", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putSecret("app/db", {
       string: JSON.stringify({
         S: "text",
@@ -151,7 +106,7 @@ test("AwsSecretSource.fetchSecret() rejects invalid JSON, non-objects and binary
         code: "BinarySecretNotSupported",
       },
     ];
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     for (const { name, version, code } of cases) {
       aws.putSecret(name, version);
       await rejectsWith(source.fetchSecret(secretQuery({ secretName: name })), (error) => {
@@ -168,7 +123,7 @@ test("AwsSecretSource.fetchSecret() rejects invalid JSON, non-objects and binary
 });
 
 test("AwsSecretSource.fetchSecret() does not retry NotFound, AccessDenied, DecryptionFailure or invalid requests", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     await rejectsWith(source.fetchSecret(secretQuery({ secretName: "missing" })), (error) => {
       assert.equal(error.code, "ResourceNotFoundException");
       assert.equal(error.retryable, false);
@@ -201,7 +156,7 @@ test("AwsSecretSource.fetchSecret() does not retry NotFound, AccessDenied, Decry
 });
 
 test("AwsSecretSource.fetchSecret() retries throttling up to maxAttempts, then fails retryable", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putSecret("app/db", { string: '{"K":"v"}' });
     aws.failNext("GetSecretValue", "ThrottlingException", 10);
     await rejectsWith(source.fetchSecret(secretQuery()), (error) => {
@@ -215,7 +170,7 @@ test("AwsSecretSource.fetchSecret() retries throttling up to maxAttempts, then f
 });
 
 test("AwsSecretSource.fetchSecret() recovers from a transient 500 on retry", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putSecret("app/db", { string: '{"K":"v"}' });
     aws.failNext("GetSecretValue", "InternalServiceError", 1);
     assert.deepEqual(await source.fetchSecret(secretQuery()), { K: "v" });
@@ -224,7 +179,7 @@ test("AwsSecretSource.fetchSecret() recovers from a transient 500 on retry", asy
 });
 
 test("AwsSecretSource honours maxAttempts and the per-attempt request timeout", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putSecret("app/db", { string: '{"K":"v"}' });
     aws.delayNext("GetSecretValue", 2000, 2);
     await rejectsWith(source.fetchSecret(secretQuery()), (error) => {
@@ -236,7 +191,7 @@ test("AwsSecretSource honours maxAttempts and the per-attempt request timeout", 
 });
 
 test("AwsSecretSource.fetchSecret() reads every SSM page: 25 parameters in 3 pages", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     const expected: Record<string, string> = {};
     for (let i = 0; i < 25; i++) {
       const key = `KEY_${String(i).padStart(2, "0")}`;
@@ -260,7 +215,7 @@ test("AwsSecretSource.fetchSecret() reads every SSM page: 25 parameters in 3 pag
 });
 
 test("AwsSecretSource.fetchSecret() reads nested SSM paths recursively, values verbatim", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putParameter("/app/DB_HOST", "db.local");
     aws.putParameter("/app/db/DB_PORT", "5432");
     aws.putParameter("/app/deep/er/still/LIST", "a,b,c", "StringList");
@@ -275,7 +230,7 @@ test("AwsSecretSource.fetchSecret() reads nested SSM paths recursively, values v
 });
 
 test("AwsSecretSource.fetchSecret() fails on two SSM parameters with the same last element", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putParameter("/app/a/PASSWORD", "CANARY-one");
     aws.putParameter("/app/b/PASSWORD", "CANARY-two");
     await rejectsWith(source.fetchSecret(secretQuery({ ssmParameterPath: "/app" })), (error) => {
@@ -290,7 +245,7 @@ test("AwsSecretSource.fetchSecret() fails on two SSM parameters with the same la
 });
 
 test("AwsSecretSource.fetchSecret() detects collisions across SSM pages", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     for (let i = 0; i < 12; i++) aws.putParameter(`/app/a/K${String(i).padStart(2, "0")}`, "x");
     aws.putParameter("/app/b/K00", "y");
     await rejectsWith(source.fetchSecret(secretQuery({ ssmParameterPath: "/app" })), (error) => {
@@ -302,7 +257,7 @@ test("AwsSecretSource.fetchSecret() detects collisions across SSM pages", async 
 });
 
 test("AwsSecretSource.fetchSecret() bounds the number of SSM pages", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     for (let i = 0; i < 25; i++) aws.putParameter(`/big/K${i}`, "x");
     await rejectsWith(source.fetchSecret(secretQuery({ ssmParameterPath: "/big" })), (error) => {
       assert.equal(error.code, "TooManyParameterPages");
@@ -313,7 +268,7 @@ test("AwsSecretSource.fetchSecret() bounds the number of SSM pages", async () =>
 });
 
 test("AwsSecretSource.fetchSecret() surfaces SSM errors with the AWS error name", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     await rejectsWith(
       source.fetchSecret(secretQuery({ ssmParameterPath: "no-slash" })),
       (error) => {
@@ -327,7 +282,7 @@ test("AwsSecretSource.fetchSecret() surfaces SSM errors with the AWS error name"
 });
 
 test("AwsSecretSource signs for the query's region, or the SDK's AWS_REGION when empty", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putSecret("app/db", { string: '{"K":"v"}' });
     aws.putParameter("/p/K", "v");
     await source.fetchSecret(secretQuery());
@@ -344,7 +299,7 @@ test("AwsSecretSource signs for the query's region, or the SDK's AWS_REGION when
 });
 
 test("AwsSecretSource.fetchSecret() fails clearly when no region resolves", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     await rejectsWith(source.fetchSecret(secretQuery()), (error) => {
       assert.equal(error.code, "RegionMissing");
       assert.match(error.message, /^Cannot load secret "app\/db": no AWS region is configured/);
@@ -354,7 +309,7 @@ test("AwsSecretSource.fetchSecret() fails clearly when no region resolves", asyn
 });
 
 test("AwsSecretSource rejects malformed regions and keeps the most recently used clients", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putSecret("app/db", { string: '{"K":"v"}' });
     for (const region of ["evil.example.com/", "US-EAST-1", "us east 1", "-us-east-1"]) {
       await rejectsWith(source.fetchSecret(secretQuery({ region })), (error) => {
@@ -391,7 +346,7 @@ test("AwsSecretSource rejects malformed regions and keeps the most recently used
 });
 
 test("AwsSecretSource shares one IRSA exchange across regions and services", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putSecret("app/db", { string: '{"K":"v"}' });
     aws.putParameter("/p/K", "v");
     await Promise.all([
@@ -414,24 +369,16 @@ test("AwsSecretSource shares one IRSA exchange across regions and services", asy
 });
 
 test("AwsSecretSource surfaces a refused web identity as a credentials error", async () => {
-  const aws = await startAwsStandIn();
-  const source = new AwsSecretSource();
-  try {
-    const env = aws.env({ credentials: "web-identity" });
+  await withAwsSource(async (aws, source) => {
     aws.failNext("AssumeRoleWithWebIdentity", "InvalidIdentityToken", 5);
-    await withEnv(env, async () => {
-      await rejectsWith(source.fetchSecret(secretQuery()), (error) => {
-        // STS answers the code InvalidIdentityToken; the SDK names it with the Exception suffix.
-        assert.equal(error.code, "InvalidIdentityTokenException");
-        assert.equal(error.retryable, false);
-      });
+    await rejectsWith(source.fetchSecret(secretQuery()), (error) => {
+      // STS answers the code InvalidIdentityToken; the SDK names it with the Exception suffix.
+      assert.equal(error.code, "InvalidIdentityTokenException");
+      assert.equal(error.retryable, false);
     });
     assert.equal(aws.count("AssumeRoleWithWebIdentity"), 1);
     assert.equal(aws.count("GetSecretValue"), 0);
-  } finally {
-    source.destroy();
-    await aws.close();
-  }
+  }, { env: { credentials: "web-identity" } });
 });
 
 test("AwsSecretSource.fetchSecret() marks an unreachable endpoint as retryable", async () => {
@@ -453,7 +400,7 @@ test("AwsSecretSource.fetchSecret() marks an unreachable endpoint as retryable",
 });
 
 test("AwsSecretSource.fetchSecret() stops when the signal aborts", async () => {
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putSecret("app/db", { string: '{"K":"v"}' });
     aws.delayNext("GetSecretValue", 2000);
     const controller = new AbortController();
@@ -475,7 +422,7 @@ test("AwsSecretSource never writes secret values to its logs or errors", async (
   const lines: string[] = [];
   const logger = new Logger({ level: "debug", sink: (line) => lines.push(line) });
   const canary = "CANARY-91f0e4-value";
-  await withStandIn(async (aws, source) => {
+  await withAwsSource(async (aws, source) => {
     aws.putSecret("app/db", { string: JSON.stringify({ TOKEN: canary, PORT: 1 }) });
     aws.putParameter("/app/TOKEN", canary, "SecureString");
     aws.putParameter("/dup/a/TOKEN", canary);

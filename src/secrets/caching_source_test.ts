@@ -1,36 +1,10 @@
 import assert from "node:assert/strict";
-import { secretQueryOf } from "./query.ts";
 import { test } from "node:test";
 import { SecretSourceError } from "../errors.ts";
-import { startAwsStandIn, withEnv } from "../../testing/aws.ts";
-import { AwsSecretSource } from "./aws_source.ts";
+import { secretQuery, withAwsSource } from "../../testing/aws_source.ts";
 import { CachingSecretSource } from "./caching_source.ts";
 import { MemorySecretSource } from "./memory_source.ts";
 import type { SecretQuery, SecretSource } from "./source.ts";
-
-interface SecretFields {
-  secretName: string;
-  ssmParameterPath: string;
-  region: string;
-  version: string;
-}
-
-/** A query from the settings' fields, as `/secret` and the launcher build it. */
-function secretQuery(fields: Partial<SecretFields> = {}): SecretQuery {
-  const { secretName, ssmParameterPath, region, version } = {
-    secretName: "app/db",
-    ssmParameterPath: "",
-    region: "",
-    version: "",
-    ...fields,
-  };
-  return secretQueryOf({
-    awsSecretName: secretName,
-    awsSsmParameterPath: ssmParameterPath,
-    awsRegion: region,
-    awsSecretVersion: version,
-  })!;
-}
 
 /** Holds every fetch until `release()`, so concurrent callers really overlap. */
 class GatedSource implements SecretSource {
@@ -56,26 +30,19 @@ class GatedSource implements SecretSource {
 }
 
 test("CachingSecretSource coalesces 100 concurrent identical queries into one AWS call", async () => {
-  const aws = await startAwsStandIn();
-  const awsSource = new AwsSecretSource();
-  try {
+  await withAwsSource(async (aws, awsSource) => {
     aws.putSecret("app/db", { string: '{"DB_USER":"admin"}' });
-    await withEnv(aws.env(), async () => {
-      const source = new CachingSecretSource(awsSource);
-      const answers = await Promise.all(
-        Array.from({ length: 100 }, () => source.fetchSecret(secretQuery())),
-      );
-      for (const answer of answers) assert.deepEqual(answer, { DB_USER: "admin" });
-      assert.notEqual(answers[0], answers[1], "each caller gets its own copy");
-      assert.equal(aws.count("GetSecretValue"), 1);
-      // TTL 0: nothing is kept once the call is over.
-      await source.fetchSecret(secretQuery());
-      assert.equal(aws.count("GetSecretValue"), 2);
-    });
-  } finally {
-    awsSource.destroy();
-    await aws.close();
-  }
+    const source = new CachingSecretSource(awsSource);
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, () => source.fetchSecret(secretQuery())),
+    );
+    for (const answer of answers) assert.deepEqual(answer, { DB_USER: "admin" });
+    assert.notEqual(answers[0], answers[1], "each caller gets its own copy");
+    assert.equal(aws.count("GetSecretValue"), 1);
+    // TTL 0: nothing is kept once the call is over.
+    await source.fetchSecret(secretQuery());
+    assert.equal(aws.count("GetSecretValue"), 2);
+  });
 });
 
 test("CachingSecretSource does not share different queries", async () => {
