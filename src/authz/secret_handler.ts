@@ -79,17 +79,21 @@ export interface SecretHandlerDeps {
   onAnswer?: (status: number, reason: SecretReason) => void;
 }
 
-/** Why `/secret` answered as it did, in a few bounded classes. */
-export type SecretReason =
-  | "served"
-  | "bad_request"
-  | "unauthenticated"
-  | "forbidden"
-  | "pod_not_found"
-  | "aws_error"
-  | "kubernetes_error"
-  | "kubernetes_unavailable"
-  | "internal";
+/** Why `/secret` answered as it did, in a few bounded classes (a metrics label). */
+export const SECRET_REASONS = [
+  "served",
+  "bad_request",
+  "unauthenticated",
+  "forbidden",
+  "pod_not_found",
+  "aws_error",
+  "kubernetes_error",
+  "kubernetes_unavailable",
+  "internal",
+] as const;
+
+/** One of {@link SECRET_REASONS}. */
+export type SecretReason = typeof SECRET_REASONS[number];
 
 /** The reason class of a failed `/secret` request, from its error and status. */
 export function secretReason(error: unknown, status: number): SecretReason {

@@ -14,20 +14,10 @@
  * @module
  */
 
+import { SECRET_REASONS, type SecretReason } from "../authz/secret_handler.ts";
+
 /** How an admission ended. */
 export type AdmissionOutcome = "mutated" | "unchanged" | "denied" | "error";
-
-/** Why `/secret` answered as it did. */
-export type SecretReason =
-  | "served"
-  | "bad_request"
-  | "unauthenticated"
-  | "forbidden"
-  | "pod_not_found"
-  | "aws_error"
-  | "kubernetes_error"
-  | "kubernetes_unavailable"
-  | "internal";
 
 /** How a call to AWS or the Kubernetes API ended. */
 export type CallResult = "ok" | "not_found" | "denied" | "throttled" | "error";
@@ -62,17 +52,6 @@ export interface MetricsOptions {
 
 const ENDPOINTS = ["/mutate", "/secret", "/healthz", "/readyz", "/metrics"] as const;
 const OUTCOMES: readonly AdmissionOutcome[] = ["mutated", "unchanged", "denied", "error"];
-const SECRET_REASONS: readonly SecretReason[] = [
-  "served",
-  "bad_request",
-  "unauthenticated",
-  "forbidden",
-  "pod_not_found",
-  "aws_error",
-  "kubernetes_error",
-  "kubernetes_unavailable",
-  "internal",
-];
 const RESULTS: readonly CallResult[] = ["ok", "not_found", "denied", "throttled", "error"];
 const CACHE_RESULTS: readonly CacheResult[] = ["hit", "miss", "coalesced"];
 /** AWS operations Piggy calls. */
