@@ -111,18 +111,11 @@ async function main(): Promise<number> {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(signal, () => void stop(`received ${signal}`));
   }
-  const stopWatching = watchCertificate(setup, io, (cert, key) => {
-    try {
-      listening.setCertificate(cert, key);
-    } catch (error) {
-      logger.warn("Cannot use the changed TLS certificate: still serving the previous one", {
-        error: describeError(error),
-      });
-      return false;
-    }
-    logger.info("TLS certificate changed: serving the new one to new connections");
-    return true;
-  });
+  const stopWatching = watchCertificate(
+    setup,
+    io,
+    (cert, key) => listening.setCertificate(cert, key),
+  );
 
   await backend.finished;
   stopWatching();

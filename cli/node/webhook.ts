@@ -129,20 +129,11 @@ async function main(): Promise<number> {
     process.on(signal, () => void stop(`received ${signal}`));
   }
   const stopWatching = watchCertificate(setup, io, (newCert, newKey) => {
-    if (!(server instanceof https.Server)) return false;
-    try {
-      if (!new X509Certificate(newCert).checkPrivateKey(createPrivateKey(newKey))) {
-        throw new RangeError("Cannot use the certificate: the key does not match it");
-      }
-      server.setSecureContext({ cert: newCert, key: newKey, minVersion: "TLSv1.2" });
-    } catch (error) {
-      logger.warn("Cannot use the changed TLS certificate: still serving the previous one", {
-        error: describeError(error),
-      });
-      return false;
+    if (!(server instanceof https.Server)) throw new TypeError("The server does not serve TLS");
+    if (!new X509Certificate(newCert).checkPrivateKey(createPrivateKey(newKey))) {
+      throw new RangeError("Cannot use the certificate: the key does not match it");
     }
-    logger.info("TLS certificate changed: serving the new one to new connections");
-    return true;
+    server.setSecureContext({ cert: newCert, key: newKey, minVersion: "TLSv1.2" });
   });
 
   await closed;

@@ -231,20 +231,34 @@ export async function setUpWebhook(
 }
 
 /**
- * Polls the certificate and key files and calls `onChange` with both whenever they differ from
- * the ones served; `setup.tls` is updated when `onChange` accepts them (returns true), so a pair
- * it refuses (a key not yet matching a new certificate while files are replaced one by one) is
- * offered again at the next poll.
+ * Polls the certificate and key files and calls `apply` with both whenever they differ from the
+ * ones served. `setup.tls` is updated and the change logged when `apply` returns; when it throws
+ * (a key not yet matching a new certificate while files are replaced one by one) the previous
+ * pair stays served, a warning says so, and the new pair is offered again at the next poll.
  *
  * @returns a function that stops polling
  */
 export function watchCertificate(
   setup: WebhookSetup,
   io: SetupIo,
-  onChange: (cert: string, key: string) => boolean,
+  apply: (cert: string, key: string) => void,
 ): () => void {
   const tls = setup.tls;
   if (!tls) return () => {};
+  const logger = setup.logger;
+  const offer = (cert: string, key: string) => {
+    try {
+      apply(cert, key);
+    } catch (error) {
+      logger.warn("Cannot use the changed TLS certificate: still serving the previous one", {
+        error: describeError(error),
+      });
+      return;
+    }
+    tls.cert = cert;
+    tls.key = key;
+    logger.info("TLS certificate changed: serving the new one to new connections");
+  };
   let busy = false;
   const timer = setInterval(async () => {
     if (busy) return;
@@ -252,12 +266,9 @@ export function watchCertificate(
     try {
       const cert = await io.readTextFile(tls.certFile);
       const key = await io.readTextFile(tls.keyFile);
-      if ((cert !== tls.cert || key !== tls.key) && onChange(cert, key)) {
-        tls.cert = cert;
-        tls.key = key;
-      }
+      if (cert !== tls.cert || key !== tls.key) offer(cert, key);
     } catch (error) {
-      setup.logger.warn("Cannot read TLS certificate", { error: describeError(error) });
+      logger.warn("Cannot read TLS certificate", { error: describeError(error) });
     } finally {
       busy = false;
     }
