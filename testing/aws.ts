@@ -709,6 +709,22 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
       record.status = status;
       if (error !== undefined) record.error = error;
     };
+    /** Records `error` as the answer; returns its HTTP status. */
+    const fail = (error: AwsError): number => {
+      const status = ERROR_STATUS[error.errorName] ?? 400;
+      finish(status, error.errorName);
+      return status;
+    };
+    /** Throws the failure a test queued for this action, if any. */
+    const throwInjected = (): void => {
+      const injected = takeQueued(failures, record.action);
+      if (injected) {
+        throw new AwsError(
+          injected.errorName,
+          INJECTED_MESSAGE[injected.errorName] ?? `Injected ${injected.errorName}`,
+        );
+      }
+    };
 
     if (req.method !== "POST") {
       finish(405, "MethodNotAllowed");
@@ -722,9 +738,8 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
       record.service = service;
       record.action = target.slice(dot + 1);
       const answerError = (error: AwsError): void => {
-        const status = ERROR_STATUS[error.errorName] ?? 400;
-        finish(status, error.errorName);
-        sendJson(res, status, { __type: error.errorName, message: error.message }, error.errorName);
+        const body = { __type: error.errorName, message: error.message };
+        sendJson(res, fail(error), body, error.errorName);
       };
       if (service === "unknown" || !contentType.startsWith("application/x-amz-json-1.1")) {
         answerError(new AwsError("UnknownOperationException", "Unknown operation"));
@@ -755,13 +770,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
         } else {
           throw new AwsError("UnknownOperationException", "Unknown operation");
         }
-        const injected = takeQueued(failures, record.action);
-        if (injected) {
-          throw new AwsError(
-            injected.errorName,
-            INJECTED_MESSAGE[injected.errorName] ?? `Injected ${injected.errorName}`,
-          );
-        }
+        throwInjected();
         finish(200);
         sendJson(res, 200, answer);
       } catch (error) {
@@ -788,30 +797,22 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
           throw new AwsError("InvalidAction", `Could not find operation ${record.action}`);
         }
         const xml = assumeRoleWithWebIdentity(form, record);
-        const injected = takeQueued(failures, record.action);
-        if (injected) {
-          throw new AwsError(
-            injected.errorName,
-            INJECTED_MESSAGE[injected.errorName] ?? `Injected ${injected.errorName}`,
-          );
-        }
+        throwInjected();
         finish(200);
         sendXml(res, 200, xml);
       } catch (error) {
         if (!(error instanceof AwsError)) throw error;
-        const status = ERROR_STATUS[error.errorName] ?? 400;
-        finish(status, error.errorName);
-        sendXml(res, status, stsError(error.errorName, error.message));
+        sendXml(res, fail(error), stsError(error.errorName, error.message));
       }
       return;
     }
 
-    finish(400, "UnknownOperationException");
+    const unknown = new AwsError("UnknownOperationException", "Unknown operation");
     sendJson(
       res,
-      400,
-      { __type: "UnknownOperationException", message: "Unknown operation" },
-      "UnknownOperationException",
+      fail(unknown),
+      { __type: unknown.errorName, message: unknown.message },
+      unknown.errorName,
     );
   }
 
