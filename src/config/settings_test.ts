@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ANNOTATION_PREFIX, ENV } from "../constants.ts";
+import { ENV } from "../constants.ts";
 import { parseGoDuration } from "./duration.ts";
 import { parseMedium, parsePullPolicy, parseQuantity } from "./parse.ts";
 import { envNameOf, fieldNameOf, type PiggyConfig, SETTINGS } from "./settings.ts";
@@ -76,13 +76,7 @@ test("SETTINGS has one row per PiggyConfig field and every Go Piggy setting", ()
   for (const key of GO_KEYS) assert.ok(keys.has(key), key);
 });
 
-test("SETTINGS derives annotation, env and field names from the key", () => {
-  for (const entry of SETTINGS) {
-    assert.equal(entry.annotation, `${ANNOTATION_PREFIX}${entry.key}`);
-    assert.equal(entry.env, envNameOf(entry.key));
-    assert.equal(entry.field, fieldNameOf(entry.key));
-    assert.ok(entry.doc.length > 0, entry.key);
-  }
+test("envNameOf() and fieldNameOf() derive the env and field names from a key", () => {
   assert.equal(envNameOf("aws-region"), "AWS_REGION");
   assert.equal(envNameOf("debug"), "DEBUG");
   assert.equal(fieldNameOf("aws-ssm-parameter-path"), "awsSsmParameterPath");
@@ -120,14 +114,4 @@ test("SETTINGS injects only PIGGY_* names the launcher knows", () => {
   for (const entry of SETTINGS) {
     if (entry.injectedAs !== undefined) assert.ok(known.has(entry.injectedAs), entry.key);
   }
-});
-
-test("SETTINGS makes the CA bundle, SA enforcement and registry TLS skip operator-only", () => {
-  const envOnly = SETTINGS.filter((entry) => entry.envOnly).map((entry) => entry.key).sort();
-  assert.deepEqual(envOnly, [
-    "image-skip-verify-registry",
-    "piggy-ca-bundle",
-    "piggy-enforce-service-account",
-  ]);
-  assert.equal(SETTINGS.find((entry) => entry.key === "piggy-ca-bundle")?.env, "PIGGY_CA_BUNDLE");
 });
