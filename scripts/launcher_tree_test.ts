@@ -35,17 +35,17 @@ import { after, before, test } from "node:test";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { LAUNCHER_FLAGS } from "../cli/permissions.ts";
 import { INSTALL_DIR, LAUNCHER_PATH } from "../src/constants.ts";
-import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
+import type { AwsStandIn } from "../testing/aws.ts";
 import { admitPod, persistPod } from "../testing/flow.ts";
-import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
+import type { KubeApiStandIn } from "../testing/kube_api.ts";
 import {
   DENO_BINARY,
   ensureStandaloneBundle,
   LAUNCHER_ENTRY,
   ROOT,
 } from "../testing/launcher_process.ts";
-import { createTestCa, type TestCa } from "../testing/pki.ts";
-import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
+import { type Stack, startStack } from "../testing/stack.ts";
+import type { WebhookProcess } from "../testing/webhook_process.ts";
 import { buildLauncherTree } from "./launcher_tree.ts";
 
 const TOOLS = ["patchelf", "musl-gcc", "gcc", "chroot", "mount"];
@@ -82,8 +82,8 @@ let work: string;
 let source: string;
 let kube: KubeApiStandIn;
 let aws: AwsStandIn;
-let ca: TestCa;
 let webhook: WebhookProcess;
+let stack: Stack | undefined;
 const roots = new Map<string, { dir: string; spec: RootSpec }>();
 const mounted: string[] = [];
 
@@ -254,28 +254,15 @@ before(async () => {
   ];
   for (const spec of specs) roots.set(spec.name, { dir: buildRoot(spec), spec });
 
-  kube = await startKubeApi();
-  aws = await startAwsStandIn();
+  stack = await startStack({ caLabel: "piggy-roots" });
+  ({ kube, aws, webhook } = stack);
   aws.putSecret("roots/app", { string: JSON.stringify({ DB_PASS: "from-aws-standin" }) });
-  ca = createTestCa("piggy-roots");
-  webhook = await startWebhook({
-    ca,
-    env: {
-      KUBECONFIG: kube.kubeconfigPath,
-      PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
-      PIGGY_CA_BUNDLE_FILE: ca.certFile,
-      ...aws.env({ credentials: "static", region: "us-east-1" }),
-    },
-  });
 });
 
 after(async () => {
   if (skip) return;
   for (const path of mounted) spawnSync("umount", ["-l", path]);
-  await webhook?.stop();
-  await aws?.close();
-  await kube?.close();
-  if (ca) rmSync(ca.dir, { recursive: true, force: true });
+  await stack?.stop();
   if (work && existsSync(work)) {
     spawnSync("chmod", ["-R", "u+w", work]);
     rmSync(work, { recursive: true, force: true });

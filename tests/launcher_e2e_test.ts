@@ -11,11 +11,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
-import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
-import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
-import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
+import type { KubeApiStandIn } from "../testing/kube_api.ts";
+import type { AwsStandIn } from "../testing/aws.ts";
+import type { WebhookProcess } from "../testing/webhook_process.ts";
 import { admitPod, persistPod } from "../testing/flow.ts";
-import { createTestCa } from "../testing/pki.ts";
+import { type Stack, startStack } from "../testing/stack.ts";
 import { parseReport, REPORT_APP, runLauncher } from "../testing/launcher_process.ts";
 
 const NAMESPACE = "shop";
@@ -25,10 +25,12 @@ let kube: KubeApiStandIn;
 let aws: AwsStandIn;
 let webhook: WebhookProcess;
 let tokenDir: string;
+let stack: Stack;
 
 before(async () => {
-  kube = await startKubeApi();
-  aws = await startAwsStandIn();
+  // The CA is what the chart publishes and the webhook injects as PIGGY_CA_BUNDLE.
+  stack = await startStack({ caLabel: "piggy-e2e", region: "eu-west-1" });
+  ({ kube, aws, webhook } = stack);
   aws.putSecret("shop/checkout", {
     string: JSON.stringify({
       DB_PASSWORD: CANARY,
@@ -36,25 +38,11 @@ before(async () => {
       PIGGY_ALLOWED_SA: "shop:checkout",
     }),
   });
-  // The CA is what the chart publishes and the webhook injects as PIGGY_CA_BUNDLE.
-  const ca = createTestCa("piggy-e2e");
-  webhook = await startWebhook({
-    ca,
-    env: {
-      KUBECONFIG: kube.kubeconfigPath,
-      PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
-      PIGGY_CA_BUNDLE_FILE: ca.certFile,
-      ...aws.env({ credentials: "static", region: "eu-west-1" }),
-    },
-  });
   tokenDir = mkdtempSync(join(tmpdir(), "piggy-e2e-token-"));
 });
 
 after(async () => {
-  await webhook?.stop();
-  await aws?.close();
-  await kube?.close();
-  await Deno.remove(webhook.ca.dir, { recursive: true }).catch(() => {});
+  await stack?.stop();
   rmSync(tokenDir, { recursive: true, force: true });
 });
 

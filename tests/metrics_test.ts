@@ -13,9 +13,10 @@ import { fileURLToPath } from "node:url";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { commandSignature } from "../src/pod/signature.ts";
 import { VERSION } from "../src/version.ts";
-import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
-import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
-import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
+import type { KubeApiStandIn } from "../testing/kube_api.ts";
+import type { AwsStandIn } from "../testing/aws.ts";
+import type { WebhookProcess } from "../testing/webhook_process.ts";
+import { type Stack, startStack } from "../testing/stack.ts";
 import { admitPod, launcherIdentity, persistPod } from "../testing/flow.ts";
 import { dig, findObject, renderChart } from "./_chart.ts";
 
@@ -25,6 +26,7 @@ const NAMESPACE = "team-a";
 let kube: KubeApiStandIn;
 let aws: AwsStandIn;
 let webhook: WebhookProcess;
+let stack: Stack;
 
 function pod(annotations: Record<string, string>, command?: string[]): Pod {
   return {
@@ -150,23 +152,13 @@ async function requestSecret(body: Record<string, string>, token: string): Promi
 }
 
 before(async () => {
-  kube = await startKubeApi();
-  aws = await startAwsStandIn();
+  stack = await startStack({ publishCa: false, env: { PIGGY_SECRET_CACHE_TTL: "1m" } });
+  ({ kube, aws, webhook } = stack);
   aws.putSecret("team-a/web", { string: JSON.stringify({ DB_PASSWORD: "x" }) });
-  webhook = await startWebhook({
-    env: {
-      KUBECONFIG: kube.kubeconfigPath,
-      PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
-      PIGGY_SECRET_CACHE_TTL: "1m",
-      ...aws.env({ credentials: "static", region: "us-east-1" }),
-    },
-  });
 });
 
 after(async () => {
-  await webhook?.stop();
-  await aws?.close();
-  await kube?.close();
+  await stack?.stop();
 });
 
 test("/metrics counts admissions, /secret, AWS, Kubernetes and cache after a scripted mix", async () => {

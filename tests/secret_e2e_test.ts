@@ -8,9 +8,10 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { commandSignature } from "../src/pod/signature.ts";
-import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
-import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
-import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
+import type { KubeApiStandIn } from "../testing/kube_api.ts";
+import type { AwsStandIn } from "../testing/aws.ts";
+import type { WebhookProcess } from "../testing/webhook_process.ts";
+import { type Stack, startStack } from "../testing/stack.ts";
 import { admitPod, launcherIdentity, persistPod } from "../testing/flow.ts";
 
 const CANARY = `PIGGY-CANARY-${crypto.randomUUID()}`;
@@ -19,6 +20,7 @@ const NAMESPACE = "team-a";
 let kube: KubeApiStandIn;
 let aws: AwsStandIn;
 let webhook: WebhookProcess;
+let stack: Stack;
 
 function appPod(
   annotations: Record<string, string>,
@@ -75,8 +77,8 @@ async function requestSecret(
 }
 
 before(async () => {
-  kube = await startKubeApi();
-  aws = await startAwsStandIn();
+  stack = await startStack({ publishCa: false, env: { DEBUG: "true" } });
+  ({ kube, aws, webhook } = stack);
   aws.putSecret("team-a/web", {
     string: JSON.stringify({
       DB_PASSWORD: CANARY,
@@ -84,20 +86,10 @@ before(async () => {
       PIGGY_ALLOWED_SA: "team-a:web, team-b:api",
     }),
   });
-  webhook = await startWebhook({
-    env: {
-      KUBECONFIG: kube.kubeconfigPath,
-      DEBUG: "true",
-      PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
-      ...aws.env({ credentials: "static", region: "us-east-1" }),
-    },
-  });
 });
 
 after(async () => {
-  await webhook?.stop();
-  await aws?.close();
-  await kube?.close();
+  await stack?.stop();
 });
 
 test("/secret returns the keys the container refers to, never reserved ones", async () => {

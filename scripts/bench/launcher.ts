@@ -25,10 +25,7 @@ import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { bundleStandaloneSource } from "../bundle_launcher.ts";
 import { buildLauncherTree } from "../launcher_tree.ts";
 import { LAUNCHER_FLAGS } from "../../cli/permissions.ts";
-import { createTestCa } from "../../testing/pki.ts";
-import { startKubeApi } from "../../testing/kube_api.ts";
-import { startAwsStandIn } from "../../testing/aws.ts";
-import { startWebhook } from "../../testing/webhook_process.ts";
+import { startStack } from "../../testing/stack.ts";
 import { admitPod, persistPod } from "../../testing/flow.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "20" } } });
@@ -84,19 +81,12 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 }
 
-const kube = await startKubeApi();
-const aws = await startAwsStandIn();
-aws.putSecret("bench/app", { string: JSON.stringify({ DB_PASSWORD: "bench-value" }) });
-const ca = createTestCa("piggy-bench");
-const webhook = await startWebhook({
-  ca,
-  env: {
-    KUBECONFIG: kube.kubeconfigPath,
-    PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:bench",
-    PIGGY_CA_BUNDLE_FILE: ca.certFile,
-    ...aws.env({ credentials: "static", region: "us-east-1" }),
-  },
+const stack = await startStack({
+  caLabel: "piggy-bench",
+  env: { PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:bench" },
 });
+const { kube, aws, webhook } = stack;
+aws.putSecret("bench/app", { string: JSON.stringify({ DB_PASSWORD: "bench-value" }) });
 const tokenDir = mkdtempSync(join(tmpdir(), "piggy-bench-"));
 const base = {
   PATH: "/usr/local/bin:/usr/bin:/bin",
@@ -170,11 +160,8 @@ const bytesOf = (path: string) =>
 const treeBytes = bytesOf(tree);
 const libBytes = bytesOf(join(tree, "lib"));
 
-await webhook.stop();
-await aws.close();
-await kube.close();
+await stack.stop();
 rmSync(tokenDir, { recursive: true, force: true });
-await Deno.remove(ca.dir, { recursive: true }).catch(() => {});
 
 const floorMs = median(results.floor!.map((r) => r.firstLineMs));
 const floorKb = median(results.floor!.map((r) => r.maxRssKb));
