@@ -155,3 +155,20 @@ export const LAUNCHER_ONLY_KEYS: ReadonlySet<string> = new Set([
   ENV.TOKEN_FILE,
   ENV.REQUEST_TIMEOUT,
 ]);
+
+/**
+ * Webhook env: the limits of one request (each a row of the webhook options table). Messages of
+ * a request that hits one name it.
+ */
+export const LIMIT_ENV = {
+  /** Distinct ConfigMaps and Secrets one pod (or one container, for `/secret`) may refer to. */
+  MAX_REFERENCED_OBJECTS: "PIGGY_MAX_REFERENCED_OBJECTS",
+  /** Kubernetes GETs of one request in flight at once. */
+  KUBE_LOOKUP_CONCURRENCY: "PIGGY_KUBE_LOOKUP_CONCURRENCY",
+  /** Deadline of one admission. */
+  ADMISSION_TIMEOUT: "PIGGY_ADMISSION_TIMEOUT",
+  /** Containers, init containers and ephemeral containers of one pod. */
+  MAX_CONTAINERS: "PIGGY_MAX_CONTAINERS",
+  /** `env` plus `envFrom` entries of one container. */
+  MAX_ENV_PER_CONTAINER: "PIGGY_MAX_ENV_PER_CONTAINER",
+} as const;

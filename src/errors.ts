@@ -132,6 +132,31 @@ export class SecretSourceError extends PiggyError {
   }
 }
 
+/**
+ * A request exceeds one of the webhook's limits (HTTP 400): too many containers, env entries or
+ * referenced objects. The message names the setting.
+ */
+export class LimitExceededError extends PiggyError {
+  override readonly httpStatus: number = 400;
+  /** The environment variable that sets the limit. */
+  readonly setting: string;
+  constructor(message: string, setting: string, options: PiggyErrorOptions = {}) {
+    super(message, "LimitExceeded", options);
+    this.setting = setting;
+  }
+}
+
+/** A deadline of the webhook passed before the answer was known (HTTP 504). */
+export class DeadlineExceededError extends PiggyError {
+  override readonly httpStatus: number = 504;
+  /** The environment variable that sets the deadline. */
+  readonly setting: string;
+  constructor(message: string, setting: string, options: PiggyErrorOptions = {}) {
+    super(message, "DeadlineExceeded", options);
+    this.setting = setting;
+  }
+}
+
 /** Invalid piggy-env command line (exit code 2). */
 export class UsageError extends PiggyError {
   constructor(message: string, options: PiggyErrorOptions = {}) {

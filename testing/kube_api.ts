@@ -137,6 +137,10 @@ export interface KubeApiStandIn {
   readonly connections: number;
   /** Requests per target. */
   readonly counts: Record<KubeApiTarget, number>;
+  /** Most requests open at once (arrived, not yet answered or dropped) since start or reset. */
+  readonly peakInFlight: number;
+  /** Starts counting {@link KubeApiStandIn.peakInFlight} afresh. */
+  resetPeakInFlight(): void;
   /** Writes a kubeconfig for this server and returns its path. */
   writeKubeconfig(options?: WriteKubeconfigOptions): string;
   /** Stores an object (namespace defaults to `default`); fills uid, kind and apiVersion. */
@@ -335,6 +339,8 @@ export async function startKubeApi(options: StartKubeApiOptions = {}): Promise<K
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let latencyMs = options.latencyMs ?? 0;
   let kubeconfigCount = 0;
+  let inFlight = 0;
+  let peakInFlight = 0;
 
   const key = (kind: KubeApiKind, namespace: string, name: string) =>
     `${kind} ${namespace}/${name}`;
@@ -636,6 +642,9 @@ export async function startKubeApi(options: StartKubeApiOptions = {}): Promise<K
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    inFlight += 1;
+    peakInFlight = Math.max(peakInFlight, inFlight);
+    res.once("close", () => inFlight -= 1);
     const run = () => {
       handle(req, res).catch((error) => {
         if (!res.headersSent) {
@@ -747,6 +756,12 @@ export async function startKubeApi(options: StartKubeApiOptions = {}): Promise<K
       return connections;
     },
     counts,
+    get peakInFlight() {
+      return peakInFlight;
+    },
+    resetPeakInFlight() {
+      peakInFlight = inFlight;
+    },
     writeKubeconfig,
     put(kind, object) {
       const copy = structuredClone(object);

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
+import { parseWebhookOptions } from "../src/config/webhook_options.ts";
 import {
   CHART_DIR,
   dig,
@@ -134,6 +135,7 @@ test("Deployment mounts the TLS Secret and passes the webhook settings", async (
   assert.deepEqual(envOf(objects), {
     DEBUG: "false",
     LISTEN_ADDRESS: ":8443",
+    PIGGY_ADMISSION_TIMEOUT: "4s",
     PIGGY_CA_BUNDLE_FILE: "/certs/ca.crt",
     PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:0.8.0",
     PIGGY_ENV_IMAGE_PULL_POLICY: "IfNotPresent",
@@ -350,6 +352,27 @@ test("values.schema.json accepts Go Piggy's null and false defaults", async () =
   });
   assert.equal(webhook(objects).timeoutSeconds, 5);
   assert.equal(envOf(objects).DEBUG, "true");
+});
+
+test("the webhook's admission deadline stays below the webhook's timeoutSeconds", async () => {
+  const cases: [unknown, string][] = [[undefined, "4s"], [false, "4s"], [1, "800ms"], [2, "1s"], [
+    30,
+    "29s",
+  ]];
+  for (const [timeoutSeconds, deadline] of cases) {
+    const objects = await renderChart({
+      values: {
+        mutate: timeoutSeconds === undefined ? {} : { timeoutSeconds },
+        // A value given through env is replaced: the chart keeps the order of the two.
+        env: { PIGGY_ADMISSION_TIMEOUT: "1m" },
+      },
+    });
+    const seconds = Number(webhook(objects).timeoutSeconds);
+    const env = envOf(objects);
+    assert.equal(env.PIGGY_ADMISSION_TIMEOUT, deadline, `timeoutSeconds ${timeoutSeconds}`);
+    const ms = parseWebhookOptions((name) => env[name]).admissionTimeoutMs;
+    assert.ok(ms < seconds * 1000, `${ms} ms deadline, timeoutSeconds ${seconds}`);
+  }
 });
 
 test("Deployment gives the webhook time to turn not-ready and drain before SIGKILL", async () => {

@@ -14,19 +14,37 @@
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { type ConfigProblem, resolveConfig } from "../config/resolve_config.ts";
 import type { PiggyConfig } from "../config/settings.ts";
-import { toStatus } from "../errors.ts";
+import { LIMIT_ENV } from "../constants.ts";
+import { LimitExceededError, toStatus } from "../errors.ts";
 import type { KubeClient } from "../k8s/client.ts";
 import { describeError, type LogFields, type Logger } from "../log.ts";
 import type { PodFacts } from "../pod/container_refs.ts";
 import { gatherFacts, GatherFactsError } from "../pod/gather_facts.ts";
+import {
+  checkPodSize,
+  DEFAULT_MAX_CONTAINERS,
+  DEFAULT_MAX_ENV_PER_CONTAINER,
+} from "../pod/pod_limits.ts";
 import { isTriggered, mutatePod, type MutationResult } from "./mutate_pod.ts";
 import { isObject } from "./decode.ts";
 import { createPatch } from "./patch.ts";
 import { allowReview, denyReview, patchReview } from "./response.ts";
 import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
 
-/** Default deadline of the Kubernetes reads of one admission request. */
-export const LOOKUP_TIMEOUT_MS = 3000;
+/** Default deadline of one admission request (PIGGY_ADMISSION_TIMEOUT). */
+export const ADMISSION_TIMEOUT_MS = 4000;
+
+/** The limits of one admission (the webhook options of the same names). */
+export interface AdmissionLimits {
+  /** Most distinct ConfigMaps plus Secrets read. @default DEFAULT_MAX_REFERENCED_OBJECTS */
+  maxReferencedObjects?: number;
+  /** Most reads in flight at once. @default DEFAULT_LOOKUP_CONCURRENCY */
+  kubeLookupConcurrency?: number;
+  /** Most containers (init, app, ephemeral). @default DEFAULT_MAX_CONTAINERS */
+  maxContainers?: number;
+  /** Most env plus envFrom entries per container. @default DEFAULT_MAX_ENV_PER_CONTAINER */
+  maxEnvPerContainer?: number;
+}
 
 /** What {@link admit} needs besides the request. */
 export interface AdmitContext {
@@ -40,8 +58,15 @@ export interface AdmitContext {
   newUid: () => string;
   /** Monotonic clock in milliseconds for the "took" of log lines. @default performance.now */
   now?: () => number;
-  /** Deadline of the ConfigMap/Secret reads. @default LOOKUP_TIMEOUT_MS (3 s) */
-  lookupTimeoutMs?: number;
+  /**
+   * The admission deadline, started by the caller when the request arrived: once it aborts, no
+   * read starts and the pod is denied (504). @default a new one of ADMISSION_TIMEOUT_MS
+   */
+  deadline?: AbortSignal;
+  /** The deadline's length in milliseconds, for the denial message. @default ADMISSION_TIMEOUT_MS */
+  deadlineMs?: number;
+  /** Caps of the request. @default each limit's default */
+  limits?: AdmissionLimits;
 }
 
 function isPodCreate(request: AdmissionRequest): boolean {
@@ -91,17 +116,46 @@ function resolvePodSettings(
   return { config, problems, warnings };
 }
 
-/** The facts of the pod's namespace, or the denial when they cannot be read. */
+/** Rejects with the signal's reason once it aborts (settles with `work` otherwise). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
+}
+
+/** The facts of the pod's namespace, or the denial when they cannot be read in time. */
 async function lookUpFacts(
   pod: Pod,
   namespace: string,
   context: AdmitContext,
 ): Promise<PodFacts | { status: number; message: string }> {
+  const deadlineMs = context.deadlineMs ?? ADMISSION_TIMEOUT_MS;
+  const deadline = context.deadline ?? AbortSignal.timeout(deadlineMs);
+  const limits = context.limits ?? {};
+  const work = gatherFacts(pod, namespace, context.kube, {
+    signal: deadline,
+    ...(limits.maxReferencedObjects ? { maxObjects: limits.maxReferencedObjects } : {}),
+    ...(limits.kubeLookupConcurrency ? { concurrency: limits.kubeLookupConcurrency } : {}),
+  });
   try {
-    return await gatherFacts(pod, namespace, context.kube, {
-      signal: AbortSignal.timeout(context.lookupTimeoutMs ?? LOOKUP_TIMEOUT_MS),
-    });
+    return await untilAborted(work, deadline);
   } catch (error) {
+    if (error instanceof LimitExceededError) {
+      context.log.warn("Pod refused: over a limit", { setting: error.setting });
+      return { status: error.httpStatus, message: error.message };
+    }
+    if (deadline.aborted) {
+      // The reads still running were aborted too; their outcome no longer matters.
+      work.catch(() => {});
+      const message = `Cannot admit the pod within ${LIMIT_ENV.ADMISSION_TIMEOUT} ` +
+        `(${deadlineMs} ms): the ConfigMaps and Secrets it refers to were not read in time`;
+      context.log.error("Admission deadline passed", { deadline_ms: deadlineMs });
+      return { status: 504, message };
+    }
     if (!(error instanceof GatherFactsError)) throw error;
     context.log.error("Cannot read the objects the pod refers to", {
       error: describeError(error),
@@ -155,6 +209,17 @@ export async function admit(
       .filter((problem) => problem.source === "annotation")
       .map((problem) => problem.message);
     return allowReview(uid, { warnings: annotationWarnings });
+  }
+
+  try {
+    checkPodSize(pod, {
+      maxContainers: context.limits?.maxContainers ?? DEFAULT_MAX_CONTAINERS,
+      maxEnvPerContainer: context.limits?.maxEnvPerContainer ?? DEFAULT_MAX_ENV_PER_CONTAINER,
+    });
+  } catch (error) {
+    if (!(error instanceof LimitExceededError)) throw error;
+    log.warn("Pod refused: over a limit", { setting: error.setting });
+    return denyReview(uid, error.httpStatus, error.message, { warnings });
   }
 
   const namespace = request.namespace ?? "";

@@ -17,12 +17,12 @@ import { toStatus } from "../errors.ts";
 import type { KubeClient } from "../k8s/client.ts";
 import { describeError, type Logger } from "../log.ts";
 import { acceptJsonPost, errorResponse, jsonResponse, readJsonBody } from "../http/envelope.ts";
-import { admit, describePod, LOOKUP_TIMEOUT_MS } from "./admit.ts";
+import { ADMISSION_TIMEOUT_MS, admit, describePod } from "./admit.ts";
 import { decodeReview, isObject, readReviewUid } from "./decode.ts";
 import { denyReview } from "./response.ts";
 import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
 
-export { LOOKUP_TIMEOUT_MS };
+export { ADMISSION_TIMEOUT_MS };
 
 /** Largest accepted body: the API server's own request limit. */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -31,8 +31,22 @@ export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 export interface MutateHandlerDeps {
   /** Kubernetes API access (ConfigMaps and Secrets of the request namespace). */
   kube: KubeClient;
-  /** Webhook options: the validated settings fallbacks (with `PIGGY_CA_BUNDLE`). */
-  options: Pick<WebhookOptions, "settingEnv">;
+  /**
+   * Webhook options: the validated settings fallbacks (with `PIGGY_CA_BUNDLE`) and the limits of
+   * one admission (each defaults to its option's default when absent).
+   */
+  options:
+    & Pick<WebhookOptions, "settingEnv">
+    & Partial<
+      Pick<
+        WebhookOptions,
+        | "admissionTimeoutMs"
+        | "maxReferencedObjects"
+        | "kubeLookupConcurrency"
+        | "maxContainers"
+        | "maxEnvPerContainer"
+      >
+    >;
   /** Root logger; each request logs through a child with uid, namespace and pod or owner. */
   logger: Logger;
   /** Per-container UID generator. @default 32 lowercase hex chars from crypto.randomUUID() */
@@ -41,11 +55,6 @@ export interface MutateHandlerDeps {
   maxBodyBytes?: number;
   /** Monotonic clock in milliseconds for the "took" of log lines. @default performance.now */
   now?: () => number;
-  /**
-   * Deadline of the ConfigMap/Secret reads of one request, within the webhook's `timeoutSeconds`.
-   * @default LOOKUP_TIMEOUT_MS (3 s)
-   */
-  lookupTimeoutMs?: number;
   /**
    * Told how each request ended and how long it took (metrics): `mutated` (a patch), `unchanged`
    * (allowed as it is), `denied` (the pod or the request was refused: a 4xx denial or a malformed
@@ -114,18 +123,31 @@ export function createMutateHandler(
   deps: MutateHandlerDeps,
 ): (request: Request) => Promise<Response> {
   const limit = deps.maxBodyBytes ?? MAX_BODY_BYTES;
+  const options = deps.options;
   const context = {
     kube: deps.kube,
     settingEnv: settingLookup(deps.options),
     newUid: deps.newUid ?? randomUid,
     ...(deps.now ? { now: deps.now } : {}),
-    ...(deps.lookupTimeoutMs !== undefined ? { lookupTimeoutMs: deps.lookupTimeoutMs } : {}),
+    limits: {
+      ...(options.maxReferencedObjects
+        ? { maxReferencedObjects: options.maxReferencedObjects }
+        : {}),
+      ...(options.kubeLookupConcurrency
+        ? { kubeLookupConcurrency: options.kubeLookupConcurrency }
+        : {}),
+      ...(options.maxContainers ? { maxContainers: options.maxContainers } : {}),
+      ...(options.maxEnvPerContainer ? { maxEnvPerContainer: options.maxEnvPerContainer } : {}),
+    },
   };
+  const deadlineMs = options.admissionTimeoutMs ?? ADMISSION_TIMEOUT_MS;
 
   const observe = deps.onAdmission;
   const clock = deps.now ?? (() => performance.now());
   return async function mutate(request: Request): Promise<Response> {
     const started = clock();
+    // One deadline for the whole admission, from the moment the request arrived.
+    const deadline = AbortSignal.timeout(deadlineMs);
     let uid: string | undefined;
     let log = deps.logger;
     try {
@@ -134,7 +156,7 @@ export function createMutateHandler(
       uid = readReviewUid(body);
       const review = decodeReview(body);
       log = requestLogger(deps.logger, review.request);
-      const answer = await admit(review.request, { ...context, log });
+      const answer = await admit(review.request, { ...context, log, deadline, deadlineMs });
       observe?.(admissionOutcome(answer), (clock() - started) / 1000);
       return jsonResponse(200, answer);
     } catch (error) {

@@ -403,9 +403,8 @@ test("/mutate passes a deadline to the Kubernetes reads", async () => {
   const { logger } = captureLogger();
   const mutate = createMutateHandler({
     kube,
-    options: parseWebhookOptions(envOf(CHART_ENV)),
+    options: parseWebhookOptions(envOf({ ...CHART_ENV, PIGGY_ADMISSION_TIMEOUT: "1234ms" })),
     logger,
-    lookupTimeoutMs: 1234,
   });
   const pod = loadPod("app");
   pod.spec!.containers[0]!.env = [];

@@ -69,8 +69,13 @@ export interface SecretHandlerDeps {
   kube: KubeClient;
   /** Where secret values come from. */
   secrets: SecretSource;
-  /** Webhook options: the settings fallbacks, `PIGGY_TOKEN_AUDIENCES`, `PIGGY_ANSWER_ALL_KEYS`. */
-  options: Pick<WebhookOptions, "settingEnv" | "tokenAudiences" | "answerAllKeys">;
+  /**
+   * Webhook options: the settings fallbacks, `PIGGY_TOKEN_AUDIENCES`, `PIGGY_ANSWER_ALL_KEYS`, and
+   * the lookup limits (each defaults to its option's default when absent).
+   */
+  options:
+    & Pick<WebhookOptions, "settingEnv" | "tokenAudiences" | "answerAllKeys">
+    & Partial<Pick<WebhookOptions, "maxReferencedObjects" | "kubeLookupConcurrency">>;
   /** Audit and diagnostics logger. */
   logger: Logger;
   /** Largest accepted body in bytes. @default DEFAULT_SECRET_BODY_LIMIT (64 KiB) */
@@ -243,6 +248,12 @@ async function referencedKeys(
     const facts = await gatherFacts(decision.pod, decision.namespace, deps.kube, {
       containers: [container],
       signal: call.signal,
+      ...(deps.options.maxReferencedObjects
+        ? { maxObjects: deps.options.maxReferencedObjects }
+        : {}),
+      ...(deps.options.kubeLookupConcurrency
+        ? { concurrency: deps.options.kubeLookupConcurrency }
+        : {}),
     });
     return referencedSecretKeys(container, facts);
   } catch (error) {

@@ -17,7 +17,9 @@
  * @module
  */
 
-import { ENV } from "../constants.ts";
+import { ENV, LIMIT_ENV } from "../constants.ts";
+import { DEFAULT_LOOKUP_CONCURRENCY, DEFAULT_MAX_REFERENCED_OBJECTS } from "../pod/gather_facts.ts";
+import { DEFAULT_MAX_CONTAINERS, DEFAULT_MAX_ENV_PER_CONTAINER } from "../pod/pod_limits.ts";
 import { type LogLevel, parseLogLevel } from "../log.ts";
 import { parseGoDuration } from "./duration.ts";
 import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
@@ -166,6 +168,8 @@ interface DurationRow {
   readonly max?: string;
   /** The default as the docs show it. @default the default in backquotes */
   readonly defaultText?: string;
+  /** Values path in the chart, when the chart derives the value. @default `env.<env>` */
+  readonly chartValue?: string;
 }
 
 /** A Go duration option in milliseconds, set through the chart's `env`, range-checked. */
@@ -184,7 +188,9 @@ function durationOption(row: DurationRow): WebhookOption<number> {
       if (ms < min || ms > max) throw new RangeError(outside);
       return ms;
     },
-    chart: { value: `env.${row.env}`, schema: SCHEMAS.duration },
+    chart: row.chartValue === undefined
+      ? { value: `env.${row.env}`, schema: SCHEMAS.duration }
+      : { value: row.chartValue },
   };
 }
 
@@ -335,6 +341,49 @@ export const WEBHOOK_OPTIONS = {
     doc: "Largest request line + header block in bytes; larger is answered 431",
     min: 1_024,
     max: 1_048_576,
+  }),
+  admissionTimeoutMs: durationOption({
+    env: LIMIT_ENV.ADMISSION_TIMEOUT,
+    default: "4s",
+    doc:
+      "Deadline of one admission (its ConfigMap and Secret reads included): past it the pod is " +
+      "denied (code 504) with a message naming this variable. The chart sets it 1 s below " +
+      "`mutate.timeoutSeconds`, so the API server always gets Piggy's answer",
+    min: "100ms",
+    max: "30s",
+    chartValue: "mutate.timeoutSeconds",
+  }),
+  maxReferencedObjects: countOption({
+    env: LIMIT_ENV.MAX_REFERENCED_OBJECTS,
+    default: DEFAULT_MAX_REFERENCED_OBJECTS,
+    doc: "Distinct ConfigMaps plus Secrets that the `valueFrom`/`envFrom` of one pod (one " +
+      "container for `/secret`) may name; each is read once. More is refused before any read, " +
+      "with the count and this variable",
+    min: 1,
+    max: 10_000,
+  }),
+  kubeLookupConcurrency: countOption({
+    env: LIMIT_ENV.KUBE_LOOKUP_CONCURRENCY,
+    default: DEFAULT_LOOKUP_CONCURRENCY,
+    doc: "ConfigMap/Secret reads of one request in flight at once",
+    min: 1,
+    max: 64,
+  }),
+  maxContainers: countOption({
+    env: LIMIT_ENV.MAX_CONTAINERS,
+    default: DEFAULT_MAX_CONTAINERS,
+    doc: "Containers (init, app and ephemeral together) of a pod Piggy mutates; more is denied " +
+      "before any work, with the count and this variable",
+    min: 1,
+    max: 10_000,
+  }),
+  maxEnvPerContainer: countOption({
+    env: LIMIT_ENV.MAX_ENV_PER_CONTAINER,
+    default: DEFAULT_MAX_ENV_PER_CONTAINER,
+    doc: "`env` plus `envFrom` entries of one container of a pod Piggy mutates; more is denied " +
+      "before any work, with the container, the count and this variable",
+    min: 1,
+    max: 100_000,
   }),
   answerAllKeys: boolOption({
     env: ENV.ANSWER_ALL_KEYS,

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
-import { KubeApiError, KubeUnavailableError, toStatus } from "../errors.ts";
+import { KubeApiError, KubeUnavailableError, LimitExceededError, toStatus } from "../errors.ts";
 import { FakeKubeClient } from "../k8s/fake.ts";
 import { qualifies } from "./container_refs.ts";
 import { gatherFacts, GatherFactsError } from "./gather_facts.ts";
@@ -169,4 +169,95 @@ test("gatherFacts() ignores ephemeral containers", async () => {
   }];
   await gatherFacts(pod, "default", client);
   assert.deepEqual(client.calls, []);
+});
+
+/** ConfigMap references `name(0)`, …, `name(count - 1)` from one container. */
+function podReferring(count: number, name: (i: number) => string): Pod {
+  return podOf({
+    env: Array.from({ length: count }, (_, i) => ({
+      name: `V${i}`,
+      valueFrom: { configMapKeyRef: { name: name(i), key: "k" } },
+    })),
+  });
+}
+
+/** A fake whose ConfigMap reads take `ms`, recording the most in flight at once. */
+function slowKube(ms: number): { client: FakeKubeClient; peak: () => number } {
+  const client = kube();
+  let inFlight = 0;
+  let peak = 0;
+  const read = client.getConfigMap.bind(client);
+  client.getConfigMap = async (namespace, name, options) => {
+    inFlight++;
+    peak = Math.max(peak, inFlight);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return await read(namespace, name, options);
+    } finally {
+      inFlight--;
+    }
+  };
+  return { client, peak: () => peak };
+}
+
+test("gatherFacts() reads each (kind, name) once", async () => {
+  const client = kube();
+  const pod = podReferring(500, (i) => `cm-${i % 7}`);
+  pod.spec!.containers[0]!.envFrom = [
+    { configMapRef: { name: "cm-1" } },
+    { secretRef: { name: "cm-1" } },
+  ];
+  await gatherFacts(pod, "default", client);
+  assert.equal(client.calls.length, 8);
+  assert.equal(new Set(client.calls).size, 8);
+});
+
+test("gatherFacts() refuses more distinct objects than maxObjects before any read", async () => {
+  const client = kube();
+  await assert.rejects(
+    gatherFacts(podReferring(101, (i) => `cm-${i}`), "default", client),
+    (error: unknown) => {
+      assert.ok(error instanceof LimitExceededError);
+      assert.equal(error.setting, "PIGGY_MAX_REFERENCED_OBJECTS");
+      assert.equal(toStatus(error), 400);
+      assert.match(
+        error.message,
+        /^Cannot look up 101 distinct ConfigMaps and Secrets \(ConfigMap "cm-0", ConfigMap "cm-1", ConfigMap "cm-2", …\): more than PIGGY_MAX_REFERENCED_OBJECTS \(100\)$/,
+      );
+      return true;
+    },
+  );
+  assert.deepEqual(client.calls, []);
+  await gatherFacts(podReferring(5, (i) => `cm-${i}`), "default", client, { maxObjects: 5 });
+  assert.equal(client.calls.length, 5);
+});
+
+test("gatherFacts() keeps at most `concurrency` reads in flight", async () => {
+  for (const concurrency of [1, 3, 8]) {
+    const { client, peak } = slowKube(5);
+    await gatherFacts(podReferring(30, (i) => `cm-${i}`), "default", client, { concurrency });
+    assert.equal(client.calls.length, 30);
+    assert.equal(peak(), concurrency);
+  }
+});
+
+test("gatherFacts() starts no read once the signal aborts and names an unread object", async () => {
+  const { client } = slowKube(20);
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new Error("deadline")), 30);
+  await assert.rejects(
+    gatherFacts(podReferring(40, (i) => `cm-${i}`), "default", client, {
+      signal: controller.signal,
+      concurrency: 2,
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof GatherFactsError);
+      assert.match(
+        error.message,
+        /^Cannot read ConfigMap "cm-\d+" in namespace "default": deadline/,
+      );
+      return true;
+    },
+  );
+  assert.ok(client.calls.length <= 6, `${client.calls.length} reads started`);
 });

@@ -172,6 +172,16 @@ cluster and generate a new pair on every render.
 {{- end }}
 
 {{/* Environment of the webhook container as a name → value dict. */}}
+{{/* The webhook's timeoutSeconds: mutate.timeoutSeconds, where false or null mean 5. */}}
+{{- define "piggy-webhooks.timeoutSeconds" -}}
+{{- $timeout := 5 }}
+{{- $t := .Values.mutate.timeoutSeconds }}
+{{- if and (not (kindIs "bool" $t)) (not (kindIs "invalid" $t)) }}
+{{- $timeout = int $t }}
+{{- end }}
+{{- $timeout }}
+{{- end }}
+
 {{- define "piggy-webhooks.env" -}}
 {{- $env := dict }}
 {{- $_ := set $env "DEBUG" (.Values.debug | default false | toString) }}
@@ -188,6 +198,9 @@ cluster and generate a new pair on every render.
 {{- $_ := set $env "TLS_PRIVATE_KEY_FILE" "/certs/tls.key" }}
 {{- $_ := set $env "PIGGY_CA_BUNDLE_FILE" "/certs/ca.crt" }}
 {{- $_ := set $env "LISTEN_ADDRESS" (printf ":%d" (int .Values.port)) }}
+{{- /* The admission deadline stays below the API server's timeoutSeconds: Piggy's denial arrives. */}}
+{{- $timeout := include "piggy-webhooks.timeoutSeconds" . | int }}
+{{- $_ := set $env "PIGGY_ADMISSION_TIMEOUT" (ternary "800ms" (printf "%ds" (sub $timeout 1)) (eq $timeout 1)) }}
 {{- toJson $env }}
 {{- end }}
 
