@@ -198,3 +198,35 @@ test("webhook denies a container with 30,000 env entries quickly, naming PIGGY_M
   // Measured: ~100 ms.
   assert.ok(ms < 2_000, `answered after ${ms.toFixed(0)} ms`);
 });
+
+test("webhook writes one line for a pod with 50,000 unknown piggysec.com/ annotations", async () => {
+  const annotations: Record<string, string> = {
+    "piggysec.com/aws-secret-name": "app/secret",
+    "piggysec.com/debug": "loud",
+  };
+  for (let i = 0; i < 50_000; i++) annotations[`piggysec.com/typo-${i}`] = "x";
+  const pod = piggyPod("log-flood", [container("app", [{ name: "A", value: "piggy:A" }])]);
+  pod.metadata!.annotations = annotations;
+  const linesBefore = webhook.logs.length;
+  const { review } = await admit(pod);
+  assert.equal(review.response.allowed, true, JSON.stringify(review.response.status));
+  assert.deepEqual(review.response.warnings, [
+    'Ignoring annotation "piggysec.com/debug" value "loud": not a boolean (true or false); using false (default)',
+    'Ignoring 50000 unknown annotations: "piggysec.com/typo-0", "piggysec.com/typo-1", ' +
+    '"piggysec.com/typo-2", …',
+  ]);
+  // The answer is written before the request's last line: wait for the "mutated" line.
+  const deadline = performance.now() + 5_000;
+  while (!webhook.logs.slice(linesBefore).some((line) => line.includes("log-flood"))) {
+    assert.ok(performance.now() < deadline, "no log line names the pod");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const lines = webhook.logs.slice(linesBefore);
+  // Measured: 2 lines (the summary and "has been mutated").
+  assert.ok(lines.length <= 4, lines.join("\n"));
+  const summary = lines.find((line) => line.includes("settings problems"));
+  assert.ok(summary, lines.join("\n"));
+  const parsed = JSON.parse(summary);
+  assert.equal(parsed.count, 2);
+  assert.ok(summary.length < 1_000, `${summary.length} characters`);
+});

@@ -100,6 +100,32 @@ export function describePod(
   };
 }
 
+/** How many problems a summary log line quotes. */
+const LOGGED_PROBLEMS = 3;
+
+/**
+ * Logs the settings problems of one request as one line: the problem itself when there is one,
+ * else the count and the first few (a pod with thousands of bad settings writes one line).
+ */
+function logProblems(log: Logger, problems: readonly ConfigProblem[]): void {
+  const [first] = problems;
+  if (first === undefined) return;
+  if (problems.length === 1) {
+    log.warn(first.message, { setting: first.key, deny: first.deny });
+    return;
+  }
+  const shown = problems.slice(0, LOGGED_PROBLEMS).map((problem) => problem.message).join("; ");
+  log.warn(
+    `${problems.length} settings problems: ${shown}` +
+      (problems.length > LOGGED_PROBLEMS ? "; …" : ""),
+    {
+      count: problems.length,
+      settings: problems.slice(0, LOGGED_PROBLEMS).map((problem) => problem.key).join(","),
+      deny: problems.some((problem) => problem.deny),
+    },
+  );
+}
+
 /** The pod's settings, with every problem logged once and the non-denying ones as warnings. */
 function resolvePodSettings(
   pod: Pod,
@@ -109,9 +135,7 @@ function resolvePodSettings(
     pod.metadata?.annotations ?? undefined,
     context.settingEnv,
   );
-  for (const problem of problems) {
-    context.log.warn(problem.message, { setting: problem.key, deny: problem.deny });
-  }
+  logProblems(context.log, problems);
   const warnings = problems.filter((problem) => !problem.deny).map((problem) => problem.message);
   return { config, problems, warnings };
 }

@@ -11,7 +11,8 @@
  *   `standalone`, `piggy-enforce-service-account`) report a denying problem instead, because
  *   guessing them weakens security or changes which identity reads the secret.
  * - Annotations of `envOnly` settings are ignored with a warning, and so are unknown
- *   `piggysec.com/` annotations (typos) and `piggy-skip-verify-tls`.
+ *   `piggysec.com/` annotations (typos; all of them in one problem: the count and the first few
+ *   names) and `piggy-skip-verify-tls`.
  *
  * Problem messages name the annotation or env var and quote at most a short prefix of the value.
  *
@@ -189,6 +190,33 @@ function resolveOne(
   return chosen;
 }
 
+/** How many names a summary shows. */
+const SHOWN_NAMES = 3;
+
+/**
+ * One problem for every unknown `piggysec.com/` annotation (typos): the count and the first few
+ * names, so a pod with thousands costs one warning and one log line.
+ */
+function unknownAnnotations(names: readonly string[]): ConfigProblem {
+  const first = names[0] ?? "";
+  if (names.length === 1) {
+    return {
+      key: first,
+      source: "annotation",
+      deny: false,
+      message: `Ignoring unknown annotation "${first}"`,
+    };
+  }
+  const shown = names.slice(0, SHOWN_NAMES).map((name) => `"${name}"`).join(", ");
+  return {
+    key: first,
+    source: "annotation",
+    deny: false,
+    message: `Ignoring ${names.length} unknown annotations: ${shown}` +
+      (names.length > SHOWN_NAMES ? ", …" : ""),
+  };
+}
+
 /**
  * Resolves every setting for a pod.
  *
@@ -216,16 +244,10 @@ export function resolveConfig(
     config[entry.field] = value;
     sources[entry.field] = source;
   }
-  for (const name of Object.keys(given)) {
-    if (name.startsWith(ANNOTATION_PREFIX) && !known.has(name)) {
-      problems.push({
-        key: name,
-        source: "annotation",
-        deny: false,
-        message: `Ignoring unknown annotation "${name}"`,
-      });
-    }
-  }
+  const unknown = Object.keys(given).filter((name) =>
+    name.startsWith(ANNOTATION_PREFIX) && !known.has(name)
+  );
+  if (unknown.length > 0) problems.push(unknownAnnotations(unknown));
   return {
     config: config as unknown as PiggyConfig,
     sources: sources as Record<keyof PiggyConfig, SettingSource>,

@@ -198,6 +198,20 @@ test("resolveConfig() warns about unknown piggysec.com annotations but not piggy
   assert.equal(problems[0]?.key, `${P}aws-secret-nmae`);
 });
 
+test("resolveConfig() reports many unknown annotations as one problem: the count and three names", () => {
+  const annotations: Record<string, string> = {};
+  for (let i = 0; i < 1_000; i++) annotations[`${P}typo-${i}`] = "x";
+  const { problems } = resolveConfig(annotations, noEnv);
+  assert.deepEqual(problems, [{
+    key: `${P}typo-0`,
+    source: "annotation",
+    deny: false,
+    message: `Ignoring 1000 unknown annotations: "${P}typo-0", "${P}typo-1", "${P}typo-2", …`,
+  }]);
+  const two = resolveConfig({ [`${P}a`]: "x", [`${P}b`]: "y" }, noEnv).problems;
+  assert.equal(two[0]?.message, `Ignoring 2 unknown annotations: "${P}a", "${P}b"`);
+});
+
 test("resolveConfig() treats an empty non-string annotation as unset", () => {
   const { config, sources, problems } = resolveConfig(
     { [`${P}debug`]: "", [`${P}piggy-env-resource-cpu-limit`]: "" },
