@@ -171,4 +171,10 @@ export const LIMIT_ENV = {
   MAX_CONTAINERS: "PIGGY_MAX_CONTAINERS",
   /** `env` plus `envFrom` entries of one container. */
   MAX_ENV_PER_CONTAINER: "PIGGY_MAX_ENV_PER_CONTAINER",
+  /** Deadline of one `/secret` request: below the launcher's per-attempt timeout. */
+  SECRET_TIMEOUT: "PIGGY_SECRET_TIMEOUT",
+  /** Timeout of one HTTP attempt to AWS: below PIGGY_SECRET_TIMEOUT. */
+  AWS_ATTEMPT_TIMEOUT: "PIGGY_AWS_ATTEMPT_TIMEOUT",
+  /** Timeout of one Kubernetes API call: below PIGGY_SECRET_TIMEOUT. */
+  KUBE_CALL_TIMEOUT: "PIGGY_KUBE_CALL_TIMEOUT",
 } as const;

@@ -19,6 +19,7 @@
  * | 415 | content type other than `application/json` (Go: 400) |
  * | 502 | AWS error (`error` = the AWS error code); the Kubernetes API refused the webhook (4xx, e.g. RBAC) |
  * | 503 | the Kubernetes API is unreachable, answers 5xx or 429: retryable |
+ * | 504 | PIGGY_SECRET_TIMEOUT passed (the message names the step that did not finish): retryable |
  *
  * Checks run in Go's order: method, content type, token header, then the body (so a missing token is
  * 401 before any JSON parsing).
@@ -31,9 +32,10 @@
  * @module
  */
 
-import { TOKEN_HEADER } from "../constants.ts";
+import { LIMIT_ENV, TOKEN_HEADER } from "../constants.ts";
 import {
   AdmissionDecodeError,
+  DeadlineExceededError,
   KubeApiError,
   KubeUnavailableError,
   PiggyError,
@@ -63,6 +65,12 @@ import { settingLookup, type WebhookOptions } from "../config/webhook_options.ts
 /** Default limit of a `/secret` request body: Go launchers send about 200 bytes. */
 export const DEFAULT_SECRET_BODY_LIMIT = 64 * 1024;
 
+/**
+ * Default deadline of one `/secret` request (PIGGY_SECRET_TIMEOUT): below the launcher's 10 s
+ * per-attempt timeout, above one AWS attempt (3 s) and one Kubernetes call (3 s).
+ */
+export const SECRET_TIMEOUT_MS = 7_000;
+
 /** Dependencies of {@link createSecretHandler}. */
 export interface SecretHandlerDeps {
   /** Kubernetes API: TokenReview and pod reads. */
@@ -75,7 +83,9 @@ export interface SecretHandlerDeps {
    */
   options:
     & Pick<WebhookOptions, "settingEnv" | "tokenAudiences" | "answerAllKeys">
-    & Partial<Pick<WebhookOptions, "maxReferencedObjects" | "kubeLookupConcurrency">>;
+    & Partial<
+      Pick<WebhookOptions, "maxReferencedObjects" | "kubeLookupConcurrency" | "secretTimeoutMs">
+    >;
   /** Audit and diagnostics logger. */
   logger: Logger;
   /** Largest accepted body in bytes. @default DEFAULT_SECRET_BODY_LIMIT (64 KiB) */
@@ -94,6 +104,7 @@ export const SECRET_REASONS = [
   "aws_error",
   "kubernetes_error",
   "kubernetes_unavailable",
+  "deadline",
   "internal",
 ] as const;
 
@@ -102,6 +113,7 @@ export type SecretReason = typeof SECRET_REASONS[number];
 
 /** The reason class of a failed `/secret` request, from its error and status. */
 export function secretReason(error: unknown, status: number): SecretReason {
+  if (error instanceof DeadlineExceededError) return "deadline";
   if (error instanceof SecretSourceError) return "aws_error";
   if (error instanceof KubeApiError) return "kubernetes_error";
   if (error instanceof KubeUnavailableError) return "kubernetes_unavailable";
@@ -128,6 +140,13 @@ export interface SecretCall {
   token: string;
   body: SecretRequest;
   signal: AbortSignal;
+}
+
+/** Where {@link answerSecret} is: the step running now and what the audit line reports so far. */
+export interface SecretProgress {
+  /** The step running, as a message names it (e.g. `reading the secret from AWS`). */
+  step: string;
+  audit: SecretAudit;
 }
 
 /** What {@link answerSecret} returns: the values to send, or why not; and what to audit. */
@@ -268,14 +287,23 @@ async function referencedKeys(
 export async function answerSecret(
   deps: SecretHandlerDeps,
   call: SecretCall,
+  progress: SecretProgress = { step: "", audit: {} },
 ): Promise<SecretOutcome> {
   let audit: SecretAudit = { podName: call.body.name };
+  const step = (name: string) => {
+    progress.step = name;
+    progress.audit = audit;
+  };
   try {
+    step("reviewing the token");
     const identity = await identify(deps, call);
     audit = { ...audit, namespace: identity.namespace, serviceAccount: identity.serviceAccount };
+    step("reading the pod");
     const decision = await decide(deps, identity, call);
     audit = { ...audit, secretLabel: decision.secretLabel };
+    step("reading the ConfigMaps and Secrets the container refers to");
     const keys = await referencedKeys(deps, decision, call);
+    step("reading the secret from AWS");
     const values = await deps.secrets.fetchSecret(decision.query, { signal: call.signal });
     const allowed = authorizeValues(values, decision.serviceAccount, {
       enforceServiceAccount: decision.enforceServiceAccount,
@@ -284,6 +312,47 @@ export async function answerSecret(
     return { values: keys === undefined ? allowed : onlyReferencedKeys(allowed, keys), audit };
   } catch (error) {
     return { error, audit };
+  }
+}
+
+/**
+ * {@link answerSecret} within PIGGY_SECRET_TIMEOUT: at the deadline every call still running is
+ * aborted and the answer is a 504 naming the step that did not finish, whether or not that step
+ * honours the abort.
+ */
+async function answerInTime(
+  deps: SecretHandlerDeps,
+  call: SecretCall,
+  timeoutMs: number,
+): Promise<SecretOutcome> {
+  const deadline = AbortSignal.timeout(timeoutMs);
+  const progress: SecretProgress = { step: "", audit: { podName: call.body.name } };
+  const late = (): SecretOutcome => ({
+    error: new DeadlineExceededError(
+      `Cannot answer within ${LIMIT_ENV.SECRET_TIMEOUT} (${timeoutMs} ms): ${progress.step} ` +
+        "did not finish",
+      LIMIT_ENV.SECRET_TIMEOUT,
+    ),
+    audit: progress.audit,
+  });
+  let onDeadline = () => {};
+  const timedOut = new Promise<SecretOutcome>((resolve) => {
+    onDeadline = () => resolve(late());
+    deadline.addEventListener("abort", onDeadline, { once: true });
+  });
+  const signal = AbortSignal.any([call.signal, deadline]);
+  try {
+    const outcome = await Promise.race([
+      answerSecret(deps, { ...call, signal }, progress),
+      timedOut,
+    ]);
+    // A step that failed because the deadline aborted it reports the deadline instead.
+    return "error" in outcome && deadline.aborted &&
+        !(outcome.error instanceof DeadlineExceededError)
+      ? late()
+      : outcome;
+  } finally {
+    deadline.removeEventListener("abort", onDeadline);
   }
 }
 
@@ -333,6 +402,7 @@ export function createSecretHandler(
   deps: SecretHandlerDeps,
 ): (request: Request) => Promise<Response> {
   const limit = deps.maxBodyBytes ?? DEFAULT_SECRET_BODY_LIMIT;
+  const timeoutMs = deps.options.secretTimeoutMs ?? SECRET_TIMEOUT_MS;
 
   return async function handleSecret(request: Request): Promise<Response> {
     let token = "";
@@ -341,7 +411,7 @@ export function createSecretHandler(
       acceptJsonPost(request);
       token = readToken(request);
       const body = parseSecretRequest(await readJsonBody(request, "request", { limit }));
-      outcome = await answerSecret(deps, { token, body, signal: request.signal });
+      outcome = await answerInTime(deps, { token, body, signal: request.signal }, timeoutMs);
     } catch (error) {
       outcome = { error, audit: {} };
     }

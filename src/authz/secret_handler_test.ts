@@ -600,6 +600,35 @@ test("createSecretHandler() answers 500 for an unexpected error without its text
   assert.match(String(answer.audit.error_code), /SyntaxError/);
 });
 
+test("createSecretHandler() answers 504 at PIGGY_SECRET_TIMEOUT, naming the step, and aborts it", async () => {
+  let aborted: AbortSignal | undefined;
+  const source: SecretSource = {
+    // Never settles, and ignores the abort: the deadline must answer anyway.
+    fetchSecret: (_query, options) => {
+      aborted = options?.signal;
+      return new Promise(() => {});
+    },
+  };
+  const context = setup({
+    source,
+    env: {
+      PIGGY_SECRET_TIMEOUT: "200ms",
+      PIGGY_AWS_ATTEMPT_TIMEOUT: "100ms",
+      PIGGY_KUBE_CALL_TIMEOUT: "100ms",
+    },
+  });
+  const started = performance.now();
+  const answer = await assertFailure(context, secretRequest(), 504, "DeadlineExceeded");
+  const ms = performance.now() - started;
+  assert.ok(ms >= 150 && ms < 2_000, `answered after ${ms.toFixed(0)} ms`);
+  assert.equal(
+    answer.body.message,
+    "Cannot answer within PIGGY_SECRET_TIMEOUT (200 ms): reading the secret from AWS did not finish",
+  );
+  assert.equal(answer.audit.secret_name, "my-secret");
+  assert.equal(aborted?.aborted, true);
+});
+
 test("createSecretHandler() keeps the canary out of logs when enforcement refuses values", async () => {
   const context = setup({ env: { [ENV.ENFORCE_SERVICE_ACCOUNT]: "true" } });
   context.secrets.putSecret("my-secret", { DB_PASS: CANARY, OTHER: `${CANARY}-2` });

@@ -385,6 +385,32 @@ export const WEBHOOK_OPTIONS = {
     min: 1,
     max: 100_000,
   }),
+  secretTimeoutMs: durationOption({
+    env: LIMIT_ENV.SECRET_TIMEOUT,
+    default: "7s",
+    doc: "Deadline of one `/secret` request: past it the calls still running are aborted and the " +
+      "answer is 504 naming the step that did not finish. Keep it below the launcher's " +
+      "per-attempt timeout (PIGGY_REQUEST_TIMEOUT, 10 s) and above PIGGY_AWS_ATTEMPT_TIMEOUT and " +
+      "PIGGY_KUBE_CALL_TIMEOUT (checked at start-up)",
+    min: "100ms",
+    max: "10m",
+  }),
+  awsAttemptTimeoutMs: durationOption({
+    env: LIMIT_ENV.AWS_ATTEMPT_TIMEOUT,
+    default: "3s",
+    doc: "Timeout of one HTTP attempt to Secrets Manager, SSM or STS (up to 3 attempts per read, " +
+      "all within PIGGY_SECRET_TIMEOUT)",
+    min: "100ms",
+    max: "10m",
+  }),
+  kubeCallTimeoutMs: durationOption({
+    env: LIMIT_ENV.KUBE_CALL_TIMEOUT,
+    default: "3s",
+    doc: "Timeout of one Kubernetes API call (TokenReview, pod, ConfigMap and Secret reads), " +
+      "within PIGGY_SECRET_TIMEOUT and PIGGY_ADMISSION_TIMEOUT",
+    min: "100ms",
+    max: "10m",
+  }),
   answerAllKeys: boolOption({
     env: ENV.ANSWER_ALL_KEYS,
     default: false,
@@ -548,6 +574,7 @@ function parseSettingEnv(
  *
  * @param envGet environment lookup; empty values count as unset
  * @throws {SyntaxError} naming the first variable whose value is not valid
+ * @throws {RangeError} when a call timeout is not below PIGGY_SECRET_TIMEOUT
  */
 export function parseWebhookOptions(
   envGet: (name: string) => string | undefined,
@@ -559,6 +586,15 @@ export function parseWebhookOptions(
   const options = { ...values, settingEnv: parseSettingEnv(envGet) } as unknown as WebhookOptions;
   if ((options.tlsCertFile === "") !== (options.tlsPrivateKeyFile === "")) {
     throw new SyntaxError("TLS_CERT_FILE and TLS_PRIVATE_KEY_FILE must be set together");
+  }
+  // Deadlines nest: a call's timeout below the request's deadline, so the request answers why.
+  for (const inner of ["awsAttemptTimeoutMs", "kubeCallTimeoutMs"] as const) {
+    if (options[inner] >= options.secretTimeoutMs) {
+      throw new RangeError(
+        `Cannot use ${WEBHOOK_OPTIONS[inner].env} (${options[inner]} ms): it must be below ` +
+          `${LIMIT_ENV.SECRET_TIMEOUT} (${options.secretTimeoutMs} ms)`,
+      );
+    }
   }
   return options;
 }

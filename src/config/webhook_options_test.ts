@@ -139,3 +139,16 @@ test("withCaBundle() makes the file's content the PIGGY_CA_BUNDLE fallback, with
   );
   assert.equal(settingLookup(updated)("constructor"), undefined);
 });
+
+test("parseWebhookOptions() refuses call timeouts that are not below PIGGY_SECRET_TIMEOUT", () => {
+  assert.throws(
+    () =>
+      parseWebhookOptions((name) =>
+        ({ PIGGY_SECRET_TIMEOUT: "3s" } as Record<string, string>)[name]
+      ),
+    {
+      message:
+        "Cannot use PIGGY_AWS_ATTEMPT_TIMEOUT (3000 ms): it must be below PIGGY_SECRET_TIMEOUT (3000 ms)",
+    },
+  );
+});

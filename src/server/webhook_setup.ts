@@ -108,6 +108,7 @@ async function readCaBundle(options: WebhookOptions, io: SetupIo): Promise<Webho
 type KubeClient = ReturnType<typeof createKubeClient>;
 
 function connectKubernetes(
+  timeoutMs: number,
   envGet: (name: string) => string | undefined,
   io: SetupIo,
   logger: Logger,
@@ -117,6 +118,7 @@ function connectKubernetes(
     const kubeConfig = loadKubeConfig({ envGet, readFile: io.readTextFileSync });
     logger.info(`Kubernetes API at ${kubeConfig.server}`, { source: kubeConfig.source });
     return createKubeClient(kubeConfig, {
+      timeoutMs,
       logger,
       observe: (api, result, seconds) => metrics.observeKubernetes(api, result, seconds),
       ...(io.runCommand ? { runCommand: io.runCommand } : {}),
@@ -184,7 +186,7 @@ export async function setUpWebhook(
   try {
     tls = await readTls(options, io);
     options = await readCaBundle(options, io);
-    kube = connectKubernetes(envGet, io, logger, metrics);
+    kube = connectKubernetes(options.kubeCallTimeoutMs, envGet, io, logger, metrics);
   } catch (error) {
     const message = `Cannot start piggy-webhooks: ${describeError(error)}`;
     logger.error(message);
@@ -197,6 +199,8 @@ export async function setUpWebhook(
     logger,
     observe: (api, result, seconds) => metrics.observeAws(api, result, seconds),
     allowInstanceMetadata: options.allowInstanceMetadata,
+    requestTimeoutMs: options.awsAttemptTimeoutMs,
+    connectionTimeoutMs: Math.min(3_000, options.awsAttemptTimeoutMs),
     stsRegion: envGet("AWS_REGION") ?? envGet("AWS_DEFAULT_REGION") ?? "us-east-1",
   });
   const secrets = new CachingSecretSource(aws, {
