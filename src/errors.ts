@@ -157,6 +157,14 @@ export class DeadlineExceededError extends PiggyError {
   }
 }
 
+/** An object inside a well-formed request has a field of the wrong type (HTTP 422). */
+export class InvalidObjectError extends PiggyError {
+  override readonly httpStatus: number = 422;
+  constructor(message: string, options: PiggyErrorOptions = {}) {
+    super(message, "Invalid", options);
+  }
+}
+
 /** Invalid piggy-env command line (exit code 2). */
 export class UsageError extends PiggyError {
   constructor(message: string, options: PiggyErrorOptions = {}) {

@@ -230,3 +230,38 @@ test("webhook writes one line for a pod with 50,000 unknown piggysec.com/ annota
   assert.equal(parsed.count, 2);
   assert.ok(summary.length < 1_000, `${summary.length} characters`);
 });
+
+test("webhook denies type-malformed pods with 422 naming the field, never a 500", async () => {
+  const cases: [string, Record<string, unknown>][] = [
+    ["spec.containers", { containers: "app" }],
+    ["spec.containers[0].env", { containers: [{ name: "app", command: ["/a"], env: "A=1" }] }],
+    ["spec.containers[0].command", { containers: [{ name: "app", command: "/a", env: [] }] }],
+    ["spec.initContainers", { containers: [], initContainers: { name: "x" } }],
+    ["spec.containers[0].env[0].valueFrom.configMapKeyRef.name", {
+      containers: [{
+        name: "app",
+        command: ["/a"],
+        env: [{ name: "A", valueFrom: { configMapKeyRef: { name: 5, key: "k" } } }],
+      }],
+    }],
+    ["spec.containers[0].resources.limits.memory", {
+      containers: [{
+        name: "app",
+        command: ["/a"],
+        env: [{ name: "A", value: "piggy:A" }],
+        resources: { limits: { memory: ["64Mi"] } },
+      }],
+    }],
+  ];
+  for (const [field, spec] of cases) {
+    const pod = piggyPod("malformed", []);
+    (pod as { spec: unknown }).spec = spec;
+    const { review } = await admit(pod);
+    assert.equal(review.response.allowed, false, field);
+    assert.equal(review.response.status?.code, 422, `${field}: ${review.response.status?.message}`);
+    assert.ok(
+      review.response.status?.message?.startsWith(`Cannot admit the pod: ${field} is `),
+      review.response.status?.message,
+    );
+  }
+});

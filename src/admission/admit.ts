@@ -15,11 +15,12 @@ import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { type ConfigProblem, resolveConfig } from "../config/resolve_config.ts";
 import type { PiggyConfig } from "../config/settings.ts";
 import { LIMIT_ENV } from "../constants.ts";
-import { LimitExceededError, toStatus } from "../errors.ts";
+import { InvalidObjectError, LimitExceededError, toStatus } from "../errors.ts";
 import type { KubeClient } from "../k8s/client.ts";
 import { describeError, type LogFields, type Logger } from "../log.ts";
 import type { PodFacts } from "../pod/container_refs.ts";
 import { gatherFacts, GatherFactsError } from "../pod/gather_facts.ts";
+import { checkPodShape } from "../pod/pod_shape.ts";
 import {
   checkPodSize,
   DEFAULT_MAX_CONTAINERS,
@@ -225,6 +226,13 @@ export async function admit(
     return denyReview(uid, 400, "Cannot admit the request: request.object is missing");
   }
   const raw = request.object;
+  try {
+    checkPodShape(raw);
+  } catch (error) {
+    if (!(error instanceof InvalidObjectError)) throw error;
+    log.warn("Refusing request: the pod is malformed", { error: error.message });
+    return denyReview(uid, error.httpStatus, error.message);
+  }
   const pod = raw as Pod;
   const { config, problems, warnings } = resolvePodSettings(pod, context);
   if (!isTriggered(config)) {
