@@ -1,8 +1,10 @@
 /**
  * The real webhook process under requests built to make it work hard: a pod naming thousands of
- * ConfigMaps, a pod whose references are slow to read, and pods with too many containers or env
- * entries. Each is refused or answered within its limit, the Kubernetes stand-in sees a bounded
- * number of calls, and `/healthz` stays fast meanwhile. Bounds are ≥ 5× what was measured here.
+ * ConfigMaps, a pod whose references are slow to read, pods with too many containers or env
+ * entries, thousands of unknown annotations, fields of the wrong type, and installer resources
+ * whose requests exceed their limits. Each is refused or answered within its limit, the Kubernetes
+ * stand-in sees a bounded number of calls, `/healthz` stays fast meanwhile, the log stays short,
+ * and the mutated installer always has requests ≤ limits. Bounds are ≥ 5× what was measured here.
  */
 
 import { after, before, test } from "node:test";
@@ -264,4 +266,47 @@ test("webhook denies type-malformed pods with 422 naming the field, never a 500"
       review.response.status?.message,
     );
   }
+});
+
+test("webhook lowers installer requests above their limits, with a warning, for every combination", async () => {
+  const cpus = ["10m", "50m", "1"];
+  const memories = ["32Mi", "128Mi", "1Gi"];
+  let lowered = 0;
+  for (const cpuRequest of cpus) {
+    for (const cpuLimit of cpus) {
+      for (const memoryRequest of memories) {
+        for (const memoryLimit of memories) {
+          const pod = piggyPod("resources", [container("app", [{ name: "A", value: "piggy:A" }])]);
+          Object.assign(pod.metadata!.annotations!, {
+            "piggysec.com/piggy-env-resource-cpu-request": cpuRequest,
+            "piggysec.com/piggy-env-resource-cpu-limit": cpuLimit,
+            "piggysec.com/piggy-env-resource-memory-request": memoryRequest,
+            "piggysec.com/piggy-env-resource-memory-limit": memoryLimit,
+          });
+          const { review } = await admit(pod);
+          const what = `${cpuRequest}/${cpuLimit} ${memoryRequest}/${memoryLimit}`;
+          assert.equal(review.response.allowed, true, what);
+          const patch: { op: string; path: string; value?: unknown }[] = JSON.parse(
+            atob(review.response.patch ?? ""),
+          );
+          const installer = patch.find((operation) =>
+            operation.path.startsWith("/spec/initContainers")
+          )
+            ?.value as { resources: { requests: Record<string, string> } }[] | undefined;
+          const requests = installer?.[0]?.resources.requests;
+          const rank = (list: string[], value: string | undefined) => list.indexOf(value ?? "");
+          assert.ok(rank(cpus, requests?.cpu) <= rank(cpus, cpuLimit), what);
+          assert.ok(rank(memories, requests?.memory) <= rank(memories, memoryLimit), what);
+          const warned = (review.response.warnings ?? []).filter((text) =>
+            text.startsWith("Installer ")
+          );
+          const expected = Number(rank(cpus, cpuRequest) > rank(cpus, cpuLimit)) +
+            Number(rank(memories, memoryRequest) > rank(memories, memoryLimit));
+          assert.equal(warned.length, expected, `${what}: ${warned.join(" | ")}`);
+          lowered += expected;
+        }
+      }
+    }
+  }
+  assert.equal(lowered, 54);
 });

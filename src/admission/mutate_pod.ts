@@ -193,13 +193,51 @@ function installerContainer(pod: Pod, config: PiggyConfig): Container {
     args: ["install", INSTALL_DIR],
     volumeMounts: [{ name: VOLUME_NAME, mountPath: MOUNT_PATH }],
     securityContext,
+    resources: installerResources(config).resources,
+  };
+}
+
+/** True when quantity `a` is above `b` (beyond float rounding: "1100m" is not above "1.1"). */
+function quantityAbove(a: string, b: string): boolean {
+  try {
+    const [x, y] = [parseQuantity(a), parseQuantity(b)];
+    return x > y && x - y > Math.abs(y) * 1e-12;
+  } catch {
+    // resolveConfig already validated both quantities.
+    return false;
+  }
+}
+
+/**
+ * The installer's resources: a request above its limit (e.g. a Go-era memory limit of 64Mi with
+ * the 128Mi default request) is lowered to the limit, with a warning that says so, since the API
+ * server refuses a container whose request exceeds its limit.
+ */
+export function installerResources(
+  config: PiggyConfig,
+): { resources: NonNullable<Container["resources"]>; warnings: string[] } {
+  const warnings: string[] = [];
+  const fit = (resource: "cpu" | "memory", request: string, limit: string): string => {
+    if (!quantityAbove(request, limit)) return request;
+    warnings.push(
+      `Installer ${resource} request "${request}" is above its limit "${limit}" ` +
+        `(${ANNOTATION_PREFIX}piggy-env-resource-${resource}-request and -limit): the request ` +
+        `is lowered to "${limit}"`,
+    );
+    return limit;
+  };
+  const cpu = fit("cpu", config.piggyEnvResourceCpuRequest, config.piggyEnvResourceCpuLimit);
+  const memory = fit(
+    "memory",
+    config.piggyEnvResourceMemoryRequest,
+    config.piggyEnvResourceMemoryLimit,
+  );
+  return {
     resources: {
       limits: { cpu: config.piggyEnvResourceCpuLimit, memory: config.piggyEnvResourceMemoryLimit },
-      requests: {
-        cpu: config.piggyEnvResourceCpuRequest,
-        memory: config.piggyEnvResourceMemoryRequest,
-      },
+      requests: { cpu, memory },
     },
+    warnings,
   };
 }
 
@@ -223,7 +261,7 @@ function originalEntry(container: Container): string[] {
 }
 
 function configWarnings(config: PiggyConfig): string[] {
-  const warnings: string[] = [];
+  const warnings: string[] = [...installerResources(config).warnings];
   if (config.piggyEnvVolumeMedium === "Memory") {
     try {
       if (

@@ -691,3 +691,88 @@ test("mutatePod() mounts the launcher volume read-only in wrapped containers, no
     { name: VOLUME_NAME, mountPath: "/piggy/" },
   ]);
 });
+
+/** A quantity of the grid below in exact nano-units (no float rounding), for the property check. */
+function nanoUnits(text: string): bigint {
+  const match = /^(\d+)(?:\.(\d+))?(m|Mi|Gi|G)?$/.exec(text);
+  if (!match) throw new SyntaxError(`not a grid quantity: ${text}`);
+  const fraction = (match[2] ?? "").padEnd(9, "0");
+  const base = BigInt(match[1]!) * 1_000_000_000n + BigInt(fraction);
+  const scale: Record<string, bigint> = { m: 1n, Mi: 1_048_576_000n, Gi: 1_073_741_824_000n };
+  const suffix = match[3];
+  if (suffix === undefined) return base;
+  if (suffix === "G") return base * 1_000_000_000n;
+  return suffix === "m" ? base / 1_000n : base * (scale[suffix]! / 1_000n);
+}
+
+test("mutatePod() never gives the installer a request above its limit (every combination)", () => {
+  const cpus = ["0", "10m", "50m", "0.2", "200m", "1", "1500m"];
+  const memories = ["0", "32Mi", "64Mi", "128Mi", "134217728", "256Mi", "1G"];
+  let lowered = 0;
+  let combinations = 0;
+  for (const cpuRequest of cpus) {
+    for (const cpuLimit of cpus) {
+      for (const memoryRequest of memories) {
+        for (const memoryLimit of memories) {
+          combinations++;
+          // Half the values come from annotations, half from the webhook env.
+          const values = {
+            "piggy-env-resource-cpu-request": cpuRequest,
+            "piggy-env-resource-cpu-limit": cpuLimit,
+            "piggy-env-resource-memory-request": memoryRequest,
+            "piggy-env-resource-memory-limit": memoryLimit,
+          };
+          const annotations: Record<string, string> = { [`${P}aws-secret-name`]: "my-secret" };
+          const env = { ...BASE_ENV };
+          for (const [index, [key, value]] of Object.entries(values).entries()) {
+            if ((index + combinations) % 2 === 0) annotations[`${P}${key}`] = value;
+            else env[key.toUpperCase().replaceAll("-", "_")] = value;
+          }
+          const resolved = resolveConfig(annotations, (name) => env[name]);
+          assert.deepEqual(resolved.problems, [], JSON.stringify(values));
+          const result = mutatePod(
+            podOf([{ ...trigger(), command: ["/app"] }], { annotations }),
+            resolved.config,
+            NO_FACTS,
+            counter(),
+          );
+          assert.equal(
+            result.denial,
+            undefined,
+            JSON.stringify([values, result.denial, result.skipReason]),
+          );
+          const resources = installer(result.pod)?.resources;
+          const requests = resources?.requests as Record<string, string>;
+          const limits = resources?.limits as Record<string, string>;
+          assert.deepEqual(limits, { cpu: cpuLimit, memory: memoryLimit });
+          const expected: string[] = [];
+          for (
+            const [resource, request, limit] of [
+              ["cpu", cpuRequest, cpuLimit],
+              ["memory", memoryRequest, memoryLimit],
+            ] as const
+          ) {
+            assert.ok(nanoUnits(requests[resource]!) <= nanoUnits(limit), JSON.stringify(values));
+            if (nanoUnits(request) > nanoUnits(limit)) {
+              assert.equal(requests[resource], limit, JSON.stringify(values));
+              expected.push(
+                `Installer ${resource} request "${request}" is above its limit "${limit}" ` +
+                  `(${P}piggy-env-resource-${resource}-request and -limit): the request is ` +
+                  `lowered to "${limit}"`,
+              );
+              lowered++;
+            } else {
+              assert.equal(requests[resource], request, JSON.stringify(values));
+            }
+          }
+          assert.deepEqual(
+            result.warnings.filter((warning) => warning.startsWith("Installer ")),
+            expected,
+          );
+        }
+      }
+    }
+  }
+  assert.equal(combinations, 2401);
+  assert.ok(lowered > 1000, `${lowered} requests lowered`);
+});

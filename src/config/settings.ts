@@ -248,7 +248,8 @@ export const SETTINGS: readonly SettingDefinition[] = [
     "quantity",
     "50m",
     ["mutate"],
-    "CPU request of the install-piggy-env init container",
+    "CPU request of the install-piggy-env init container; above the CPU limit it is lowered to " +
+      "the limit, with a warning",
   ),
   setting(
     "piggy-env-resource-memory-request",
@@ -256,7 +257,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     "128Mi",
     ["mutate"],
     "Memory request of the install-piggy-env init container (Go Piggy: 64Mi; the Deno launcher " +
-      "needs about 90 MB to run)",
+      "needs about 90 MB to run); above the memory limit it is lowered to the limit, with a warning",
   ),
   setting(
     "piggy-env-resource-cpu-limit",
