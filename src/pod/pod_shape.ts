@@ -106,8 +106,15 @@ function keyPath(key: string): string {
 /** The first field that does not fit `shape`, as `path is X, expecting Y`; undefined when all fit. */
 function firstMismatch(value: unknown, shape: Shape, path: string): string | undefined {
   if (value === null || value === undefined) return undefined;
-  if (shape === "string" || shape === "number") {
-    return typeof value === shape ? undefined : `${path} is ${kindOf(value)}, expecting a ${shape}`;
+  if (shape === "string") {
+    return typeof value === "string"
+      ? undefined
+      : `${path} is ${kindOf(value)}, expecting a string`;
+  }
+  if (shape === "number") {
+    return typeof value === "number"
+      ? undefined
+      : `${path} is ${kindOf(value)}, expecting a number`;
   }
   if (shape === "quantity") {
     return typeof value === "string" || typeof value === "number"
