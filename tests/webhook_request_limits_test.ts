@@ -125,9 +125,11 @@ test("webhook denies a pod naming 20,000 ConfigMaps before reading any, naming t
   assert.match(review.response.status?.message ?? "", /20000 distinct ConfigMaps and Secrets/);
   assert.match(review.response.status?.message ?? "", /PIGGY_MAX_REFERENCED_OBJECTS \(100\)/);
   assert.equal(configMapCalls("fan-out-"), 0);
-  // Measured (loaded machine): ~400 ms for the 1.6 MB review, /healthz ≤ 100 ms meanwhile.
-  assert.ok(ms < 4_000, `answered after ${ms.toFixed(0)} ms`);
-  assert.ok(slowestHealth < 1_000, `slowest /healthz took ${slowestHealth.toFixed(0)} ms`);
+  // Measured (loaded machine): 400–1,100 ms for the 1.6 MB review, most of it reading and parsing
+  // the body (the same body for a pod Piggy ignores takes as long); /healthz ≤ 310 ms meanwhile,
+  // while parsing. Before the limits: 14 s, /healthz 13.8 s.
+  assert.ok(ms < 8_000, `answered after ${ms.toFixed(0)} ms`);
+  assert.ok(slowestHealth < 3_000, `slowest /healthz took ${slowestHealth.toFixed(0)} ms`);
 });
 
 test("webhook reads each referenced ConfigMap once, however often the pod names it", async () => {
@@ -168,7 +170,7 @@ test("webhook denies a pod at the admission deadline when its reads are slow, wi
   assert.ok(calls <= 40, `${calls} ConfigMap reads (8 at a time, 400 ms each, 1 s)`);
   assert.ok(kube.peakInFlight <= 8, `${kube.peakInFlight} reads in flight at once`);
   assert.ok(probes >= 5, `${probes} probes`);
-  assert.ok(slowestHealth < 500, `slowest /healthz took ${slowestHealth.toFixed(0)} ms`);
+  assert.ok(slowestHealth < 2_000, `slowest /healthz took ${slowestHealth.toFixed(0)} ms`);
 });
 
 test("webhook denies a pod with 16,000 containers quickly, naming PIGGY_MAX_CONTAINERS", async () => {
@@ -184,8 +186,9 @@ test("webhook denies a pod with 16,000 containers quickly, naming PIGGY_MAX_CONT
     /16000 containers .*more than PIGGY_MAX_CONTAINERS \(200\)/,
   );
   assert.equal(configMapCalls("wide-"), 0);
-  // Measured (loaded machine): ~600 ms for the 1.8 MB review, most of it reading the body.
-  assert.ok(ms < 4_000, `answered after ${ms.toFixed(0)} ms`);
+  // Measured (loaded machine): 600–870 ms for the 1.9 MB review, less than the same body for a
+  // pod Piggy ignores (reading and parsing it is the cost).
+  assert.ok(ms < 8_000, `answered after ${ms.toFixed(0)} ms`);
 });
 
 test("webhook denies a container with 30,000 env entries quickly, naming PIGGY_MAX_ENV_PER_CONTAINER", async () => {
@@ -197,8 +200,8 @@ test("webhook denies a container with 30,000 env entries quickly, naming PIGGY_M
     review.response.status?.message ?? "",
     /container "app" with 30000 env and envFrom entries: more than PIGGY_MAX_ENV_PER_CONTAINER \(1000\)/,
   );
-  // Measured: ~100 ms.
-  assert.ok(ms < 2_000, `answered after ${ms.toFixed(0)} ms`);
+  // Measured: 100–240 ms.
+  assert.ok(ms < 4_000, `answered after ${ms.toFixed(0)} ms`);
 });
 
 test("webhook writes one line for a pod with 50,000 unknown piggysec.com/ annotations", async () => {
