@@ -210,25 +210,31 @@ export interface ParseKubeConfigOptions {
   context?: string | undefined;
 }
 
-/**
- * Parses kubeconfig text and resolves its current (or the given) context.
- *
- * @throws {SyntaxError} when the text is not YAML
- * @throws {TypeError} when entries are missing or credentials are unsupported
- * @throws {Error} when a referenced file cannot be read
- */
-export function parseKubeConfig(text: string, options: ParseKubeConfigOptions): KubeConfig {
-  const { path, readFile } = options;
-  const where = `kubeconfig "${path}"`;
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch (error) {
-    throw new SyntaxError(`Cannot parse ${where}: ${(error as Error).message}`, { cause: error });
-  }
-  if (!isRecord(doc)) throw new TypeError(`Cannot use ${where}: the file is empty or not a map`);
+/** What the parts of one kubeconfig share while it is read. */
+interface Reading {
+  /** `kubeconfig "<path>"`, for messages. */
+  where: string;
+  /** Resolves a file reference against the kubeconfig's directory. */
+  resolve(file: string): string;
+  /** Reads a referenced file; `what` names it in the error. */
+  readReferenced(file: string, what: string): string;
+  warnings: string[];
+}
 
-  const contextName = options.context ?? stringField(doc, "current-context");
+/** The context in use and the cluster and user it names. */
+function selectContext(
+  doc: Entry,
+  requested: string | undefined,
+  where: string,
+): {
+  contextName: string;
+  context: Entry;
+  clusterName: string;
+  cluster: Entry;
+  userName?: string;
+  user: Entry;
+} {
+  const contextName = requested ?? stringField(doc, "current-context");
   if (!contextName) {
     throw new TypeError(
       `Cannot use ${where}: current-context is not set (run "kubectl config use-context <name>")`,
@@ -242,7 +248,15 @@ export function parseKubeConfig(text: string, options: ParseKubeConfigOptions): 
   const cluster = findNamed(doc, "clusters", "cluster", clusterName, where);
   const userName = stringField(context, "user");
   const user = userName ? findNamed(doc, "users", "user", userName, where) : {};
+  return { contextName, context, clusterName, cluster, ...(userName ? { userName } : {}), user };
+}
 
+/** The cluster's server (no trailing slash), checked to be an http(s) URL. */
+function clusterServer(
+  cluster: Entry,
+  clusterName: string,
+  where: string,
+): { server: string; url: URL } {
   const server = stringField(cluster, "server")?.replace(/\/+$/, "");
   if (!server) throw new TypeError(`Cannot use ${where}: cluster "${clusterName}" has no server`);
   let url: URL;
@@ -258,44 +272,18 @@ export function parseKubeConfig(text: string, options: ParseKubeConfigOptions): 
       `Cannot use ${where}: cluster "${clusterName}" server must use https (got "${url.protocol}")`,
     );
   }
+  return { server, url };
+}
 
-  const warnings: string[] = [];
-  const base = dirname(path);
-  const resolve = (file: string) => (isAbsolute(file) ? file : join(base, file));
-  const readReferenced = (file: string, what: string) => {
-    const full = resolve(file);
-    try {
-      return readFile(full);
-    } catch (error) {
-      throw new Error(`Cannot read ${what} "${full}" named in ${where}`, { cause: error });
-    }
-  };
-
-  const unsupported = [
-    "auth-provider",
-    "username",
-    "password",
-    "as",
-    "as-uid",
-    "as-groups",
-    "as-user-extra",
-  ]
-    .filter((key) => user[key] !== undefined && user[key] !== null);
-  if (unsupported.length > 0) {
-    throw new TypeError(
-      `Cannot use ${where}: user "${userName}" uses ${
-        unsupported.map((k) => `"${k}"`).join(", ")
-      }, ` +
-        "which Piggy does not support: use exec, token, tokenFile or a client certificate",
-    );
-  }
-
+/** The cluster's CA and TLS options; warns about weak settings. */
+function clusterTls(cluster: Entry, clusterName: string, url: URL, reading: Reading) {
+  const { where, warnings } = reading;
   const caCert = pemFromDataOrFile(
     cluster,
     "certificate-authority",
     `cluster "${clusterName}"`,
     where,
-    readReferenced,
+    reading.readReferenced,
     warnings,
   );
   const insecure = cluster["insecure-skip-tls-verify"] === true;
@@ -317,23 +305,50 @@ export function parseKubeConfig(text: string, options: ParseKubeConfigOptions): 
     warnings.push(`cluster "${clusterName}" proxy-url is ignored: Piggy connects directly`);
   }
   const tlsServerName = stringField(cluster, "tls-server-name");
+  return {
+    ...(caCert !== undefined ? { caCert } : {}),
+    insecureSkipTlsVerify: insecure,
+    ...(tlsServerName ? { tlsServerName } : {}),
+  };
+}
 
-  const clientCert = pemFromDataOrFile(
-    user,
-    "client-certificate",
-    `user "${userName}"`,
-    where,
-    readReferenced,
-    warnings,
-  );
-  const clientKey = pemFromDataOrFile(
-    user,
-    "client-key",
-    `user "${userName}"`,
-    where,
-    readReferenced,
-    warnings,
-  );
+/** User entries Piggy refuses: other authentication methods and impersonation. */
+const UNSUPPORTED_USER_KEYS = [
+  "auth-provider",
+  "username",
+  "password",
+  "as",
+  "as-uid",
+  "as-groups",
+  "as-user-extra",
+];
+
+/** Refuses a user with an authentication method or impersonation Piggy does not support. */
+function refuseUnsupportedUser(user: Entry, userName: string | undefined, where: string): void {
+  const unsupported = UNSUPPORTED_USER_KEYS
+    .filter((key) => user[key] !== undefined && user[key] !== null);
+  if (unsupported.length > 0) {
+    throw new TypeError(
+      `Cannot use ${where}: user "${userName}" uses ${
+        unsupported.map((k) => `"${k}"`).join(", ")
+      }, ` +
+        "which Piggy does not support: use exec, token, tokenFile or a client certificate",
+    );
+  }
+}
+
+/** The user's credentials: one of exec, a token (or token file) and a client certificate. */
+function userCredentials(
+  user: Entry,
+  userName: string | undefined,
+  reading: Reading,
+  base: string,
+) {
+  const { where, warnings } = reading;
+  const owner = `user "${userName}"`;
+  const read = reading.readReferenced;
+  const clientCert = pemFromDataOrFile(user, "client-certificate", owner, where, read, warnings);
+  const clientKey = pemFromDataOrFile(user, "client-key", owner, where, read, warnings);
   if ((clientCert === undefined) !== (clientKey === undefined)) {
     throw new TypeError(
       `Cannot use ${where}: user "${userName}" needs both a client certificate and a client key`,
@@ -341,11 +356,10 @@ export function parseKubeConfig(text: string, options: ParseKubeConfigOptions): 
   }
   const token = stringField(user, "token");
   const tokenFile = stringField(user, "tokenFile");
-  if (tokenFile !== undefined) readReferenced(tokenFile, "token file");
-  const namespace = stringField(context, "namespace");
+  if (tokenFile !== undefined) read(tokenFile, "token file");
   const exec = user.exec === undefined || user.exec === null
     ? undefined
-    : parseExec(user.exec, `user "${userName}"`, where, base);
+    : parseExec(user.exec, owner, where, base);
   if (exec !== undefined) {
     const others = [
       token !== undefined ? "token" : "",
@@ -358,21 +372,63 @@ export function parseKubeConfig(text: string, options: ParseKubeConfigOptions): 
       );
     }
   }
-
   return {
-    server,
-    ...(caCert !== undefined ? { caCert } : {}),
-    insecureSkipTlsVerify: insecure,
-    ...(tlsServerName ? { tlsServerName } : {}),
     ...(token ? { token } : {}),
-    ...(tokenFile ? { tokenFile: resolve(tokenFile) } : {}),
+    ...(tokenFile ? { tokenFile: reading.resolve(tokenFile) } : {}),
     ...(clientCert !== undefined && clientKey !== undefined ? { clientCert, clientKey } : {}),
     ...(exec ? { exec } : {}),
+  };
+}
+
+/**
+ * Parses kubeconfig text and resolves its current (or the given) context.
+ *
+ * @throws {SyntaxError} when the text is not YAML
+ * @throws {TypeError} when entries are missing or credentials are unsupported
+ * @throws {Error} when a referenced file cannot be read
+ */
+export function parseKubeConfig(text: string, options: ParseKubeConfigOptions): KubeConfig {
+  const { path, readFile } = options;
+  const where = `kubeconfig "${path}"`;
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (error) {
+    throw new SyntaxError(`Cannot parse ${where}: ${(error as Error).message}`, { cause: error });
+  }
+  if (!isRecord(doc)) throw new TypeError(`Cannot use ${where}: the file is empty or not a map`);
+  const selected = selectContext(doc, options.context, where);
+
+  const base = dirname(path);
+  const resolve = (file: string) => (isAbsolute(file) ? file : join(base, file));
+  const reading: Reading = {
+    where,
+    resolve,
+    readReferenced: (file, what) => {
+      const full = resolve(file);
+      try {
+        return readFile(full);
+      } catch (error) {
+        throw new Error(`Cannot read ${what} "${full}" named in ${where}`, { cause: error });
+      }
+    },
+    warnings: [],
+  };
+  const { cluster, clusterName, user, userName } = selected;
+  const { server, url } = clusterServer(cluster, clusterName, where);
+  refuseUnsupportedUser(user, userName, where);
+  const tls = clusterTls(cluster, clusterName, url, reading);
+  const credentials = userCredentials(user, userName, reading, base);
+  const namespace = stringField(selected.context, "namespace");
+  return {
+    server,
+    ...tls,
+    ...credentials,
     ...(namespace ? { namespace } : {}),
     source: "kubeconfig",
     location: path,
-    context: contextName,
-    warnings,
+    context: selected.contextName,
+    warnings: reading.warnings,
   };
 }
 
