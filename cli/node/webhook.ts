@@ -24,6 +24,7 @@ import {
   type SetupIo,
   setUpWebhook,
   watchCertificate,
+  type WebhookSetup,
 } from "../../src/server/webhook_setup.ts";
 import { createNodeListener } from "./http_adapter.ts";
 
@@ -35,25 +36,14 @@ const io: SetupIo = {
   readTextFileSync: (path) => readFileSync(path, "utf8"),
 };
 
-async function main(): Promise<number> {
-  const answered = answerWebhookArgs(process.argv.slice(2), {
-    writeStdout: (text) => process.stdout.write(`${text}\n`),
-    writeStderr: (text) => process.stderr.write(`${text}\n`),
-  });
-  if (answered !== undefined) return answered;
-  const setup = await setUpWebhook({ ...process.env }, io);
-  if ("error" in setup) return 1;
-  const { logger, listen, app, limits } = setup;
+/** The HTTPS server (HTTP without a certificate) with the webhook's connection limits. */
+function createServer(
+  setup: WebhookSetup,
+  listener: http.RequestListener,
+): http.Server | https.Server {
+  const { logger, limits } = setup;
   const cert = setup.tls?.cert;
   const key = setup.tls?.key;
-
-  const listener = createNodeListener(app.handler, {
-    scheme: cert ? "https" : "http",
-    closing: () => setup.shuttingDown,
-    onError: (error) => {
-      logger.error("Unhandled error while serving request", { error: describeError(error) });
-    },
-  });
   // Node checks header deadlines on this interval (30 s by default).
   const connectionsCheckingInterval = Math.min(1_000, limits.headerTimeoutMs / 4);
   const server = cert && key
@@ -82,6 +72,30 @@ async function main(): Promise<number> {
     logger.debug("TLS handshake failed", { error: describeError(error) });
     socket.destroy();
   });
+  return server;
+}
+
+async function main(): Promise<number> {
+  const answered = answerWebhookArgs(process.argv.slice(2), {
+    writeStdout: (text) => process.stdout.write(`${text}\n`),
+    writeStderr: (text) => process.stderr.write(`${text}\n`),
+  });
+  if (answered !== undefined) return answered;
+  const setup = await setUpWebhook({ ...process.env }, io);
+  if ("error" in setup) return 1;
+  const { logger, listen, app } = setup;
+  const cert = setup.tls?.cert;
+
+  const server = createServer(
+    setup,
+    createNodeListener(app.handler, {
+      scheme: cert ? "https" : "http",
+      closing: () => setup.shuttingDown,
+      onError: (error) => {
+        logger.error("Unhandled error while serving request", { error: describeError(error) });
+      },
+    }),
+  );
 
   const bind = async (hostname: string) => {
     server.listen(listen.port, hostname);
