@@ -100,6 +100,163 @@ function refusal(status: number, message: string): string {
     `content-length: ${new TextEncoder().encode(body).length}\r\n\r\n${body}`;
 }
 
+/** What every relayed connection of one front shares. */
+interface Front {
+  limits: ConnectionLimits;
+  logger: Logger;
+  target: FrontListenerOptions["backend"];
+  /** Connections open now. */
+  open: Set<Tracked>;
+  /** Local ports of our backend connections. */
+  backendPorts: Set<number>;
+}
+
+const now = () => performance.now();
+
+/** Moves a connection to the phase its request framing reached, with that phase's deadline. */
+function advancePhase(tracked: Tracked, completed: number, limits: ConnectionLimits): void {
+  const phase = tracked.framing.phase;
+  if (phase === "headers") {
+    if (tracked.phase !== "headers") {
+      tracked.phase = "headers";
+      tracked.deadline = now() + limits.headerTimeoutMs;
+    }
+  } else if (phase === "body") {
+    tracked.phase = "body";
+    tracked.deadline = now() + limits.idleTimeoutMs;
+  } else if (completed > 0 || tracked.phase === "body") {
+    tracked.phase = "busy";
+    tracked.deadline = Infinity;
+  }
+}
+
+/** Relays one client connection to its own backend connection, under the deadlines. */
+function relay(client: net.Socket, front: Front): void {
+  const { limits, logger, target, open, backendPorts } = front;
+  client.setNoDelay(true);
+  client.pause();
+  const backend = net.connect({ host: target.hostname, port: target.port, noDelay: true });
+  const tracked: Tracked = {
+    client,
+    backend,
+    framing: new RequestFraming({ maxHeaderBytes: limits.maxHeaderBytes }),
+    phase: "headers",
+    deadline: now() + limits.headerTimeoutMs,
+  };
+  open.add(tracked);
+  let backendPort: number | undefined;
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    open.delete(tracked);
+    if (backendPort !== undefined) backendPorts.delete(backendPort);
+    client.destroy();
+    backend.destroy();
+  };
+  // After our last byte, keep reading (and dropping) what the client still sends for a moment:
+  // closing with unread input makes the kernel send a reset, which can destroy the answer
+  // before the client reads it (an early 413 while the body is still coming, a refusal).
+  let lingering = false;
+  const closeAfter = (answer?: string) => {
+    if (lingering || done) return;
+    lingering = true;
+    tracked.phase = "busy";
+    tracked.deadline = Infinity;
+    client.resume();
+    if (answer === undefined) client.end();
+    else client.end(answer);
+    client.once("finish", () => setTimeout(finish, LINGER_MS).unref());
+  };
+  backend.once("connect", () => {
+    backendPort = backend.localPort;
+    if (backendPort !== undefined) backendPorts.add(backendPort);
+    client.resume();
+  });
+  client.on("data", (chunk: Uint8Array) => {
+    if (lingering) return;
+    const result = tracked.framing.push(chunk);
+    if (result.error) {
+      logger.debug("Refused a request the front cannot frame", { reason: result.error.message });
+      closeAfter(refusal(result.error.status, result.error.message));
+      backend.destroy();
+      return;
+    }
+    advancePhase(tracked, result.completed, limits);
+    if (!backend.write(chunk)) client.pause();
+  });
+  backend.on("drain", () => {
+    if (!lingering) client.resume();
+  });
+  backend.on("data", (chunk: Uint8Array) => {
+    if (tracked.phase === "busy" || tracked.phase === "idle") {
+      tracked.phase = "idle";
+      tracked.deadline = now() + limits.idleTimeoutMs;
+    }
+    if (!client.write(chunk)) backend.pause();
+  });
+  client.on("drain", () => backend.resume());
+  // The HTTP server closed (after an answer with `connection: close`, or on shutdown): pass it
+  // on once the client has every byte.
+  backend.on("end", () => closeAfter());
+  client.on("end", finish);
+  client.on("close", finish);
+  // However the HTTP server's side ends (it resets a connection it closes with unread input,
+  // e.g. after an early 413), the client gets what was answered, then the close.
+  backend.on("close", () => closeAfter());
+  client.on("error", (error: Error) => {
+    logger.debug("Client connection failed", { error: describeError(error) });
+    finish();
+  });
+  backend.on("error", (error: Error) => {
+    if (backendPort === undefined) {
+      logger.warn("Cannot reach the HTTP server behind the listener", {
+        error: describeError(error),
+      });
+    }
+    closeAfter();
+  });
+}
+
+/** Closes a connection whose deadline passed: 408 while headers were due, else silently. */
+function expire(tracked: Tracked, logger: Logger): void {
+  tracked.deadline = Infinity;
+  if (tracked.phase === "headers") {
+    logger.debug("Closed a connection: headers not received in time (PIGGY_HEADER_TIMEOUT)");
+    tracked.backend.destroy();
+    tracked.client.end(TIMEOUT_ANSWER);
+    tracked.client.once("finish", () => tracked.client.destroy());
+    // Ends it even if the client never reads.
+    setTimeout(() => tracked.client.destroy(), 1_000);
+  } else {
+    logger.debug("Closed an idle connection (PIGGY_IDLE_TIMEOUT)");
+    tracked.client.destroy();
+    tracked.backend.destroy();
+  }
+}
+
+/** The TLS server (plain TCP without a certificate) that hands connections to `onConnection`. */
+function createSocketServer(
+  options: FrontListenerOptions,
+  onConnection: (socket: net.Socket) => void,
+): net.Server {
+  const { limits, logger } = options;
+  if (!options.tls) return net.createServer({ noDelay: true }, onConnection);
+  const server = tls.createServer({
+    cert: options.tls.cert,
+    key: options.tls.key,
+    minVersion: "TLSv1.2",
+    ALPNProtocols: ["http/1.1"],
+    handshakeTimeout: limits.handshakeTimeoutMs,
+  }, onConnection);
+  // With a listener of our own, closing the socket is ours too (handshake timeout included).
+  server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
+    logger.debug("TLS handshake failed", { error: describeError(error) });
+    socket.destroy();
+  });
+  return server;
+}
+
 /**
  * Creates the front; {@link FrontListener.listen} starts it.
  *
@@ -108,126 +265,16 @@ function refusal(status: number, message: string): string {
  * await front.listen(8443, "::");
  */
 export function createFrontListener(options: FrontListenerOptions): FrontListener {
-  const { limits, logger, backend: target } = options;
-  const open = new Set<Tracked>();
-  const backendPorts = new Set<number>();
-  const now = () => performance.now();
-
-  const onConnection = (client: net.Socket) => {
-    client.setNoDelay(true);
-    client.pause();
-    const backend = net.connect({ host: target.hostname, port: target.port, noDelay: true });
-    const tracked: Tracked = {
-      client,
-      backend,
-      framing: new RequestFraming({ maxHeaderBytes: limits.maxHeaderBytes }),
-      phase: "headers",
-      deadline: now() + limits.headerTimeoutMs,
-    };
-    open.add(tracked);
-    let backendPort: number | undefined;
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      open.delete(tracked);
-      if (backendPort !== undefined) backendPorts.delete(backendPort);
-      client.destroy();
-      backend.destroy();
-    };
-    // After our last byte, keep reading (and dropping) what the client still sends for a moment:
-    // closing with unread input makes the kernel send a reset, which can destroy the answer
-    // before the client reads it (an early 413 while the body is still coming, a refusal).
-    let lingering = false;
-    const closeAfter = (answer?: string) => {
-      if (lingering || done) return;
-      lingering = true;
-      tracked.phase = "busy";
-      tracked.deadline = Infinity;
-      client.resume();
-      if (answer === undefined) client.end();
-      else client.end(answer);
-      client.once("finish", () => setTimeout(finish, LINGER_MS).unref());
-    };
-    backend.once("connect", () => {
-      backendPort = backend.localPort;
-      if (backendPort !== undefined) backendPorts.add(backendPort);
-      client.resume();
-    });
-    client.on("data", (chunk: Uint8Array) => {
-      if (lingering) return;
-      const result = tracked.framing.push(chunk);
-      if (result.error) {
-        logger.debug("Refused a request the front cannot frame", { reason: result.error.message });
-        closeAfter(refusal(result.error.status, result.error.message));
-        backend.destroy();
-        return;
-      }
-      const phase = tracked.framing.phase;
-      if (phase === "headers") {
-        if (tracked.phase !== "headers") {
-          tracked.phase = "headers";
-          tracked.deadline = now() + limits.headerTimeoutMs;
-        }
-      } else if (phase === "body") {
-        tracked.phase = "body";
-        tracked.deadline = now() + limits.idleTimeoutMs;
-      } else if (result.completed > 0 || tracked.phase === "body") {
-        tracked.phase = "busy";
-        tracked.deadline = Infinity;
-      }
-      if (!backend.write(chunk)) client.pause();
-    });
-    backend.on("drain", () => {
-      if (!lingering) client.resume();
-    });
-    backend.on("data", (chunk: Uint8Array) => {
-      if (tracked.phase === "busy" || tracked.phase === "idle") {
-        tracked.phase = "idle";
-        tracked.deadline = now() + limits.idleTimeoutMs;
-      }
-      if (!client.write(chunk)) backend.pause();
-    });
-    client.on("drain", () => backend.resume());
-    // The HTTP server closed (after an answer with `connection: close`, or on shutdown): pass it
-    // on once the client has every byte.
-    backend.on("end", () => closeAfter());
-    client.on("end", finish);
-    client.on("close", finish);
-    // However the HTTP server's side ends (it resets a connection it closes with unread input,
-    // e.g. after an early 413), the client gets what was answered, then the close.
-    backend.on("close", () => closeAfter());
-    client.on("error", (error: Error) => {
-      logger.debug("Client connection failed", { error: describeError(error) });
-      finish();
-    });
-    backend.on("error", (error: Error) => {
-      if (backendPort === undefined) {
-        logger.warn("Cannot reach the HTTP server behind the listener", {
-          error: describeError(error),
-        });
-      }
-      closeAfter();
-    });
+  const { limits, logger } = options;
+  const front: Front = {
+    limits,
+    logger,
+    target: options.backend,
+    open: new Set(),
+    backendPorts: new Set(),
   };
-
-  let server: net.Server;
-  if (options.tls) {
-    server = tls.createServer({
-      cert: options.tls.cert,
-      key: options.tls.key,
-      minVersion: "TLSv1.2",
-      ALPNProtocols: ["http/1.1"],
-      handshakeTimeout: limits.handshakeTimeoutMs,
-    }, onConnection);
-    // With a listener of our own, closing the socket is ours too (handshake timeout included).
-    server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
-      logger.debug("TLS handshake failed", { error: describeError(error) });
-      socket.destroy();
-    });
-  } else {
-    server = net.createServer({ noDelay: true }, onConnection);
-  }
+  const { open, backendPorts } = front;
+  const server = createSocketServer(options, (client) => relay(client, front));
   // The runtime refuses connections over the cap without an event: warn when it is reached.
   server.maxConnections = limits.maxConnections;
   let accepted = 0;
@@ -251,20 +298,7 @@ export function createFrontListener(options: FrontListenerOptions): FrontListene
     const at = now();
     if (accepted < limits.maxConnections / 2) warnedFull = false;
     for (const tracked of open) {
-      if (tracked.deadline > at) continue;
-      tracked.deadline = Infinity;
-      if (tracked.phase === "headers") {
-        logger.debug("Closed a connection: headers not received in time (PIGGY_HEADER_TIMEOUT)");
-        tracked.backend.destroy();
-        tracked.client.end(TIMEOUT_ANSWER);
-        tracked.client.once("finish", () => tracked.client.destroy());
-        // Ends it even if the client never reads.
-        setTimeout(() => tracked.client.destroy(), 1_000);
-      } else {
-        logger.debug("Closed an idle connection (PIGGY_IDLE_TIMEOUT)");
-        tracked.client.destroy();
-        tracked.backend.destroy();
-      }
+      if (tracked.deadline <= at) expire(tracked, logger);
     }
   }, tick);
   sweeper.unref();
