@@ -12,16 +12,21 @@
  * @module
  */
 
-import { describeError } from "../src/log.ts";
+import { describeError, type Logger } from "../src/log.ts";
 import { answerWebhookArgs } from "../src/server/webhook_args.ts";
 import { runCommand } from "../src/runtime/run_command.ts";
-import { createFrontListener, type FrontListener } from "../src/server/front_listener.ts";
+import {
+  type BoundAddress,
+  createFrontListener,
+  type FrontListener,
+} from "../src/server/front_listener.ts";
 import {
   delay,
   DRAIN_TIMEOUT_MS,
   type SetupIo,
   setUpWebhook,
   watchCertificate,
+  type WebhookSetup,
 } from "../src/server/webhook_setup.ts";
 
 const io: SetupIo = {
@@ -36,6 +41,26 @@ const io: SetupIo = {
 function isAddressFamilyError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   return code !== "EADDRINUSE" && code !== "EACCES" && code !== "EPERM";
+}
+
+/**
+ * Binds the front to the listen address; on a host without IPv6 to the fallback address. A port
+ * in use or a denied bind is an error either way.
+ */
+async function listenWithFallback(
+  front: FrontListener,
+  listen: WebhookSetup["listen"],
+  logger: Logger,
+): Promise<BoundAddress> {
+  try {
+    return await front.listen(listen.port, listen.hostname);
+  } catch (error) {
+    if (!listen.fallbackHostname || !isAddressFamilyError(error)) throw error;
+    logger.warn(`Cannot listen on ${listen.hostname}: using ${listen.fallbackHostname}`, {
+      error: describeError(error),
+    });
+    return await front.listen(listen.port, listen.fallbackHostname);
+  }
 }
 
 async function main(): Promise<number> {
@@ -71,18 +96,9 @@ async function main(): Promise<number> {
     logger,
   });
 
-  let bound;
+  let bound: BoundAddress;
   try {
-    try {
-      bound = await front.listen(listen.port, listen.hostname);
-    } catch (error) {
-      // Only a host without IPv6 falls back; a port in use or a denied bind is an error.
-      if (!listen.fallbackHostname || !isAddressFamilyError(error)) throw error;
-      logger.warn(`Cannot listen on ${listen.hostname}: using ${listen.fallbackHostname}`, {
-        error: describeError(error),
-      });
-      bound = await front.listen(listen.port, listen.fallbackHostname);
-    }
+    bound = await listenWithFallback(front, listen, logger);
   } catch (error) {
     logger.error("Cannot listen", { error: describeError(error) });
     await backend.shutdown();
