@@ -152,6 +152,20 @@ function readBody(response: IncomingMessage): Promise<string> {
 }
 
 /**
+ * The values of a 200 answer.
+ *
+ * @throws {SecretSourceError} for another status (retryable as the status says) or a bad body
+ */
+function secretsOfAnswer(status: number, text: string): Record<string, string> {
+  if (status === 200) return decodeSecretAnswer(text);
+  const { code, message } = describeAnswer(status, text);
+  throw new SecretSourceError(`Webhook answered ${status}: ${message || "(no message)"}`, {
+    code,
+    retryable: isRetryableStatus(status),
+  });
+}
+
+/**
  * POSTs to `<address>/secret` and returns the key/value map.
  *
  * @throws {TypeError} when the address is unusable (not retryable)
@@ -178,21 +192,11 @@ export function requestSecrets(request: ProxyRequest): Promise<Record<string, st
     const onResponse = (response: IncomingMessage) => {
       const status = response.statusCode ?? 0;
       readBody(response).then((text) => {
-        if (status === 200) {
-          try {
-            finish(undefined, decodeSecretAnswer(text));
-          } catch (error) {
-            finish(error);
-          }
-          return;
+        try {
+          finish(undefined, secretsOfAnswer(status, text));
+        } catch (error) {
+          finish(error);
         }
-        const { code, message } = describeAnswer(status, text);
-        finish(
-          new SecretSourceError(`Webhook answered ${status}: ${message || "(no message)"}`, {
-            code,
-            retryable: isRetryableStatus(status),
-          }),
-        );
       }, (error) => {
         finish(
           error instanceof SecretSourceError
