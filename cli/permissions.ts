@@ -5,13 +5,33 @@
  * @module
  */
 
+/**
+ * V8 flags of piggy-webhooks. `deno compile` bakes them into the binary (a compiled binary ignores
+ * `DENO_V8_FLAGS`), and every `deno run` of the webhook passes them too.
+ */
+export const WEBHOOK_V8_FLAGS: readonly string[] = [];
+
+/** The permission flags of piggy-webhooks, then `--v8-flags=…` when there are any. */
+function webhookFlags(v8Flags: readonly string[]): string[] {
+  return [
+    "--allow-net",
+    "--allow-read",
+    "--allow-env",
+    "--allow-sys=osRelease,hostname",
+    ...(v8Flags.length > 0 ? [`--v8-flags=${v8Flags.join(",")}`] : []),
+  ];
+}
+
 /** piggy-webhooks: serves HTTPS, reads certificates and kubeconfig, calls Kubernetes and AWS. */
-export const WEBHOOK_FLAGS: readonly string[] = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-env",
-  "--allow-sys=osRelease,hostname",
-];
+export const WEBHOOK_FLAGS: readonly string[] = webhookFlags(WEBHOOK_V8_FLAGS);
+
+/**
+ * {@link WEBHOOK_FLAGS} with other V8 flags than the shipped ones (`deno run` accepts one
+ * `--v8-flags`): benchmarks comparing heap settings, tests adding `--expose-gc`.
+ */
+export function webhookFlagsWithV8(v8Flags: readonly string[]): string[] {
+  return webhookFlags(v8Flags);
+}
 
 /**
  * piggy-env: reads the token/CA files, calls the webhook or AWS, writes its own copy for

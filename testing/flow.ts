@@ -40,9 +40,12 @@ export interface Admitted {
   pod: Pod;
 }
 
-/** Sends `pod` to the webhook's `/mutate` and applies the returned patch. */
+/**
+ * Sends `pod` to the webhook's `/mutate` and applies the returned patch. `webhook` is a running
+ * process, or anything with its `fetch` (e.g. an in-process handler).
+ */
 export async function admitPod(
-  webhook: WebhookProcess,
+  webhook: Pick<WebhookProcess, "fetch">,
   pod: Pod,
   namespace: string,
 ): Promise<Admitted> {

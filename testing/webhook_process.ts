@@ -8,7 +8,7 @@
 import { Buffer } from "node:buffer";
 import https from "node:https";
 import { fileURLToPath } from "node:url";
-import { WEBHOOK_FLAGS } from "../cli/permissions.ts";
+import { WEBHOOK_FLAGS, webhookFlagsWithV8 } from "../cli/permissions.ts";
 import { createTestCa, type TestCa } from "./pki.ts";
 
 const ENTRY = fileURLToPath(new URL("../cli/webhook.ts", import.meta.url));
@@ -21,6 +21,10 @@ export interface StartWebhookOptions {
   tls?: boolean;
   /** CA that issues the serving certificate. @default a new CA */
   ca?: TestCa;
+  /** V8 flags instead of the shipped ones (`WEBHOOK_V8_FLAGS`). @default the shipped ones */
+  v8Flags?: readonly string[];
+  /** Extra `deno run` flags before the entry, e.g. `--inspect=127.0.0.1:0`. @default none */
+  denoArgs?: readonly string[];
 }
 
 /** A running webhook process. */
@@ -102,7 +106,12 @@ export async function startWebhook(options: StartWebhookOptions = {}): Promise<W
   };
   if (!env.DENO_DIR) delete env.DENO_DIR;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...WEBHOOK_FLAGS, ENTRY],
+    args: [
+      "run",
+      ...(options.v8Flags ? webhookFlagsWithV8(options.v8Flags) : WEBHOOK_FLAGS),
+      ...(options.denoArgs ?? []),
+      ENTRY,
+    ],
     env,
     clearEnv: true,
     stdin: "null",
