@@ -6,10 +6,15 @@
  */
 
 /**
- * V8 flags of piggy-webhooks. `deno compile` bakes them into the binary (a compiled binary ignores
- * `DENO_V8_FLAGS`), and every `deno run` of the webhook passes them too.
+ * V8 flags of piggy-webhooks: heap sizing that fits the chart's 256Mi memory limit (see
+ * docs/memory.md). Without them V8 sizes its heap from the host's memory and, under load, commits
+ * 100+ MiB for ~22 MiB of live objects. `deno compile` bakes them into the binary (a compiled
+ * binary ignores `DENO_V8_FLAGS`), and every `deno run` of the webhook passes them too.
  */
-export const WEBHOOK_V8_FLAGS: readonly string[] = [];
+export const WEBHOOK_V8_FLAGS: readonly string[] = [
+  "--max-semi-space-size=4",
+  "--max-old-space-size=128",
+];
 
 /** The permission flags of piggy-webhooks, then `--v8-flags=…` when there are any. */
 function webhookFlags(v8Flags: readonly string[]): string[] {

@@ -3,7 +3,7 @@
  * does (`setUpWebhook` on this process's environment, pointed at stand-ins in the parent process),
  * then calls its `/secret` handler in-process, `calls` times with `concurrency` in flight, and
  * every `every` calls forces a full garbage collection (`--expose-gc`) and records the heap in use.
- * Prints one JSON line on stdout: `{ samples: [{ calls, heapUsed }], statuses: { "200": n } }`.
+ * Prints one JSON line on stdout: `{ heapSizeLimit, samples: [{ calls, heapUsed }], statuses }`.
  *
  * Its one argument is a JSON {@link HeapChildConfig}.
  *
@@ -11,6 +11,7 @@
  */
 
 import process from "node:process";
+import v8 from "node:v8";
 import { setUpWebhook } from "../src/server/webhook_setup.ts";
 
 /** What the child sends. */
@@ -25,6 +26,8 @@ export interface HeapChildConfig {
 
 /** What the child prints. */
 export interface HeapChildResult {
+  /** V8's heap limit in this process (set by the V8 flags). */
+  heapSizeLimit: number;
   samples: { calls: number; heapUsed: number }[];
   statuses: Record<string, number>;
 }
@@ -68,7 +71,7 @@ async function run(config: HeapChildConfig): Promise<HeapChildResult> {
     }
   }));
   setup.close();
-  return { samples, statuses };
+  return { heapSizeLimit: v8.getHeapStatistics().heap_size_limit, samples, statuses };
 }
 
 if (import.meta.main) {
