@@ -10,8 +10,8 @@
  * - `src/server/`: the webhook's router and start-up; composes the features.
  * - features: `src/admission/` (/mutate), `src/authz/` (/secret), `src/launcher/` (piggy-env).
  *   They import neither each other nor the server.
- * - shared rooms: `src/pod/`, `src/secrets/`, `src/k8s/`, `src/config/`, `src/http/`,
- *   `src/runtime/`. They import no feature and not the server.
+ * - shared rooms: `src/pod/`, `src/secrets/`, `src/k8s/`, `src/registry/`, `src/config/`,
+ *   `src/http/`, `src/runtime/`. They import no feature and not the server.
  * - base: `src/constants.ts`, `src/errors.ts`, `src/log.ts`.
  * Nothing in `src/` imports `cli/`, `scripts/` or `tests/`, and only the tests beside the source
  * import `testing/`; `cli/` imports none of the four. Only `src/runtime/` and `cli/` read the
@@ -118,6 +118,7 @@ const SHARED = new Set([
   "src/config",
   "src/http",
   "src/runtime",
+  "src/registry",
 ]);
 const BASE = new Set(["src/constants.ts", "src/errors.ts", "src/log.ts"]);
 const TOOLING = new Set(["cli", "scripts", "tests", "testing"]);

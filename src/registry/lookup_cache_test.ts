@@ -1,0 +1,46 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { LookupCache } from "./lookup_cache.ts";
+
+test("load() shares one running load between callers and keeps the result for the TTL", async () => {
+  let now = 0;
+  const cache = new LookupCache<string>({ now: () => now });
+  let loads = 0;
+  let release: (value: string) => void = () => {};
+  const loader = () => {
+    loads++;
+    return new Promise<string>((resolve) => (release = resolve));
+  };
+  const waiting = Array.from({ length: 50 }, () => cache.load("k", 1000, loader));
+  release("value");
+  assert.deepEqual(new Set(await Promise.all(waiting)), new Set(["value"]));
+  assert.equal(loads, 1);
+  assert.equal(await cache.load("k", 1000, () => Promise.resolve("other")), "value");
+  now = 1000;
+  assert.equal(await cache.load("k", 1000, () => Promise.resolve("fresh")), "fresh");
+});
+
+test("a TTL of 0 and failures are not kept; Infinity is kept until evicted (LRU)", async () => {
+  const cache = new LookupCache<string>({ maxEntries: 2 });
+  await cache.load("no", 0, () => Promise.resolve("x"));
+  assert.equal(cache.get("no"), undefined);
+  await assert.rejects(cache.load("bad", 1000, () => Promise.reject(new Error("boom"))), /boom/);
+  assert.equal(await cache.load("bad", 1000, () => Promise.resolve("ok")), "ok");
+  await cache.load("a", Infinity, () => Promise.resolve("A"));
+  cache.get("bad"); // "bad" is now more recent than "a"
+  await cache.load("c", Infinity, () => Promise.resolve("C"));
+  assert.equal(cache.get("a"), undefined);
+  assert.equal(cache.get("bad"), "ok");
+  assert.equal(cache.size, 2);
+});
+
+test("a fresh load skips the cached value but still shares a running load", async () => {
+  const cache = new LookupCache<string>();
+  await cache.load("k", 1000, () => Promise.resolve("old"));
+  assert.equal(await cache.load("k", 1000, () => Promise.resolve("new"), true), "new");
+  assert.equal(cache.get("k"), "new");
+  let loads = 0;
+  const slow = () => new Promise<string>((resolve) => setTimeout(() => resolve(`v${++loads}`), 20));
+  const both = await Promise.all([cache.load("j", 0, slow, true), cache.load("j", 0, slow, true)]);
+  assert.deepEqual(both, ["v1", "v1"]);
+});
