@@ -70,6 +70,19 @@ export function responseHeader(response: TransportResponse, name: string): strin
   return header(response.headers[name.toLowerCase()]);
 }
 
+/**
+ * The bundled root certificates, which Node's `ca` option replaces unless they are passed along.
+ * Deno adds `ca` to its roots instead, and refuses to list them without a `sys` permission the
+ * webhook does not have: there the list is empty and nothing is lost.
+ */
+function systemRoots(): readonly string[] {
+  try {
+    return [...tls.rootCertificates];
+  } catch {
+    return [];
+  }
+}
+
 /** HTTPS client for registries and token realms. Call {@link RegistryTransport.close} when done. */
 export class RegistryTransport {
   readonly #options: RegistryTransportOptions;
@@ -80,9 +93,7 @@ export class RegistryTransport {
   constructor(options: RegistryTransportOptions = {}) {
     this.#options = options;
     this.#maxBytes = options.maxResponseBytes ?? MAX_REGISTRY_RESPONSE_BYTES;
-    this.#ca = options.caCertificates
-      ? [...tls.rootCertificates, options.caCertificates]
-      : undefined;
+    this.#ca = options.caCertificates ? [...systemRoots(), options.caCertificates] : undefined;
     this.#agent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 16 });
   }
 
@@ -208,7 +219,7 @@ function timeoutError(url: URL, reason: unknown): ImageLookupError {
   const why = reason instanceof Error && reason.message ? `: ${reason.message}` : "";
   return new ImageLookupError(
     "timeout",
-    `no answer from "${url.host}" before the lookup deadline${why}`,
+    `"${url.host}" did not answer before the lookup deadline${why}`,
     { cause: reason },
   );
 }
