@@ -172,13 +172,6 @@ const ENV_DOCS: Record<
   },
 };
 
-/** Settings of Go Piggy's image registry lookup, which is not implemented (no effect). */
-const NO_EFFECT = [
-  "image-pull-secret",
-  "image-pull-secret-namespace",
-  "image-skip-verify-registry",
-];
-
 function cell(text: string): string {
   return text.replaceAll("|", "\\|").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 }
@@ -290,9 +283,9 @@ export function renderAnnotationsDoc(): string {
     "",
     `Not supported: ${unsupported.join(", ")} (a warning says so).`,
     "",
-    `${NO_EFFECT.map(code).join(", ")} configure Go Piggy's image registry lookup, which Piggy ` +
-    "does not do (wrapped containers must set `command`): they are accepted and validated, and " +
-    "have no effect.",
+    "`image-pull-secret`, `image-pull-secret-namespace`, `image-skip-verify-registry` and " +
+    "`image-platform` configure the image lookup of wrapped containers without `command`: see " +
+    "[image-lookup.md](image-lookup.md).",
     "",
     "## Written by Piggy",
     "",

@@ -68,7 +68,11 @@ export interface StandInSecretVersion {
 export type SsmParameterType = "String" | "StringList" | "SecureString";
 
 /** Actions the stand-in answers. */
-export type AwsAction = "GetSecretValue" | "GetParametersByPath" | "AssumeRoleWithWebIdentity";
+export type AwsAction =
+  | "GetSecretValue"
+  | "GetParametersByPath"
+  | "AssumeRoleWithWebIdentity"
+  | "GetAuthorizationToken";
 
 /** One request as the stand-in saw it. Never holds secret values. */
 export interface AwsRequestRecord {
@@ -146,6 +150,8 @@ export interface AwsStandIn {
   failNext(action: AwsAction, errorName: string, times?: number): void;
   /** The next `times` calls of `action` are answered after `delayMs`. */
   delayNext(action: AwsAction, delayMs: number, times?: number): void;
+  /** The password ECR GetAuthorizationToken hands out (user `AWS`). */
+  ecrPassword: string;
   /** Accepts `token` in AssumeRoleWithWebIdentity for `roleArn`. */
   registerWebIdentity(token: string, roleArn: string): void;
   /** Environment for a process (or {@link withEnv}) that must reach this stand-in. */
@@ -340,6 +346,7 @@ function computeSignature(
 const TARGET_SERVICE: Record<string, string> = {
   secretsmanager: "secretsmanager",
   AmazonSSM: "ssm",
+  AmazonEC2ContainerRegistry_V20150921: "ecr",
 };
 
 /**
@@ -767,6 +774,16 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
           answer = getSecretValue(input, record);
         } else if (record.action === "GetParametersByPath" && service === "ssm") {
           answer = getParametersByPath(input, record);
+        } else if (record.action === "GetAuthorizationToken" && service === "ecr") {
+          const ids = Array.isArray(input.registryIds) ? input.registryIds.map(String) : [];
+          const id = ids[0] ?? STAND_IN_ACCOUNT;
+          answer = {
+            authorizationData: [{
+              authorizationToken: btoa(`AWS:${standIn.ecrPassword}`),
+              expiresAt: Math.floor(Date.now() / 1000) + 12 * 3600,
+              proxyEndpoint: `https://${id}.dkr.ecr.${record.region}.amazonaws.com`,
+            }],
+          };
         } else {
           throw new AwsError("UnknownOperationException", "Unknown operation");
         }
@@ -848,8 +865,9 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
     return tempDir;
   }
 
-  return {
+  const standIn: AwsStandIn = {
     url,
+    ecrPassword: "ecr-stand-in-password",
     get counts() {
       return { ...counts };
     },
@@ -918,6 +936,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
         vars.AWS_ENDPOINT_URL_SECRETS_MANAGER = url;
         vars.AWS_ENDPOINT_URL_SSM = url;
         vars.AWS_ENDPOINT_URL_STS = url;
+        vars.AWS_ENDPOINT_URL_ECR = url;
       } else {
         vars.AWS_ENDPOINT_URL = url;
       }
@@ -956,6 +975,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
       if (tempDir) rmSync(tempDir, { recursive: true, force: true });
     },
   };
+  return standIn;
 }
 
 const ENV_LOCK = join(tmpdir(), "piggy-aws-env.lock");

@@ -36,6 +36,8 @@ export interface StartRegistryOptions {
   /** CA issuing the registry's (and token service's) certificate. */
   ca: TestCa;
   auth: RegistryAuth;
+  /** Extra DNS names of the registry's certificate (e.g. an ECR host reached by an override). */
+  serverNames?: string[];
 }
 
 /** One request the registry served (from its log). */
@@ -158,7 +160,9 @@ async function startTokenService(
 export async function startRegistry(options: StartRegistryOptions): Promise<TestRegistry> {
   const dir = mkdtempSync(join(tmpdir(), "piggy-registry-"));
   const port = await freePort();
-  const cert = options.ca.issue(`registry-${port}`);
+  const cert = options.ca.issue(`registry-${port}`, {
+    serverNames: ["localhost", "127.0.0.1", "::1", ...(options.serverNames ?? [])],
+  });
   const lines = [
     "version: 0.1",
     "log:",

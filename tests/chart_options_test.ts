@@ -44,6 +44,12 @@ const BAD: Readonly<Record<string, string | number>> = {
   PIGGY_SHUTDOWN_DELAY: "5 s",
   STANDALONE: "enabled",
   IMAGE_SKIP_VERIFY_REGISTRY: "sure",
+  PIGGY_IMAGE_LOOKUP: "always",
+  PIGGY_IMAGE_LOOKUP_TIMEOUT: "3 s",
+  PIGGY_IMAGE_CACHE_SIZE: "-1",
+  PIGGY_IMAGE_CACHE_TTL: "5 minutes",
+  PIGGY_IMAGE_PULL_SECRET_ANY_NAMESPACE: "any",
+  PIGGY_REGISTRY_ALLOW_LOOPBACK: "local",
 };
 
 /** Values the webhook accepts, written as chart users write them. */
@@ -82,6 +88,12 @@ const GOOD: Readonly<Record<string, string | number | boolean>> = {
   PIGGY_SHUTDOWN_DELAY: "0s",
   STANDALONE: "0",
   IMAGE_SKIP_VERIFY_REGISTRY: "false",
+  PIGGY_IMAGE_LOOKUP: "warn",
+  PIGGY_IMAGE_LOOKUP_TIMEOUT: "2500ms",
+  PIGGY_IMAGE_CACHE_SIZE: 0,
+  PIGGY_IMAGE_CACHE_TTL: "1h",
+  PIGGY_IMAGE_PULL_SECRET_ANY_NAMESPACE: false,
+  PIGGY_REGISTRY_ALLOW_LOOPBACK: "false",
 };
 
 test("the examples cover every env variable the chart schema checks", () => {

@@ -18,7 +18,8 @@ import { LIMIT_ENV } from "../constants.ts";
 import { InvalidObjectError, LimitExceededError, toStatus } from "../errors.ts";
 import type { KubeClient } from "../k8s/client.ts";
 import { describeError, type LogFields, type Logger } from "../log.ts";
-import type { PodFacts } from "../pod/container_refs.ts";
+import type { ImageLookupMode } from "../config/webhook_options.ts";
+import { isWrapped, type PodFacts, qualifies } from "../pod/container_refs.ts";
 import { gatherFacts, GatherFactsError } from "../pod/gather_facts.ts";
 import { checkPodShape } from "../pod/pod_shape.ts";
 import {
@@ -26,6 +27,8 @@ import {
   DEFAULT_MAX_CONTAINERS,
   DEFAULT_MAX_ENV_PER_CONTAINER,
 } from "../pod/pod_limits.ts";
+import { type ImageConfigSource, lookUpImageCommands } from "../pod/image_lookup.ts";
+import type { EcrCredentialSource } from "../registry/ecr.ts";
 import { isTriggered, mutatePod, type MutationResult } from "./mutate_pod.ts";
 import { isObject } from "./decode.ts";
 import { createPatch } from "./patch.ts";
@@ -45,6 +48,20 @@ export interface AdmissionLimits {
   maxContainers?: number;
   /** Most env plus envFrom entries per container. @default DEFAULT_MAX_ENV_PER_CONTAINER */
   maxEnvPerContainer?: number;
+}
+
+/** How containers without `command` get their image's Entrypoint/Cmd. */
+export interface ImageLookupContext {
+  /** The registry client (shared cache). */
+  registry: ImageConfigSource;
+  /** ECR credentials with the webhook's identity. */
+  ecr?: EcrCredentialSource;
+  /** `deny`, `warn` or `off` (PIGGY_IMAGE_LOOKUP). */
+  mode: ImageLookupMode;
+  /** One deadline for all lookups of the admission (PIGGY_IMAGE_LOOKUP_TIMEOUT). */
+  timeoutMs: number;
+  /** Pull secrets may come from another namespace (PIGGY_IMAGE_PULL_SECRET_ANY_NAMESPACE). */
+  allowOtherNamespaces: boolean;
 }
 
 /** What {@link admit} needs besides the request. */
@@ -68,6 +85,8 @@ export interface AdmitContext {
   deadlineMs?: number;
   /** Caps of the request. @default each limit's default */
   limits?: AdmissionLimits;
+  /** Image lookups for containers without `command`; absent: such containers are denied. */
+  images?: ImageLookupContext;
 }
 
 function isPodCreate(request: AdmissionRequest): boolean {
@@ -189,6 +208,71 @@ async function lookUpFacts(
   }
 }
 
+/**
+ * Reads the image config of every container Piggy will wrap that has no `command`, into the facts;
+ * a failure denies the pod (mode `deny`) or leaves that container unwrapped with a warning
+ * (`warn`).
+ */
+async function lookUpImages(
+  pod: Pod,
+  namespace: string,
+  config: PiggyConfig,
+  facts: PodFacts,
+  context: AdmitContext,
+  warnings: string[],
+): Promise<PodFacts | { denial: string }> {
+  const images = context.images;
+  if (!images || images.mode === "off") return facts;
+  const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
+    .filter((c) => c && !isWrapped(c) && !(c.command?.length) && qualifies(c, facts));
+  if (containers.length === 0) return facts;
+  const started = (context.now ?? (() => performance.now()))();
+  const result = await lookUpImageCommands(pod, namespace, containers, config, {
+    kube: context.kube,
+    registry: images.registry,
+    ...(images.ecr ? { ecr: images.ecr } : {}),
+    allowOtherNamespaces: images.allowOtherNamespaces,
+  }, AbortSignal.any([context.deadline ?? AbortSignal.timeout(ADMISSION_TIMEOUT_MS), AbortSignal.timeout(images.timeoutMs)]));
+  context.log.debug("Image lookups done", {
+    containers: containers.length,
+    failed: result.failures.length,
+    took_ms: Math.round((context.now ?? (() => performance.now()))() - started),
+  });
+  if (result.failures.length > 0) {
+    for (const failure of result.failures) {
+      context.log.warn("Cannot read the image config of a container without command", {
+        container: failure.container,
+        image: failure.image,
+        reason: failure.reason,
+        mode: images.mode,
+      });
+    }
+    const described = result.failures.map((f) =>
+      `container "${f.container}" (image "${f.image}"): ${f.reason}`
+    );
+    if (images.mode === "deny") {
+      const podLabel = pod.metadata?.name || pod.metadata?.generateName || "";
+      return {
+        denial: `Cannot inject secrets into pod "${podLabel}": cannot read the Entrypoint/Cmd ` +
+          `of ${described.join("; ")}. Set "command" (and "args") on the container so Piggy ` +
+          "needs no registry lookup",
+      };
+    }
+    // Warnings are cut at 120 characters: what to do comes first, the reason is in the log.
+    for (const failure of result.failures) {
+      warnings.push(
+        `Container "${failure.container}" left unwrapped (piggy: values unresolved): set ` +
+          `"command"; image lookup failed: ${failure.reason}`,
+      );
+    }
+  }
+  return {
+    ...facts,
+    images: result.images,
+    unwrapped: new Set(result.failures.map((f) => f.container)),
+  };
+}
+
 /** Why the pod is refused: denying settings (only for pods Piggy would wrap) and the mutation's. */
 function refusalOf(result: MutationResult, problems: readonly ConfigProblem[]): string | undefined {
   const settingDenials = result.denial || result.wrapped.length > 0
@@ -258,8 +342,15 @@ export async function admit(
   if (namespace === "") {
     return denyReview(uid, 400, "Cannot admit the pod: request.namespace is empty", { warnings });
   }
-  const facts = await lookUpFacts(pod, namespace, context);
-  if ("status" in facts) return denyReview(uid, facts.status, facts.message, { warnings });
+  const referenceFacts = await lookUpFacts(pod, namespace, context);
+  if ("status" in referenceFacts) {
+    return denyReview(uid, referenceFacts.status, referenceFacts.message, { warnings });
+  }
+  const facts = await lookUpImages(pod, namespace, config, referenceFacts, context, warnings);
+  if ("denial" in facts) {
+    log.info("Pod denied", { reason: facts.denial });
+    return denyReview(uid, 400, facts.denial, { warnings });
+  }
 
   const result = mutatePod(pod, config, facts, context.newUid);
   warnings.push(...result.warnings);

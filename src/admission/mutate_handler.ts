@@ -17,7 +17,7 @@ import { toStatus } from "../errors.ts";
 import type { KubeClient } from "../k8s/client.ts";
 import { describeError, type Logger } from "../log.ts";
 import { acceptJsonPost, errorResponse, jsonResponse, readJsonBody } from "../http/envelope.ts";
-import { ADMISSION_TIMEOUT_MS, admit, describePod } from "./admit.ts";
+import { ADMISSION_TIMEOUT_MS, admit, describePod, type ImageLookupContext } from "./admit.ts";
 import { decodeReview, isObject, readReviewUid } from "./decode.ts";
 import { denyReview } from "./response.ts";
 import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
@@ -61,6 +61,8 @@ export interface MutateHandlerDeps {
    * request), `error` (the webhook could not decide: a 5xx denial).
    */
   onAdmission?: (outcome: AdmissionOutcome, seconds: number) => void;
+  /** Image lookups for wrapped containers without `command`; absent: such pods are denied. */
+  images?: ImageLookupContext;
 }
 
 /** How an admission request ended. */
@@ -139,6 +141,7 @@ export function createMutateHandler(
       ...(options.maxContainers ? { maxContainers: options.maxContainers } : {}),
       ...(options.maxEnvPerContainer ? { maxEnvPerContainer: options.maxEnvPerContainer } : {}),
     },
+    ...(deps.images ? { images: deps.images } : {}),
   };
   const deadlineMs = options.admissionTimeoutMs ?? ADMISSION_TIMEOUT_MS;
 

@@ -17,7 +17,9 @@
  * - Already-wrapped containers always qualify: they run the launcher, which needs its env.
  * - `metadata.annotations` is created when absent.
  * - Denials instead of broken pods: proxy mode without an address, an empty installer image, a
- *   container without `command` (until the registry lookup exists).
+ *   container without `command` whose image was not looked up (the lookup runs before, in
+ *   `gatherFacts`' sibling `image_lookup.ts`; its Entrypoint/Cmd arrive in `facts.images` and are
+ *   combined with `args` by Kubernetes' rules, then wrapped and signed like an explicit command).
  * - The installer satisfies Pod Security `restricted` (non-root, no privilege escalation unless
  *   asked, all capabilities dropped, RuntimeDefault seccomp, read-only root filesystem).
  * - The volume is a disk-backed emptyDir with a sizeLimit by default (see `settings.ts`).
@@ -44,7 +46,7 @@ import {
 } from "../constants.ts";
 import { parseQuantity } from "../config/parse.ts";
 import type { PiggyConfig } from "../config/settings.ts";
-import { isWrapped, type PodFacts, qualifies } from "../pod/container_refs.ts";
+import { type ImageEntry, isWrapped, type PodFacts, qualifies } from "../pod/container_refs.ts";
 import { formatUidAnnotation, parseUidAnnotation } from "../pod/piggy_uid.ts";
 import { commandSignature } from "../pod/signature.ts";
 
@@ -91,6 +93,10 @@ interface Target {
   init: boolean;
   /** Original vector to sign, without launcher and `--`. */
   entry: string[];
+  /** What goes after `--` in the spec: `entry` with `$` of image-provided parts escaped. */
+  specEntry: string[];
+  /** The image's Entrypoint/Cmd, for a container without `command`. */
+  image?: ImageEntry;
   signature: string;
   uid?: string;
 }
@@ -250,14 +256,42 @@ function launcherVolume(config: PiggyConfig): Volume {
   };
 }
 
-function originalEntry(container: Container): string[] {
+/** `$` → `$$`: the kubelet turns it back into `$` and expands no `$(VAR)` in image text. */
+function escapeKubelet(text: string): string {
+  return text.replaceAll("$", "$$$$");
+}
+
+/**
+ * What the kubelet would run, and its spec form: the container's own `command` + `args`, or for a
+ * container without `command` the image's Entrypoint followed by the container's `args` when set,
+ * else the image's Cmd (Kubernetes' rules). Image-provided parts are escaped in the spec form, as
+ * the kubelet never expanded `$(VAR)` in them.
+ */
+function originalEntry(
+  container: Container,
+  image: ImageEntry | undefined,
+): { entry: string[]; specEntry: string[] } {
   const args = container.args ?? [];
-  if (!isWrapped(container)) return [...(container.command ?? []), ...args];
+  if (!isWrapped(container)) {
+    if (!(container.command?.length) && image) {
+      const tail = args.length > 0 ? args : [...image.cmd];
+      return {
+        entry: [...image.entrypoint, ...tail],
+        specEntry: [
+          ...image.entrypoint.map(escapeKubelet),
+          ...(args.length > 0 ? args : image.cmd.map(escapeKubelet)),
+        ],
+      };
+    }
+    const entry = [...(container.command ?? []), ...args];
+    return { entry, specEntry: entry };
+  }
   // What the launcher signs: its argv after the first `--` (launcher flags may come before it).
   // Without a `--`, Go Piggy signed the args as they are.
   const argv = [...(container.command ?? []).slice(1), ...args];
   const separator = argv.indexOf(COMMAND_SEPARATOR);
-  return separator === -1 ? [...args] : argv.slice(separator + 1);
+  const entry = separator === -1 ? [...args] : argv.slice(separator + 1);
+  return { entry, specEntry: entry };
 }
 
 function configWarnings(config: PiggyConfig): string[] {
@@ -343,7 +377,16 @@ function selectTargets(initContainers: Container[], containers: Container[], fac
   for (const [init, list] of [[true, initContainers], [false, containers]] as const) {
     for (const container of list) {
       if (!container || !qualifies(container, facts)) continue;
-      targets.push({ container, init, entry: [], signature: "" });
+      if (facts.unwrapped?.has(container.name) && !isWrapped(container)) continue;
+      const image = container.command?.length ? undefined : facts.images?.get(container.name);
+      targets.push({
+        container,
+        init,
+        entry: [],
+        specEntry: [],
+        signature: "",
+        ...(image ? { image } : {}),
+      });
     }
   }
   return targets;
@@ -370,8 +413,22 @@ function mutationProblems(
     );
   }
   const noCommand = targets
-    .filter(({ container }) => !isWrapped(container) && !(container.command?.length))
+    .filter(({ container, image }) =>
+      !isWrapped(container) && !(container.command?.length) && !image
+    )
     .map(({ container }) => `"${container.name}"`);
+  const emptyImage = targets
+    .filter(({ container, image }) =>
+      !isWrapped(container) && image && image.entrypoint.length === 0 &&
+      image.cmd.length === 0 && !(container.args?.length)
+    )
+    .map(({ container }) => `"${container.name}" (image "${container.image ?? ""}")`);
+  if (emptyImage.length > 0) {
+    problems.push(
+      `Container ${emptyImage.join(", ")} has no "command" and its image sets neither ` +
+        'Entrypoint nor Cmd: set "command" to the program to start',
+    );
+  }
   if (noCommand.length > 0) {
     problems.push(
       `Container ${noCommand.join(", ")} has no "command": set "command" (and "args") to the ` +
@@ -385,11 +442,13 @@ function mutationProblems(
 function signTargets(targets: Target[], config: PiggyConfig): string[] {
   const warnings: string[] = [];
   for (const target of targets) {
-    target.entry = originalEntry(target.container);
+    const { entry, specEntry } = originalEntry(target.container, target.image);
+    target.entry = entry;
+    target.specEntry = specEntry;
     target.signature = commandSignature(target.entry);
     if (
       config.piggyEnforceIntegrity &&
-      target.entry.some((arg) => /(^|[^$])\$\([A-Za-z_][A-Za-z0-9_]*\)/.test(arg))
+      target.specEntry.some((arg) => /(^|[^$])\$\([A-Za-z_][A-Za-z0-9_]*\)/.test(arg))
     ) {
       warnings.push(
         `Container "${target.container.name}": $(VAR) in command or args is expanded by the ` +
@@ -446,7 +505,7 @@ function wrapTargets(
     container.volumeMounts = mounts;
     if (!isWrapped(container)) {
       container.command = [LAUNCHER_PATH];
-      container.args = [COMMAND_SEPARATOR, ...target.entry];
+      container.args = [COMMAND_SEPARATOR, ...target.specEntry];
     }
     signatures[uid] = target.signature;
   }

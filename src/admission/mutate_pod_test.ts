@@ -4,7 +4,7 @@ import type { Container, EnvVar, Pod } from "kubernetes-types/core/v1.d.ts";
 import { ENV, INSTALLER_NAME, PIGGY_UID_ANNOTATION, VOLUME_NAME } from "../constants.ts";
 import { resolveConfig } from "../config/resolve_config.ts";
 import type { PiggyConfig } from "../config/settings.ts";
-import { NO_FACTS, type PodFacts } from "../pod/container_refs.ts";
+import { expandKubeletReferences, NO_FACTS, type PodFacts } from "../pod/container_refs.ts";
 import { mutatePod } from "./mutate_pod.ts";
 import { commandSignature } from "../pod/signature.ts";
 
@@ -145,7 +145,7 @@ test("mutatePod() signs the args as-is when a wrapped container's args do not st
   assert.deepEqual(result.pod.spec?.containers[0]?.args, ["ls", "-la"]);
 });
 
-test("mutatePod() denies a container without command instead of an image lookup (until the registry lookup exists)", async () => {
+test("mutatePod() denies a container without command whose image was not looked up", async () => {
   const input = podOf([{ name: "web", ...trigger() }, {
     name: "worker",
     args: ["--queue"],
@@ -157,6 +157,76 @@ test("mutatePod() denies a container without command instead of an image lookup 
   assert.match(result.denial?.message ?? "", /Container "web", "worker" has no "command"/);
   assert.match(result.denial?.message ?? "", /set "command"/);
   assert.deepEqual(result.pod, input);
+});
+
+test("mutatePod() combines a looked-up Entrypoint/Cmd with args by Kubernetes' rules", async () => {
+  const input = podOf([
+    { name: "both", ...trigger() },
+    { name: "args", args: ["--mine"], ...trigger() },
+    { name: "own", command: ["/own"], ...trigger() },
+  ]);
+  const image = { entrypoint: ["/entry", "-x"], cmd: ["--default"] };
+  const facts: PodFacts = {
+    ...NO_FACTS,
+    images: new Map([["both", image], ["args", image], ["own", image]]),
+  };
+  const result = mutatePod(input, configOf(), facts, counter());
+  const [both, args, own] = result.pod.spec?.containers ?? [];
+  assert.deepEqual(both?.args, ["--", "/entry", "-x", "--default"]);
+  assert.deepEqual(args?.args, ["--", "/entry", "-x", "--mine"]);
+  assert.deepEqual(own?.args, ["--", "/own"], "a container's own command wins");
+  assert.deepEqual(Object.values(result.signatures), [
+    commandSignature(["/entry", "-x", "--default"]),
+    commandSignature(["/entry", "-x", "--mine"]),
+    commandSignature(["/own"]),
+  ]);
+  // A second pass (the container is wrapped now) needs no image and changes nothing.
+  const again = mutatePod(result.pod, configOf(), NO_FACTS, counter());
+  assert.equal(again.changed, false);
+});
+
+test("mutatePod() escapes $ of image text so the kubelet runs it unchanged, and signs the original", async () => {
+  const input = podOf([{ name: "sh", ...trigger() }]);
+  const image = { entrypoint: ["/bin/sh", "-c"], cmd: ["echo $(HOME) $$ $PATH"] };
+  const result = mutatePod(
+    input,
+    configOf(),
+    { ...NO_FACTS, images: new Map([["sh", image]]) },
+    counter(),
+  );
+  const container = result.pod.spec?.containers[0];
+  assert.deepEqual(container?.args, ["--", "/bin/sh", "-c", "echo $$(HOME) $$$$ $$PATH"]);
+  const expanded = (container?.args ?? []).map((arg) =>
+    expandKubeletReferences(arg, new Map([["HOME", "/root"]]))
+  );
+  assert.deepEqual(expanded, ["--", "/bin/sh", "-c", "echo $(HOME) $$ $PATH"]);
+  assert.deepEqual(Object.values(result.signatures), [
+    commandSignature(["/bin/sh", "-c", "echo $(HOME) $$ $PATH"]),
+  ]);
+  assert.deepEqual(result.warnings.filter((w) => w.includes("$(VAR)")), []);
+});
+
+test("mutatePod() denies an image with neither Entrypoint nor Cmd, and skips unwrapped containers", async () => {
+  const input = podOf([{ name: "empty", ...trigger() }]);
+  const empty = { entrypoint: [], cmd: [] };
+  const denied = mutatePod(
+    input,
+    configOf(),
+    { ...NO_FACTS, images: new Map([["empty", empty]]) },
+    counter(),
+  );
+  assert.match(
+    denied.denial?.message ?? "",
+    /"empty" \(image "app:1"\) has no "command" and its image sets neither/,
+  );
+  const skipped = mutatePod(
+    input,
+    configOf(),
+    { ...NO_FACTS, unwrapped: new Set(["empty"]) },
+    counter(),
+  );
+  assert.equal(skipped.changed, false);
+  assert.equal(skipped.denial, undefined);
 });
 
 test("mutatePod() wraps command + args behind the launcher", async () => {

@@ -75,6 +75,8 @@ export interface PiggyConfig {
   imagePullSecretNamespace: string;
   /** `image-skip-verify-registry`: skip TLS verification of registries (env only). */
   imageSkipVerifyRegistry: boolean;
+  /** `image-platform`: platforms of the image lookup (`linux/arm64`); empty: from the pod. */
+  imagePlatform: string;
   /** `piggy-dns-resolver`: Go launcher DNS resolver network, passed through. */
   piggyDnsResolver: string;
   /** `piggy-initial-delay`: Go duration text before the first fetch; `""` when unset. */
@@ -172,10 +174,6 @@ function setting(
     ...extra,
   };
 }
-
-/** Why the registry settings have no effect yet. */
-const NO_REGISTRY_LOOKUP = "Piggy does not look image configurations up in registries yet " +
-  "(wrapped containers must set `command`)";
 
 /** Every setting, in documentation order. */
 export const SETTINGS: readonly SettingDefinition[] = [
@@ -325,16 +323,16 @@ export const SETTINGS: readonly SettingDefinition[] = [
     "string",
     "",
     ["mutate"],
-    "Extra image pull secret for the image registry lookup",
-    { unused: NO_REGISTRY_LOOKUP },
+    "Extra image pull secret for the image lookup of containers without `command`, tried after " +
+      "the pod's imagePullSecrets and before the service account's",
   ),
   setting(
     "image-pull-secret-namespace",
     "string",
     "",
     ["mutate"],
-    "Namespace of the image pull secrets used by the registry lookup; empty means the pod's",
-    { unused: NO_REGISTRY_LOOKUP },
+    "Namespace of `image-pull-secret`; empty means the pod's. Another namespace is refused " +
+      "unless the webhook sets PIGGY_IMAGE_PULL_SECRET_ANY_NAMESPACE",
   ),
   setting(
     "image-skip-verify-registry",
@@ -342,8 +340,17 @@ export const SETTINGS: readonly SettingDefinition[] = [
     false,
     ["mutate"],
     "Skip TLS verification of image registries during the lookup (operator only; Go " +
-      "defaulted to true)",
-    { envOnly: true, unused: NO_REGISTRY_LOOKUP },
+      "defaulted to true). Prefer PIGGY_REGISTRY_CA_BUNDLE_FILE",
+    { envOnly: true },
+  ),
+  setting(
+    "image-platform",
+    "string",
+    "",
+    ["mutate"],
+    "Platforms (`os/arch[/variant]`, comma-separated) whose image config the lookup reads; " +
+      "empty: the pod's kubernetes.io/os and kubernetes.io/arch nodeSelector or required node " +
+      "affinity, else linux/amd64",
   ),
   setting(
     "piggy-dns-resolver",

@@ -260,6 +260,18 @@ function parseList(text: string): readonly string[] {
   return text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
 }
 
+/** Values of PIGGY_IMAGE_LOOKUP. */
+export const IMAGE_LOOKUP_MODES = ["deny", "warn", "off"] as const;
+
+/** What the webhook does about wrapped containers without `command`. */
+export type ImageLookupMode = (typeof IMAGE_LOOKUP_MODES)[number];
+
+function parseImageLookupMode(text: string): ImageLookupMode {
+  const mode = IMAGE_LOOKUP_MODES.find((m) => m === text.trim().toLowerCase());
+  if (!mode) throw new SyntaxError(`not one of ${IMAGE_LOOKUP_MODES.join(", ")}`);
+  return mode;
+}
+
 /** The webhook's own options, in documentation order. */
 export const WEBHOOK_OPTIONS = {
   listen: option<ListenAddress>({
@@ -442,6 +454,71 @@ export const WEBHOOK_OPTIONS = {
     defaultText: "`0` (off)",
     doc: "`/secret` keeps fetched values this long (per secret or SSM path, region and " +
       "version). Concurrent identical requests always share one AWS call",
+  }),
+  imageLookup: option<ImageLookupMode>({
+    env: "PIGGY_IMAGE_LOOKUP",
+    type: "mode",
+    default: "deny",
+    defaultText: "`deny`",
+    doc: "What happens to a wrapped container without `command`: `deny` reads its image's " +
+      "Entrypoint/Cmd from the registry and denies the pod when that fails (naming container, " +
+      "image and reason); `warn` admits the pod with that container unwrapped (its `piggy:` " +
+      "values stay literal) and a warning; `off` reads no registry and denies such pods",
+    parse: parseImageLookupMode,
+    chart: { value: "env.PIGGY_IMAGE_LOOKUP", schema: { enum: [...IMAGE_LOOKUP_MODES] } },
+  }),
+  imageLookupTimeoutMs: durationOption({
+    env: "PIGGY_IMAGE_LOOKUP_TIMEOUT",
+    default: "3s",
+    doc: "One deadline for every registry, pull-secret and ECR call of one admission; keep it " +
+      "and the ConfigMap/Secret reads inside the webhook timeout (chart: 5 s)",
+    min: "100ms",
+    max: "25s",
+  }),
+  imageCacheEntries: countOption({
+    env: "PIGGY_IMAGE_CACHE_SIZE",
+    default: 1000,
+    doc: "Image lookups kept (least recently used dropped); by digest until dropped, by tag for " +
+      "PIGGY_IMAGE_CACHE_TTL, never `latest` or `imagePullPolicy: Always`. 0 turns the cache off " +
+      "(simultaneous lookups of one image still share one round trip)",
+    min: 0,
+    max: 100_000,
+  }),
+  imageCacheTtlMs: durationOption({
+    env: "PIGGY_IMAGE_CACHE_TTL",
+    default: "5m",
+    doc: "How long a lookup by tag is reused",
+    max: "24h",
+  }),
+  registryCaBundleFile: option<string>({
+    env: "PIGGY_REGISTRY_CA_BUNDLE_FILE",
+    type: "path",
+    default: "",
+    defaultText: "empty",
+    doc: "PEM file of extra CAs trusted for image registries and token services (private " +
+      "registries), on top of the system roots; read at start-up",
+    parse: (text) => text,
+  }),
+  registryAllowList: option<readonly string[]>({
+    env: "PIGGY_REGISTRY_ALLOW_LIST",
+    type: "list",
+    default: [],
+    defaultText: "empty (any)",
+    doc: "Comma-separated registries (as written in image names: `ghcr.io`, " +
+      "`registry.example.com:5000`, `docker.io`) the lookup may contact; others are denied",
+    parse: parseList,
+  }),
+  imagePullSecretAnyNamespace: boolOption({
+    env: "PIGGY_IMAGE_PULL_SECRET_ANY_NAMESPACE",
+    default: false,
+    doc: "`true` lets `image-pull-secret-namespace` name another namespace than the pod's (the " +
+      "ClusterRole can read Secrets everywhere; off, the webhook reads only the pod's)",
+  }),
+  registryAllowLoopback: boolOption({
+    env: "PIGGY_REGISTRY_ALLOW_LOOPBACK",
+    default: false,
+    doc: "`true` lets the lookup connect to 127.0.0.0/8 and ::1 (tests and local development " +
+      "only). Link-local and metadata addresses are refused regardless",
   }),
   tokenAudiences: option<readonly string[]>({
     env: ENV.TOKEN_AUDIENCES,

@@ -30,12 +30,25 @@ export function referenceKey(value: string): string | undefined {
   return line.endsWith("\r") ? line.slice(0, -1) : line;
 }
 
-/** Facts looked up before the mutation: ConfigMaps and Secrets of the request's namespace. */
+/** An image's Entrypoint and Cmd, read from its registry. */
+export interface ImageEntry {
+  entrypoint: readonly string[];
+  cmd: readonly string[];
+}
+
+/**
+ * Facts looked up before the mutation: ConfigMaps and Secrets of the request's namespace, and the
+ * image configs of wrapped containers without `command`.
+ */
 export interface PodFacts {
   /** ConfigMap name → keys holding `piggy:` references (`null`: NotFound). */
   configMaps: ReferenceKeys;
   /** Secret name → keys holding `piggy:` references (`null`: NotFound). */
   secrets: ReferenceKeys;
+  /** Container name → its image's Entrypoint/Cmd (containers without `command`). */
+  images?: ReadonlyMap<string, ImageEntry>;
+  /** Containers left unwrapped because their image could not be read (warn-and-skip). */
+  unwrapped?: ReadonlySet<string>;
 }
 
 /** Facts of a pod that references no ConfigMap or Secret. */

@@ -13,6 +13,8 @@ import type { SecretSource } from "../secrets/source.ts";
 import { describeError, type Logger } from "../log.ts";
 import { Metrics } from "./metrics.ts";
 import type { WebhookOptions } from "../config/webhook_options.ts";
+import type { ImageConfigSource } from "../pod/image_lookup.ts";
+import type { EcrCredentialSource } from "../registry/ecr.ts";
 
 /** A request handler. */
 export type Handler = (request: Request) => Promise<Response>;
@@ -36,6 +38,13 @@ export interface AppDeps {
   ready?: () => Promise<boolean>;
   /** Metrics registry. @default a new one */
   metrics?: Metrics;
+  /**
+   * Registry client for wrapped containers without `command` (PIGGY_IMAGE_LOOKUP decides what
+   * happens). @default none: such pods are denied
+   */
+  registry?: ImageConfigSource;
+  /** ECR credentials with the webhook's AWS identity. @default none */
+  ecr?: EcrCredentialSource;
 }
 
 /** The app: its handler and the metrics it records. */
@@ -69,6 +78,17 @@ export function createApp(deps: AppDeps): App {
     logger: deps.logger,
     ...(deps.newUid ? { newUid: deps.newUid } : {}),
     onAdmission: (outcome, seconds) => metrics.observeAdmission(outcome, seconds),
+    ...(deps.registry
+      ? {
+        images: {
+          registry: deps.registry,
+          ...(deps.ecr ? { ecr: deps.ecr } : {}),
+          mode: deps.options.imageLookup,
+          timeoutMs: deps.options.imageLookupTimeoutMs,
+          allowOtherNamespaces: deps.options.imagePullSecretAnyNamespace,
+        },
+      }
+      : {}),
   };
   const mutate = createMutateHandler(mutateDeps);
   const secret = createSecretHandler({

@@ -19,6 +19,9 @@ import { loadKubeConfig } from "../k8s/kubeconfig.ts";
 import { createKubeClient } from "../k8s/http_client.ts";
 import type { RunCommand } from "../k8s/exec_credential.ts";
 import { AwsSecretSource } from "../secrets/aws_source.ts";
+import { podCredentialProvider } from "../secrets/aws_credentials.ts";
+import { RegistryClient } from "../registry/client.ts";
+import { AwsEcrCredentialSource } from "../registry/ecr.ts";
 import { CachingSecretSource } from "../secrets/caching_source.ts";
 import {
   logLevelOf,
@@ -207,8 +210,42 @@ export async function setUpWebhook(
     ttlMs: options.secretCacheTtlMs,
     onLookup: (result) => metrics.observeCache(result),
   });
+  let registryCa: string | undefined;
+  if (options.registryCaBundleFile !== "") {
+    try {
+      registryCa = await io.readTextFile(options.registryCaBundleFile);
+    } catch (error) {
+      const message = "Cannot start piggy-webhooks: cannot read PIGGY_REGISTRY_CA_BUNDLE_FILE: " +
+        describeError(error);
+      logger.error(message);
+      return { error: message };
+    }
+  }
+  const registry = new RegistryClient({
+    ...(registryCa ? { caCertificates: registryCa } : {}),
+    allowLoopback: options.registryAllowLoopback,
+    allowedRegistries: options.registryAllowList,
+    cacheEntries: options.imageCacheEntries,
+    tagTtlMs: options.imageCacheTtlMs,
+    lookupTimeoutMs: options.imageLookupTimeoutMs,
+  });
+  const ecr = new AwsEcrCredentialSource({
+    credentials: podCredentialProvider({
+      allowInstanceMetadata: options.allowInstanceMetadata,
+      stsRegion: envGet("AWS_REGION") ?? envGet("AWS_DEFAULT_REGION") ?? "us-east-1",
+    }),
+  });
   const readiness = createReadiness(kube, logger);
-  const app = createApp({ kube, secrets, options, logger, ready: readiness.ready, metrics });
+  const app = createApp({
+    kube,
+    secrets,
+    options,
+    logger,
+    ready: readiness.ready,
+    metrics,
+    registry,
+    ecr,
+  });
   return {
     logger,
     listen: options.listen,
@@ -230,6 +267,8 @@ export async function setUpWebhook(
     close() {
       secrets.clear();
       aws.destroy();
+      registry.close();
+      ecr.close();
     },
   };
 }
