@@ -159,7 +159,7 @@ test("mutatePod() denies a container without command whose image was not looked 
   assert.deepEqual(result.pod, input);
 });
 
-test("mutatePod() combines a looked-up Entrypoint/Cmd with args by Kubernetes' rules", async () => {
+test("mutatePod() combines a looked-up Entrypoint/Cmd with args by Kubernetes' rules", () => {
   const input = podOf([
     { name: "both", ...trigger() },
     { name: "args", args: ["--mine"], ...trigger() },
@@ -185,7 +185,7 @@ test("mutatePod() combines a looked-up Entrypoint/Cmd with args by Kubernetes' r
   assert.equal(again.changed, false);
 });
 
-test("mutatePod() escapes $ of image text so the kubelet runs it unchanged, and signs the original", async () => {
+test("mutatePod() escapes $ of image text so the kubelet runs it unchanged, and signs the original", () => {
   const input = podOf([{ name: "sh", ...trigger() }]);
   const image = { entrypoint: ["/bin/sh", "-c"], cmd: ["echo $(HOME) $$ $PATH"] };
   const result = mutatePod(
@@ -206,7 +206,7 @@ test("mutatePod() escapes $ of image text so the kubelet runs it unchanged, and 
   assert.deepEqual(result.warnings.filter((w) => w.includes("$(VAR)")), []);
 });
 
-test("mutatePod() denies an image with neither Entrypoint nor Cmd, and skips unwrapped containers", async () => {
+test("mutatePod() denies an image with neither Entrypoint nor Cmd, and skips unwrapped containers", () => {
   const input = podOf([{ name: "empty", ...trigger() }]);
   const empty = { entrypoint: [], cmd: [] };
   const denied = mutatePod(
