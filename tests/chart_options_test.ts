@@ -50,6 +50,7 @@ const BAD: Readonly<Record<string, string | number>> = {
   PIGGY_IMAGE_CACHE_TTL: "5 minutes",
   PIGGY_IMAGE_PULL_SECRET_ANY_NAMESPACE: "any",
   PIGGY_REGISTRY_ALLOW_LOOPBACK: "local",
+  PIGGY_IMAGE_FORBID_SKIP_VERIFY: "never",
 };
 
 /** Values the webhook accepts, written as chart users write them. */
@@ -94,6 +95,7 @@ const GOOD: Readonly<Record<string, string | number | boolean>> = {
   PIGGY_IMAGE_CACHE_TTL: "1h",
   PIGGY_IMAGE_PULL_SECRET_ANY_NAMESPACE: false,
   PIGGY_REGISTRY_ALLOW_LOOPBACK: "false",
+  PIGGY_IMAGE_FORBID_SKIP_VERIFY: true,
 };
 
 test("the examples cover every env variable the chart schema checks", () => {

@@ -382,6 +382,7 @@ async function admitInProcess(
         mode: options.imageLookup,
         timeoutMs: options.imageLookupTimeoutMs,
         allowOtherNamespaces: options.imagePullSecretAnyNamespace,
+        forbidSkipVerify: options.imageForbidSkipVerify,
       },
     });
     const response = await handler(
@@ -416,6 +417,22 @@ test("ECR: a token from GetAuthorizationToken (AWS stand-in) for an ECR host onl
       );
       assert.equal(review.response.allowed, true, JSON.stringify(review.response));
       assert.equal(aws.count("GetAuthorizationToken") - before, 1);
+      // Never without TLS verification.
+      const unverified = await admitInProcess(
+        pod({ image: `${ECR_HOST}/shop/report:v1` }, {
+          annotations: { "piggysec.com/image-skip-verify-registry": "true" },
+        }),
+        BASE_ENV,
+        {
+          connectOverride: (host) => (host === ECR_HOST ? { host: "127.0.0.1", port } : undefined),
+        },
+        ecr,
+      );
+      assert.equal(unverified.response.allowed, false);
+      assert.match(
+        unverified.response.status?.message ?? "",
+        /never sent without TLS verification/,
+      );
       // The ECR token is never offered to another host: the loopback registry needs credentials.
       const other = await admitInProcess(pod({}), BASE_ENV, {}, ecr);
       assert.equal(other.response.allowed, false);
@@ -461,6 +478,21 @@ test("an untrusted registry certificate and a registry that never answers deny i
   });
   assert.equal(untrusted.response.allowed, false);
   assert.match(untrusted.response.status?.message ?? "", /not trusted/);
+  // The pod may opt out of verification, unless the webhook forbids it.
+  const skipping = pod({}, {
+    pullSecrets: ["pod-pull"],
+    annotations: { "piggysec.com/image-skip-verify-registry": "true" },
+  });
+  const skipped = await admitInProcess(skipping, BASE_ENV, {
+    caCertificates: createTestCa("other").cert,
+  });
+  assert.equal(skipped.response.allowed, true, JSON.stringify(skipped.response));
+  const forbidden = await admitInProcess(skipping, {
+    ...BASE_ENV,
+    PIGGY_IMAGE_FORBID_SKIP_VERIFY: "true",
+  });
+  assert.equal(forbidden.response.allowed, false);
+  assert.match(forbidden.response.status?.message ?? "", /PIGGY_IMAGE_FORBID_SKIP_VERIFY/);
 
   const sockets: Socket[] = [];
   const silent = createNetServer((socket) => sockets.push(socket));

@@ -62,6 +62,8 @@ export interface ImageLookupContext {
   timeoutMs: number;
   /** Pull secrets may come from another namespace (PIGGY_IMAGE_PULL_SECRET_ANY_NAMESPACE). */
   allowOtherNamespaces: boolean;
+  /** Pods may not skip registry TLS verification (PIGGY_IMAGE_FORBID_SKIP_VERIFY). */
+  forbidSkipVerify?: boolean;
 }
 
 /** What {@link admit} needs besides the request. */
@@ -226,6 +228,15 @@ async function lookUpImages(
   const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
     .filter((c) => c && !isWrapped(c) && !(c.command?.length) && qualifies(c, facts));
   if (containers.length === 0) return facts;
+  if (config.imageSkipVerifyRegistry && images.forbidSkipVerify) {
+    return {
+      denial: `Cannot look up the image of container ${
+        containers.map((c) => `"${c.name}"`).join(", ")
+      }: "piggysec.com/image-skip-verify-registry" is forbidden by the webhook ` +
+        "(PIGGY_IMAGE_FORBID_SKIP_VERIFY). Remove it (the operator can trust the registry's CA " +
+        'with PIGGY_REGISTRY_CA_BUNDLE_FILE) or set "command"',
+    };
+  }
   const started = (context.now ?? (() => performance.now()))();
   const result = await lookUpImageCommands(pod, namespace, containers, config, {
     kube: context.kube,

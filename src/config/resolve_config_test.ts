@@ -164,15 +164,13 @@ test("resolveConfig() ignores annotations of env-only settings, with a warning",
     {
       [`${P}piggy-enforce-service-account`]: "false",
       [`${P}piggy-ca-bundle`]: "-----BEGIN CERTIFICATE-----",
-      [`${P}image-skip-verify-registry`]: "true",
     },
     envOf({ PIGGY_ENFORCE_SERVICE_ACCOUNT: "true", PIGGY_CA_BUNDLE: "operator-pem" }),
   );
   assert.equal(config.piggyEnforceServiceAccount, true);
   assert.equal(sources.piggyEnforceServiceAccount, "env");
   assert.equal(config.piggyCaBundle, "operator-pem");
-  assert.equal(config.imageSkipVerifyRegistry, false);
-  assert.equal(problems.length, 3);
+  assert.equal(problems.length, 2);
   for (const problem of problems) {
     assert.equal(problem.deny, false);
     assert.match(problem.message, /^Ignoring annotation .*only the webhook env/);

@@ -8,9 +8,8 @@
  * - Pod annotation `piggysec.com/<key>` (the user), unless `envOnly`.
  * - Webhook env `<KEY>` (upper case, `-` → `_`): the operator's cluster-wide default.
  * - `envOnly` settings are the operator's alone. Their annotation is ignored (with a warning):
- *   `piggy-enforce-service-account` (as Go Piggy), `piggy-ca-bundle` (user annotations must not
- *   change which CA the launcher trusts) and `image-skip-verify-registry` (no user-controlled
- *   TLS skip).
+ *   `piggy-enforce-service-account` (as Go Piggy) and `piggy-ca-bundle` (user annotations must not
+ *   change which CA the launcher trusts).
  *
  * Not in the table: `piggysec.com/piggy-uid` (written by `/mutate`, read by `/secret`; see
  * `PIGGY_UID_ANNOTATION`) and the webhook's own process settings (`LOG_LEVEL`, `TLS_*`, ...).
@@ -22,7 +21,8 @@
  *   100–150 MB, which would be charged to the pod's memory in tmpfs. `Memory` stays available.
  * - `aws-secret-version` is injected as `PIGGY_AWS_SECRET_VERSION` in standalone mode (Go never
  *   propagated it); it is read by `/secret` in proxy mode as before.
- * - `image-skip-verify-registry` defaults to `false` (Go: `true`) and is env-only.
+ * - `image-skip-verify-registry` defaults to `false` (Go: `true`); a pod's opt-in is refused when
+ *   the webhook sets PIGGY_IMAGE_FORBID_SKIP_VERIFY, and ECR tokens are never sent without it.
  * - `piggy-skip-verify-tls` was documented but never read by Go; it is still not honoured: a
  *   warning points to `PIGGY_CA_BUNDLE` instead.
  *
@@ -73,7 +73,7 @@ export interface PiggyConfig {
   imagePullSecret: string;
   /** `image-pull-secret-namespace`: namespace of pull secrets; empty means the pod's. */
   imagePullSecretNamespace: string;
-  /** `image-skip-verify-registry`: skip TLS verification of registries (env only). */
+  /** `image-skip-verify-registry`: skip TLS verification of the image lookup's registry. */
   imageSkipVerifyRegistry: boolean;
   /** `image-platform`: platforms of the image lookup (`linux/arm64`); empty: from the pod. */
   imagePlatform: string;
@@ -339,9 +339,10 @@ export const SETTINGS: readonly SettingDefinition[] = [
     "bool",
     false,
     ["mutate"],
-    "Skip TLS verification of image registries during the lookup (operator only; Go " +
-      "defaulted to true). Prefer PIGGY_REGISTRY_CA_BUNDLE_FILE",
-    { envOnly: true },
+    "Skip TLS verification of the registry during the image lookup (Go defaulted to true). " +
+      "Pull-secret credentials then travel unverified and ECR images fail; the webhook option " +
+      "PIGGY_IMAGE_FORBID_SKIP_VERIFY refuses it. Prefer PIGGY_REGISTRY_CA_BUNDLE_FILE",
+    { denyOnBadValue: true },
   ),
   setting(
     "image-platform",

@@ -514,6 +514,12 @@ export const WEBHOOK_OPTIONS = {
     doc: "`true` lets `image-pull-secret-namespace` name another namespace than the pod's (the " +
       "ClusterRole can read Secrets everywhere; off, the webhook reads only the pod's)",
   }),
+  imageForbidSkipVerify: boolOption({
+    env: "PIGGY_IMAGE_FORBID_SKIP_VERIFY",
+    default: false,
+    doc: "`true` denies pods that set `image-skip-verify-registry` and need a lookup, so every " +
+      "registry certificate is verified cluster-wide",
+  }),
   registryAllowLoopback: boolOption({
     env: "PIGGY_REGISTRY_ALLOW_LOOPBACK",
     default: false,

@@ -239,6 +239,13 @@ export async function lookUpImageCommands(
       }
       const credentials: RegistryCredential[] = credentialsFor(entries, reference);
       const ecr = ecrRegistryOf(reference.registry);
+      if (ecr && deps.ecr && settings.imageSkipVerifyRegistry) {
+        throw new ImageLookupError(
+          "forbidden_host",
+          "ECR credentials are never sent without TLS verification: remove " +
+            "image-skip-verify-registry",
+        );
+      }
       if (ecr && deps.ecr) {
         credentials.push(await deps.ecr.credential(ecr.registryId, ecr.region, signal));
       }

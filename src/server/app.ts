@@ -86,6 +86,7 @@ export function createApp(deps: AppDeps): App {
           mode: deps.options.imageLookup,
           timeoutMs: deps.options.imageLookupTimeoutMs,
           allowOtherNamespaces: deps.options.imagePullSecretAnyNamespace,
+          forbidSkipVerify: deps.options.imageForbidSkipVerify,
         },
       }
       : {}),
