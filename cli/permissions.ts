@@ -22,12 +22,16 @@ function webhookFlags(v8Flags: readonly string[]): string[] {
     "--allow-net",
     "--allow-read",
     "--allow-env",
-    "--allow-sys=osRelease,hostname",
+    "--allow-sys=osRelease,hostname,ca",
     ...(v8Flags.length > 0 ? [`--v8-flags=${v8Flags.join(",")}`] : []),
   ];
 }
 
-/** piggy-webhooks: serves HTTPS, reads certificates and kubeconfig, calls Kubernetes and AWS. */
+/**
+ * piggy-webhooks: serves HTTPS, reads certificates and kubeconfig, calls Kubernetes, AWS and image
+ * registries. `ca`: `node:tls` lists its root certificates, which an extra registry CA bundle must
+ * be added to (a `ca` option replaces the roots, under Deno as under Node).
+ */
 export const WEBHOOK_FLAGS: readonly string[] = webhookFlags(WEBHOOK_V8_FLAGS);
 
 /**

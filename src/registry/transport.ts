@@ -71,9 +71,10 @@ export function responseHeader(response: TransportResponse, name: string): strin
 }
 
 /**
- * The bundled root certificates, which Node's `ca` option replaces unless they are passed along.
- * Deno adds `ca` to its roots instead, and refuses to list them without a `sys` permission the
- * webhook does not have: there the list is empty and nothing is lost.
+ * The bundled root certificates: a `ca` option replaces the default roots (Node and Deno alike), so
+ * an extra CA bundle is passed along with them. Deno lists them only with `--allow-sys=ca` (the
+ * webhook's flags have it); without, the extra CA is trusted alone, which refuses public
+ * registries rather than trusting too much.
  */
 function systemRoots(): readonly string[] {
   try {
