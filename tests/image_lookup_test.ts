@@ -322,6 +322,7 @@ test("50 simultaneous admissions of one image make one registry round trip", asy
     )
       .length;
   const before = count();
+  const metricsBefore = await imageLookupMetrics();
   const answers = await Promise.all(
     Array.from({ length: 50 }, () =>
       admitPod(
@@ -343,7 +344,29 @@ test("50 simultaneous admissions of one image make one registry round trip", asy
   );
   await registry.settled();
   assert.equal(count() - before, 1);
+  const metrics = await imageLookupMetrics();
+  assert.equal(metrics.miss - metricsBefore.miss, 1);
+  assert.equal(metrics.coalesced + metrics.hit - metricsBefore.coalesced - metricsBefore.hit, 50);
+  assert.equal(metrics.error - metricsBefore.error, 0);
 });
+
+/** `piggy_image_lookups_total` of the webhook, by result. */
+async function imageLookupMetrics(): Promise<
+  Record<"hit" | "miss" | "coalesced" | "error", number>
+> {
+  const text = await (await webhook.fetch("/metrics")).text();
+  const value = (result: string) =>
+    Number(
+      new RegExp(`^piggy_image_lookups_total\\{result="${result}"\\} (\\d+)$`, "m").exec(text)
+        ?.[1] ?? 0,
+    );
+  return {
+    hit: value("hit"),
+    miss: value("miss"),
+    coalesced: value("coalesced"),
+    error: value("error"),
+  };
+}
 
 // In-process: the same handler the webhook runs, with options a second process would need.
 

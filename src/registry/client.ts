@@ -27,7 +27,7 @@ import {
   TokenCache,
 } from "./auth.ts";
 import { ImageLookupError } from "./errors.ts";
-import { LookupCache } from "./lookup_cache.ts";
+import { type LoadResult, LookupCache } from "./lookup_cache.ts";
 import {
   formatImageReference,
   type ImageReference,
@@ -71,6 +71,9 @@ export interface Platform {
   variant?: string;
 }
 
+/** How a lookup was answered, for metrics. */
+export type ImageLookupResult = LoadResult | "error";
+
 /** What a pod needs from an image. */
 export interface ImageCommand {
   /** `config.Entrypoint` (empty when unset). */
@@ -99,6 +102,11 @@ export interface RegistryClientOptions extends RegistryTransportOptions {
   now?: () => number;
   /** Told about every HTTP round trip (host and path only), for metrics and tests. */
   onRoundTrip?: (host: string, path: string, status: number) => void;
+  /**
+   * Told how each lookup was answered (`hit`, `coalesced`, `miss`) and, for a miss, whether the
+   * registry lookup failed (`error`), for metrics.
+   */
+  onLookup?: (result: ImageLookupResult) => void;
 }
 
 /** Options of one lookup. */
@@ -239,15 +247,27 @@ export class RegistryClient {
       : reference.tag === "latest" || options.pullAlways
       ? 0
       : this.#options.tagTtlMs ?? DEFAULT_TAG_TTL_MS;
-    const shared = this.#cache.load(key, ttl, async () => {
-      const signal = AbortSignal.timeout(
-        this.#options.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS,
-      );
-      return await this.#lookupUncached(reference, platforms, credentials, {
-        skipVerify: options.skipVerify === true,
-        signal,
-      });
-    }, options.pullAlways === true);
+    const onLookup = this.#options.onLookup;
+    const shared = this.#cache.load(
+      key,
+      ttl,
+      async () => {
+        const signal = AbortSignal.timeout(
+          this.#options.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS,
+        );
+        try {
+          return await this.#lookupUncached(reference, platforms, credentials, {
+            skipVerify: options.skipVerify === true,
+            signal,
+          });
+        } catch (error) {
+          onLookup?.("error");
+          throw error;
+        }
+      },
+      options.pullAlways === true,
+      onLookup,
+    );
     return raceSignal(shared, options.signal, reference);
   }
 

@@ -15,6 +15,9 @@ export interface LookupCacheOptions {
   now?: () => number;
 }
 
+/** How {@link LookupCache.load} answered: cached value, joined a running load, or a new load. */
+export type LoadResult = "hit" | "coalesced" | "miss";
+
 interface Entry<T> {
   value: T;
   expiresAt: number;
@@ -66,11 +69,24 @@ export class LookupCache<T> {
    * The cached value (unless `fresh`), else the running load of the same key, else a new load. A
    * successful new load is kept for `ttlMs` (0: not kept); a failed one is not kept.
    */
-  load(key: string, ttlMs: number, loader: () => Promise<T>, fresh = false): Promise<T> {
+  load(
+    key: string,
+    ttlMs: number,
+    loader: () => Promise<T>,
+    fresh = false,
+    observe?: (how: LoadResult) => void,
+  ): Promise<T> {
     const cached = fresh ? undefined : this.get(key);
-    if (cached !== undefined) return Promise.resolve(cached);
+    if (cached !== undefined) {
+      observe?.("hit");
+      return Promise.resolve(cached);
+    }
     const running = this.#inFlight.get(key);
-    if (running) return running;
+    if (running) {
+      observe?.("coalesced");
+      return running;
+    }
+    observe?.("miss");
     const promise = (async () => {
       try {
         const value = await loader();

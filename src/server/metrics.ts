@@ -15,6 +15,7 @@
  */
 
 import { SECRET_REASONS, type SecretReason } from "../authz/secret_handler.ts";
+import type { ImageLookupResult } from "../registry/client.ts";
 
 /** How an admission ended. */
 export type AdmissionOutcome = "mutated" | "unchanged" | "denied" | "error";
@@ -54,6 +55,7 @@ const ENDPOINTS = ["/mutate", "/secret", "/healthz", "/readyz", "/metrics"] as c
 const OUTCOMES: readonly AdmissionOutcome[] = ["mutated", "unchanged", "denied", "error"];
 const RESULTS: readonly CallResult[] = ["ok", "not_found", "denied", "throttled", "error"];
 const CACHE_RESULTS: readonly CacheResult[] = ["hit", "miss", "coalesced"];
+const IMAGE_RESULTS: readonly ImageLookupResult[] = ["hit", "miss", "coalesced", "error"];
 /** AWS operations Piggy calls. */
 export const AWS_APIS: readonly string[] = ["GetSecretValue", "GetParametersByPath"];
 /** Kubernetes API calls Piggy makes (verb and singular resource). */
@@ -211,6 +213,11 @@ export class Metrics {
     "Duration of Kubernetes API calls, by API.",
     CALL_BUCKETS,
   );
+  readonly #images = new Counter(
+    "piggy_image_lookups_total",
+    "Image config lookups for containers without command, by result: hit (cache), coalesced " +
+      "(joined a lookup in flight), miss (read from the registry) or error (a miss that failed).",
+  );
   readonly #cache = new Counter(
     "piggy_secret_cache_requests_total",
     "Secret cache lookups by result: hit, miss (read from the source) or coalesced (joined a " +
@@ -266,6 +273,11 @@ export class Metrics {
     this.#cache.inc({ result: bounded(result, CACHE_RESULTS) });
   }
 
+  /** Records how one image lookup was answered. */
+  observeImageLookup(result: ImageLookupResult): void {
+    this.#images.inc({ result: bounded(result, IMAGE_RESULTS) });
+  }
+
   /** The registry in Prometheus text format. */
   render(): string {
     const lines: string[] = [];
@@ -279,6 +291,7 @@ export class Metrics {
     this.#kubernetes.render(lines);
     this.#kubernetesDuration.render(lines);
     this.#cache.render(lines);
+    this.#images.render(lines);
     const build = this.#options.build;
     if (build) {
       gauge(lines, "piggy_build_info", "Build of this process (always 1).", 1, {

@@ -228,6 +228,7 @@ export async function setUpWebhook(
     cacheEntries: options.imageCacheEntries,
     tagTtlMs: options.imageCacheTtlMs,
     lookupTimeoutMs: options.imageLookupTimeoutMs,
+    onLookup: (result) => metrics.observeImageLookup(result),
   });
   const ecr = new AwsEcrCredentialSource({
     credentials: podCredentialProvider({
