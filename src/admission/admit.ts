@@ -238,12 +238,22 @@ async function lookUpImages(
     };
   }
   const started = (context.now ?? (() => performance.now()))();
-  const result = await lookUpImageCommands(pod, namespace, containers, config, {
-    kube: context.kube,
-    registry: images.registry,
-    ...(images.ecr ? { ecr: images.ecr } : {}),
-    allowOtherNamespaces: images.allowOtherNamespaces,
-  }, AbortSignal.any([context.deadline ?? AbortSignal.timeout(ADMISSION_TIMEOUT_MS), AbortSignal.timeout(images.timeoutMs)]));
+  const result = await lookUpImageCommands(
+    pod,
+    namespace,
+    containers,
+    config,
+    {
+      kube: context.kube,
+      registry: images.registry,
+      ...(images.ecr ? { ecr: images.ecr } : {}),
+      allowOtherNamespaces: images.allowOtherNamespaces,
+    },
+    AbortSignal.any([
+      context.deadline ?? AbortSignal.timeout(ADMISSION_TIMEOUT_MS),
+      AbortSignal.timeout(images.timeoutMs),
+    ]),
+  );
   context.log.debug("Image lookups done", {
     containers: containers.length,
     failed: result.failures.length,

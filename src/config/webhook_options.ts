@@ -470,8 +470,8 @@ export const WEBHOOK_OPTIONS = {
   imageLookupTimeoutMs: durationOption({
     env: "PIGGY_IMAGE_LOOKUP_TIMEOUT",
     default: "3s",
-    doc: "One deadline for every registry, pull-secret and ECR call of one admission; keep it " +
-      "and the ConfigMap/Secret reads inside the webhook timeout (chart: 5 s)",
+    doc: "One deadline for every registry, pull-secret and ECR call of one admission; " +
+      "PIGGY_ADMISSION_TIMEOUT, started when the request arrived, ends them too",
     min: "100ms",
     max: "25s",
   }),
