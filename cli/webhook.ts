@@ -63,6 +63,9 @@ async function listenWithFallback(
   }
 }
 
+/** On shutdown, how long answers already produced get to reach their clients through the front. */
+const FLUSH_TIMEOUT_MS = 5_000;
+
 async function main(): Promise<number> {
   const answered = answerWebhookArgs(Deno.args, {
     writeStdout: (text) => Deno.stdout.writeSync(new TextEncoder().encode(`${text}\n`)),
@@ -122,10 +125,15 @@ async function main(): Promise<number> {
     }, DRAIN_TIMEOUT_MS);
     await drained;
     clearTimeout(timer);
+    // The last answers may still be on their way from the HTTP server through the front.
+    await listening.flushed(FLUSH_TIMEOUT_MS);
     listening.destroyAll();
   };
+  let stopping: Promise<void> | undefined;
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(signal, () => void stop(`received ${signal}`));
+    Deno.addSignalListener(signal, () => {
+      stopping ??= stop(`received ${signal}`);
+    });
   }
   const stopWatching = watchCertificate(
     setup,
@@ -134,6 +142,8 @@ async function main(): Promise<number> {
   );
 
   await backend.finished;
+  // The HTTP server is done; the front may still be passing its last answers on.
+  await stopping;
   stopWatching();
   setup.close();
   logger.info("Stopped");

@@ -131,6 +131,8 @@ export interface KubeApiStandIn {
   readonly kubeconfigPath: string;
   /** Every request, oldest first. */
   readonly requests: KubeApiRequest[];
+  /** Path and query of every request as it arrives, before any latency set by `setLatency`. */
+  readonly arrived: string[];
   /** Every TokenReview body that reached the review logic, oldest first (tokens left out). */
   readonly tokenReviews: KubeApiTokenReview[];
   /** TCP connections accepted so far. */
@@ -324,6 +326,7 @@ export async function startKubeApi(options: StartKubeApiOptions = {}): Promise<K
   const serviceAccountUids = new Map<string, string>();
   const failures: Failure[] = [];
   const requests: KubeApiRequest[] = [];
+  const arrived: string[] = [];
   const tokenReviews: KubeApiTokenReview[] = [];
   let connections = 0;
   const counts: Record<KubeApiTarget, number> = {
@@ -642,6 +645,7 @@ export async function startKubeApi(options: StartKubeApiOptions = {}): Promise<K
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    arrived.push(req.url ?? "");
     inFlight += 1;
     peakInFlight = Math.max(peakInFlight, inFlight);
     res.once("close", () => inFlight -= 1);
@@ -751,6 +755,7 @@ export async function startKubeApi(options: StartKubeApiOptions = {}): Promise<K
     clientCert,
     kubeconfigPath,
     requests,
+    arrived,
     tokenReviews,
     get connections() {
       return connections;

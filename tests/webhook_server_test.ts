@@ -102,7 +102,8 @@ test("webhook answers bad requests with 4xx and keeps serving", async () => {
 test("webhook answers a 4 KB HTTPS response without the small-write stall", async () => {
   // Deno ≥ 2.8.3 leaves TCP_NODELAY off on TLS sockets: a response written in more than one TLS
   // record then waits ~40 ms for the client's delayed ACK. A GET over node:https on a keep-alive
-  // connection shows it (measured: 44 ms on 2.8.3, 0.5–1.4 ms on 2.8.2); 20 ms is the limit.
+  // connection shows it (measured: 44 ms on 2.8.3, 0.5–1.4 ms on 2.8.2). The stall delays every
+  // answer, load on the machine only some: the fastest of 20 must stay under 20 ms.
   for (const path of ["/healthz", "/readyz", "/nope", "/secret"]) await webhook.get(path);
   await webhook.post("/mutate", JSON.stringify(threeContainerReview("metrics")));
   const timings: number[] = [];
@@ -117,9 +118,8 @@ test("webhook answers a 4 KB HTTPS response without the small-write stall", asyn
     );
     if (i > 0) timings.push(elapsed);
   }
-  timings.sort((a, b) => a - b);
-  const median = timings[Math.floor(timings.length / 2)] ?? Infinity;
-  assert.ok(median < 20, `median ${median.toFixed(1)} ms for a 4 KB HTTPS answer (limit 20 ms)`);
+  const fastest = Math.min(...timings);
+  assert.ok(fastest < 20, `fastest 4 KB HTTPS answer took ${fastest.toFixed(1)} ms (limit 20 ms)`);
 });
 
 test("webhook writes nothing on stdout and logs JSON lines", () => {
@@ -177,11 +177,19 @@ for (const [name, value] of [["PIGGY_ENFORCE_SERVICE_ACCOUNT", "yes"], ["LOG_LEV
 test("webhook finishes in-flight requests on SIGTERM and exits 0", async () => {
   const local = await startWebhook({ env: { KUBECONFIG: kube.kubeconfigPath, ...SETTINGS_ENV } });
   const review = threeContainerReview("in-flight");
-  // A valueFrom ConfigMap reference makes the handler call the (slowed) Kubernetes API.
-  review.request.object.spec!.containers[0]!.env!.push({
-    name: "FROM_CM",
-    valueFrom: { configMapKeyRef: { name: "slow", key: "k" } },
+  // No literal piggy: value, only a ConfigMap reference: the handler must read the ConfigMap from
+  // the (slowed) Kubernetes API to learn that the container needs wrapping.
+  const namespace = (review.request as { namespace?: string }).namespace ?? "default";
+  kube.put("configmaps", {
+    metadata: { namespace, name: "slow" },
+    data: { k: "piggy:DB_PASSWORD" },
   });
+  for (const container of review.request.object.spec!.containers) {
+    container.env = [{
+      name: "FROM_CM",
+      valueFrom: { configMapKeyRef: { name: "slow", key: "k" } },
+    }];
+  }
   kube.setLatency(800);
   try {
     const pending = local.fetch("/mutate", {
@@ -189,11 +197,22 @@ test("webhook finishes in-flight requests on SIGTERM and exits 0", async () => {
       body: JSON.stringify(review),
       headers: { "content-type": "application/json" },
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // SIGTERM only once the handler waits on the Kubernetes API (a loaded machine may take longer
+    // than any fixed delay to get the request there).
+    const before = kube.arrived.length;
+    const reached = () =>
+      kube.arrived.slice(before).some((path) => path.includes("/configmaps/slow"));
+    for (const deadline = Date.now() + 30_000; !reached();) {
+      assert.ok(Date.now() < deadline, "the /mutate request never reached the Kubernetes API");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     local.child.kill("SIGTERM");
     const response = await pending;
     assert.equal(response.status, 200);
-    assert.equal((await response.json()).response.uid, "in-flight");
+    const answer = (await response.json()).response;
+    assert.equal(answer.uid, "in-flight");
+    assert.equal(answer.allowed, true);
+    assert.ok(answer.patch, "the pod was wrapped, so the ConfigMap was read");
     const status = await local.status;
     assert.equal(status.code, 0);
     assert.ok(local.logs.some((line) => line.includes("Shutting down")));

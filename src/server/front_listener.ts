@@ -70,6 +70,12 @@ export interface FrontListener {
   setCertificate(cert: string, key: string): void;
   /** Stops accepting; open connections stay (the backend's shutdown ends them). */
   stopAccepting(): Promise<void>;
+  /**
+   * Resolves once every open connection has sent its last byte to the client (or after
+   * `timeoutMs`): call it after the backend's shutdown, before {@link destroyAll}, so no answer
+   * still on its way through the front is cut.
+   */
+  flushed(timeoutMs: number): Promise<void>;
   /** Closes every connection now and stops the deadline checks. */
   destroyAll(): void;
   /** Client connections open now. */
@@ -85,6 +91,8 @@ interface Tracked {
   phase: Phase;
   /** When the current phase's deadline passes (`Infinity`: none). */
   deadline: number;
+  /** The client has every byte we will send (our side is ended). */
+  sent: boolean;
 }
 
 /** How long a closing connection still reads (and drops) what the client sends. */
@@ -109,6 +117,8 @@ interface Front {
   open: Set<Tracked>;
   /** Local ports of our backend connections. */
   backendPorts: Set<number>;
+  /** Called when a connection has sent its last byte or closed. */
+  onSent(): void;
 }
 
 const now = () => performance.now();
@@ -142,6 +152,7 @@ function relay(client: net.Socket, front: Front): void {
     framing: new RequestFraming({ maxHeaderBytes: limits.maxHeaderBytes }),
     phase: "headers",
     deadline: now() + limits.headerTimeoutMs,
+    sent: false,
   };
   open.add(tracked);
   let backendPort: number | undefined;
@@ -153,6 +164,7 @@ function relay(client: net.Socket, front: Front): void {
     if (backendPort !== undefined) backendPorts.delete(backendPort);
     client.destroy();
     backend.destroy();
+    front.onSent();
   };
   // After our last byte, keep reading (and dropping) what the client still sends for a moment:
   // closing with unread input makes the kernel send a reset, which can destroy the answer
@@ -166,7 +178,11 @@ function relay(client: net.Socket, front: Front): void {
     client.resume();
     if (answer === undefined) client.end();
     else client.end(answer);
-    client.once("finish", () => setTimeout(finish, LINGER_MS).unref());
+    client.once("finish", () => {
+      tracked.sent = true;
+      front.onSent();
+      setTimeout(finish, LINGER_MS).unref();
+    });
   };
   backend.once("connect", () => {
     backendPort = backend.localPort;
@@ -266,12 +282,18 @@ function createSocketServer(
  */
 export function createFrontListener(options: FrontListenerOptions): FrontListener {
   const { limits, logger } = options;
+  const flushWaiters = new Set<() => void>();
   const front: Front = {
     limits,
     logger,
     target: options.backend,
     open: new Set(),
     backendPorts: new Set(),
+    onSent() {
+      if (flushWaiters.size === 0) return;
+      for (const tracked of front.open) if (!tracked.sent) return;
+      for (const wake of flushWaiters) wake();
+    },
   };
   const { open, backendPorts } = front;
   const server = createSocketServer(options, (client) => relay(client, front));
@@ -337,6 +359,18 @@ export function createFrontListener(options: FrontListenerOptions): FrontListene
         server.close(() => resolve());
         // server.close waits for open connections; resolve once accepting stopped.
         setTimeout(resolve, 0);
+      });
+    },
+    flushed(timeoutMs) {
+      return new Promise((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          flushWaiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, timeoutMs);
+        flushWaiters.add(wake);
+        front.onSent();
       });
     },
     destroyAll() {
