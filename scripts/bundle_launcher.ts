@@ -69,12 +69,20 @@ export async function bundleStandaloneSource(
   const target = join(ROOT, STANDALONE_BUNDLE);
   const temporary = `${target}.${randomBytes(6).toString("hex")}.tmp.js`;
   await mkdir(dirname(target), { recursive: true });
-  const result = await new Deno.Command(deno, {
-    args: bundleArgs(temporary, flags),
-    cwd: ROOT,
-    stdin: "null",
-    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-  }).output();
+  const bundle = () =>
+    new Deno.Command(deno, {
+      args: bundleArgs(temporary, flags),
+      cwd: ROOT,
+      stdin: "null",
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    }).output();
+  // `deno bundle` (2.8.2) now and then fails with "Prepare module load error" while other deno
+  // processes fill the shared module cache: a second and third attempt then succeed.
+  let result = await bundle();
+  for (let attempt = 2; !result.success && attempt <= 3; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    result = await bundle();
+  }
   try {
     if (!result.success) {
       throw new Error(
