@@ -28,6 +28,13 @@ export const INSTALLER_NAME = "install-piggy-env";
 export const INSTALL_DIR = "/piggy";
 
 /**
+ * The launcher directory inside the piggy-env image (the Dockerfile's `/usr/local/lib/piggy-env/`),
+ * relative to the image root: the `subPath` of the image-volume mount at {@link MOUNT_PATH}. Its
+ * binary's ELF interpreter is `/piggy/lib/<loader>`, so it must appear at `/piggy` in the container.
+ */
+export const LAUNCHER_IMAGE_SUBPATH = "usr/local/lib/piggy-env";
+
+/**
  * The launcher's peak resident memory before it execs the app, per mode, in bytes (measured with
  * scripts/bench/launcher.ts, rounded up; docs/migration.md shows the same figures).
  */

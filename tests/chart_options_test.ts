@@ -51,6 +51,7 @@ const BAD: Readonly<Record<string, string | number>> = {
   PIGGY_IMAGE_PULL_SECRET_ANY_NAMESPACE: "any",
   PIGGY_REGISTRY_ALLOW_LOOPBACK: "local",
   PIGGY_IMAGE_FORBID_SKIP_VERIFY: "never",
+  PIGGY_LAUNCHER_IMAGE_VOLUME: "enabled",
 };
 
 /** Values the webhook accepts, written as chart users write them. */
@@ -96,6 +97,7 @@ const GOOD: Readonly<Record<string, string | number | boolean>> = {
   PIGGY_IMAGE_PULL_SECRET_ANY_NAMESPACE: false,
   PIGGY_REGISTRY_ALLOW_LOOPBACK: "false",
   PIGGY_IMAGE_FORBID_SKIP_VERIFY: true,
+  PIGGY_LAUNCHER_IMAGE_VOLUME: "1",
 };
 
 test("the examples cover every env variable the chart schema checks", () => {

@@ -89,6 +89,8 @@ export interface AdmitContext {
   limits?: AdmissionLimits;
   /** Image lookups for containers without `command`; absent: such containers are denied. */
   images?: ImageLookupContext;
+  /** Mount the launcher from an image volume (PIGGY_LAUNCHER_IMAGE_VOLUME). @default false */
+  launcherImageVolume?: boolean;
 }
 
 function isPodCreate(request: AdmissionRequest): boolean {
@@ -373,7 +375,9 @@ export async function admit(
     return denyReview(uid, 400, facts.denial, { warnings });
   }
 
-  const result = mutatePod(pod, config, facts, context.newUid);
+  const result = mutatePod(pod, config, facts, context.newUid, {
+    imageVolume: context.launcherImageVolume ?? false,
+  });
   warnings.push(...result.warnings);
   const refusal = refusalOf(result, problems);
   if (refusal !== undefined) {

@@ -45,6 +45,7 @@ export interface MutateHandlerDeps {
         | "kubeLookupConcurrency"
         | "maxContainers"
         | "maxEnvPerContainer"
+        | "launcherImageVolume"
       >
     >;
   /** Root logger; each request logs through a child with uid, namespace and pod or owner. */
@@ -142,6 +143,7 @@ export function createMutateHandler(
       ...(options.maxEnvPerContainer ? { maxEnvPerContainer: options.maxEnvPerContainer } : {}),
     },
     ...(deps.images ? { images: deps.images } : {}),
+    launcherImageVolume: options.launcherImageVolume ?? false,
   };
   const deadlineMs = options.admissionTimeoutMs ?? ADMISSION_TIMEOUT_MS;
 

@@ -23,6 +23,10 @@
  * - The installer satisfies Pod Security `restricted` (non-root, no privilege escalation unless
  *   asked, all capabilities dropped, RuntimeDefault seccomp, read-only root filesystem).
  * - The volume is a disk-backed emptyDir with a sizeLimit by default (see `settings.ts`).
+ * - Opt-in (`PIGGY_LAUNCHER_IMAGE_VOLUME`): no installer; the volume is an image volume of the
+ *   piggy-env image, mounted read-only with `subPath` set to the image's launcher directory, so
+ *   `/piggy/piggy-env` and its `/piggy/lib/` loader are the image's own files. Image volumes are
+ *   not mounted `noexec` (KEP-4639 dropped that; runtimes never applied it).
  * - `PIGGY_AWS_SECRET_VERSION` is injected in standalone mode when set; `PIGGY_CA_BUNDLE` in proxy
  *   mode when the operator configured one.
  * - Mirror pods and Windows pods are skipped with a warning; ephemeral containers are untouched.
@@ -37,6 +41,7 @@ import {
   ENV,
   INSTALL_DIR,
   INSTALLER_NAME,
+  LAUNCHER_IMAGE_SUBPATH,
   LAUNCHER_MEMORY_MARGIN,
   LAUNCHER_PATH,
   LAUNCHER_PEAK_MEMORY,
@@ -81,6 +86,29 @@ export interface MutationResult {
 
 /** Generates a per-container UID (32 lowercase hex chars in production). */
 export type UidGenerator = () => string;
+
+/** Webhook-wide choices of {@link mutatePod} (webhook options, not per-pod settings). */
+export interface MutationOptions {
+  /**
+   * Mount the launcher from an image volume of the piggy-env image instead of installing it with
+   * an init container into an emptyDir (PIGGY_LAUNCHER_IMAGE_VOLUME). @default false
+   */
+  imageVolume?: boolean;
+}
+
+/**
+ * An image volume source (`volumes[].image`, Kubernetes 1.31+ alpha, 1.33+ beta): the
+ * kubernetes-types version in use predates the field.
+ */
+export interface ImageVolumeSource {
+  /** The image reference, as a container's `image`. */
+  reference: string;
+  /** `Always`, `Never` or `IfNotPresent`. */
+  pullPolicy?: string;
+}
+
+/** A Pod volume, image volumes included. */
+export type PodVolume = Volume & { image?: ImageVolumeSource };
 
 /** True when a setting that triggers the mutation is set (as in Go Piggy). */
 export function isTriggered(config: PiggyConfig): boolean {
@@ -247,7 +275,13 @@ export function installerResources(
   };
 }
 
-function launcherVolume(config: PiggyConfig): Volume {
+function launcherVolume(config: PiggyConfig, options: MutationOptions): PodVolume {
+  if (options.imageVolume) {
+    return {
+      name: VOLUME_NAME,
+      image: { reference: config.piggyEnvImage, pullPolicy: config.piggyEnvImagePullPolicy },
+    };
+  }
   return {
     name: VOLUME_NAME,
     emptyDir: config.piggyEnvVolumeMedium === ""
@@ -294,7 +328,9 @@ function originalEntry(
   return { entry, specEntry: entry };
 }
 
-function configWarnings(config: PiggyConfig): string[] {
+function configWarnings(config: PiggyConfig, options: MutationOptions): string[] {
+  // The installer settings do not apply to an image volume.
+  if (options.imageVolume) return [];
   const warnings: string[] = [...installerResources(config).warnings];
   if (config.piggyEnvVolumeMedium === "Memory") {
     try {
@@ -397,6 +433,7 @@ function mutationProblems(
   config: PiggyConfig,
   initContainers: readonly Container[],
   targets: readonly Target[],
+  options: MutationOptions,
 ): string[] {
   const problems: string[] = [];
   if (!config.standalone && config.piggyAddress === "") {
@@ -405,7 +442,9 @@ function mutationProblems(
         `set in proxy mode, or set "${ANNOTATION_PREFIX}standalone" to "true"`,
     );
   }
-  const hasInstaller = initContainers.some((container) => container?.name === INSTALLER_NAME);
+  // An image volume always names the image; an installer already in the pod brings its own.
+  const hasInstaller = !options.imageVolume &&
+    initContainers.some((container) => container?.name === INSTALLER_NAME);
   if (!hasInstaller && config.piggyEnvImage === "") {
     problems.push(
       `Annotation "${ANNOTATION_PREFIX}piggy-env-image" (or the webhook env PIGGY_ENV_IMAGE) ` +
@@ -490,6 +529,7 @@ function wrapTargets(
   targets: readonly Target[],
   config: PiggyConfig,
   ids: UidGenerator,
+  options: MutationOptions,
 ): Record<string, string> {
   const signatures: Record<string, string> = {};
   for (const target of targets) {
@@ -500,7 +540,16 @@ function wrapTargets(
     // pod wrapped by Go Piggy or by hand) is kept as it is, so such pods stay unchanged.
     const mounts = container.volumeMounts ?? [];
     if (!mounts.some((mount) => mount?.name === VOLUME_NAME)) {
-      mounts.push({ name: VOLUME_NAME, mountPath: MOUNT_PATH, readOnly: true });
+      mounts.push(
+        options.imageVolume
+          ? {
+            name: VOLUME_NAME,
+            mountPath: MOUNT_PATH,
+            readOnly: true,
+            subPath: LAUNCHER_IMAGE_SUBPATH,
+          }
+          : { name: VOLUME_NAME, mountPath: MOUNT_PATH, readOnly: true },
+      );
     }
     container.volumeMounts = mounts;
     if (!isWrapped(container)) {
@@ -544,9 +593,12 @@ function addVolumeAndAnnotation(
   spec: NonNullable<Pod["spec"]>,
   config: PiggyConfig,
   signatures: Readonly<Record<string, string>>,
+  options: MutationOptions,
 ): void {
-  const volumes = spec.volumes ?? [];
-  if (!volumes.some((volume) => volume?.name === VOLUME_NAME)) volumes.push(launcherVolume(config));
+  const volumes: PodVolume[] = spec.volumes ?? [];
+  if (!volumes.some((volume) => volume?.name === VOLUME_NAME)) {
+    volumes.push(launcherVolume(config, options));
+  }
   spec.volumes = volumes;
   copy.spec = spec;
   const metadata = copy.metadata ?? {};
@@ -566,6 +618,7 @@ function addVolumeAndAnnotation(
  * @param config settings resolved for this pod
  * @param facts ConfigMap/Secret reference keys from `gatherFacts`
  * @param ids per-container UID generator, called once per newly wrapped container
+ * @param options webhook-wide choices (the image volume)
  * @returns the mutated copy, whether it changed, the signatures, and a denial or warnings
  */
 export function mutatePod(
@@ -573,6 +626,7 @@ export function mutatePod(
   config: PiggyConfig,
   facts: PodFacts,
   ids: UidGenerator,
+  options: MutationOptions = {},
 ): MutationResult {
   // A JSON copy: no shared arrays between containers, whatever the caller built.
   const copy = jsonCopy(pod);
@@ -586,8 +640,8 @@ export function mutatePod(
     return skipped(copy, "no container references a piggy: value");
   }
 
-  const warnings = configWarnings(config);
-  const problems = mutationProblems(config, initContainers, targets);
+  const warnings = configWarnings(config, options);
+  const problems = mutationProblems(config, initContainers, targets, options);
   if (problems.length > 0) {
     const podLabel = copy.metadata?.name || copy.metadata?.generateName || "";
     return denied(
@@ -604,10 +658,11 @@ export function mutatePod(
     targets,
     parseUidAnnotation(copy.metadata?.annotations?.[PIGGY_UID_ANNOTATION]).signatures,
   );
-  const signatures = wrapTargets(targets, config, ids);
-  placeInstaller(initContainers, targets, copy, config);
-  spec.initContainers = initContainers;
-  addVolumeAndAnnotation(copy, spec, config, signatures);
+  const signatures = wrapTargets(targets, config, ids, options);
+  if (!options.imageVolume) placeInstaller(initContainers, targets, copy, config);
+  // No empty list where the pod had none (the image volume adds no init container).
+  if (initContainers.length > 0 || spec.initContainers) spec.initContainers = initContainers;
+  addVolumeAndAnnotation(copy, spec, config, signatures, options);
 
   return {
     pod: copy,

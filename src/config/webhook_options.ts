@@ -520,6 +520,14 @@ export const WEBHOOK_OPTIONS = {
     doc: "`true` denies pods that set `image-skip-verify-registry` and need a lookup, so every " +
       "registry certificate is verified cluster-wide",
   }),
+  launcherImageVolume: boolOption({
+    env: "PIGGY_LAUNCHER_IMAGE_VOLUME",
+    default: false,
+    doc: "`true` mounts the launcher read-only from an image volume of the piggy-env image " +
+      "(`volumes[].image`, `subPath` of its launcher directory) instead of the install-piggy-env " +
+      "init container and emptyDir. Needs Kubernetes 1.33+ (ImageVolume beta; on by default " +
+      "from 1.35) and a runtime that supports it (containerd 2.1+, CRI-O)",
+  }),
   registryAllowLoopback: boolOption({
     env: "PIGGY_REGISTRY_ALLOW_LOOPBACK",
     default: false,
