@@ -87,6 +87,8 @@ export interface IssueTokenOptions {
   audiences?: string[];
   /** Issue an already expired token. */
   expired?: boolean;
+  /** Lifetime of the token in seconds (ignored with `expired`). @default 3600 */
+  expiresInSeconds?: number;
 }
 
 /** Options of {@link KubeApiStandIn.writeKubeconfig}. */
@@ -800,7 +802,7 @@ export async function startKubeApi(options: StartKubeApiOptions = {}): Promise<K
         podUid = pod.metadata?.uid;
       }
       const now = Math.floor(Date.now() / 1000);
-      const exp = issue.expired ? now - 60 : now + 3600;
+      const exp = issue.expired ? now - 60 : now + (issue.expiresInSeconds ?? 3600);
       const audiences = issue.audiences ?? [API_AUDIENCE];
       const jti = randomUUID();
       const saUid = serviceAccountUid(issue.namespace, issue.serviceAccount);

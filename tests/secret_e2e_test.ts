@@ -180,7 +180,9 @@ test("/secret never reads a pod of another namespace for a valid token", async (
 });
 
 test("/secret surfaces AWS throttling as 502 after the SDK's retries", async () => {
-  const pod = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/web" });
+  // A secret of its own: "team-a/web" is in the webhook's secret cache by now.
+  aws.putSecret("team-a/throttled", { string: JSON.stringify({ DB_PASSWORD: CANARY }) });
+  const pod = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/throttled" });
   const before = aws.count("GetSecretValue");
   aws.failNext("GetSecretValue", "ThrottlingException", 3);
   const answer = await requestSecret(

@@ -1,22 +1,52 @@
 // deno-lint-ignore-file no-console
 /**
- * The benchmark ceiling: a bare `Deno.serve` HTTPS handler that parses the JSON body and
- * re-serialises it, nothing else. Prints its port on stdout.
+ * The benchmark ceiling: the webhook's own server stack (the TLS front of
+ * `src/server/front_listener.ts` with the default connection limits, in front of `Deno.serve` on a
+ * loopback port) with a bare handler that parses a JSON body and re-serialises it, and answers
+ * `ok` to a request without a body. Nothing else: no routing, no logging, no metrics. Prints its
+ * port on stdout.
+ *
+ * Run: `deno run --allow-net --allow-read --allow-env scripts/bench/bare_server.ts CERT KEY`
  *
  * @module
  */
 
+import { createFrontListener } from "../../src/server/front_listener.ts";
+import { parseWebhookOptions } from "../../src/config/webhook_options.ts";
+import { Logger } from "../../src/log.ts";
+
 const [certFile, keyFile] = Deno.args;
 if (!certFile || !keyFile) throw new Error("usage: bare_server.ts CERT KEY");
-const server = Deno.serve({
-  hostname: "127.0.0.1",
-  port: 0,
-  cert: Deno.readTextFileSync(certFile),
-  key: Deno.readTextFileSync(keyFile),
-  onListen: ({ port }) => console.log(port),
-}, async (request) => {
-  const body = await request.json();
-  return new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } });
+const options = parseWebhookOptions(() => undefined);
+const backend = Deno.serve(
+  { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+  async (request) => {
+    if (request.method === "GET") {
+      return new Response("ok", {
+        headers: { "content-type": "text/plain" },
+      });
+    }
+    const body = await request.json();
+    return new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } });
+  },
+);
+const front = createFrontListener({
+  tls: { cert: Deno.readTextFileSync(certFile), key: Deno.readTextFileSync(keyFile) },
+  limits: {
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    headerTimeoutMs: options.headerTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs,
+    maxConnections: options.maxConnections,
+    maxHeaderBytes: options.maxHeaderBytes,
+  },
+  backend: { hostname: "127.0.0.1", port: backend.addr.port },
+  logger: new Logger({ level: "warn" }),
 });
-Deno.addSignalListener("SIGTERM", () => server.shutdown());
-await server.finished;
+const bound = await front.listen(0, "127.0.0.1");
+console.log(bound.port);
+Deno.addSignalListener("SIGTERM", async () => {
+  await front.stopAccepting();
+  front.destroyAll();
+  await backend.shutdown();
+  Deno.exit(0);
+});

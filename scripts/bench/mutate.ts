@@ -1,11 +1,13 @@
 // deno-lint-ignore-file no-console
 /**
- * Benchmark: `/mutate` over HTTPS on loopback with a realistic 3-container pod (~5 KB), 50
- * concurrent connections, against the real webhook process; in the same run, the same load on a
- * bare `Deno.serve` HTTPS handler that parses and re-serialises the same JSON (the ceiling).
+ * Benchmark: `/mutate` of the real webhook process with a realistic 3-container pod (~4 KB
+ * request), driven by `wrk` (1 thread, 50 connections, 5 s), against the ceiling: a bare handler
+ * on the same server stack (`bare_server.ts`: the TLS front and `Deno.serve`) that parses and
+ * re-serialises the same JSON. The two run alternately for `--rounds` rounds; the ratio per round
+ * and the median are printed. Also `/healthz` of the webhook against the bare stack's GET.
  *
- * Run: `npx deno run -A scripts/bench/mutate.ts [--seconds 5] [--concurrency 50]`
- * Target: ≥ 60 % of the ceiling's throughput, p99 under 20 ms.
+ * Run: `npx deno run -A scripts/bench/mutate.ts [--seconds 5] [--connections 50] [--rounds 3]`
+ * Target: median ratio ≥ 60 % of the ceiling, p99 under 20 ms.
  *
  * @module
  */
@@ -14,12 +16,12 @@ import { fileURLToPath } from "node:url";
 import { startKubeApi } from "../../testing/kube_api.ts";
 import { startWebhook } from "../../testing/webhook_process.ts";
 import { threeContainerReview } from "../../testing/flow.ts";
-import { cpuSeconds, formatResult, loadArgs, runLoad } from "./load.ts";
 import { createTestCa } from "../../testing/pki.ts";
+import { alternate, benchArgs, ensureWrk } from "./wrk.ts";
 
-const { seconds, durationMs, concurrency } = loadArgs();
+const args = benchArgs();
+ensureWrk();
 const body = JSON.stringify(threeContainerReview("bench"));
-console.log(`request body: ${body.length} bytes, ${concurrency} connections, ${seconds} s`);
 
 const kube = await startKubeApi();
 const ca = createTestCa("piggy-bench");
@@ -31,21 +33,11 @@ const webhook = await startWebhook({
     PIGGY_ADDRESS: "https://piggy-webhooks.piggy-webhooks.svc.cluster.local",
   },
 });
-const request = () => ({ path: "/mutate", body, headers: { "content-type": "application/json" } });
 const sample = await webhook.post("/mutate", body);
-console.log(`answer: ${sample.status}, ${sample.body.length} bytes`);
-const cpuBefore = cpuSeconds(webhook.child.pid);
-const loadStarted = performance.now();
-const piggy = await runLoad({
-  port: webhook.port,
-  ca: webhook.caCert,
-  concurrency,
-  durationMs,
-  request,
-});
-const serverCores = (cpuSeconds(webhook.child.pid) - cpuBefore) /
-  ((performance.now() - loadStarted) / 1000);
-await webhook.stop();
+console.log(
+  `request body ${body.length} bytes, answer ${sample.status} ${sample.body.length} bytes; ` +
+    `wrk -t1 -c${args.connections} -d${args.seconds}s, ${args.rounds} rounds`,
+);
 
 const serving = ca.issue("bare");
 const bare = new Deno.Command(Deno.execPath(), {
@@ -53,6 +45,7 @@ const bare = new Deno.Command(Deno.execPath(), {
     "run",
     "--allow-net",
     "--allow-read",
+    "--allow-env",
     fileURLToPath(new URL("./bare_server.ts", import.meta.url)),
     serving.certFile,
     serving.keyFile,
@@ -60,21 +53,36 @@ const bare = new Deno.Command(Deno.execPath(), {
   stdout: "piped",
 }).spawn();
 const reader = bare.stdout.getReader();
-const port = Number(new TextDecoder().decode((await reader.read()).value).trim());
+const barePort = Number(new TextDecoder().decode((await reader.read()).value).trim());
 reader.releaseLock();
-const ceiling = await runLoad({ port, ca: webhook.caCert, concurrency, durationMs, request });
-bare.kill("SIGTERM");
-await bare.status;
-await bare.stdout.cancel().catch(() => {});
-await kube.close();
-await Deno.remove(ca.dir, { recursive: true }).catch(() => {});
 
-console.log("| server | requests/s | p50 ms | p99 ms | errors |\n| --- | --- | --- | --- | --- |");
-console.log(formatResult("piggy /mutate", piggy));
-console.log(formatResult("bare Deno.serve JSON echo (ceiling)", ceiling));
-console.log(`webhook process CPU during its run: ${serverCores.toFixed(2)} cores (of 2)`);
-console.log(
-  `throughput ratio: ${
-    (piggy.requestsPerSecond / ceiling.requestsPerSecond * 100).toFixed(0)
-  } % of the ceiling`,
-);
+try {
+  const mutate = [{ path: "/mutate", body, headers: { "content-type": "application/json" } }];
+  await alternate(
+    { label: "bare JSON echo on the same stack", port: barePort, requests: mutate, pid: bare.pid },
+    { label: "piggy /mutate", port: webhook.port, requests: mutate, pid: webhook.child.pid },
+    args,
+  );
+  await alternate(
+    {
+      label: "bare GET on the same stack",
+      port: barePort,
+      requests: [{ path: "/healthz" }],
+      pid: bare.pid,
+    },
+    {
+      label: "piggy /healthz",
+      port: webhook.port,
+      requests: [{ path: "/healthz" }],
+      pid: webhook.child.pid,
+    },
+    args,
+  );
+} finally {
+  bare.kill("SIGTERM");
+  await bare.status;
+  await bare.stdout.cancel().catch(() => {});
+  await webhook.stop();
+  await kube.close();
+  await Deno.remove(ca.dir, { recursive: true }).catch(() => {});
+}

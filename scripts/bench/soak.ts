@@ -31,7 +31,7 @@ import { admitPod, launcherIdentity, persistPod } from "../../testing/flow.ts";
 import { createTestCa } from "../../testing/pki.ts";
 import { connectInspector, inspectorUrlOf } from "../../testing/inspector.ts";
 import type { SoakClientConfig } from "./soak_client.ts";
-import { cpuSeconds } from "./load.ts";
+import { cpuSeconds } from "./wrk.ts";
 import { WEBHOOK_V8_FLAGS } from "../../cli/permissions.ts";
 
 const MIB = 1024 * 1024;

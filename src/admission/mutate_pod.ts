@@ -68,7 +68,10 @@ export interface MutationDenial {
 
 /** What {@link mutatePod} returns. */
 export interface MutationResult {
-  /** The mutated copy (an unchanged copy when nothing applies or on denial). */
+  /**
+   * The mutated copy (the input's content when nothing applies or on denial). It shares every part
+   * the mutation did not touch with the input: treat both as read-only.
+   */
   pod: Pod;
   /** True when `pod` differs from the input. */
   changed: boolean;
@@ -129,8 +132,39 @@ interface Target {
   uid?: string;
 }
 
-function jsonCopy(pod: Pod): Pod {
-  return JSON.parse(JSON.stringify(pod)) as Pod;
+/**
+ * A copy of the pod for the mutation to write into: new objects down to every list and map the
+ * mutation may change (metadata, annotations, spec, its container and volume lists); the rest,
+ * containers included, is shared with the input until {@link ownContainer} copies one. Cheaper
+ * than a deep copy, and the patch diff skips what is still shared.
+ */
+function writableCopy(pod: Pod): Pod {
+  const copy: Pod = { ...pod };
+  if (pod.metadata) {
+    copy.metadata = { ...pod.metadata };
+    if (pod.metadata.annotations) copy.metadata.annotations = { ...pod.metadata.annotations };
+  }
+  if (pod.spec) {
+    copy.spec = { ...pod.spec };
+    if (Array.isArray(pod.spec.containers)) copy.spec.containers = [...pod.spec.containers];
+    if (Array.isArray(pod.spec.initContainers)) {
+      copy.spec.initContainers = [...pod.spec.initContainers];
+    }
+    if (Array.isArray(pod.spec.volumes)) copy.spec.volumes = [...pod.spec.volumes];
+  }
+  return copy;
+}
+
+/**
+ * A container of its own for the mutation to change: a new object with its own `env` and
+ * `volumeMounts` lists (their entries are replaced, never changed in place), so no two containers
+ * share a list whatever the caller built.
+ */
+function ownContainer(container: Container): Container {
+  const copy: Container = { ...container };
+  if (Array.isArray(container.env)) copy.env = [...container.env];
+  if (Array.isArray(container.volumeMounts)) copy.volumeMounts = [...container.volumeMounts];
+  return copy;
 }
 
 function skipped(pod: Pod, reason: string, warnings: string[] = []): MutationResult {
@@ -407,23 +441,28 @@ function podSkip(
   return undefined;
 }
 
-/** The qualifying containers, init containers first, in pod order. */
+/**
+ * The qualifying containers, init containers first, in pod order. Each is replaced in its (copied)
+ * list by a container of its own ({@link ownContainer}), which the target holds.
+ */
 function selectTargets(initContainers: Container[], containers: Container[], facts: PodFacts) {
   const targets: Target[] = [];
   for (const [init, list] of [[true, initContainers], [false, containers]] as const) {
-    for (const container of list) {
-      if (!container || !qualifies(container, facts)) continue;
-      if (facts.unwrapped?.has(container.name) && !isWrapped(container)) continue;
+    list.forEach((container, index) => {
+      if (!container || !qualifies(container, facts)) return;
+      if (facts.unwrapped?.has(container.name) && !isWrapped(container)) return;
       const image = container.command?.length ? undefined : facts.images?.get(container.name);
+      const own = ownContainer(container);
+      list[index] = own;
       targets.push({
-        container,
+        container: own,
         init,
         entry: [],
         specEntry: [],
         signature: "",
         ...(image ? { image } : {}),
       });
-    }
+    });
   }
   return targets;
 }
@@ -628,8 +667,7 @@ export function mutatePod(
   ids: UidGenerator,
   options: MutationOptions = {},
 ): MutationResult {
-  // A JSON copy: no shared arrays between containers, whatever the caller built.
-  const copy = jsonCopy(pod);
+  const copy = writableCopy(pod);
   const skip = podSkip(copy, config);
   if (skip) return skipped(copy, skip.reason, skip.warnings);
 
@@ -645,7 +683,7 @@ export function mutatePod(
   if (problems.length > 0) {
     const podLabel = copy.metadata?.name || copy.metadata?.generateName || "";
     return denied(
-      jsonCopy(pod),
+      writableCopy(pod),
       `Cannot inject secrets into pod "${podLabel}": ${problems.join("; ")}`,
       warnings,
     );

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import jsonPatch from "fast-json-patch";
 import { applyJsonPatch, createPatch } from "./patch.ts";
 
 test("createPatch() escapes / in keys as ~1 and ~ as ~0", () => {
@@ -33,4 +34,69 @@ test("applyJsonPatch() leaves its input unchanged and rejects a bad operation", 
   applyJsonPatch(doc, [{ op: "replace", path: "/a", value: 2 }]);
   assert.deepEqual(doc, { a: 1 });
   assert.throws(() => applyJsonPatch(doc, [{ op: "replace", path: "/missing/x", value: 2 }]));
+});
+
+/** A small seeded PRNG, so a failure can be replayed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+function randomJson(next: () => number, depth: number): unknown {
+  const pick = next();
+  if (depth <= 0 || pick < 0.3) {
+    return [0, 1, "x", "a/b", "", true, null][Math.floor(next() * 7)];
+  }
+  if (pick < 0.65) {
+    return Array.from({ length: Math.floor(next() * 4) }, () => randomJson(next, depth - 1));
+  }
+  const object: Record<string, unknown> = {};
+  for (let i = Math.floor(next() * 4); i > 0; i--) {
+    object[["a", "b", "c/d", "e~f", "0"][Math.floor(next() * 5)]!] = randomJson(next, depth - 1);
+  }
+  return object;
+}
+
+/** A changed copy that shares some subtrees with `value`, as the mutation's copy does. */
+function edited(value: unknown, next: () => number, depth: number): unknown {
+  const pick = next();
+  if (pick < 0.25) return value; // shared
+  if (typeof value !== "object" || value === null || pick < 0.35) return randomJson(next, depth);
+  if (Array.isArray(value)) {
+    const copy = value.map((item) => edited(item, next, depth - 1));
+    if (next() < 0.3) copy.push(randomJson(next, depth - 1));
+    if (next() < 0.3) copy.splice(Math.floor(next() * (copy.length + 1)), 1);
+    return copy;
+  }
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    const roll = next();
+    if (roll < 0.15) continue; // removed
+    copy[key] = roll < 0.2 ? undefined : edited(item, next, depth - 1);
+  }
+  if (next() < 0.3) copy[`new/${Math.floor(next() * 3)}`] = randomJson(next, depth - 1);
+  return copy;
+}
+
+test("createPatch() returns what fast-json-patch's compare returns (the oracle), 2000 cases", () => {
+  for (let seed = 1; seed <= 2000; seed++) {
+    const next = random(seed);
+    const raw = { metadata: randomJson(next, 4), spec: randomJson(next, 4) };
+    // Documents stay objects at the top, as pods do; anything goes below.
+    const mutated: Record<string, unknown> = { metadata: edited(raw.metadata, next, 4) };
+    if (next() < 0.8) mutated.spec = edited(raw.spec, next, 4);
+    const snapshot = JSON.stringify(raw);
+    const expected = jsonPatch.compare(raw, mutated);
+    const actual = createPatch(raw, mutated);
+    assert.equal(JSON.stringify(raw), snapshot, `seed ${seed}: raw unchanged`);
+    assert.deepEqual(JSON.parse(JSON.stringify(actual)), expected, `seed ${seed}`);
+    assert.deepEqual(
+      applyJsonPatch(raw, JSON.parse(JSON.stringify(actual))),
+      JSON.parse(JSON.stringify(mutated)),
+      `seed ${seed}: the patch gives the mutated document`,
+    );
+  }
 });

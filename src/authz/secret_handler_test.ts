@@ -16,6 +16,7 @@ import { KubeApiError, KubeUnavailableError, SecretSourceError } from "../errors
 import { FakeKubeClient } from "../k8s/fake.ts";
 import { Logger } from "../log.ts";
 import { MemorySecretSource } from "../secrets/memory_source.ts";
+import { CachingSecretSource } from "../secrets/caching_source.ts";
 import type { SecretQuery, SecretSource } from "../secrets/source.ts";
 import { POD_NAME_CLAIM, POD_UID_CLAIM } from "./decide.ts";
 import { createSecretHandler } from "./secret_handler.ts";
@@ -91,6 +92,8 @@ function setup(
   options: {
     env?: Record<string, string>;
     source?: SecretSource;
+    /** Put a 60 s {@link CachingSecretSource} in front of the in-memory secrets. */
+    cached?: boolean;
     maxBodyBytes?: number;
   } = {},
 ): Setup {
@@ -106,7 +109,8 @@ function setup(
   const env = options.env ?? {};
   const handle = createSecretHandler({
     kube,
-    secrets: options.source ?? secrets,
+    secrets: options.source ??
+      (options.cached ? new CachingSecretSource(secrets, { ttlMs: 60_000 }) : secrets),
     options: parseWebhookOptions((name) => env[name]),
     logger: new Logger({ level: "debug", sink: (line) => lines.push(line) }),
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
@@ -353,6 +357,39 @@ test("createSecretHandler() answers 403 for a service account mismatch", async (
   );
   assert.match(String(answer.body.message), /invalid service account found/i);
   assert.equal(answer.audit.service_account, "default:other-sa");
+});
+
+test("createSecretHandler() authorizes every caller before a cached secret is used", async () => {
+  const context = setup({ cached: true });
+  const warm = await send(context, secretRequest());
+  assert.deepEqual(warm.body, { DB_PASS: CANARY });
+  assert.equal(context.secrets.queries.length, 1);
+
+  // Same secret, another service account: the cached values are refused by PIGGY_ALLOWED_SA.
+  context.kube
+    .put("pods", podWith({ name: "other-pod", uid: "pod-uid-2", serviceAccountName: "other-sa" }))
+    .putToken(
+      "token-other-0123456789",
+      saUser("default", "other-sa", { name: "other-pod", uid: "pod-uid-2" }),
+    );
+  const otherBody = { name: "other-pod", uid: "test-uid", signature: SIGNATURE };
+  const other = await assertFailure(
+    context,
+    secretRequest(otherBody, { token: "token-other-0123456789" }),
+    403,
+    "AccessDenied",
+  );
+  assert.equal(other.audit.service_account, "default:other-sa");
+  // The warm pod with a forged command, a token of another service account, no valid token.
+  const forged = { name: "test-pod", uid: "test-uid", signature: "other-command" };
+  await assertFailure(context, secretRequest(forged), 403, "AccessDenied");
+  context.kube.putToken("token-user-0123456789", saUser("default", "other-sa"));
+  await assertFailure(context, secretRequest(undefined, { token: "token-user-0123456789" }), 403);
+  await assertFailure(context, secretRequest(undefined, { token: "not-a-token-0000" }), 401);
+
+  const again = await send(context, secretRequest());
+  assert.deepEqual(again.body, { DB_PASS: CANARY });
+  assert.equal(context.secrets.queries.length, 1, "every answer came from one AWS read");
 });
 
 test("createSecretHandler() refuses an unknown uid even with an empty signature (Go Piggy let it through)", async () => {

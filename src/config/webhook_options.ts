@@ -450,10 +450,36 @@ export const WEBHOOK_OPTIONS = {
   }),
   secretCacheTtlMs: durationOption({
     env: "PIGGY_SECRET_CACHE_TTL",
-    default: "0",
-    defaultText: "`0` (off)",
-    doc: "`/secret` keeps fetched values this long (per secret or SSM path, region and " +
-      "version). Concurrent identical requests always share one AWS call",
+    default: "30s",
+    doc: "`/secret` keeps fetched values this long (per secret or SSM path, region, version and " +
+      "the AWS identity read with), so a rotated secret reaches new pods within this time; `0` " +
+      "turns the cache off. Every request is authorized before the cache is consulted, and " +
+      "concurrent identical reads always share one AWS call",
+  }),
+  secretCacheSize: countOption({
+    env: "PIGGY_SECRET_CACHE_SIZE",
+    default: 1024,
+    doc: "Most secrets (or SSM paths) PIGGY_SECRET_CACHE_TTL keeps; the least recently used is " +
+      "dropped first",
+    min: 1,
+    max: 100_000,
+  }),
+  tokenReviewCacheTtlMs: durationOption({
+    env: "PIGGY_TOKEN_REVIEW_CACHE_TTL",
+    default: "10s",
+    doc: "`/secret` reuses an authenticated TokenReview of the same token and audiences this " +
+      "long, never past the token's `exp`; failures are never kept. A token the API server " +
+      "stops accepting stays accepted here at most this long (the live pod is still read on " +
+      "each request). `0` turns it off",
+    max: "10s",
+  }),
+  tokenReviewCacheSize: countOption({
+    env: "PIGGY_TOKEN_REVIEW_CACHE_SIZE",
+    default: 4096,
+    doc: "Most TokenReview answers PIGGY_TOKEN_REVIEW_CACHE_TTL keeps (one per launcher token); " +
+      "the least recently used is dropped first",
+    min: 1,
+    max: 1_000_000,
   }),
   imageLookup: option<ImageLookupMode>({
     env: "PIGGY_IMAGE_LOOKUP",

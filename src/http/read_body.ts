@@ -36,7 +36,6 @@ export async function readBodyText(request: Request, options: ReadBodyOptions): 
     throw tooLarge();
   }
   if (!request.body) return "";
-  const reader = request.body.getReader();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -45,6 +44,51 @@ export async function readBodyText(request: Request, options: ReadBodyOptions): 
       );
     }, options.timeoutMs ?? BODY_TIMEOUT_MS);
   });
+  let bytes: Uint8Array;
+  try {
+    // A declared length within the limit bounds the body (HTTP framing): read it in one go.
+    // Without one (chunked), count the chunks as they come.
+    bytes = request.headers.has("content-length") && Number.isFinite(declared)
+      ? await readDeclared(request, deadline, limit, tooLarge)
+      : await readChunks(request.body, deadline, limit, tooLarge);
+  } finally {
+    clearTimeout(timer);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new AdmissionDecodeError("Cannot decode the request body: it is not UTF-8", {
+      cause: error,
+    });
+  }
+}
+
+/** The body of a request whose `Content-Length` is within the limit. */
+async function readDeclared(
+  request: Request,
+  deadline: Promise<never>,
+  limit: number,
+  tooLarge: () => Error,
+): Promise<Uint8Array> {
+  try {
+    const bytes = new Uint8Array(await Promise.race([request.arrayBuffer(), deadline]));
+    // Defence in depth: a runtime that did not hold the body to its declared length.
+    if (bytes.byteLength > limit) throw tooLarge();
+    return bytes;
+  } catch (error) {
+    if (!request.bodyUsed) await request.body?.cancel().catch(() => {});
+    throw error;
+  }
+}
+
+/** The body read chunk by chunk, refused as soon as it passes the limit. */
+async function readChunks(
+  body: ReadableStream<Uint8Array>,
+  deadline: Promise<never>,
+  limit: number,
+  tooLarge: () => Error,
+): Promise<Uint8Array> {
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
@@ -58,8 +102,6 @@ export async function readBodyText(request: Request, options: ReadBodyOptions): 
   } catch (error) {
     await reader.cancel().catch(() => {});
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
   const bytes = new Uint8Array(size);
   let offset = 0;
@@ -67,11 +109,5 @@ export async function readBodyText(request: Request, options: ReadBodyOptions): 
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch (error) {
-    throw new AdmissionDecodeError("Cannot decode the request body: it is not UTF-8", {
-      cause: error,
-    });
-  }
+  return bytes;
 }

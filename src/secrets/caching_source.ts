@@ -1,11 +1,13 @@
 /**
  * {@link SecretSource} wrapper for the webhook's `/secret` proxy: concurrent identical queries share
- * one upstream call (always), and answers can be kept for a short TTL (off unless configured).
+ * one upstream call (always), and answers can be kept for a short TTL (`PIGGY_SECRET_CACHE_TTL`).
  * Values stay in memory only; errors are never cached.
  *
- * The cache key is the full query ({@link queryKey}: its kind and every field), so a pinned
- * `VersionId` and a stage never share an entry, and a new backend needs no change here. All queries go through the webhook's single AWS
- * identity, so entries are never shared across credential scopes.
+ * The cache key is the identity the read is made with ({@link SecretFetchOptions.identity}: the
+ * webhook's own unless a caller names a session) and the full query ({@link queryKey}: its kind
+ * and every field), so a pinned `VersionId` and a stage never share an entry, entries are never
+ * shared across credential scopes, and a new backend needs no change here. Callers authorize a
+ * request before they ask: the cache only decides where values come from, never who gets them.
  *
  * @module
  */
@@ -107,7 +109,8 @@ export class CachingSecretSource implements SecretSource {
     query: SecretQuery,
     options: SecretFetchOptions = {},
   ): Promise<Record<string, string>> {
-    const key = queryKey(query);
+    const identity = options.identity;
+    const key = JSON.stringify([identity ?? "", queryKey(query)]);
     const cached = this.#lookup(key);
     if (cached) {
       this.#onLookup?.("hit");
@@ -118,7 +121,7 @@ export class CachingSecretSource implements SecretSource {
       this.#onLookup?.("coalesced");
     } else {
       this.#onLookup?.("miss");
-      shared = this.#fetchAndStore(key, { ...query });
+      shared = this.#fetchAndStore(key, { ...query }, identity === undefined ? {} : { identity });
       this.#inFlight.set(key, shared);
     }
     return { ...(await raceAbort(shared, query, options.signal)) };
@@ -139,10 +142,14 @@ export class CachingSecretSource implements SecretSource {
     return entry.values;
   }
 
-  async #fetchAndStore(key: string, query: SecretQuery): Promise<Readonly<Record<string, string>>> {
+  async #fetchAndStore(
+    key: string,
+    query: SecretQuery,
+    options: SecretFetchOptions,
+  ): Promise<Readonly<Record<string, string>>> {
     const generation = this.#generation;
     try {
-      const values = Object.freeze({ ...(await this.#inner.fetchSecret(query)) });
+      const values = Object.freeze({ ...(await this.#inner.fetchSecret(query, options)) });
       if (this.#ttlMs > 0 && generation === this.#generation) {
         this.#entries.set(key, { values, expiresAt: this.#clock() + this.#ttlMs });
         for (const oldest of this.#entries.keys()) {

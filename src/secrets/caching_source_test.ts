@@ -66,6 +66,24 @@ test("CachingSecretSource does not share different queries", async () => {
   assert.equal(source.size, queries.length);
 });
 
+test("CachingSecretSource keeps reads made with different identities apart", async () => {
+  const memory = new MemorySecretSource().putSecret("app/db", { K: "v" });
+  const identities: (string | undefined)[] = [];
+  const recording: SecretSource = {
+    fetchSecret(query, options = {}) {
+      identities.push(options.identity);
+      return memory.fetchSecret(query);
+    },
+  };
+  const source = new CachingSecretSource(recording, { ttlMs: 60_000 });
+  for (const identity of [undefined, "team-a:web", "team-b:api", undefined, "team-a:web"]) {
+    const options = identity === undefined ? {} : { identity };
+    assert.deepEqual(await source.fetchSecret(secretQuery(), options), { K: "v" });
+  }
+  assert.deepEqual(identities, [undefined, "team-a:web", "team-b:api"], "one read per identity");
+  assert.equal(source.size, 3);
+});
+
 test("CachingSecretSource serves from the cache until the TTL expires", async () => {
   let now = 1_000_000;
   const memory = new MemorySecretSource().putSecret("app/db", { K: "v1" });

@@ -39,6 +39,12 @@ export type SecretKind = SecretQuery["kind"];
 export interface SecretFetchOptions {
   /** Aborts the call. */
   signal?: AbortSignal;
+  /**
+   * Names the AWS identity the read is made with when it is not the webhook's own, e.g. a
+   * session for one `namespace:serviceaccount`. Caches keep reads of different identities apart.
+   * @default the webhook's own identity
+   */
+  identity?: string;
 }
 
 /**

@@ -23,7 +23,7 @@ export type AdmissionOutcome = "mutated" | "unchanged" | "denied" | "error";
 /** How a call to AWS or the Kubernetes API ended. */
 export type CallResult = "ok" | "not_found" | "denied" | "throttled" | "error";
 
-/** A secret cache lookup: served from the cache, read from the source, or joined a read in flight. */
+/** A cache lookup: served from the cache, read from the source, or joined a read in flight. */
 export type CacheResult = "hit" | "miss" | "coalesced";
 
 /** Process figures read at scrape time (from `src/runtime/process_stats.ts`). */
@@ -224,6 +224,12 @@ export class Metrics {
       "read in flight).",
   );
 
+  readonly #tokenReviewCache = new Counter(
+    "piggy_token_review_cache_requests_total",
+    "TokenReview cache lookups by result: hit, miss (asked the Kubernetes API) or coalesced " +
+      "(joined a review in flight).",
+  );
+
   constructor(options: MetricsOptions = {}) {
     this.#options = options;
   }
@@ -278,6 +284,11 @@ export class Metrics {
     this.#images.inc({ result: bounded(result, IMAGE_RESULTS) });
   }
 
+  /** Records one TokenReview cache lookup. */
+  observeTokenReviewCache(result: CacheResult): void {
+    this.#tokenReviewCache.inc({ result: bounded(result, CACHE_RESULTS) });
+  }
+
   /** The registry in Prometheus text format. */
   render(): string {
     const lines: string[] = [];
@@ -292,6 +303,7 @@ export class Metrics {
     this.#kubernetesDuration.render(lines);
     this.#cache.render(lines);
     this.#images.render(lines);
+    this.#tokenReviewCache.render(lines);
     const build = this.#options.build;
     if (build) {
       gauge(lines, "piggy_build_info", "Build of this process (always 1).", 1, {

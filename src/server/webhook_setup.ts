@@ -23,6 +23,7 @@ import { podCredentialProvider } from "../secrets/aws_credentials.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { AwsEcrCredentialSource } from "../registry/ecr.ts";
 import { CachingSecretSource } from "../secrets/caching_source.ts";
+import { CachingKubeClient } from "../k8s/caching_client.ts";
 import {
   logLevelOf,
   parseWebhookOptions,
@@ -208,6 +209,7 @@ export async function setUpWebhook(
   });
   const secrets = new CachingSecretSource(aws, {
     ttlMs: options.secretCacheTtlMs,
+    maxEntries: options.secretCacheSize,
     onLookup: (result) => metrics.observeCache(result),
   });
   let registryCa: string | undefined;
@@ -237,8 +239,13 @@ export async function setUpWebhook(
     }),
   });
   const readiness = createReadiness(kube, logger);
+  const cachingKube = new CachingKubeClient(kube, {
+    tokenReviewTtlMs: options.tokenReviewCacheTtlMs,
+    tokenReviewMaxEntries: options.tokenReviewCacheSize,
+    onTokenReview: (result) => metrics.observeTokenReviewCache(result),
+  });
   const app = createApp({
-    kube,
+    kube: cachingKube,
     secrets,
     options,
     logger,
@@ -267,6 +274,7 @@ export async function setUpWebhook(
     beginShutdown: () => readiness.beginShutdown(),
     close() {
       secrets.clear();
+      cachingKube.clear();
       aws.destroy();
       registry.close();
       ecr.close();
