@@ -12,6 +12,12 @@ export const ANNOTATION_PREFIX = "piggysec.com/";
 /** Annotation written at admission: compact JSON map of container UID → command signature. */
 export const PIGGY_UID_ANNOTATION = "piggysec.com/piggy-uid";
 
+/**
+ * Annotation written at admission: the HMAC of what `/secret` authorizes (see `src/pod/seal.ts`),
+ * made with a key only the webhook holds.
+ */
+export const PIGGY_SEAL_ANNOTATION = "piggysec.com/piggy-seal";
+
 /** Prefix of an environment value that Piggy resolves from the secret (case-sensitive). */
 export const REFERENCE_PREFIX = "piggy:";
 

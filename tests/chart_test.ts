@@ -22,6 +22,7 @@ import {
 
 const NAME = "piggy-piggy-webhooks";
 const NS = "piggy-system";
+const TLS_SECRET = "piggy-piggy-webhooks-webhook-tls";
 
 /** Every RBAC grant of the rendered ClusterRoles as "group/resource:verb". */
 function grants(objects: K8sObject[]): string[] {
@@ -82,6 +83,7 @@ test("default render has exactly the expected objects", async () => {
     `MutatingWebhookConfiguration/${NAME}-${NS}`,
     `Pod/${NAME}-test-healthz`,
     `PodDisruptionBudget/${NAME}`,
+    `Secret/${NAME}-seal`,
     `Secret/${NAME}-webhook-tls`,
     `Service/${NAME}`,
     `ServiceAccount/${NAME}`,
@@ -132,16 +134,20 @@ test("Deployment spreads replicas over nodes and zones with its own selector", a
 
 test("Deployment mounts the TLS Secret and passes the webhook settings", async () => {
   const objects = await renderChart();
-  assert.deepEqual(envOf(objects), {
+  const { PIGGY_LEGACY_PODS_CREATED_BEFORE: cutoff, ...env } = envOf(objects);
+  assert.deepEqual(env, {
     DEBUG: "false",
     LISTEN_ADDRESS: ":8443",
     PIGGY_ADMISSION_TIMEOUT: "4s",
     PIGGY_CA_BUNDLE_FILE: "/certs/ca.crt",
     PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:0.8.0",
     PIGGY_ENV_IMAGE_PULL_POLICY: "IfNotPresent",
+    PIGGY_LEGACY_PODS: "true",
+    PIGGY_SEAL_KEY_FILES: "/etc/piggy/seal/key,/etc/piggy/seal/previous-key",
     TLS_CERT_FILE: "/certs/tls.crt",
     TLS_PRIVATE_KEY_FILE: "/certs/tls.key",
   });
+  assert.match(cutoff ?? "", /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
   const c = container(objects);
   assert.equal(c.image, "ghcr.io/piggysec/piggy-webhooks:0.8.0");
   const volumes = dig(findObject(objects, "Deployment"), "spec", "template", "spec", "volumes");
@@ -276,7 +282,7 @@ test("the CA is published in a ConfigMap and matches the webhook caBundle", asyn
   const ca = dig(findObject(objects, "ConfigMap"), "data", "ca.crt") as string;
   assert.match(ca, /^-----BEGIN CERTIFICATE-----\n/);
   const secretCa = Buffer.from(
-    dig(findObject(objects, "Secret"), "data", "ca.crt") as string,
+    dig(findObject(objects, "Secret", TLS_SECRET), "data", "ca.crt") as string,
     "base64",
   ).toString();
   const bundle = Buffer.from(dig(webhook(objects), "clientConfig", "caBundle") as string, "base64")

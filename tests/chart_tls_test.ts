@@ -23,6 +23,7 @@ import {
 
 const NAME = "piggy-piggy-webhooks";
 const NS = "piggy-system";
+const TLS_SECRET = "piggy-piggy-webhooks-webhook-tls";
 const SERVICE_HOST = `${NAME}.${NS}.svc`;
 
 interface Tls {
@@ -32,7 +33,7 @@ interface Tls {
 }
 
 function secretTls(objects: K8sObject[]): Tls {
-  const data = dig(findObject(objects, "Secret"), "data") as Record<string, string>;
+  const data = dig(findObject(objects, "Secret", TLS_SECRET), "data") as Record<string, string>;
   const decode = (key: string) => Buffer.from(data[key] ?? "", "base64").toString();
   return { crt: decode("tls.crt"), key: decode("tls.key"), ca: decode("ca.crt") };
 }
@@ -80,7 +81,7 @@ test("the generated certificate names the service and is signed by the published
   assert.ok(cert.checkPrivateKey(createPrivateKey(tls.key)));
   assert.equal(validityDays(cert), 30);
   assert.equal(validityDays(ca), 300);
-  assert.equal(findObject(objects, "Secret").type, "kubernetes.io/tls");
+  assert.equal(findObject(objects, "Secret", TLS_SECRET).type, "kubernetes.io/tls");
   assert.equal(caBundle(objects), tls.ca);
 });
 
@@ -113,7 +114,7 @@ test("without a cluster every render generates a new CA (helm template cannot lo
 
 test("an upgrade keeps the CA and certificate of the existing Secret", async () => {
   const first = await renderChart();
-  const existing = ownedByRelease(findObject(first, "Secret"), "piggy", NS);
+  const existing = ownedByRelease(findObject(first, "Secret", TLS_SECRET), "piggy", NS);
   const cluster = await startFakeCluster({ objects: [existing] });
   try {
     const options = {
@@ -133,7 +134,7 @@ test("an upgrade keeps the CA and certificate of the existing Secret", async () 
     assert.equal(tlsChecksum(again), tlsChecksum(first));
     assert.equal(
       dig(
-        findObject(again, "Secret"),
+        findObject(again, "Secret", TLS_SECRET),
         "metadata",
         "annotations",
         "piggysec.com/certificate-source",
@@ -147,7 +148,11 @@ test("an upgrade keeps the CA and certificate of the existing Secret", async () 
 });
 
 test("an upgrade from Go Piggy keeps its Opaque Secret type, which cannot change", async () => {
-  const goSecret = ownedByRelease(findObject(await renderChart(), "Secret"), "piggy", NS);
+  const goSecret = ownedByRelease(
+    findObject(await renderChart(), "Secret", TLS_SECRET),
+    "piggy",
+    NS,
+  );
   goSecret.type = "Opaque";
   const cluster = await startFakeCluster({ objects: [goSecret] });
   try {
@@ -155,14 +160,18 @@ test("an upgrade from Go Piggy keeps its Opaque Secret type, which cannot change
       env: { KUBECONFIG: cluster.kubeconfig },
       args: ["--dry-run=server", "--disable-openapi-validation"],
     });
-    assert.equal(findObject(objects, "Secret").type, "Opaque");
+    assert.equal(findObject(objects, "Secret", TLS_SECRET).type, "Opaque");
   } finally {
     await cluster.close();
   }
 });
 
 test("a Secret without ca.crt is replaced by a new pair", async () => {
-  const partial = ownedByRelease(findObject(await renderChart(), "Secret"), "piggy", NS);
+  const partial = ownedByRelease(
+    findObject(await renderChart(), "Secret", TLS_SECRET),
+    "piggy",
+    NS,
+  );
   delete (partial.data as Record<string, string>)["ca.crt"];
   const cluster = await startFakeCluster({ objects: [partial] });
   try {
@@ -222,7 +231,13 @@ test("cert-manager issues the serving certificate and injects the CA", async () 
   const objects = await renderChart({
     values: { mutate: { certificate: { certManager: { enabled: true }, certValidity: 60 } } },
   });
-  assert.equal(objects.filter((o) => o.kind === "Secret" || o.kind === "ConfigMap").length, 0);
+  // Only the seal key's Secret: no certificate Secret and no CA ConfigMap.
+  assert.deepEqual(
+    objects.filter((o) => o.kind === "Secret" || o.kind === "ConfigMap").map((o) =>
+      o.metadata.name
+    ),
+    [`${NAME}-seal`],
+  );
   const hook = findObject(objects, "MutatingWebhookConfiguration");
   assert.equal(
     dig(hook, "metadata", "annotations", "cert-manager.io/inject-ca-from"),

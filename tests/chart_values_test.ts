@@ -17,6 +17,7 @@ import {
 } from "./_chart.ts";
 
 const NS = "piggy-system";
+const TLS_SECRET = "piggy-piggy-webhooks-webhook-tls";
 
 function webhook(objects: K8sObject[]): Record<string, unknown> {
   return dig(findObject(objects, "MutatingWebhookConfiguration"), "webhooks", 0) as Record<
@@ -233,7 +234,7 @@ test("Go Piggy defaults render unchanged, with the fixed behaviours", async () =
   assert.equal(hook.timeoutSeconds, 5); // Go's `false`: our default, not the API's 10 s
   assert.equal(hook.failurePolicy, "Fail");
   assert.equal((hook.matchConditions as { name: string }[])[0]?.name, "include-piggy-pods");
-  assert.equal(findObject(objects, "Secret").type, "kubernetes.io/tls");
+  assert.equal(findObject(objects, "Secret", TLS_SECRET).type, "kubernetes.io/tls");
   assert.equal(envOf(objects).PIGGY_ENV_IMAGE, "ghcr.io/kongz/piggy-env:0.7.5");
   const pod = dig(findObject(objects, "Deployment"), "spec", "template", "spec");
   assert.equal(dig(pod, "securityContext", "runAsUser"), 10001);
@@ -303,7 +304,7 @@ test("a Go Piggy values file with every optional part renders", async () => {
   const pod = dig(findObject(objects, "Deployment"), "spec", "template", "spec");
   assert.deepEqual(
     (dig(pod, "volumes") as { name: string }[]).map((v) => v.name),
-    ["certs", "tmp", "extra-ca"],
+    ["certs", "seal", "tmp", "extra-ca"],
   );
   assert.match(
     await renderNotes({ valuesFiles: [fixture("exposed")] }),

@@ -13,7 +13,14 @@ import { createSecretHandler } from "../src/authz/secret_handler.ts";
 import { FakeKubeClient } from "../src/k8s/fake.ts";
 import { Logger } from "../src/log.ts";
 import { MemorySecretSource } from "../src/secrets/memory_source.ts";
-import { CHART_ENV, envOf, loadPod, reviewOf } from "../testing/fixtures/pods/_support.ts";
+import { withSeal } from "../src/pod/seal.ts";
+import {
+  CHART_ENV,
+  envOf,
+  loadPod,
+  reviewOf,
+  TEST_SEAL_KEY,
+} from "../testing/fixtures/pods/_support.ts";
 
 /** mulberry32: a small seeded PRNG. */
 function random(seed: number): () => number {
@@ -71,6 +78,7 @@ test("the /mutate handler answers every mangled review with a well-formed respon
     kube,
     options: parseWebhookOptions(envOf(CHART_ENV)),
     logger: silent,
+    sealKeys: [TEST_SEAL_KEY],
   });
   const next = random(20261126);
   const fixtures = ["app", "controller", "sidecar", "unknown_fields", "wrapped_by_go"] as const;
@@ -117,26 +125,34 @@ test("the /secret handler answers every mangled body with a JSON error or values
       authenticated: true,
       user: { username: "system:serviceaccount:default:app" },
     })
-    .put("pods", {
-      metadata: {
-        name: "app-1",
-        namespace: "default",
-        annotations: { "piggysec.com/piggy-uid": '{"u":"s"}' },
-      },
-      spec: {
-        serviceAccountName: "app",
-        containers: [{
-          name: "app",
-          env: [{ name: "PIGGY_UID", value: "u" }, { name: "DB", value: "piggy:DB" }],
-        }],
-      },
-    });
+    .put(
+      "pods",
+      withSeal(
+        {
+          metadata: {
+            name: "app-1",
+            namespace: "default",
+            annotations: { "piggysec.com/piggy-uid": '{"u":"s"}' },
+          },
+          spec: {
+            serviceAccountName: "app",
+            containers: [{
+              name: "app",
+              env: [{ name: "PIGGY_UID", value: "u" }, { name: "DB", value: "piggy:DB" }],
+            }],
+          },
+        },
+        "default",
+        [TEST_SEAL_KEY],
+      ),
+    );
   let answered = 0;
   const handle = createSecretHandler({
     kube,
     secrets: new MemorySecretSource().putSecret("default/app", { DB: "value", OTHER: "x" }),
     options: parseWebhookOptions(() => undefined),
     logger: silent,
+    sealKeys: [TEST_SEAL_KEY],
   });
   const next = random(4242);
   for (let i = 0; i < 1000; i++) {

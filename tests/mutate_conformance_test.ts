@@ -11,7 +11,13 @@ import assert from "node:assert/strict";
 import type { Container, EnvVar, Pod } from "kubernetes-types/core/v1.d.ts";
 import { createMutateHandler } from "../src/admission/mutate_handler.ts";
 import type { AdmissionReviewResponse } from "../src/admission/types.ts";
-import { ENV, INSTALLER_NAME, PIGGY_UID_ANNOTATION, VOLUME_NAME } from "../src/constants.ts";
+import {
+  ENV,
+  INSTALLER_NAME,
+  PIGGY_SEAL_ANNOTATION,
+  PIGGY_UID_ANNOTATION,
+  VOLUME_NAME,
+} from "../src/constants.ts";
 import { KubeApiError } from "../src/errors.ts";
 import { FakeKubeClient } from "../src/k8s/fake.ts";
 import { commandSignature } from "../src/pod/signature.ts";
@@ -28,6 +34,7 @@ import {
   readJson,
   reviewOf,
   sequentialUids,
+  TEST_SEAL_KEY,
 } from "../testing/fixtures/pods/_support.ts";
 
 const P = "piggysec.com/";
@@ -52,6 +59,7 @@ async function admit(
     options: parseWebhookOptions(envOf(setup.env ?? CHART_ENV)),
     logger,
     newUid: setup.newUid ?? sequentialUids(),
+    sealKeys: [TEST_SEAL_KEY],
   });
   const response = await mutate(mutateRequest(reviewOf(pod, options)));
   assert.equal(response.status, 200);
@@ -309,11 +317,13 @@ test("the installer runs as the pod's runAsUser", async () => {
   assert.equal(patched.spec?.initContainers?.[0]?.securityContext?.runAsUser, 1000);
 });
 
-test("a pod wrapped by Go Piggy 0.7 is recognised and left unchanged", async () => {
+test("a pod wrapped by Go Piggy 0.7 is recognised and left unchanged but for its seal", async () => {
   const pod = loadPod("wrapped_by_go");
   const review = await admit(pod);
   assert.equal(review.response.allowed, true);
-  assert.equal(review.response.patch, undefined);
+  assert.deepEqual(patchOf(review).map(({ op, path }) => [op, path]), [
+    ["add", "/metadata/annotations/piggysec.com~1piggy-seal"],
+  ]);
   assert.deepEqual(uidMap(pod), {
     "0f3c5a9e1d2b4c6f8a7e9d0c1b2a3f4e": await commandSignature(["ls", "-la"]),
   });
@@ -408,7 +418,9 @@ test("an already-wrapped container whose args lack -- is signed over args as-is"
   const pod = loadPod("wrapped_by_go");
   pod.spec!.containers[0]!.args = ["ls", "-la"];
   const review = await admit(pod);
-  assert.equal(review.response.patch, undefined);
+  assert.deepEqual(patchOf(review).map(({ op, path }) => [op, path]), [
+    ["add", "/metadata/annotations/piggysec.com~1piggy-seal"],
+  ]);
 });
 
 test("fixed: empty command with args is denied instead of Entrypoint + args", async () => {
@@ -490,6 +502,11 @@ test("a golden patch: exact operations, with the annotation key escaped as ~1", 
       path: "/metadata/annotations/piggysec.com~1piggy-uid",
       value: `{"${UID1}":"c933fbddcaf73b7f6028b45404b1e81b7ee91915588d41940eea1dd6d686469f"}`,
     },
+    {
+      op: "add",
+      path: "/metadata/annotations/piggysec.com~1piggy-seal",
+      value: "v1.qpZJWRz6mKiwa1BgagCtVc3dOtGb7EunmVF2lX09cC4",
+    },
   ]);
 });
 
@@ -499,7 +516,10 @@ test("the annotations map is created when the pod has none (Go Piggy wrote into 
     env: { ...CHART_ENV, AWS_SECRET_NAME: "team-a/web" },
   });
   assert.ok(patchOf(review).some((op) => op.op === "add" && op.path === "/metadata/annotations"));
-  assert.deepEqual(Object.keys(patched.metadata?.annotations ?? {}), [PIGGY_UID_ANNOTATION]);
+  assert.deepEqual(Object.keys(patched.metadata?.annotations ?? {}).sort(), [
+    PIGGY_SEAL_ANNOTATION,
+    PIGGY_UID_ANNOTATION,
+  ]);
 });
 
 test("a controller-created pod (generateName, no name, ownerReferences) is mutated", async () => {

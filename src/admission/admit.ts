@@ -3,6 +3,8 @@
  *
  * - Pod CREATE requests (`resource` v1 `pods`, no subresource) are mutated; every other request is
  *   allowed unchanged. The namespace is `request.namespace`, never the object's.
+ * - A wrapped pod gets the `piggysec.com/piggy-seal` annotation (see `src/pod/seal.ts`), made over
+ *   the mutated pod; re-admission of an unchanged pod yields the same seal.
  * - `patch` + `patchType` only when something changed; config problems and mutation remarks as
  *   `warnings`. Refusals (bad security setting, missing address or image, container without
  *   `command`, Kubernetes API failure other than NotFound) are `allowed: false` with a message.
@@ -29,6 +31,7 @@ import {
 } from "../pod/pod_limits.ts";
 import { type ImageConfigSource, lookUpImageCommands } from "../pod/image_lookup.ts";
 import type { EcrCredentialSource } from "../registry/ecr.ts";
+import { type SealKey, withSeal } from "../pod/seal.ts";
 import { isTriggered, mutatePod, type MutationResult } from "./mutate_pod.ts";
 import { isObject } from "./decode.ts";
 import { createPatch } from "./patch.ts";
@@ -76,6 +79,8 @@ export interface AdmitContext {
   log: Logger;
   /** Per-container UID generator. */
   newUid: () => string;
+  /** Sealing keys: the first seals each wrapped pod (see `src/pod/seal.ts`). */
+  sealKeys: readonly SealKey[];
   /** Monotonic clock in milliseconds for the "took" of log lines. @default performance.now */
   now?: () => number;
   /**
@@ -388,7 +393,8 @@ export async function admit(
     log.debug(`Skip mutating pod: ${result.skipReason}`);
     return allowReview(uid, { warnings });
   }
-  const patch = result.changed ? createPatch(raw, result.pod) : [];
+  // Sealed last, over the final pod: the seal covers the uid map the mutation wrote.
+  const patch = createPatch(raw, withSeal(result.pod, namespace, context.sealKeys));
   const took = Math.round(now() - started);
   if (patch.length === 0) {
     log.info(

@@ -18,6 +18,7 @@ import type { KubeClient } from "../k8s/client.ts";
 import { describeError, type Logger } from "../log.ts";
 import { acceptJsonPost, errorResponse, jsonResponse, readJsonBody } from "../http/envelope.ts";
 import { ADMISSION_TIMEOUT_MS, admit, describePod, type ImageLookupContext } from "./admit.ts";
+import type { SealKey } from "../pod/seal.ts";
 import { decodeReview, isObject, readReviewUid } from "./decode.ts";
 import { denyReview } from "./response.ts";
 import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
@@ -52,6 +53,8 @@ export interface MutateHandlerDeps {
   logger: Logger;
   /** Per-container UID generator. @default 32 lowercase hex chars from crypto.randomUUID() */
   newUid?: () => string;
+  /** Sealing keys: the first seals each wrapped pod; `/secret` must hold the same ones. */
+  sealKeys: readonly SealKey[];
   /** Largest accepted body in bytes. @default MAX_BODY_BYTES (3 MiB) */
   maxBodyBytes?: number;
   /** Monotonic clock in milliseconds for the "took" of log lines. @default performance.now */
@@ -118,7 +121,7 @@ function failureResponse(error: unknown, uid: string | undefined, log: Logger): 
  * @example
  * ```ts
  * const options = parseWebhookOptions((name) => env[name]);
- * const mutate = createMutateHandler({ kube, options, logger });
+ * const mutate = createMutateHandler({ kube, options, logger, sealKeys: [key] });
  * const response = await mutate(new Request("https://piggy/mutate", { method: "POST", ... }));
  * ```
  */
@@ -131,6 +134,7 @@ export function createMutateHandler(
     kube: deps.kube,
     settingEnv: settingLookup(deps.options),
     newUid: deps.newUid ?? randomUid,
+    sealKeys: deps.sealKeys,
     ...(deps.now ? { now: deps.now } : {}),
     limits: {
       ...(options.maxReferencedObjects

@@ -20,6 +20,7 @@ import {
   readJson,
   reviewOf,
   sequentialUids,
+  TEST_SEAL_KEY,
 } from "../../testing/fixtures/pods/_support.ts";
 
 function handler(
@@ -36,6 +37,7 @@ function handler(
     options: parseWebhookOptions(envOf(options.env ?? CHART_ENV)),
     logger,
     newUid: options.newUid ?? sequentialUids(),
+    sealKeys: [TEST_SEAL_KEY],
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
   });
   return { mutate, lines };
@@ -405,6 +407,7 @@ test("/mutate passes a deadline to the Kubernetes reads", async () => {
     kube,
     options: parseWebhookOptions(envOf({ ...CHART_ENV, PIGGY_ADMISSION_TIMEOUT: "1234ms" })),
     logger,
+    sealKeys: [TEST_SEAL_KEY],
   });
   const pod = loadPod("app");
   pod.spec!.containers[0]!.env = [];

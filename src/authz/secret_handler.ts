@@ -12,7 +12,7 @@
  * | --- | --- |
  * | 400 | body not JSON, not an object, `name` not a pod name, `uid`/`signature` not strings |
  * | 401 | `X-Token` missing or empty; token not authenticated or not for `PIGGY_TOKEN_AUDIENCES` |
- * | 403 | refused: not a service account, another pod's token, service account mismatch, uid or signature, denying setting, `PIGGY_ALLOWED_SA`, `PIGGY_ENFORCE_SERVICE_ACCOUNT` |
+ * | 403 | refused: not a service account, another pod's token, service account mismatch, uid or signature, denying setting, admission seal missing or not matching, `PIGGY_ALLOWED_SA`, `PIGGY_ENFORCE_SERVICE_ACCOUNT` |
  * | 404 | the pod does not exist in the token's namespace |
  * | 405 | method other than POST |
  * | 413 | body larger than `maxBodyBytes` |
@@ -61,6 +61,8 @@ import { acceptJsonPost, errorResponse, jsonResponse, readJsonBody } from "../ht
 import { gatherFacts, GatherFactsError } from "../pod/gather_facts.ts";
 import { referencedSecretKeys } from "../pod/container_refs.ts";
 import { settingLookup, type WebhookOptions } from "../config/webhook_options.ts";
+import type { SealKey } from "../pod/seal.ts";
+import { requireAdmissionSeal } from "./seal_check.ts";
 
 /** Default limit of a `/secret` request body: Go launchers send about 200 bytes. */
 export const DEFAULT_SECRET_BODY_LIMIT = 64 * 1024;
@@ -78,14 +80,20 @@ export interface SecretHandlerDeps {
   /** Where secret values come from. */
   secrets: SecretSource;
   /**
-   * Webhook options: the settings fallbacks, `PIGGY_TOKEN_AUDIENCES`, `PIGGY_ANSWER_ALL_KEYS`, and
-   * the lookup limits (each defaults to its option's default when absent).
+   * Webhook options: the settings fallbacks, `PIGGY_TOKEN_AUDIENCES`, `PIGGY_ANSWER_ALL_KEYS`,
+   * `PIGGY_LEGACY_PODS` and its cutoff, and the lookup limits (each defaults to its option's
+   * default when absent).
    */
   options:
-    & Pick<WebhookOptions, "settingEnv" | "tokenAudiences" | "answerAllKeys">
+    & Pick<
+      WebhookOptions,
+      "settingEnv" | "tokenAudiences" | "answerAllKeys" | "legacyPods" | "legacyPodsCreatedBefore"
+    >
     & Partial<
       Pick<WebhookOptions, "maxReferencedObjects" | "kubeLookupConcurrency" | "secretTimeoutMs">
     >;
+  /** Sealing keys: a pod's seal must have been made with one of them (see `seal_check.ts`). */
+  sealKeys: readonly SealKey[];
   /** Audit and diagnostics logger. */
   logger: Logger;
   /** Largest accepted body in bytes. @default DEFAULT_SECRET_BODY_LIMIT (64 KiB) */
@@ -242,13 +250,27 @@ async function decide(
     deps.kube.getPod(identity.namespace, identity.podName, { signal: call.signal }),
     `get pod "${identity.podName}"`,
   );
-  return decideSecretAccess({
+  // The seal first: nothing of a pod edited after admission is trusted, and the reason says so.
+  const sealed = pod === null ? "sealed" : requireAdmissionSeal(pod, identity.namespace, {
+    keys: deps.sealKeys,
+    legacyPods: deps.options.legacyPods,
+    legacyPodsCreatedBefore: deps.options.legacyPodsCreatedBefore,
+  });
+  const decision = decideSecretAccess({
     identity,
     pod,
     request: call.body,
     settings: resolveConfig(pod?.metadata?.annotations ?? {}, settingLookup(deps.options)),
     warn: (message) => deps.logger.warn(message, { namespace: identity.namespace }),
   });
+  if (sealed === "legacy") {
+    deps.logger.warn(
+      "Serving a pod without admission seal under PIGGY_LEGACY_PODS (going away): re-create it " +
+        "to have it sealed",
+      { namespace: identity.namespace, pod_name: identity.podName },
+    );
+  }
+  return decision;
 }
 
 /**
@@ -394,7 +416,7 @@ function writeAudit(logger: Logger, outcome: SecretOutcome, status: number, mess
  * @example
  * ```ts
  * const options = parseWebhookOptions((name) => env[name]);
- * const handle = createSecretHandler({ kube, secrets, options, logger });
+ * const handle = createSecretHandler({ kube, secrets, options, logger, sealKeys: [key] });
  * const response = await handle(request);
  * ```
  */

@@ -20,6 +20,8 @@ import { CachingSecretSource } from "../secrets/caching_source.ts";
 import type { SecretQuery, SecretSource } from "../secrets/source.ts";
 import { POD_NAME_CLAIM, POD_UID_CLAIM } from "./decide.ts";
 import { createSecretHandler } from "./secret_handler.ts";
+import { withSeal } from "../pod/seal.ts";
+import { TEST_SEAL_KEY } from "../../testing/fixtures/pods/_support.ts";
 
 /** A value that must never reach a log line or an error body. */
 const CANARY = "canary-7Qx2vZ-do-not-log";
@@ -51,6 +53,11 @@ function podWith(
     container?: Partial<Container>;
   } = {},
 ): Pod {
+  // Sealed as /mutate would have: tests of the seal edit the pod after this.
+  return withSeal(unsealedPod(options), options.namespace ?? "default", [TEST_SEAL_KEY]);
+}
+
+function unsealedPod(options: Parameters<typeof podWith>[0] = {}): Pod {
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -95,6 +102,7 @@ function setup(
     /** Put a 60 s {@link CachingSecretSource} in front of the in-memory secrets. */
     cached?: boolean;
     maxBodyBytes?: number;
+    sealKeys?: Uint8Array[];
   } = {},
 ): Setup {
   const kube = new FakeKubeClient()
@@ -113,6 +121,7 @@ function setup(
       (options.cached ? new CachingSecretSource(secrets, { ttlMs: 60_000 }) : secrets),
     options: parseWebhookOptions((name) => env[name]),
     logger: new Logger({ level: "debug", sink: (line) => lines.push(line) }),
+    sealKeys: options.sealKeys ?? [TEST_SEAL_KEY],
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
   });
   return { kube, secrets, lines, handle };
@@ -458,9 +467,9 @@ test("createSecretHandler() uses the default secret name with prefix and suffix"
   ];
   for (const [serviceAccountName, env, expected] of cases) {
     const context = setup({ env });
-    const pod = podWith({ namespace: "demo", serviceAccountName, uid: "demo-uid" });
+    const pod = unsealedPod({ namespace: "demo", serviceAccountName, uid: "demo-uid" });
     delete pod.metadata?.annotations?.[`${ANNOTATION_PREFIX}aws-secret-name`];
-    context.kube.put("pods", pod).putToken(
+    context.kube.put("pods", withSeal(pod, "demo", [TEST_SEAL_KEY])).putToken(
       "token-demo-0123456789",
       saUser("demo", serviceAccountName, { name: "test-pod", uid: "demo-uid" }),
     );
@@ -788,4 +797,50 @@ test("createSecretHandler() answers every key when the operator sets PIGGY_ANSWE
   });
   const answer = await send(context, secretRequest());
   assert.deepEqual(answer.body, { DB_PASS: CANARY, FROM_IMAGE_ENV: "image" });
+});
+
+test("createSecretHandler() refuses a pod whose piggysec.com/ annotation changed after admission", async () => {
+  const context = setup();
+  const edited = podWith();
+  edited.metadata!.annotations![`${ANNOTATION_PREFIX}piggy-enforce-integrity`] = "false";
+  context.kube.put("pods", edited);
+  const answer = await assertFailure(context, secretRequest(), 403);
+  assert.match(String(answer.body.message), /does not match its admission seal/);
+  assert.match(String(answer.audit.message), /was error: Pod "test-pod" does not match/);
+  assert.deepEqual(context.secrets.queries, []);
+});
+
+test("createSecretHandler() accepts a seal made with the second key (rotation)", async () => {
+  const newKey = new TextEncoder().encode("n".repeat(40));
+  const context = setup({ sealKeys: [newKey, TEST_SEAL_KEY] });
+  assert.equal((await send(context, secretRequest())).status, 200);
+  const alone = setup({ sealKeys: [newKey] });
+  await assertFailure(alone, secretRequest(), 403);
+});
+
+test("createSecretHandler() serves an unsealed pod created before the cutoff, with a warning", async () => {
+  const env = { PIGGY_LEGACY_PODS_CREATED_BEFORE: "2026-03-01T00:00:00Z" };
+  const context = setup({ env });
+  context.kube.put("pods", {
+    ...unsealedPod(),
+    metadata: { ...unsealedPod().metadata, creationTimestamp: "2026-02-01T00:00:00Z" },
+  });
+  const before = context.lines.length;
+  assert.equal((await send(context, secretRequest())).status, 200);
+  const warnings = context.lines.slice(before).filter((line) => line.includes("PIGGY_LEGACY_PODS"));
+  assert.equal(warnings.length, 1);
+
+  context.kube.put("pods", {
+    ...unsealedPod(),
+    metadata: { ...unsealedPod().metadata, creationTimestamp: "2026-03-02T00:00:00Z" },
+  });
+  const late = await assertFailure(context, secretRequest(), 403);
+  assert.match(String(late.body.message), /not before PIGGY_LEGACY_PODS_CREATED_BEFORE/);
+
+  const off = setup({ env: { ...env, PIGGY_LEGACY_PODS: "false" } });
+  off.kube.put("pods", {
+    ...unsealedPod(),
+    metadata: { ...unsealedPod().metadata, creationTimestamp: "2026-02-01T00:00:00Z" },
+  });
+  await assertFailure(off, secretRequest(), 403);
 });

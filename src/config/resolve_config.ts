@@ -19,7 +19,7 @@
  * @module
  */
 
-import { ANNOTATION_PREFIX, PIGGY_UID_ANNOTATION } from "../constants.ts";
+import { ANNOTATION_PREFIX, PIGGY_SEAL_ANNOTATION, PIGGY_UID_ANNOTATION } from "../constants.ts";
 import { parseGoDuration } from "./duration.ts";
 import { parseGoBool, parseGoInt, parseMedium, parsePullPolicy, parseQuantity } from "./parse.ts";
 import {
@@ -237,7 +237,7 @@ export function resolveConfig(
   const problems: ConfigProblem[] = [];
   const config: Record<string, unknown> = {};
   const sources: Record<string, SettingSource> = {};
-  const known = new Set<string>([PIGGY_UID_ANNOTATION]);
+  const known = new Set<string>([PIGGY_UID_ANNOTATION, PIGGY_SEAL_ANNOTATION]);
   for (const entry of SETTINGS) {
     known.add(entry.annotation);
     const { value, source } = resolveOne(entry, given, envGet, problems);

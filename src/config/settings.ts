@@ -11,8 +11,8 @@
  *   `piggy-enforce-service-account` (as Go Piggy) and `piggy-ca-bundle` (user annotations must not
  *   change which CA the launcher trusts).
  *
- * Not in the table: `piggysec.com/piggy-uid` (written by `/mutate`, read by `/secret`; see
- * `PIGGY_UID_ANNOTATION`) and the webhook's own process settings (`LOG_LEVEL`, `TLS_*`, ...).
+ * Not in the table: `piggysec.com/piggy-uid` and `piggysec.com/piggy-seal` (written by `/mutate`,
+ * read by `/secret`; see `PIGGY_UID_ANNOTATION` and `PIGGY_SEAL_ANNOTATION`) and the webhook's own process settings (`LOG_LEVEL`, `TLS_*`, ...).
  *
  * Differences from Go Piggy, on purpose:
  * - The launcher volume is a disk-backed emptyDir with a `sizeLimit` by default

@@ -272,6 +272,36 @@ function parseImageLookupMode(text: string): ImageLookupMode {
   return mode;
 }
 
+/** Most sealing key files: the signing key and the one being rotated out. */
+export const MAX_SEAL_KEY_FILES = 2;
+
+function parseSealKeyFiles(text: string): readonly string[] {
+  const files = parseList(text);
+  if (files.length > MAX_SEAL_KEY_FILES) {
+    throw new RangeError(`at most ${MAX_SEAL_KEY_FILES} files (the signing key, then the old one)`);
+  }
+  return files;
+}
+
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/** An RFC 3339 time (`2026-01-31T12:00:00Z`) as epoch milliseconds. */
+export function parseRfc3339(text: string): number {
+  const match = RFC3339.exec(text);
+  const [year, month, day, hour, minute, second] = (match?.slice(1, 7) ?? []).map(Number);
+  const offsetHour = Number(match?.[9] ?? 0);
+  const offsetMinute = Number(match?.[10] ?? 0);
+  const valid = match !== null && year !== undefined && month !== undefined &&
+    day !== undefined && hour !== undefined && minute !== undefined && second !== undefined &&
+    month >= 1 && month <= 12 && day >= 1 &&
+    day <= new Date(Date.UTC(year, month, 0)).getUTCDate() && hour < 24 && minute < 60 &&
+    second < 60 && offsetHour < 24 && offsetMinute < 60;
+  const ms = valid ? Date.parse(text.toUpperCase()) : NaN;
+  if (Number.isNaN(ms)) throw new SyntaxError("not an RFC 3339 time like 2026-01-31T12:00:00Z");
+  return ms;
+}
+
 /** The webhook's own options, in documentation order. */
 export const WEBHOOK_OPTIONS = {
   listen: option<ListenAddress>({
@@ -567,6 +597,42 @@ export const WEBHOOK_OPTIONS = {
     defaultText: "empty",
     doc: "Comma-separated audiences required from the launcher's token (see below)",
     parse: parseList,
+  }),
+  sealKeyFiles: option<readonly string[]>({
+    env: "PIGGY_SEAL_KEY_FILES",
+    type: "list",
+    default: [],
+    defaultText: "empty (a key made for this process, with a warning)",
+    doc: "Comma-separated files, each holding a sealing key (at least 32 bytes once surrounding " +
+      "whitespace is dropped). `/mutate` seals each pod it wraps with the first (annotation " +
+      "`piggysec.com/piggy-seal`); `/secret` accepts a seal made with any of them and refuses " +
+      "a pod whose seal does not match. The first file must be readable; a later one that does " +
+      "not exist is skipped (an empty rotation slot). Unset, every replica and restart makes its " +
+      "own key, so pods sealed by another one are refused: set it whenever more than one " +
+      "process serves (the chart does)",
+    parse: parseSealKeyFiles,
+    chart: { value: "seal" },
+  }),
+  legacyPods: boolOption({
+    env: "PIGGY_LEGACY_PODS",
+    default: true,
+    doc: "Compatibility, going away in a future release. `true`: `/secret` serves a pod without " +
+      "an admission seal (admitted by Go Piggy or an earlier release) when it was created " +
+      "before PIGGY_LEGACY_PODS_CREATED_BEFORE, with a warning per request. `false`: such pods " +
+      "are refused",
+    chartValue: "legacyPods.enabled",
+  }),
+  legacyPodsCreatedBefore: option<number | undefined>({
+    env: "PIGGY_LEGACY_PODS_CREATED_BEFORE",
+    type: "RFC 3339 time",
+    default: undefined,
+    defaultText: "empty (no unsealed pod is served)",
+    doc: "Only a pod whose `metadata.creationTimestamp` (which cannot be changed) is before this " +
+      "time is served without a seal under PIGGY_LEGACY_PODS: a pod created later without a " +
+      "seal was never admitted by this webhook (skipped, or created while it was down) and may " +
+      "have gained annotations since",
+    parse: parseRfc3339,
+    chart: { value: "legacyPods.createdBefore" },
   }),
   debug: boolOption({
     env: "DEBUG",

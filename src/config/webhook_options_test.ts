@@ -33,6 +33,9 @@ test("parseWebhookOptions() parses each option once into its typed value", () =>
     PIGGY_AWS_ALLOW_INSTANCE_METADATA: "1",
     PIGGY_SECRET_CACHE_TTL: "1m30s",
     PIGGY_TOKEN_AUDIENCES: " piggy , ,other,",
+    PIGGY_SEAL_KEY_FILES: "/seal/key, /seal/previous-key",
+    PIGGY_LEGACY_PODS: "false",
+    PIGGY_LEGACY_PODS_CREATED_BEFORE: "2026-03-01T12:00:00.5+01:00",
     DEBUG: "true",
     LOG_LEVEL: "Warning",
   }));
@@ -43,6 +46,9 @@ test("parseWebhookOptions() parses each option once into its typed value", () =>
   assert.equal(options.allowInstanceMetadata, true);
   assert.equal(options.secretCacheTtlMs, 90_000);
   assert.deepEqual(options.tokenAudiences, ["piggy", "other"]);
+  assert.deepEqual(options.sealKeyFiles, ["/seal/key", "/seal/previous-key"]);
+  assert.equal(options.legacyPods, false);
+  assert.equal(options.legacyPodsCreatedBefore, Date.parse("2026-03-01T11:00:00.500Z"));
   assert.equal(logLevelOf(options), "warn");
   assert.equal(logLevelOf({ ...options, logLevel: undefined }), "debug");
 });
@@ -58,6 +64,10 @@ const FATAL: [string, string, RegExp][] = [
   ["PIGGY_HEADER_TIMEOUT", "10m1ms", /outside 100ms\.\.10m/],
   ["PIGGY_MAX_CONNECTIONS", "0", /outside 1\.\.100000/],
   ["PIGGY_MAX_HEADER_BYTES", "1k", /not a whole number/],
+  ["PIGGY_SEAL_KEY_FILES", "/a,/b,/c", /at most 2 files/],
+  ["PIGGY_LEGACY_PODS", "maybe", /not a boolean/],
+  ["PIGGY_LEGACY_PODS_CREATED_BEFORE", "2026-03-01", /not an RFC 3339 time/],
+  ["PIGGY_LEGACY_PODS_CREATED_BEFORE", "2026-02-30T00:00:00Z", /not an RFC 3339 time/],
   ["PIGGY_SECRET_CACHE_TTL", "-1s", /not a Go duration/],
   ["PIGGY_SECRET_CACHE_SIZE", "0", /outside 1\.\.100000/],
   ["PIGGY_TOKEN_REVIEW_CACHE_TTL", "11s", /above 10s/],

@@ -15,6 +15,7 @@ import { Metrics } from "./metrics.ts";
 import type { WebhookOptions } from "../config/webhook_options.ts";
 import type { ImageConfigSource } from "../pod/image_lookup.ts";
 import type { EcrCredentialSource } from "../registry/ecr.ts";
+import { randomSealKey, type SealKey } from "../pod/seal.ts";
 
 /** A request handler. */
 export type Handler = (request: Request) => Promise<Response>;
@@ -31,6 +32,11 @@ export interface AppDeps {
   logger: Logger;
   /** Per-container UID generator. @default 32 lowercase hex chars from crypto.randomUUID() */
   newUid?: () => string;
+  /**
+   * Sealing keys shared by `/mutate` (the first seals) and `/secret` (any matches). @default one
+   * random key for this app: pods sealed by another process are refused
+   */
+  sealKeys?: readonly SealKey[];
   /**
    * Readiness check for `/readyz`: resolves when the webhook can serve (certificate loaded,
    * Kubernetes API reachable). @default always ready
@@ -72,8 +78,10 @@ function textResponse(status: number, body = ""): Response {
  */
 export function createApp(deps: AppDeps): App {
   const metrics = deps.metrics ?? new Metrics();
+  const sealKeys = deps.sealKeys?.length ? deps.sealKeys : [randomSealKey()];
   const mutateDeps: MutateHandlerDeps = {
     kube: deps.kube,
+    sealKeys,
     options: deps.options,
     logger: deps.logger,
     ...(deps.newUid ? { newUid: deps.newUid } : {}),
@@ -97,6 +105,7 @@ export function createApp(deps: AppDeps): App {
     secrets: deps.secrets,
     options: deps.options,
     logger: deps.logger,
+    sealKeys,
     onAnswer: (status, reason) => metrics.observeSecret(status, reason),
   });
   const ready = deps.ready ?? (() => Promise.resolve(true));

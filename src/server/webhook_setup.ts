@@ -31,6 +31,7 @@ import {
   withCaBundle,
 } from "../config/webhook_options.ts";
 import type { ConnectionLimits } from "./front_listener.ts";
+import { randomSealKey, type SealKey, sealKeyFromText } from "../pod/seal.ts";
 
 /** How long a successful readiness probe of the Kubernetes API is reused. */
 const READY_CACHE_MS = 5_000;
@@ -109,6 +110,52 @@ async function readCaBundle(options: WebhookOptions, io: SetupIo): Promise<Webho
   }
 }
 
+function isMissingFile(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return error.name === "NotFound" || (error as Error & { code?: unknown }).code === "ENOENT";
+}
+
+/**
+ * The sealing keys of PIGGY_SEAL_KEY_FILES: the first file must be readable; a later one that does
+ * not exist is an empty rotation slot. Without files, one random key for this process.
+ */
+async function readSealKeys(
+  options: WebhookOptions,
+  io: SetupIo,
+  logger: Logger,
+): Promise<SealKey[]> {
+  if (options.sealKeyFiles.length === 0) {
+    logger.warn(
+      "PIGGY_SEAL_KEY_FILES is not set: pods are sealed with a key made for this process, so " +
+        "/secret refuses pods admitted by another replica or before a restart",
+    );
+    return [randomSealKey()];
+  }
+  const keys: SealKey[] = [];
+  for (const [index, file] of options.sealKeyFiles.entries()) {
+    let text: string;
+    try {
+      text = await io.readTextFile(file);
+    } catch (error) {
+      if (index > 0 && isMissingFile(error)) {
+        logger.info(`Sealing key file "${file}" does not exist: only the first key is used`);
+        continue;
+      }
+      throw new SetupError(
+        `Cannot read PIGGY_SEAL_KEY_FILES file "${file}": ${describeError(error)}`,
+      );
+    }
+    try {
+      keys.push(sealKeyFromText(text));
+    } catch (error) {
+      throw new SetupError(
+        `Cannot use PIGGY_SEAL_KEY_FILES file "${file}": ${describeError(error)}`,
+      );
+    }
+  }
+  return keys;
+}
+
 type KubeClient = ReturnType<typeof createKubeClient>;
 
 function connectKubernetes(
@@ -183,6 +230,7 @@ export async function setUpWebhook(
   const logger = new Logger({ level: logLevelOf(options) });
   let tls: WebhookSetup["tls"];
   let kube: KubeClient;
+  let sealKeys: SealKey[];
   const metrics = new Metrics({
     processStats: readProcessStats,
     build: { version: VERSION, ...runtimeInfo() },
@@ -190,6 +238,7 @@ export async function setUpWebhook(
   try {
     tls = await readTls(options, io);
     options = await readCaBundle(options, io);
+    sealKeys = await readSealKeys(options, io, logger);
     kube = connectKubernetes(options.kubeCallTimeoutMs, envGet, io, logger, metrics);
   } catch (error) {
     const message = `Cannot start piggy-webhooks: ${describeError(error)}`;
@@ -253,6 +302,7 @@ export async function setUpWebhook(
     metrics,
     registry,
     ecr,
+    sealKeys,
   });
   return {
     logger,

@@ -171,6 +171,43 @@ cluster and generate a new pair on every render.
 {{- end }}
 {{- end }}
 
+{{/*
+The admission seal, computed once per render and stored on the root context: the Secret name, and
+for the chart-managed Secret its key, previous key and legacy cutoff. An existing chart-managed
+Secret found with lookup is reused as it is (key, previous key and cutoff), so `helm upgrade`
+keeps them; `helm template` cannot look it up and makes a new key and cutoff on every render (use
+seal.existingSecret there). The cutoff of a new Secret is now plus 15 minutes: pods created while
+the upgrade rolls out are still admitted by the old webhook.
+*/}}
+{{- define "piggy-webhooks.seal" -}}
+{{- if not (hasKey .Release "piggySeal") }}
+{{- $seal := dict "secretName" .Values.seal.existingSecret "managed" false "key" "" "previousKey" "" "createdBefore" "" }}
+{{- if not .Values.seal.existingSecret }}
+{{- $name := printf "%s-seal" (include "piggy-webhooks.fullname" .) }}
+{{- $_ := set $seal "secretName" $name }}
+{{- $_ := set $seal "managed" true }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace $name }}
+{{- $data := dig "data" dict $existing }}
+{{- if index $data "key" }}
+{{- $_ := set $seal "key" (index $data "key" | b64dec) }}
+{{- $_ := set $seal "previousKey" ((index $data "previous-key") | default "" | b64dec) }}
+{{- $_ := set $seal "createdBefore" (dig "metadata" "annotations" "piggysec.com/legacy-pods-created-before" "" $existing) }}
+{{- else }}
+{{- $_ := set $seal "key" (randAlphaNum 64) }}
+{{- end }}
+{{- if not $seal.createdBefore }}
+{{- $_ := set $seal "createdBefore" (dateInZone "2006-01-02T15:04:05Z" (now | dateModify "+15m") "UTC") }}
+{{- end }}
+{{- end }}
+{{- if .Values.legacyPods.createdBefore }}
+{{- $_ := set $seal "createdBefore" .Values.legacyPods.createdBefore }}
+{{- else if and .Values.legacyPods.enabled (not $seal.managed) }}
+{{- fail "legacyPods.createdBefore is required with seal.existingSecret while legacyPods.enabled is true: set the time this release was first installed (RFC 3339)" }}
+{{- end }}
+{{- $_ := set .Release "piggySeal" $seal }}
+{{- end }}
+{{- end }}
+
 {{/* Environment of the webhook container as a name → value dict. */}}
 {{/* The webhook's timeoutSeconds: mutate.timeoutSeconds, where false or null mean 5. */}}
 {{- define "piggy-webhooks.timeoutSeconds" -}}
@@ -201,6 +238,12 @@ cluster and generate a new pair on every render.
 {{- /* The admission deadline stays below the API server's timeoutSeconds: Piggy's denial arrives. */}}
 {{- $timeout := include "piggy-webhooks.timeoutSeconds" . | int }}
 {{- $_ := set $env "PIGGY_ADMISSION_TIMEOUT" (ternary "800ms" (printf "%ds" (sub $timeout 1)) (eq $timeout 1)) }}
+{{- include "piggy-webhooks.seal" . }}
+{{- $_ := set $env "PIGGY_SEAL_KEY_FILES" "/etc/piggy/seal/key,/etc/piggy/seal/previous-key" }}
+{{- $_ := set $env "PIGGY_LEGACY_PODS" (.Values.legacyPods.enabled | toString) }}
+{{- if .Values.legacyPods.enabled }}
+{{- $_ := set $env "PIGGY_LEGACY_PODS_CREATED_BEFORE" .Release.piggySeal.createdBefore }}
+{{- end }}
 {{- toJson $env }}
 {{- end }}
 

@@ -1,0 +1,169 @@
+/**
+ * The admission seal: an HMAC-SHA256, made by `/mutate` with a key only the webhook holds, over
+ * what `/secret` later authorizes from the live pod, stored in the `piggysec.com/piggy-seal`
+ * annotation. Annotations and container images of a running pod can be updated; container env,
+ * command, volumes and `creationTimestamp` cannot. So the seal covers the mutable inputs of the
+ * decision:
+ *
+ * - the namespace and the service account;
+ * - every `piggysec.com/` annotation as written (not resolved through the webhook's env, so a
+ *   changed cluster-wide default does not break running pods), except the seal itself: the
+ *   `piggy-uid` map included;
+ * - each wrapped container's kind (init or app), name, `PIGGY_UID`, signature and image.
+ *
+ * Admission sees no pod name, uid or `creationTimestamp`: they are not sealed.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
+import {
+  ANNOTATION_PREFIX,
+  ENV,
+  PIGGY_SEAL_ANNOTATION,
+  PIGGY_UID_ANNOTATION,
+} from "../constants.ts";
+import { isWrapped } from "./container_refs.ts";
+import { parseUidAnnotation } from "./piggy_uid.ts";
+
+/** Fewest bytes a sealing key must have. */
+export const MIN_SEAL_KEY_BYTES = 32;
+
+/** Most keys accepted at once: the signing key and the one being rotated out. */
+export const MAX_SEAL_KEYS = 2;
+
+/** Version prefix of the annotation value. */
+const SEAL_VERSION = "v1";
+
+/** A sealing key: its bytes. */
+export type SealKey = Uint8Array;
+
+/** What {@link checkSeal} found. */
+export type SealState =
+  /** The seal matches the pod under one of the keys (`keyIndex`: 0 is the signing key). */
+  | { state: "valid"; keyIndex: number }
+  /** The pod carries no seal annotation. */
+  | { state: "missing" }
+  /** The seal does not match the pod under any key, or is not a seal. */
+  | { state: "mismatch" };
+
+/**
+ * Turns a key file's text into a key: surrounding whitespace (a final newline) is dropped.
+ *
+ * @throws {RangeError} fewer than {@link MIN_SEAL_KEY_BYTES} bytes remain
+ */
+export function sealKeyFromText(text: string): SealKey {
+  const bytes = new TextEncoder().encode(text.trim());
+  if (bytes.byteLength < MIN_SEAL_KEY_BYTES) {
+    throw new RangeError(
+      `the key has ${bytes.byteLength} bytes, at least ${MIN_SEAL_KEY_BYTES} are needed`,
+    );
+  }
+  return bytes;
+}
+
+/** A new random key, for a webhook run without key files (one process only). */
+export function randomSealKey(): SealKey {
+  return crypto.getRandomValues(new Uint8Array(MIN_SEAL_KEY_BYTES));
+}
+
+/** The service account a pod runs as: the API server defaults an empty one to `default`. */
+function serviceAccountOf(pod: Pod): string {
+  return pod.spec?.serviceAccountName || "default";
+}
+
+function wrappedEntries(
+  kind: "init" | "app",
+  containers: readonly Container[] | undefined,
+  uids: Map<string, string>,
+) {
+  return (containers ?? []).filter((container) => container && isWrapped(container)).map(
+    (container) => {
+      const uid = container.env?.find((entry) => entry?.name === ENV.UID)?.value ?? "";
+      return [kind, container.name, uid, uids.get(uid) ?? "", container.image ?? ""];
+    },
+  );
+}
+
+/**
+ * The sealed text of a pod: a JSON array of the namespace, the service account, the sorted
+ * `piggysec.com/` annotations (without the seal) and the wrapped containers in pod order.
+ *
+ * @param pod the mutated pod at admission, or the live pod at `/secret`
+ * @param namespace the admission request's namespace, or the token's at `/secret`
+ */
+export function sealMaterial(pod: Pod, namespace: string): string {
+  const annotations = Object.entries(pod.metadata?.annotations ?? {})
+    .filter(([key, value]) =>
+      key.startsWith(ANNOTATION_PREFIX) && key !== PIGGY_SEAL_ANNOTATION &&
+      typeof value === "string"
+    )
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const uids = parseUidAnnotation(pod.metadata?.annotations?.[PIGGY_UID_ANNOTATION]).signatures;
+  return JSON.stringify([
+    `piggy-seal-${SEAL_VERSION}`,
+    namespace,
+    serviceAccountOf(pod),
+    annotations,
+    [
+      ...wrappedEntries("init", pod.spec?.initContainers, uids),
+      ...wrappedEntries("app", pod.spec?.containers, uids),
+    ],
+  ]);
+}
+
+function mac(key: SealKey, material: string): Buffer {
+  return createHmac("sha256", key).update(material, "utf8").digest();
+}
+
+/**
+ * The seal annotation value of a pod: `v1.` and the base64url HMAC under the signing key.
+ *
+ * @param keys the webhook's keys; the first signs
+ * @throws {RangeError} no key is given
+ */
+export function sealPod(pod: Pod, namespace: string, keys: readonly SealKey[]): string {
+  const key = keys[0];
+  if (key === undefined) throw new RangeError("Cannot seal a pod without a key");
+  return `${SEAL_VERSION}.${mac(key, sealMaterial(pod, namespace)).toString("base64url")}`;
+}
+
+/**
+ * A copy of the pod with its seal annotation set (the input is not modified).
+ *
+ * @param keys the webhook's keys; the first signs
+ */
+export function withSeal(pod: Pod, namespace: string, keys: readonly SealKey[]): Pod {
+  const copy = structuredClone(pod);
+  const metadata = copy.metadata ?? {};
+  metadata.annotations = {
+    ...metadata.annotations,
+    [PIGGY_SEAL_ANNOTATION]: sealPod(copy, namespace, keys),
+  };
+  copy.metadata = metadata;
+  return copy;
+}
+
+/**
+ * Checks the live pod's seal against every key, in time independent of where the MACs differ.
+ *
+ * @param keys the webhook's keys (any of them may have sealed the pod)
+ */
+export function checkSeal(pod: Pod, namespace: string, keys: readonly SealKey[]): SealState {
+  const value = pod.metadata?.annotations?.[PIGGY_SEAL_ANNOTATION];
+  if (value === undefined) return { state: "missing" };
+  const prefix = `${SEAL_VERSION}.`;
+  if (typeof value !== "string" || !value.startsWith(prefix)) return { state: "mismatch" };
+  const given = Buffer.from(value.slice(prefix.length), "base64url");
+  const material = sealMaterial(pod, namespace);
+  let found = -1;
+  keys.forEach((key, index) => {
+    const expected = mac(key, material);
+    if (given.byteLength === expected.byteLength && timingSafeEqual(given, expected)) {
+      if (found === -1) found = index;
+    }
+  });
+  return found === -1 ? { state: "mismatch" } : { state: "valid", keyIndex: found };
+}
