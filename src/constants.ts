@@ -61,6 +61,18 @@ export const LAUNCHER_PATH = "/piggy/piggy-env";
 /** Separator between the launcher's own arguments and the wrapped command. */
 export const COMMAND_SEPARATOR = "--";
 
+/** Default audience of the projected token the mutation mounts for the launcher. */
+export const DEFAULT_TOKEN_AUDIENCE = "piggysec.com";
+
+/** Name of the projected volume holding the launcher's audience-bound token. */
+export const TOKEN_VOLUME_NAME = "piggy-token";
+
+/** Where wrapped containers mount {@link TOKEN_VOLUME_NAME} (read-only). */
+export const TOKEN_MOUNT_PATH = "/var/run/secrets/piggysec.com/serviceaccount";
+
+/** File of the token inside {@link TOKEN_MOUNT_PATH}. */
+export const TOKEN_FILE_NAME = "token";
+
 /** Service-account token read by the launcher in proxy mode unless `PIGGY_TOKEN_FILE` is set. */
 export const DEFAULT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
@@ -129,7 +141,7 @@ export const ENV = {
   DEFAULT_SECRET_NAME_SUFFIX: "PIGGY_DEFAULT_SECRET_NAME_SUFFIX",
   /**
    * Webhook env: comma-separated audiences `/secret` passes to TokenReview and requires in
-   * `status.audiences`; empty means the API server's own audience (what Go launchers send).
+   * `status.audiences`; the first is the audience of the projected token the mutation mounts.
    */
   TOKEN_AUDIENCES: "PIGGY_TOKEN_AUDIENCES",
 } as const;

@@ -20,6 +20,7 @@ import {
   INSTALLER_NAME,
   LAUNCHER_PATH,
   RESERVED_KEYS,
+  TOKEN_VOLUME_NAME,
 } from "../src/constants.ts";
 import { referenceKey } from "../src/pod/container_refs.ts";
 import { createTestCa, type TestCa } from "./pki.ts";
@@ -355,14 +356,22 @@ function credentialsEnv(
   }
   const namespace = pod.metadata?.namespace ?? "default";
   const podName = pod.metadata?.name ?? "";
+  // What the kubelet writes into the projected volume the mutation added: a pod-bound token for
+  // Piggy's audience.
+  const audience = pod.spec?.volumes?.find((volume) => volume.name === TOKEN_VOLUME_NAME)
+    ?.projected?.sources?.[0]?.serviceAccountToken?.audience;
   const token = context.kube.issueToken({
     namespace,
     serviceAccount: pod.spec?.serviceAccountName ?? "default",
     podName,
+    ...(audience ? { audiences: [audience] } : {}),
   });
   const tokenFile = join(context.tokenDir, `${namespace}-${podName}-token`);
   writeFileSync(tokenFile, token, { mode: 0o600 });
-  note(`local run: the pod-bound token of ${CLUSTER_TOKEN_FILE} is in ${ENV.TOKEN_FILE}`);
+  note(
+    `local run: the projected token of ${env.get(ENV.TOKEN_FILE) ?? CLUSTER_TOKEN_FILE} ` +
+      `(audience "${audience ?? "the API server"}") is in ${ENV.TOKEN_FILE}`,
+  );
   return { [ENV.TOKEN_FILE]: tokenFile };
 }
 

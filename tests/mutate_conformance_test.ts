@@ -16,6 +16,7 @@ import {
   INSTALLER_NAME,
   PIGGY_SEAL_ANNOTATION,
   PIGGY_UID_ANNOTATION,
+  TOKEN_VOLUME_NAME,
   VOLUME_NAME,
 } from "../src/constants.ts";
 import { KubeApiError } from "../src/errors.ts";
@@ -114,7 +115,7 @@ test("one installer and one piggy-env volume, also after a second pass", async (
   const { patched } = await admitTwice(pod);
   assert.equal(patched.spec?.initContainers?.length, 1);
   assert.equal(patched.spec?.initContainers?.[0]?.name, INSTALLER_NAME);
-  assert.deepEqual(patched.spec?.volumes?.map((v) => v.name), [VOLUME_NAME]);
+  assert.deepEqual(patched.spec?.volumes?.map((v) => v.name), [VOLUME_NAME, TOKEN_VOLUME_NAME]);
 });
 
 test("fixed: only aws-secret-name and no address is denied instead of a crash-looping pod", async () => {
@@ -317,11 +318,14 @@ test("the installer runs as the pod's runAsUser", async () => {
   assert.equal(patched.spec?.initContainers?.[0]?.securityContext?.runAsUser, 1000);
 });
 
-test("a pod wrapped by Go Piggy 0.7 is recognised and left unchanged but for its seal", async () => {
+test("a pod wrapped by Go Piggy 0.7 is recognised: only the projected token and the seal are added", async () => {
   const pod = loadPod("wrapped_by_go");
   const review = await admit(pod);
   assert.equal(review.response.allowed, true);
   assert.deepEqual(patchOf(review).map(({ op, path }) => [op, path]), [
+    ["add", "/spec/volumes/1"],
+    ["add", "/spec/containers/0/volumeMounts/1"],
+    ["add", "/spec/containers/0/env/7"],
     ["add", "/metadata/annotations/piggysec.com~1piggy-seal"],
   ]);
   assert.deepEqual(uidMap(pod), {
@@ -383,7 +387,7 @@ test("{} annotations + env trigger: one volume and one installer after each pass
   pod.spec!.containers[0]!.env = [{ name: "DB", value: "piggy:db" }];
   const env = { ...CHART_ENV, PIGGY_ENV_IMAGE: "piggy-image:v1", AWS_SECRET_NAME: "s" };
   const { patched } = await admitTwice(pod, { env });
-  assert.equal(patched.spec?.volumes?.length, 1);
+  assert.deepEqual(patched.spec?.volumes?.map((v) => v.name), [VOLUME_NAME, TOKEN_VOLUME_NAME]);
   assert.deepEqual(patched.spec?.initContainers?.map((c) => [c.name, c.image]), [[
     INSTALLER_NAME,
     "piggy-image:v1",
@@ -418,9 +422,8 @@ test("an already-wrapped container whose args lack -- is signed over args as-is"
   const pod = loadPod("wrapped_by_go");
   pod.spec!.containers[0]!.args = ["ls", "-la"];
   const review = await admit(pod);
-  assert.deepEqual(patchOf(review).map(({ op, path }) => [op, path]), [
-    ["add", "/metadata/annotations/piggysec.com~1piggy-seal"],
-  ]);
+  // No args rewrite and no uid map change: the signature is the one Go Piggy recorded.
+  assert.ok(patchOf(review).every(({ path }) => !path.includes("/args") && !path.includes("uid")));
 });
 
 test("fixed: empty command with args is denied instead of Entrypoint + args", async () => {
@@ -468,12 +471,24 @@ test("a golden patch: exact operations, with the annotation key escaped as ~1", 
       },
     },
     { op: "add", path: "/spec/containers/0/env/7", value: { name: ENV.UID, value: UID1 } },
+    {
+      op: "add",
+      path: "/spec/containers/0/env/8",
+      value: { name: ENV.TOKEN_FILE, value: "/var/run/secrets/piggysec.com/serviceaccount/token" },
+    },
     { op: "remove", path: "/spec/containers/0/command/1" },
     { op: "replace", path: "/spec/containers/0/command/0", value: "/piggy/piggy-env" },
     {
       op: "add",
       path: "/spec/containers/0/volumeMounts",
-      value: [{ name: VOLUME_NAME, mountPath: "/piggy/", readOnly: true }],
+      value: [
+        { name: VOLUME_NAME, mountPath: "/piggy/", readOnly: true },
+        {
+          name: TOKEN_VOLUME_NAME,
+          mountPath: "/var/run/secrets/piggysec.com/serviceaccount",
+          readOnly: true,
+        },
+      ],
     },
     { op: "add", path: "/spec/containers/0/args", value: ["--", "python", "app.py"] },
     {
@@ -495,7 +510,22 @@ test("a golden patch: exact operations, with the annotation key escaped as ~1", 
     {
       op: "add",
       path: "/spec/volumes",
-      value: [{ name: VOLUME_NAME, emptyDir: { sizeLimit: "256Mi" } }],
+      value: [
+        { name: VOLUME_NAME, emptyDir: { sizeLimit: "256Mi" } },
+        {
+          name: TOKEN_VOLUME_NAME,
+          projected: {
+            defaultMode: 0o644,
+            sources: [{
+              serviceAccountToken: {
+                audience: "piggysec.com",
+                expirationSeconds: 600,
+                path: "token",
+              },
+            }],
+          },
+        },
+      ],
     },
     {
       op: "add",

@@ -3,6 +3,8 @@
  *
  * - Pod CREATE requests (`resource` v1 `pods`, no subresource) are mutated; every other request is
  *   allowed unchanged. The namespace is `request.namespace`, never the object's.
+ * - Wrapped proxy-mode containers get an audience-bound projected token (see
+ *   `mutate/projected_token.ts`).
  * - A wrapped pod gets the `piggysec.com/piggy-seal` annotation (see `src/pod/seal.ts`), made over
  *   the mutated pod; re-admission of an unchanged pod yields the same seal.
  * - `patch` + `patchType` only when something changed; config problems and mutation remarks as
@@ -33,6 +35,7 @@ import { type ImageConfigSource, lookUpImageCommands } from "../pod/image_lookup
 import type { EcrCredentialSource } from "../registry/ecr.ts";
 import { type SealKey, withSeal } from "../pod/seal.ts";
 import { isTriggered, mutatePod, type MutationResult } from "./mutate_pod.ts";
+import { withProjectedToken } from "./projected_token.ts";
 import { isObject } from "./decode.ts";
 import { createPatch } from "./patch.ts";
 import { allowReview, denyReview, patchReview } from "./response.ts";
@@ -81,6 +84,8 @@ export interface AdmitContext {
   newUid: () => string;
   /** Sealing keys: the first seals each wrapped pod (see `src/pod/seal.ts`). */
   sealKeys: readonly SealKey[];
+  /** Audience of the projected token mounted into wrapped proxy-mode containers. */
+  tokenAudience: string;
   /** Monotonic clock in milliseconds for the "took" of log lines. @default performance.now */
   now?: () => number;
   /**
@@ -394,7 +399,12 @@ export async function admit(
     return allowReview(uid, { warnings });
   }
   // Sealed last, over the final pod: the seal covers the uid map the mutation wrote.
-  const patch = createPatch(raw, withSeal(result.pod, namespace, context.sealKeys));
+  const final = withSeal(
+    withProjectedToken(result.pod, context.tokenAudience),
+    namespace,
+    context.sealKeys,
+  );
+  const patch = createPatch(raw, final);
   const took = Math.round(now() - started);
   if (patch.length === 0) {
     log.info(

@@ -19,6 +19,7 @@ import { describeError, type Logger } from "../log.ts";
 import { acceptJsonPost, errorResponse, jsonResponse, readJsonBody } from "../http/envelope.ts";
 import { ADMISSION_TIMEOUT_MS, admit, describePod, type ImageLookupContext } from "./admit.ts";
 import type { SealKey } from "../pod/seal.ts";
+import { DEFAULT_TOKEN_AUDIENCE } from "../constants.ts";
 import { decodeReview, isObject, readReviewUid } from "./decode.ts";
 import { denyReview } from "./response.ts";
 import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
@@ -33,11 +34,11 @@ export interface MutateHandlerDeps {
   /** Kubernetes API access (ConfigMaps and Secrets of the request namespace). */
   kube: KubeClient;
   /**
-   * Webhook options: the validated settings fallbacks (with `PIGGY_CA_BUNDLE`) and the limits of
-   * one admission (each defaults to its option's default when absent).
+   * Webhook options: the validated settings fallbacks (with `PIGGY_CA_BUNDLE`), the token audiences
+   * (the first is the projected token's) and the limits of one admission (each defaults to its option's default when absent).
    */
   options:
-    & Pick<WebhookOptions, "settingEnv">
+    & Pick<WebhookOptions, "settingEnv" | "tokenAudiences">
     & Partial<
       Pick<
         WebhookOptions,
@@ -135,6 +136,7 @@ export function createMutateHandler(
     settingEnv: settingLookup(deps.options),
     newUid: deps.newUid ?? randomUid,
     sealKeys: deps.sealKeys,
+    tokenAudience: deps.options.tokenAudiences[0] ?? DEFAULT_TOKEN_AUDIENCE,
     ...(deps.now ? { now: deps.now } : {}),
     limits: {
       ...(options.maxReferencedObjects

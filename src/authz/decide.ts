@@ -11,7 +11,8 @@
  *   replaced under the same name (StatefulSets), or for a pod that is being deleted;
  * - with integrity on, a `uid` missing from `piggysec.com/piggy-uid` even when the signature is empty
  *   (Go compared the empty map lookup with the empty signature and let it through);
- * - when `PIGGY_TOKEN_AUDIENCES` is set, a token whose reviewed audiences do not include one of them.
+ * - a token whose reviewed audiences do not include one of `PIGGY_TOKEN_AUDIENCES` (the API
+ *   server's own audience only under `PIGGY_LEGACY_PODS`, see `token_review.ts`).
  *
  * Legacy tokens without the bound claims (non-projected Secret-based tokens) fall back to the pod
  * name of the request, as Go Piggy did; on current clusters the default service-account token that

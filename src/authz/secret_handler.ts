@@ -11,7 +11,7 @@
  * | Status | When |
  * | --- | --- |
  * | 400 | body not JSON, not an object, `name` not a pod name, `uid`/`signature` not strings |
- * | 401 | `X-Token` missing or empty; token not authenticated or not for `PIGGY_TOKEN_AUDIENCES` |
+ * | 401 | `X-Token` missing or empty; token not authenticated or not for `PIGGY_TOKEN_AUDIENCES` (the API server's audience only under `PIGGY_LEGACY_PODS`) |
  * | 403 | refused: not a service account, another pod's token, service account mismatch, uid or signature, denying setting, admission seal missing or not matching, `PIGGY_ALLOWED_SA`, `PIGGY_ENFORCE_SERVICE_ACCOUNT` |
  * | 404 | the pod does not exist in the token's namespace |
  * | 405 | method other than POST |
@@ -32,7 +32,7 @@
  * @module
  */
 
-import { LIMIT_ENV, TOKEN_HEADER } from "../constants.ts";
+import { ENV, LIMIT_ENV, TOKEN_HEADER } from "../constants.ts";
 import {
   AdmissionDecodeError,
   DeadlineExceededError,
@@ -52,7 +52,6 @@ import {
   type CallerIdentity,
   containerOfUid,
   decideSecretAccess,
-  identifyCaller,
   onlyReferencedKeys,
   type SecretDecision,
   type SecretRequest,
@@ -63,6 +62,7 @@ import { referencedSecretKeys } from "../pod/container_refs.ts";
 import { settingLookup, type WebhookOptions } from "../config/webhook_options.ts";
 import type { SealKey } from "../pod/seal.ts";
 import { requireAdmissionSeal } from "./seal_check.ts";
+import { reviewCaller } from "./token_review.ts";
 
 /** Default limit of a `/secret` request body: Go launchers send about 200 bytes. */
 export const DEFAULT_SECRET_BODY_LIMIT = 64 * 1024;
@@ -226,17 +226,30 @@ async function kubeCall<T>(call: Promise<T>, what: string): Promise<T> {
   }
 }
 
-/** Reviews the token and checks who it belongs to. */
+/**
+ * Reviews the token and checks who it belongs to; a token for the API server's audience (legacy
+ * launchers) only under `PIGGY_LEGACY_PODS`, with a warning.
+ */
 async function identify(
   deps: SecretHandlerDeps,
   call: SecretCall,
 ): Promise<CallerIdentity> {
-  const audiences = [...deps.options.tokenAudiences];
-  const review = await kubeCall(
-    deps.kube.reviewToken(call.token, audiences, { signal: call.signal }),
+  const { identity, legacyToken } = await kubeCall(
+    reviewCaller(deps.kube, call.token, call.body.name, {
+      audiences: deps.options.tokenAudiences,
+      legacyPods: deps.options.legacyPods,
+    }, { signal: call.signal }),
     "review token",
   );
-  return identifyCaller(review, call.body.name, { audiences });
+  if (legacyToken) {
+    deps.logger.warn(
+      "Accepting a token for the API server's audience under PIGGY_LEGACY_PODS (going away): " +
+        `the launcher does not send the projected token for ${ENV.TOKEN_AUDIENCES}; re-create ` +
+        "the pod so that it gets one",
+      { namespace: identity.namespace, pod_name: identity.podName },
+    );
+  }
+  return identity;
 }
 
 /** Reads the caller's live pod and decides on it. */

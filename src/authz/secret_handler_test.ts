@@ -576,7 +576,9 @@ test("createSecretHandler() refuses a user that is not a service account", async
 });
 
 test("createSecretHandler() checks PIGGY_TOKEN_AUDIENCES against the reviewed audiences", async () => {
-  const context = setup({ env: { [ENV.TOKEN_AUDIENCES]: "piggy, other" } });
+  const context = setup({
+    env: { [ENV.TOKEN_AUDIENCES]: "piggy, other", PIGGY_LEGACY_PODS: "false" },
+  });
   // The fake echoes the requested audiences when the token has none: accepted.
   assert.equal((await send(context, secretRequest())).status, 200);
   const apiOnly = saUser("default", "test-sa", { name: "test-pod", uid: "pod-uid-1" });
@@ -843,4 +845,20 @@ test("createSecretHandler() serves an unsealed pod created before the cutoff, wi
     metadata: { ...unsealedPod().metadata, creationTimestamp: "2026-02-01T00:00:00Z" },
   });
   await assertFailure(off, secretRequest(), 403);
+});
+
+test("createSecretHandler() accepts an API-server token under PIGGY_LEGACY_PODS, warning each time", async () => {
+  const context = setup();
+  const apiOnly = saUser("default", "test-sa", { name: "test-pod", uid: "pod-uid-1" });
+  context.kube.putToken(TOKEN, { ...apiOnly, audiences: ["https://kubernetes.default.svc"] });
+  for (let round = 0; round < 2; round++) {
+    const before = context.lines.length;
+    assert.equal((await send(context, secretRequest())).status, 200);
+    const warnings = context.lines.slice(before).filter((line) =>
+      line.includes("token for the API server's audience under PIGGY_LEGACY_PODS")
+    );
+    assert.equal(warnings.length, 1);
+  }
+  // Reviewed first for piggysec.com (the default), then for the API server.
+  assert.deepEqual(context.kube.calls.filter((call) => call === "tokenreviews").length, 4);
 });

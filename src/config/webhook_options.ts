@@ -17,7 +17,7 @@
  * @module
  */
 
-import { ENV, LIMIT_ENV } from "../constants.ts";
+import { DEFAULT_TOKEN_AUDIENCE, ENV, LIMIT_ENV } from "../constants.ts";
 import { DEFAULT_LOOKUP_CONCURRENCY, DEFAULT_MAX_REFERENCED_OBJECTS } from "../pod/gather_facts.ts";
 import { DEFAULT_MAX_CONTAINERS, DEFAULT_MAX_ENV_PER_CONTAINER } from "../pod/pod_limits.ts";
 import { type LogLevel, parseLogLevel } from "../log.ts";
@@ -593,9 +593,13 @@ export const WEBHOOK_OPTIONS = {
   tokenAudiences: option<readonly string[]>({
     env: ENV.TOKEN_AUDIENCES,
     type: "list",
-    default: [],
-    defaultText: "empty",
-    doc: "Comma-separated audiences required from the launcher's token (see below)",
+    default: [DEFAULT_TOKEN_AUDIENCE],
+    defaultText: `\`${DEFAULT_TOKEN_AUDIENCE}\``,
+    doc: "Comma-separated audiences. `/mutate` mounts a projected service-account token for the " +
+      "first (10 minutes, refreshed by the kubelet) into each wrapped container in proxy mode " +
+      "and points `PIGGY_TOKEN_FILE` at it; `/secret` requires a token valid for one of them. A " +
+      "token for the API server's audience (the default token that launchers of earlier " +
+      "releases send) is accepted only under PIGGY_LEGACY_PODS, with a warning per request",
     parse: parseList,
   }),
   sealKeyFiles: option<readonly string[]>({
@@ -618,8 +622,8 @@ export const WEBHOOK_OPTIONS = {
     default: true,
     doc: "Compatibility, going away in a future release. `true`: `/secret` serves a pod without " +
       "an admission seal (admitted by Go Piggy or an earlier release) when it was created " +
-      "before PIGGY_LEGACY_PODS_CREATED_BEFORE, with a warning per request. `false`: such pods " +
-      "are refused",
+      "before PIGGY_LEGACY_PODS_CREATED_BEFORE, and accepts a token for the API server's " +
+      "audience (what their launchers send), with a warning per request. `false`: neither",
     chartValue: "legacyPods.enabled",
   }),
   legacyPodsCreatedBefore: option<number | undefined>({

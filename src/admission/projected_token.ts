@@ -1,0 +1,81 @@
+/**
+ * The audience-bound token of wrapped containers in proxy mode: a projected `serviceAccountToken`
+ * volume (audience `PIGGY_TOKEN_AUDIENCES`' first entry, {@link TOKEN_EXPIRATION_SECONDS}), mounted
+ * read-only only into the containers that run the launcher, with `PIGGY_TOKEN_FILE` pointing at it.
+ * A token minted for Piggy is useless against the API server, and the pod's default API token no
+ * longer leaves the pod. Pure: a copy of the pod is returned.
+ *
+ * @module
+ */
+
+import type { Container, EnvVar, Pod, Volume, VolumeMount } from "kubernetes-types/core/v1.d.ts";
+import { ENV, TOKEN_FILE_NAME, TOKEN_MOUNT_PATH, TOKEN_VOLUME_NAME } from "../constants.ts";
+import { isWrapped } from "../pod/container_refs.ts";
+
+/** Lifetime of the projected token: the API server's minimum; the kubelet refreshes it. */
+export const TOKEN_EXPIRATION_SECONDS = 600;
+
+/** True for a container that runs the launcher in proxy mode (it sends a token to `/secret`). */
+function sendsToken(container: Container): boolean {
+  return isWrapped(container) && (container.env ?? []).some((entry) => entry?.name === ENV.UID);
+}
+
+/**
+ * Puts `item` where the first entry of its name is (or at the end) and drops any other entry of
+ * that name: the kubelet would use the last duplicate.
+ */
+function upsertByName<T extends { name: string }>(list: T[], item: T): T[] {
+  const index = list.findIndex((existing) => existing?.name === item.name);
+  if (index === -1) return [...list, item];
+  return list.flatMap((existing, at) =>
+    at === index ? [item] : existing?.name === item.name ? [] : [existing]
+  );
+}
+
+/** The projected volume: one token with the audience and lifetime Piggy requires. */
+export function tokenVolume(audience: string): Volume {
+  return {
+    name: TOKEN_VOLUME_NAME,
+    projected: {
+      // What the API server defaults it to (0644, as the default token's volume), so that
+      // reinvoking the webhook on the stored pod changes nothing.
+      defaultMode: 0o644,
+      sources: [{
+        serviceAccountToken: {
+          audience,
+          expirationSeconds: TOKEN_EXPIRATION_SECONDS,
+          path: TOKEN_FILE_NAME,
+        },
+      }],
+    },
+  };
+}
+
+/**
+ * Adds the token volume, and its read-only mount and `PIGGY_TOKEN_FILE` to every wrapped
+ * proxy-mode container (init containers included). A volume, mount or variable of the same name
+ * is replaced. Without such a container, the pod is returned unchanged.
+ *
+ * @param pod the mutated pod (not modified)
+ * @param audience the token's audience
+ */
+export function withProjectedToken(pod: Pod, audience: string): Pod {
+  const copy = structuredClone(pod);
+  const spec = copy.spec;
+  if (!spec) return copy;
+  const mount: VolumeMount = {
+    name: TOKEN_VOLUME_NAME,
+    mountPath: TOKEN_MOUNT_PATH,
+    readOnly: true,
+  };
+  const file: EnvVar = { name: ENV.TOKEN_FILE, value: `${TOKEN_MOUNT_PATH}/${TOKEN_FILE_NAME}` };
+  let found = false;
+  for (const container of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+    if (!container || !sendsToken(container)) continue;
+    found = true;
+    container.volumeMounts = upsertByName(container.volumeMounts ?? [], mount);
+    container.env = upsertByName(container.env ?? [], file);
+  }
+  if (found) spec.volumes = upsertByName(spec.volumes ?? [], tokenVolume(audience));
+  return copy;
+}
