@@ -135,9 +135,17 @@ const ENV_DOCS: Record<
   },
   TOKEN_FILE: {
     reader: "launcher",
-    doc: `Service-account token sent as \`X-Token\`; default \`${DEFAULT_TOKEN_FILE}\`, ` +
-      "read again at every attempt",
-    setBy: "you, in the container's env (for a token with a Piggy-only audience)",
+    doc: `Service-account token sent as \`X-Token\`, read again at every attempt; default ` +
+      `\`${DEFAULT_TOKEN_FILE}\` (the API server's token, which only launchers of earlier ` +
+      "releases send)",
+    setBy: "the webhook, proxy mode: the projected token for `PIGGY_TOKEN_AUDIENCES`",
+  },
+  COMMAND_TEMPLATE: {
+    reader: "launcher",
+    doc: "The command as admitted, before the kubelet expands `$(VAR)`, and the variables with a " +
+      "literal value it may expand (JSON): piggy-env checks that its argv is that expansion and " +
+      "then sends the admitted signature",
+    setBy: "the webhook, proxy mode, when the command holds `$(` or `$$`",
   },
   REQUEST_TIMEOUT: {
     reader: "launcher",
@@ -167,8 +175,10 @@ const ENV_DOCS: Record<
   },
   TOKEN_AUDIENCES: {
     reader: "webhook",
-    doc: "Comma-separated audiences `/secret` passes to TokenReview and requires in the answer; " +
-      "empty means the API server's own audience (what launchers send by default)",
+    doc: "Comma-separated audiences `/secret` passes to TokenReview and requires in the answer " +
+      "(default `piggysec.com`); the first is the audience of the projected token `/mutate` " +
+      "mounts. The API server's own audience (what launchers of earlier releases send) is " +
+      "accepted only under `PIGGY_LEGACY_PODS`",
   },
 };
 

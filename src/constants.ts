@@ -124,6 +124,11 @@ export const ENV = {
   CA_BUNDLE: "PIGGY_CA_BUNDLE",
   /** Path of the service-account token sent to the webhook. */
   TOKEN_FILE: "PIGGY_TOKEN_FILE",
+  /**
+   * The command as admitted (before the kubelet expands `$(VAR)`) and the variables piggy-env may
+   * expand in it, JSON (see `src/pod/command_template.ts`).
+   */
+  COMMAND_TEMPLATE: "PIGGY_COMMAND_TEMPLATE",
   /** Per-attempt timeout of a proxy request (Go duration). */
   REQUEST_TIMEOUT: "PIGGY_REQUEST_TIMEOUT",
   /** Secret key listing the `namespace:serviceaccount` pairs allowed to read the secret. */
@@ -179,6 +184,7 @@ export const LAUNCHER_ONLY_KEYS: ReadonlySet<string> = new Set([
   ENV.CA_BUNDLE,
   ENV.TOKEN_FILE,
   ENV.REQUEST_TIMEOUT,
+  ENV.COMMAND_TEMPLATE,
 ]);
 
 /**

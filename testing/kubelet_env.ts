@@ -28,8 +28,27 @@ function lookupData(
 }
 
 /**
+ * Expands `$(NAME)` and `$$` as the kubelet does (its own implementation, independent of the one in
+ * `src/pod/command_template.ts`): `$$` → `$`, `$(NAME)` → the value, or as written when undefined.
+ */
+export function kubeletExpand(text: string, env: ReadonlyMap<string, string>): string {
+  return text.replace(/\$(\$|\(([^)]*)\))/g, (match, token: string, name?: string) => {
+    if (token === "$") return "$";
+    return name !== undefined && env.has(name) ? env.get(name)! : match;
+  });
+}
+
+/** The argv the kubelet starts: `command` and `args`, each expanded with the container's env. */
+export function kubeletArgv(container: Container, env: ReadonlyMap<string, string>): string[] {
+  return [...(container.command ?? []), ...(container.args ?? [])].map((arg) =>
+    kubeletExpand(arg, env)
+  );
+}
+
+/**
  * The container's environment as the kubelet builds it: `envFrom` first, then `env` (literal
- * values, the downward API, Secret and ConfigMap keys); a later name replaces an earlier one.
+ * values expanded with the variables before them, the downward API, Secret and ConfigMap keys); a
+ * later name replaces an earlier one.
  *
  * @throws {Error} when a non-optional Secret, ConfigMap or key is missing (the kubelet would
  *   refuse to start the container)
@@ -60,7 +79,8 @@ export function kubeletEnv(container: Container, pod: Pod, objects: Objects): Ma
   for (const entry of container.env ?? []) {
     const from = entry.valueFrom;
     if (entry.value !== undefined || !from) {
-      env.set(entry.name, entry.value ?? "");
+      // Literal values are expanded with the variables defined before them.
+      env.set(entry.name, kubeletExpand(entry.value ?? "", env));
     } else if (from.fieldRef) {
       env.set(entry.name, fields[from.fieldRef.fieldPath] ?? "");
     } else if (from.secretKeyRef || from.configMapKeyRef) {

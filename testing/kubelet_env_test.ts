@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import { storedSecret } from "./demo_data.ts";
-import { kubeletEnv, objectKey, type Objects } from "./kubelet_env.ts";
+import { kubeletArgv, kubeletEnv, kubeletExpand, objectKey, type Objects } from "./kubelet_env.ts";
 
 const POD: Pod = {
   metadata: { name: "web", namespace: "team", uid: "u-1" },
@@ -68,4 +68,21 @@ test("kubeletEnv() refuses a missing non-optional Secret or key, like the kubele
     envFrom: [{ secretRef: { name: "nope", optional: true } }],
   };
   assert.deepEqual(kubeletEnv(optional, POD, objects()).size, 0);
+});
+
+test("kubeletExpand() and kubeletArgv() follow the kubelet's $(VAR) rules", () => {
+  const env = new Map([["PORT", "8080"], ["EMPTY", ""]]);
+  assert.equal(kubeletExpand("--port=$(PORT)$(EMPTY)", env), "--port=8080");
+  assert.equal(kubeletExpand("$$(PORT) $$ $x $( $(UNSET) $", env), "$(PORT) $ $x $( $(UNSET) $");
+  assert.deepEqual(kubeletArgv({ name: "c", command: ["/app"], args: ["$(PORT)"] }, env), [
+    "/app",
+    "8080",
+  ]);
+  const pod = { metadata: { name: "p", namespace: "ns" } };
+  const container = {
+    name: "c",
+    env: [{ name: "A", value: "x" }, { name: "B", value: "$(A)-$(C)" }, { name: "C", value: "z" }],
+  };
+  // A literal value sees only the variables before it.
+  assert.equal(kubeletEnv(container, pod, new Map()).get("B"), "x-$(C)");
 });

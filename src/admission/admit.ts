@@ -4,7 +4,8 @@
  * - Pod CREATE requests (`resource` v1 `pods`, no subresource) are mutated; every other request is
  *   allowed unchanged. The namespace is `request.namespace`, never the object's.
  * - Wrapped proxy-mode containers get an audience-bound projected token (see
- *   `mutate/projected_token.ts`).
+ *   `projected_token.ts`), and the command template when the kubelet would expand `$(VAR)`
+ *   in their command (see `command_templates.ts`).
  * - A wrapped pod gets the `piggysec.com/piggy-seal` annotation (see `src/pod/seal.ts`), made over
  *   the mutated pod; re-admission of an unchanged pod yields the same seal.
  * - `patch` + `patchType` only when something changed; config problems and mutation remarks as
@@ -36,6 +37,7 @@ import type { EcrCredentialSource } from "../registry/ecr.ts";
 import { type SealKey, withSeal } from "../pod/seal.ts";
 import { isTriggered, mutatePod, type MutationResult } from "./mutate_pod.ts";
 import { withProjectedToken } from "./projected_token.ts";
+import { withCommandTemplates } from "./command_templates.ts";
 import { isObject } from "./decode.ts";
 import { createPatch } from "./patch.ts";
 import { allowReview, denyReview, patchReview } from "./response.ts";
@@ -399,11 +401,11 @@ export async function admit(
     return allowReview(uid, { warnings });
   }
   // Sealed last, over the final pod: the seal covers the uid map the mutation wrote.
-  const final = withSeal(
-    withProjectedToken(result.pod, context.tokenAudience),
-    namespace,
-    context.sealKeys,
-  );
+  const templated = withCommandTemplates(withProjectedToken(result.pod, context.tokenAudience), {
+    enforceIntegrity: config.piggyEnforceIntegrity,
+  });
+  warnings.push(...templated.warnings);
+  const final = withSeal(templated.pod, namespace, context.sealKeys);
   const patch = createPatch(raw, final);
   const took = Math.round(now() - started);
   if (patch.length === 0) {

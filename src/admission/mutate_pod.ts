@@ -516,25 +516,17 @@ function mutationProblems(
   return problems;
 }
 
-/** Signs each target's original command; warns when the kubelet would change what is signed. */
-function signTargets(targets: Target[], config: PiggyConfig): string[] {
-  const warnings: string[] = [];
+/**
+ * Signs each target's original command as written; `$(VAR)` in it is handled by the command
+ * template (`command_templates.ts`).
+ */
+function signTargets(targets: Target[]): void {
   for (const target of targets) {
     const { entry, specEntry } = originalEntry(target.container, target.image);
     target.entry = entry;
     target.specEntry = specEntry;
     target.signature = commandSignature(target.entry);
-    if (
-      config.piggyEnforceIntegrity &&
-      target.specEntry.some((arg) => /(^|[^$])\$\([A-Za-z_][A-Za-z0-9_]*\)/.test(arg))
-    ) {
-      warnings.push(
-        `Container "${target.container.name}": $(VAR) in command or args is expanded by the ` +
-          "kubelet, so the signature check will fail",
-      );
-    }
   }
-  return warnings;
 }
 
 /**
@@ -689,7 +681,7 @@ export function mutatePod(
     );
   }
 
-  warnings.push(...signTargets(targets, config));
+  signTargets(targets);
   warnings.push(...memoryWarnings(targets, config));
   // An unusable annotation counts as empty: it is rewritten below.
   keepUids(

@@ -9,6 +9,11 @@ import { ENV } from "../constants.ts";
 import { SecretSourceError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { commandSignature } from "../pod/signature.ts";
+import {
+  type CommandTemplate,
+  matchesTemplate,
+  parseCommandTemplate,
+} from "../pod/command_template.ts";
 import type { SecretSource } from "../secrets/source.ts";
 import type { LauncherOptions } from "./options.ts";
 import { type ProxyRequest, requestSecrets, secretUrl } from "./proxy.ts";
@@ -24,11 +29,36 @@ export interface FetchDeps {
   requestSecrets?: (request: ProxyRequest) => Promise<Record<string, string>>;
   /** Creates the AWS source for standalone mode (loaded lazily: proxy mode never loads the SDK). */
   createSecretSource(logger: Logger): Promise<SecretSource>;
+  /** The launcher's environment, to expand the command template. @default nothing is defined */
+  envGet?: (name: string) => string | undefined;
+}
+
+/**
+ * The signature sent for `command`: the admitted template's (what `piggysec.com/piggy-uid` holds)
+ * when `command` is exactly that template expanded with the launcher's literal variables, else the
+ * command's own (which the webhook refuses unless it is the admitted command).
+ *
+ * @param template `PIGGY_COMMAND_TEMPLATE`; empty when the mutation set none
+ * @throws {TypeError} the template is not usable
+ */
+export function launcherSignature(
+  command: readonly string[],
+  template: string,
+  envGet: (name: string) => string | undefined,
+): string {
+  if (template === "") return commandSignature([...command]);
+  let parsed: CommandTemplate;
+  try {
+    parsed = parseCommandTemplate(template);
+  } catch (error) {
+    throw new TypeError(`Cannot use ${ENV.COMMAND_TEMPLATE}: ${(error as Error).message}`);
+  }
+  return commandSignature(matchesTemplate(command, parsed, envGet) ? parsed.argv : [...command]);
 }
 
 /**
  * Prepares proxy-mode attempts: validates the address, reads the CA once, computes the command
- * signature; each attempt re-reads the token (it is rotated) and POSTs.
+ * signature (see {@link launcherSignature}); each attempt re-reads the token (it is rotated) and POSTs.
  *
  * @param command the command after `--`, as signed by the webhook
  * @throws {TypeError} when the address is missing or unusable, or the CA file cannot be read
@@ -50,7 +80,11 @@ export async function prepareProxyFetch(
       throw new TypeError(`Cannot read the CA file "${options.caFile}"`, { cause: error });
     }
   }
-  const signature = commandSignature([...command]);
+  const signature = launcherSignature(
+    command,
+    options.commandTemplate,
+    deps.envGet ?? (() => undefined),
+  );
   const send = deps.requestSecrets ?? requestSecrets;
   return async () => {
     let token: string;

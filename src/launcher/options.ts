@@ -48,6 +48,8 @@ export interface LauncherOptions {
   query: SecretQuery | undefined;
   /** `PIGGY_DNS_RESOLVER` as given; accepted and ignored (the system resolver is used). */
   dnsResolver: string;
+  /** `PIGGY_COMMAND_TEMPLATE` as given (the kubelet already turned `$$` back into `$`); "" when unset. */
+  commandTemplate: string;
 }
 
 /** Reads one environment variable; `undefined` when unset. */
@@ -109,5 +111,6 @@ export function resolveLauncherOptions(flags: RunFlags, envGet: EnvGet): Launche
       awsSecretVersion: envValue(envGet, ENV.AWS_SECRET_VERSION) ?? "",
     }),
     dnsResolver: envValue(envGet, ENV.DNS_RESOLVER) ?? "",
+    commandTemplate: envValue(envGet, ENV.COMMAND_TEMPLATE) ?? "",
   };
 }

@@ -30,6 +30,7 @@ test("resolveLauncherOptions() defaults: proxy mode, one attempt, TLS verified, 
     requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
     query: undefined,
     dnsResolver: "",
+    commandTemplate: "",
   };
   assert.deepEqual(options, expected);
 });

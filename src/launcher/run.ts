@@ -86,6 +86,7 @@ async function fetchSecrets(
   let fetchOnce: FetchOnce;
   const fetchDeps = {
     readTextFile: deps.readTextFile,
+    envGet: envLookup(deps.env),
     createSecretSource: deps.createSecretSource,
     ...(deps.requestSecrets ? { requestSecrets: deps.requestSecrets } : {}),
   };

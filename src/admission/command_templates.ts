@@ -1,0 +1,86 @@
+/**
+ * `$(VAR)` with integrity: each wrapped proxy-mode container whose signed command holds kubelet
+ * syntax (`$(NAME)` or `$$`) gets `PIGGY_COMMAND_TEMPLATE`: the command as written and the literal
+ * variables it refers to (see `src/pod/command_template.ts`). piggy-env proves its argv is that
+ * template expanded and sends the template's signature. Pure: a copy of the pod is returned.
+ *
+ * @module
+ */
+
+import type { Container, EnvVar, Pod } from "kubernetes-types/core/v1.d.ts";
+import { COMMAND_SEPARATOR, ENV, PIGGY_UID_ANNOTATION } from "../constants.ts";
+import { parseUidAnnotation } from "../pod/piggy_uid.ts";
+import { commandSignature } from "../pod/signature.ts";
+import { isWrapped } from "../pod/container_refs.ts";
+import {
+  formatCommandTemplate,
+  hasKubeletSyntax,
+  literalVariables,
+  referencedNames,
+} from "../pod/command_template.ts";
+
+/** What {@link withCommandTemplates} returns. */
+export interface CommandTemplateResult {
+  /** The pod with the templates set (and stray ones removed). */
+  pod: Pod;
+  /** One line per container whose command refers to variables that are not literal values. */
+  warnings: string[];
+}
+
+/** The signed command of a wrapped container: its argv after the launcher's `--`. */
+function signedCommand(container: Container): string[] {
+  const argv = [...(container.command ?? []).slice(1), ...(container.args ?? [])];
+  const separator = argv.indexOf(COMMAND_SEPARATOR);
+  return separator === -1 ? [...(container.args ?? [])] : argv.slice(separator + 1);
+}
+
+function sendsSignature(container: Container): boolean {
+  return isWrapped(container) && (container.env ?? []).some((entry) => entry?.name === ENV.UID);
+}
+
+/**
+ * Sets `PIGGY_COMMAND_TEMPLATE` on each wrapped proxy-mode container whose command the kubelet
+ * would change, and removes it from the others (a template given in the pod spec is never
+ * trusted). With `enforceIntegrity`, warns about references to variables that are not literal.
+ */
+export function withCommandTemplates(
+  pod: Pod,
+  options: { enforceIntegrity: boolean },
+): CommandTemplateResult {
+  const copy = structuredClone(pod);
+  const warnings: string[] = [];
+  const { signatures } = parseUidAnnotation(copy.metadata?.annotations?.[PIGGY_UID_ANNOTATION]);
+  for (
+    const container of [...(copy.spec?.initContainers ?? []), ...(copy.spec?.containers ?? [])]
+  ) {
+    if (!container || !sendsSignature(container)) continue;
+    const env = (container.env ?? []).filter((entry) => entry?.name !== ENV.COMMAND_TEMPLATE);
+    const command = signedCommand(container);
+    // Only where the launcher's proof ends in the recorded signature: a command taken from the
+    // image is recorded as the kubelet runs it (its `$` escaped in the spec), needing no template.
+    const uid = container.env?.find((entry) => entry?.name === ENV.UID)?.value ?? "";
+    if (!hasKubeletSyntax(command) || signatures.get(uid) !== commandSignature(command)) {
+      container.env = env;
+      continue;
+    }
+    const literal = literalVariables({ env }, { ignore: ENV.COMMAND_TEMPLATE });
+    const referenced = [...new Set(command.flatMap((arg) => referencedNames(arg)))];
+    const template: EnvVar = {
+      name: ENV.COMMAND_TEMPLATE,
+      value: formatCommandTemplate(command, referenced.filter((name) => literal.has(name))),
+    };
+    // Always last: a second admission removes and appends it again, so nothing moves.
+    container.env = [...env, template];
+    const others = referenced.filter((name) => !literal.has(name));
+    if (options.enforceIntegrity && others.length > 0) {
+      warnings.push(
+        `Container "${container.name}": ${
+          others.map((name) => `$(${name})`).join(", ")
+        } in command or args ${others.length === 1 ? "is" : "are"} not set by a literal ` +
+          "value in its env (a ConfigMap, Secret, the downward API or envFrom can change after " +
+          "admission): the kubelet expands it when defined, and /secret then refuses the container",
+      );
+    }
+  }
+  return { pod: copy, warnings };
+}
