@@ -23,6 +23,7 @@ import { createKubeClient } from "../src/k8s/http_client.ts";
 import { parseKubeConfig } from "../src/k8s/kubeconfig.ts";
 import { Logger } from "../src/log.ts";
 import { commandSignature } from "../src/pod/signature.ts";
+import { DEFAULT_TOKEN_AUDIENCE } from "../src/constants.ts";
 import { RegistryClient } from "../src/registry/client.ts";
 import { AwsEcrCredentialSource } from "../src/registry/ecr.ts";
 import { type AwsStandIn, startAwsStandIn, STATIC_CREDENTIALS, withEnv } from "../testing/aws.ts";
@@ -38,6 +39,7 @@ import { parseReport, REPORT_APP, runLauncher } from "../testing/launcher_proces
 import { createTestCa, type TestCa } from "../testing/pki.ts";
 import { startRegistry, type TestRegistry } from "../testing/registry.ts";
 import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
+import { TEST_SEAL_KEY } from "../testing/fixtures/pods/_support.ts";
 
 const NAMESPACE = "shop";
 const CANARY = `PIGGY-CANARY-${crypto.randomUUID()}`;
@@ -188,13 +190,20 @@ test("the looked-up image's wrapped command runs through piggy-env with its secr
   const tokenFile = join(tokenDir, name);
   writeFileSync(
     tokenFile,
-    kube.issueToken({ namespace: NAMESPACE, serviceAccount: "checkout", podName: name }),
+    kube.issueToken({
+      namespace: NAMESPACE,
+      serviceAccount: "checkout",
+      podName: name,
+      audiences: [DEFAULT_TOKEN_AUDIENCE],
+    }),
   );
-  const env: Record<string, string> = { PIGGY_TOKEN_FILE: tokenFile };
+  const env: Record<string, string> = {};
   for (const entry of stored.spec!.containers[0]!.env ?? []) {
     if (entry.value !== undefined) env[entry.name] = entry.value;
     else if (entry.valueFrom?.fieldRef?.fieldPath === "metadata.name") env[entry.name] = name;
   }
+  // The kubelet mounts the projected token where PIGGY_TOKEN_FILE points; here a local file.
+  env.PIGGY_TOKEN_FILE = tokenFile;
   const result = await runLauncher({ args: container.args!, env });
   assert.equal(result.code, 0, result.stderr);
   const report = parseReport(result.stdout);
@@ -399,6 +408,7 @@ async function admitInProcess(
       kube: kubeApi,
       options,
       logger: new Logger({ sink: () => {} }),
+      sealKeys: [TEST_SEAL_KEY],
       images: {
         registry: client,
         ...(ecr ? { ecr } : {}),
