@@ -45,6 +45,7 @@ import {
   ROOT,
 } from "../testing/launcher_process.ts";
 import { type Stack, startStack } from "../testing/stack.ts";
+import { kubeletExpand } from "../testing/kubelet_env.ts";
 import type { WebhookProcess } from "../testing/webhook_process.ts";
 import { buildLauncherTree } from "./launcher_tree.ts";
 
@@ -323,7 +324,11 @@ test("proxy mode in scratch, musl and glibc roots: webhook values, same PID, cle
     assert.equal(container.command?.[0], LAUNCHER_PATH, "the webhook wrapped the container");
     const env: Record<string, string> = baseEnv();
     for (const entry of container.env ?? []) {
-      if (entry.value !== undefined && entry.name !== "DB_PASS") env[entry.name] = entry.value;
+      // Literal values as the kubelet gives them: `$$` becomes `$` (the command template doubles
+      // each `$` for that).
+      if (entry.value !== undefined && entry.name !== "DB_PASS") {
+        env[entry.name] = kubeletExpand(entry.value, new Map(Object.entries(env)));
+      }
     }
     env.PIGGY_POD_NAME = "roots-0";
     env.PIGGY_TOKEN_FILE = "/token";

@@ -60,6 +60,13 @@ let aws: AwsStandIn;
 let setup: WebhookSetup;
 let env: Record<string, string>;
 
+/** A sealing key file shared by this process and the child (removed in `after`). */
+function sealKeyFile(): string {
+  const path = Deno.makeTempFileSync({ prefix: "piggy-seal-" });
+  Deno.writeTextFileSync(path, "s".repeat(48));
+  return path;
+}
+
 before(async () => {
   kube = await startKubeApi();
   aws = await startAwsStandIn();
@@ -70,6 +77,8 @@ before(async () => {
     ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
     KUBECONFIG: kube.kubeconfigPath,
     PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
+    // The parent admits (seals) the pod and the child serves /secret: one sealing key.
+    PIGGY_SEAL_KEY_FILES: sealKeyFile(),
     AWS_EC2_METADATA_DISABLED: "true",
     ...aws.env({ credentials: "static", region: "us-east-1" }),
   };
@@ -85,6 +94,7 @@ after(async () => {
   setup?.close();
   await aws?.close();
   await kube?.close();
+  if (env?.PIGGY_SEAL_KEY_FILES) Deno.removeSync(env.PIGGY_SEAL_KEY_FILES);
 });
 
 /** Least-squares slope of y over x. */
