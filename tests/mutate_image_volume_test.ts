@@ -18,6 +18,7 @@ import {
   LAUNCHER_IMAGE_SUBPATH,
   LAUNCHER_PATH,
   MOUNT_PATH,
+  TOKEN_VOLUME_NAME,
   VOLUME_NAME,
 } from "../src/constants.ts";
 import { FakeKubeClient } from "../src/k8s/fake.ts";
@@ -33,6 +34,7 @@ import {
   readJson,
   reviewOf,
   sequentialUids,
+  TEST_SEAL_KEY,
 } from "../testing/fixtures/pods/_support.ts";
 
 const ON: Readonly<Record<string, string>> = { ...CHART_ENV, PIGGY_LAUNCHER_IMAGE_VOLUME: "true" };
@@ -48,6 +50,7 @@ async function admit(
     options: parseWebhookOptions(envOf({ ...env })),
     logger,
     newUid,
+    sealKeys: [TEST_SEAL_KEY],
   });
   const response = await mutate(mutateRequest(reviewOf(pod)));
   assert.equal(response.status, 200);
@@ -79,15 +82,20 @@ const IMAGE_MOUNT = {
   subPath: LAUNCHER_IMAGE_SUBPATH,
 };
 
+/** Without the projected token's volume or mount (its own tests cover it). */
+function withoutToken<T extends { name: string }>(list: T[] | undefined): T[] | undefined {
+  return list?.filter((entry) => entry.name !== TOKEN_VOLUME_NAME);
+}
+
 test("image volume: no installer, one image volume, read-only subPath mount, launcher command", async () => {
   const patched = await admitTwice(loadPod("app"), ON);
   assert.equal(patched.spec?.initContainers, undefined, "no init container is added");
-  assert.deepEqual(patched.spec?.volumes, [{
+  assert.deepEqual(withoutToken(patched.spec?.volumes), [{
     name: VOLUME_NAME,
     image: { reference: CHART_ENV.PIGGY_ENV_IMAGE, pullPolicy: "IfNotPresent" },
   }]);
   const app = byName(patched.spec?.containers, "app");
-  assert.deepEqual(app.volumeMounts, [IMAGE_MOUNT]);
+  assert.deepEqual(withoutToken(app.volumeMounts), [IMAGE_MOUNT]);
   assert.deepEqual(app.command, [LAUNCHER_PATH]);
   assert.deepEqual(app.args, ["--", "python", "app.py"]);
   assert.ok(LAUNCHER_PATH.startsWith(MOUNT_PATH), "the launcher lies in the mount");
@@ -111,10 +119,10 @@ test("image volume: wrapped init containers and sidecars mount it too; pod init 
   );
   assert.ok(!patched.spec?.initContainers?.some((c) => c.name === INSTALLER_NAME));
   const migrate = byName(patched.spec?.initContainers, "migrate");
-  assert.deepEqual(migrate.volumeMounts, [IMAGE_MOUNT]);
+  assert.deepEqual(withoutToken(migrate.volumeMounts), [IMAGE_MOUNT]);
   assert.deepEqual(migrate.command, [LAUNCHER_PATH]);
   const orders = byName(patched.spec?.containers, "orders");
-  assert.deepEqual(orders.volumeMounts, [IMAGE_MOUNT]);
+  assert.deepEqual(withoutToken(orders.volumeMounts), [IMAGE_MOUNT]);
   assert.equal(byName(patched.spec?.containers, "metrics").volumeMounts, undefined);
 });
 
@@ -132,7 +140,7 @@ test("image volume: off (unset or false) gives the installer and emptyDir output
   const patched = applyReview(loadPod("app"), off);
   assert.equal(patched.spec?.initContainers?.[0]?.name, INSTALLER_NAME);
   assert.ok(patched.spec?.volumes?.[0]?.emptyDir);
-  assert.deepEqual(byName(patched.spec?.containers, "app").volumeMounts, [
+  assert.deepEqual(withoutToken(byName(patched.spec?.containers, "app").volumeMounts), [
     { name: VOLUME_NAME, mountPath: MOUNT_PATH, readOnly: true },
   ]);
 });
