@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { commandSignature } from "../src/pod/signature.ts";
+import { DEFAULT_TOKEN_AUDIENCE } from "../src/constants.ts";
 import { setUpWebhook, type WebhookSetup } from "../src/server/webhook_setup.ts";
 import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
 import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
@@ -144,7 +145,13 @@ test(
         uid,
         signature: commandSignature(command),
       }),
-      token: kube.issueToken({ namespace: NAMESPACE, serviceAccount: "app", podName: "app-0" }),
+      // The projected token the mutation mounts (audience piggysec.com), as current launchers send.
+      token: kube.issueToken({
+        namespace: NAMESPACE,
+        serviceAccount: "app",
+        podName: "app-0",
+        audiences: [DEFAULT_TOKEN_AUDIENCE],
+      }),
       calls: CALLS,
       concurrency: 50,
       every: EVERY,
