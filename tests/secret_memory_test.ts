@@ -27,9 +27,15 @@ import type { HeapChildConfig, HeapChildResult } from "./_secret_heap_child.ts";
 const CHILD = fileURLToPath(new URL("./_secret_heap_child.ts", import.meta.url));
 const NAMESPACE = "soak";
 
-/** Handler calls measured, and how many of them are warm-up (caches, JIT, connection pools). */
-const CALLS = 20_000;
-const WARMUP = 4_000;
+/**
+ * Handler calls measured, and how many of them are warm-up (caches, JIT, connection pools). Since
+ * the TokenReview and secret caches and the seal landed, the heap after GC climbs ~17 MiB over the
+ * first ~18,000 calls and then stays flat (two runs: 18 → 34.9–35.7 MiB by 20,000, then within
+ * ±0.4 MiB up to 30,000; where that bounded growth comes from is not known yet). The trend is
+ * judged after it.
+ */
+const CALLS = 36_000;
+const WARMUP = 20_000;
 const EVERY = 2_000;
 /**
  * Allowed heap growth after warm-up, in bytes per request (least-squares slope over the samples).
@@ -37,7 +43,7 @@ const EVERY = 2_000;
  * string per request already fails it.
  */
 const MAX_SLOPE_BYTES_PER_CALL = 250;
-/** And the growth from the end of the warm-up to the last sample (16,000 calls × 250 B = 4 MB). */
+/** And the growth from the end of the warm-up to the last sample (16,000 calls × 250 B ≈ 4 MB). */
 const MAX_GROWTH_BYTES = 4 * 1024 * 1024;
 
 /**
