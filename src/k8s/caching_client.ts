@@ -23,6 +23,7 @@ import { createHash } from "node:crypto";
 import type { ConfigMap, Pod, Secret, ServiceAccount } from "kubernetes-types/core/v1.d.ts";
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
 import type { KubeCallOptions, KubeClient } from "./client.ts";
+import { raceAbort } from "../abort.ts";
 
 /** Longest time a TokenReview answer may be reused. */
 export const MAX_TOKEN_REVIEW_TTL_MS = 10_000;
@@ -78,26 +79,6 @@ export function tokenExpiryMs(token: string): number | undefined | null {
   if (exp === undefined) return undefined;
   if (typeof exp !== "number" || !Number.isFinite(exp)) return null;
   return exp * 1000;
-}
-
-/** Waits for `promise`, or rejects with the signal's reason as soon as it aborts. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /** {@link KubeClient} that caches authenticated TokenReviews briefly; other calls pass through. */

@@ -15,6 +15,7 @@
 import { SecretSourceError } from "../errors.ts";
 import type { SecretFetchOptions, SecretQuery, SecretSource } from "./source.ts";
 import { queryKey, querySubject } from "./query.ts";
+import { raceAbort } from "../abort.ts";
 
 /** Options of {@link CachingSecretSource}. */
 export interface CachingSecretSourceOptions {
@@ -37,30 +38,6 @@ function abortError(query: SecretQuery, signal: AbortSignal): SecretSourceError 
   return new SecretSourceError(`${querySubject(query)}: the request was aborted`, {
     code: "AbortError",
     cause: signal.reason,
-  });
-}
-
-/** Waits for `promise`, or rejects as soon as `signal` aborts (the shared fetch keeps running). */
-function raceAbort<T>(
-  promise: Promise<T>,
-  query: SecretQuery,
-  signal: AbortSignal | undefined,
-): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(abortError(query, signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(query, signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
   });
 }
 
@@ -124,7 +101,7 @@ export class CachingSecretSource implements SecretSource {
       shared = this.#fetchAndStore(key, { ...query }, identity === undefined ? {} : { identity });
       this.#inFlight.set(key, shared);
     }
-    return { ...(await raceAbort(shared, query, options.signal)) };
+    return { ...(await raceAbort(shared, options.signal, (signal) => abortError(query, signal))) };
   }
 
   /** Forgets every cached answer (calls in flight finish but are not stored). */
