@@ -71,11 +71,11 @@ function restrictedPod(annotations: Record<string, string> = {}): Pod {
   };
 }
 
-async function mutated(pod: Pod): Promise<Pod> {
+async function mutated(pod: Pod, env: Record<string, string> = {}): Promise<Pod> {
   const { logger } = captureLogger();
   const mutate = createMutateHandler({
     kube: new FakeKubeClient(),
-    options: parseWebhookOptions(envOf(CHART_ENV)),
+    options: parseWebhookOptions(envOf({ ...CHART_ENV, ...env })),
     logger,
     newUid: sequentialUids(),
     sealKeys: [TEST_SEAL_KEY],
@@ -147,4 +147,16 @@ test("a restricted standalone pod stays restricted and gets no token volume", as
   assert.equal(out.spec?.volumes?.some((volume) => volume.name === TOKEN_VOLUME_NAME), false);
   assertValidPod(out, pod);
   assert.deepEqual(restrictedViolations(out), []);
+});
+
+test("a restricted pod stays restricted with the launcher from an image volume", async () => {
+  const pod = restrictedPod();
+  const out = await mutated(pod, { PIGGY_LAUNCHER_IMAGE_VOLUME: "true" });
+  const launcher = out.spec?.volumes?.find((volume) => "image" in volume);
+  assert.ok(launcher, "an image volume carries the launcher");
+  assert.equal(out.spec!.initContainers!.some((c) => c.name === "install-piggy-env"), false);
+  assert.deepEqual(restrictedViolations(out), []);
+  const nfs = structuredClone(out);
+  nfs.spec!.volumes!.push({ name: "nfs", nfs: { server: "nfs", path: "/" } });
+  assert.ok(restrictedViolations(nfs).some((line) => /nfs volume/.test(line)));
 });
