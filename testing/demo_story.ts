@@ -161,6 +161,7 @@ export async function startServices(seed: AwsSeed, running: Running): Promise<De
   step("starting the webhook (cli/webhook.ts over HTTPS, with the chart's settings)");
   const image = chartImage();
   const webhook = await startWebhook({
+    allowOwnAddress: true,
     ca,
     env: {
       KUBECONFIG: kube.kubeconfigPath,

@@ -25,6 +25,11 @@ export interface StackOptions {
   publishCa?: boolean;
   /** More webhook environment (settings; `PIGGY_ENV_IMAGE` replaces the test image). */
   env?: Record<string, string>;
+  /**
+   * Allow the webhook's own URL as a `piggy-address` (see `startWebhook`), for pods whose
+   * launcher calls the webhook. @default false
+   */
+  allowOwnAddress?: boolean;
 }
 
 /** The running stand-ins and webhook. */
@@ -50,6 +55,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     aws = await startAwsStandIn();
     ca = createTestCa(options.caLabel ?? "piggy-test");
     const webhook = await startWebhook({
+      allowOwnAddress: options.allowOwnAddress ?? false,
       ca,
       env: {
         KUBECONFIG: kube.kubeconfigPath,

@@ -25,6 +25,20 @@ export interface StartWebhookOptions {
   v8Flags?: readonly string[];
   /** Extra `deno run` flags before the entry, e.g. `--inspect=127.0.0.1:0`. @default none */
   denoArgs?: readonly string[];
+  /**
+   * Listen on a port picked beforehand and add the webhook's own URL (`https://127.0.0.1:<port>`)
+   * to PIGGY_ALLOWED_ADDRESSES, for flows whose pods use the webhook's real address as their
+   * `piggy-address` (the launcher then calls it). @default false
+   */
+  allowOwnAddress?: boolean;
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
 }
 
 /** A running webhook process. */
@@ -104,6 +118,12 @@ export async function startWebhook(options: StartWebhookOptions = {}): Promise<W
     ...(tls ? { TLS_CERT_FILE: serving.certFile, TLS_PRIVATE_KEY_FILE: serving.keyFile } : {}),
     ...options.env,
   };
+  if (options.allowOwnAddress) {
+    const port = freePort();
+    env.LISTEN_ADDRESS = `127.0.0.1:${port}`;
+    env.PIGGY_ALLOWED_ADDRESSES = [env.PIGGY_ALLOWED_ADDRESSES, `https://127.0.0.1:${port}`]
+      .filter((entry) => entry).join(",");
+  }
   if (!env.DENO_DIR) delete env.DENO_DIR;
   const child = new Deno.Command(Deno.execPath(), {
     args: [

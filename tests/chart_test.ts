@@ -139,6 +139,7 @@ test("Deployment mounts the TLS Secret and passes the webhook settings", async (
     DEBUG: "false",
     LISTEN_ADDRESS: ":8443",
     PIGGY_ADMISSION_TIMEOUT: "4s",
+    PIGGY_ALLOWED_ADDRESSES: `https://${NAME}.${NS}.svc.cluster.local`,
     PIGGY_CA_BUNDLE_FILE: "/certs/ca.crt",
     PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:0.8.0",
     PIGGY_ENV_IMAGE_PULL_POLICY: "IfNotPresent",

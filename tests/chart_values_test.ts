@@ -10,11 +10,13 @@ import {
   dig,
   findObject,
   FIXTURES_DIR,
+  helmTemplate,
   type K8sObject,
   renderChart,
   renderNotes,
   startFakeCluster,
 } from "./_chart.ts";
+import { parseAllowedAddresses } from "../src/config/allowed_addresses.ts";
 
 const NS = "piggy-system";
 const TLS_SECRET = "piggy-piggy-webhooks-webhook-tls";
@@ -142,6 +144,24 @@ test("PIGGY_ADDRESS is set only when mutate.defaultPiggyAddress is on", async ()
     ).PIGGY_ADDRESS,
     `https://piggy-piggy-webhooks.${NS}.svc.corp.internal:8443`,
   );
+});
+
+test("PIGGY_ALLOWED_ADDRESSES holds the release's Service URL plus mutate.allowedAddresses", async () => {
+  const own = `https://piggy-piggy-webhooks.${NS}.svc.cluster.local`;
+  const plain = envOf(await renderChart()).PIGGY_ALLOWED_ADDRESSES;
+  assert.equal(plain, own);
+  assert.deepEqual(parseAllowedAddresses(plain ?? ""), [own]);
+  const extra = envOf(
+    await renderChart({
+      values: { mutate: { allowedAddresses: ["https://piggy.other.example:8443", own] } },
+    }),
+  ).PIGGY_ALLOWED_ADDRESSES;
+  assert.equal(extra, `${own},https://piggy.other.example:8443`);
+  const refused = await helmTemplate({
+    values: { mutate: { allowedAddresses: ["http://piggy.other.example"] } },
+  });
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr, /allowedAddresses/);
 });
 
 test("aws.roleArn becomes the IRSA annotation of the ServiceAccount", async () => {

@@ -106,6 +106,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "piggy-template-e2e-"));
   webhook = await startWebhook({
     ca,
+    allowOwnAddress: true,
     env: {
       KUBECONFIG: kube.kubeconfigPath,
       PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",

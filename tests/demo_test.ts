@@ -117,7 +117,10 @@ test("deno task demo fails with a clear message and stops everything when a secr
     const run = await runDemo({ env: { DEMO_AWS_DATA: file } });
     assert.equal(run.code, 1, run.stdout);
     assert.match(run.stdout, /✖ demo failed: Container "myapp" of pod demo\/myapp-default-secret/);
-    assert.match(run.stdout, /Webhook answered 502: Cannot load secret "demo\/default"/);
+    assert.match(
+      run.stdout,
+      /Webhook answered 502: Cannot load "demo\/default": the secret or parameter path does not exist/,
+    );
     assert.doesNotMatch(run.stdout, /demo finished/);
     assert.ok(run.pids.length >= 2, run.stdout);
     assert.deepEqual(survivors(run.pids), []);

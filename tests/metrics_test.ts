@@ -152,7 +152,13 @@ async function requestSecret(body: Record<string, string>, token: string): Promi
 }
 
 before(async () => {
-  stack = await startStack({ publishCa: false, env: { PIGGY_SECRET_CACHE_TTL: "1m" } });
+  stack = await startStack({
+    publishCa: false,
+    env: {
+      PIGGY_SECRET_CACHE_TTL: "1m",
+      PIGGY_ALLOWED_ADDRESSES: "https://piggy-webhooks.piggy.svc.cluster.local",
+    },
+  });
   ({ kube, aws, webhook } = stack);
   aws.putSecret("team-a/web", { string: JSON.stringify({ DB_PASSWORD: "x" }) });
 });

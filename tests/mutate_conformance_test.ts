@@ -249,7 +249,9 @@ test("annotations set the installer; the address falls back to the webhook env",
       [`${P}debug`]: "true",
     },
   });
-  const { patched } = await admitTwice(pod, { env: { PIGGY_ADDRESS: "http://env-address" } });
+  const { patched } = await admitTwice(pod, {
+    env: { PIGGY_ADDRESS: "https://env-address", PIGGY_ALLOWED_ADDRESSES: "https://env-address" },
+  });
   const installer = patched.spec?.initContainers?.[0];
   assert.equal(installer?.image, "custom-image");
   assert.equal(installer?.imagePullPolicy, "IfNotPresent");
@@ -258,7 +260,7 @@ test("annotations set the installer; the address falls back to the webhook env",
   const env = envMap(patched.spec?.containers[0]);
   assert.equal(env.get(ENV.AWS_SECRET_NAME)?.value, "my-secret");
   assert.equal(env.get(ENV.DEBUG)?.value, "true");
-  assert.equal(env.get(ENV.ADDRESS)?.value, "http://env-address");
+  assert.equal(env.get(ENV.ADDRESS)?.value, "https://env-address");
 });
 
 test("fixed: a container without command and without piggy: env is left alone (no patch)", async () => {
@@ -275,7 +277,7 @@ test("every optional launcher setting is injected", async () => {
     annotations: {
       [`${P}aws-secret-name`]: "my-secret",
       [`${P}aws-region`]: "us-east-1",
-      [`${P}piggy-address`]: "http://piggy",
+      [`${P}piggy-address`]: "https://piggy",
       [`${P}piggy-ignore-no-env`]: "true",
       [`${P}piggy-dns-resolver`]: "1.1.1.1",
       [`${P}piggy-initial-delay`]: "5s",
@@ -288,10 +290,12 @@ test("every optional launcher setting is injected", async () => {
     command: ["echo"],
     env: [{ name: "TRIGGER", value: "piggy:trigger" }],
   };
-  const { patched } = await admitTwice(pod);
+  const { patched } = await admitTwice(pod, {
+    env: { ...CHART_ENV, PIGGY_ALLOWED_ADDRESSES: "https://piggy" },
+  });
   const env = envMap(patched.spec?.containers[0]);
   assert.equal(env.get(ENV.AWS_REGION)?.value, "us-east-1");
-  assert.equal(env.get(ENV.ADDRESS)?.value, "http://piggy");
+  assert.equal(env.get(ENV.ADDRESS)?.value, "https://piggy");
   assert.equal(env.get(ENV.IGNORE_NO_ENV)?.value, "true");
   assert.equal(env.get(ENV.DNS_RESOLVER)?.value, "1.1.1.1");
   assert.equal(env.get(ENV.INITIAL_DELAY)?.value, "5s");
@@ -449,7 +453,7 @@ test("a golden patch: exact operations, with the annotation key escaped as ~1", 
     {
       op: "add",
       path: "/spec/containers/0/env/2",
-      value: { name: ENV.AWS_SECRET_NAME, value: "test-secret" },
+      value: { name: ENV.AWS_SECRET_NAME, value: "default/test-secret" },
     },
     { op: "add", path: "/spec/containers/0/env/3", value: { name: ENV.AWS_REGION, value: "" } },
     {
@@ -535,7 +539,7 @@ test("a golden patch: exact operations, with the annotation key escaped as ~1", 
     {
       op: "add",
       path: "/metadata/annotations/piggysec.com~1piggy-seal",
-      value: "v1.qpZJWRz6mKiwa1BgagCtVc3dOtGb7EunmVF2lX09cC4",
+      value: "v1.5HruUQf_NxvsoYbiwDP8TcCO3azX9qSEd17EVxf5Abk",
     },
   ]);
 });

@@ -342,6 +342,7 @@ async function withNodeWebhook(
       KUBECONFIG: kube.kubeconfigPath,
       PIGGY_ENV_IMAGE,
       PIGGY_ADDRESS: "https://piggy-webhooks.piggy.svc",
+      PIGGY_ALLOWED_ADDRESSES: "https://piggy-webhooks.piggy.svc",
       // Keep the AWS SDK on loopback should anything reach it.
       AWS_EC2_METADATA_DISABLED: "true",
       AWS_ENDPOINT_URL: "http://127.0.0.1:9",

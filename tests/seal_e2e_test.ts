@@ -120,6 +120,7 @@ before(async () => {
     KUBECONFIG: kube.kubeconfigPath,
     PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
     PIGGY_LEGACY_PODS_CREATED_BEFORE: CUTOFF,
+    PIGGY_ALLOWED_ADDRESSES: ADDRESS,
     ...aws.env({ credentials: "static", region: "us-east-1" }),
   };
   // A second file that does not exist is an empty rotation slot.

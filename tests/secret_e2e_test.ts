@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { commandSignature } from "../src/pod/signature.ts";
 import type { KubeApiStandIn } from "../testing/kube_api.ts";
-import type { AwsStandIn } from "../testing/aws.ts";
+import { type AwsStandIn, STAND_IN_ACCOUNT } from "../testing/aws.ts";
 import type { WebhookProcess } from "../testing/webhook_process.ts";
 import { type Stack, startStack } from "../testing/stack.ts";
 import { admitPod, launcherIdentity, persistPod } from "../testing/flow.ts";
@@ -77,7 +77,13 @@ async function requestSecret(
 }
 
 before(async () => {
-  stack = await startStack({ publishCa: false, env: { DEBUG: "true" } });
+  stack = await startStack({
+    publishCa: false,
+    env: {
+      DEBUG: "true",
+      PIGGY_ALLOWED_ADDRESSES: "https://piggy-webhooks.piggy.svc.cluster.local",
+    },
+  });
   ({ kube, aws, webhook } = stack);
   aws.putSecret("team-a/web", {
     string: JSON.stringify({
@@ -190,7 +196,7 @@ test("/secret surfaces AWS throttling as 502 after the SDK's retries", async () 
     pod.token,
   );
   assert.equal(answer.status, 502);
-  assert.equal(answer.body.error, "ThrottlingException");
+  assert.equal(answer.body.error, "AwsUnavailable");
   assert.equal(aws.count("GetSecretValue") - before, 3);
 });
 
@@ -211,6 +217,40 @@ test("/secret answers 503 while the Kubernetes API is down, then recovers", asyn
     pod.token,
   );
   assert.equal(up.status, 200);
+});
+
+test("/secret answers AWS AccessDenied without the webhook's role ARN or account id", async () => {
+  // A secret no earlier test read: the secret cache holds nothing for it, so AWS is asked.
+  aws.putSecret("team-a/denied", { string: JSON.stringify({ DB_PASSWORD: CANARY }) });
+  const pod = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/denied" });
+  aws.failNext("GetSecretValue", "AccessDeniedException");
+  const answer = await requestSecret(
+    { name: pod.name, uid: pod.uid, signature: pod.signature },
+    pod.token,
+  );
+  assert.equal(answer.status, 502);
+  assert.equal(answer.body.error, "AwsAccessDenied");
+  const text = JSON.stringify(answer.body);
+  assert.ok(!text.includes("arn:") && !text.includes(STAND_IN_ACCOUNT), text);
+  assert.ok(
+    webhook.logs.some((line) =>
+      line.includes("AccessDeniedException") && line.includes("arn:aws:sts")
+    ),
+    "the full reason is in the webhook's log",
+  );
+});
+
+test("the audit line of a bound token replayed for another pod names namespace and SA", async () => {
+  const pod = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/web" });
+  const other = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/web" });
+  const answer = await requestSecret(
+    { name: other.name, uid: other.uid, signature: other.signature },
+    pod.token,
+  );
+  assert.equal(answer.status, 403);
+  const audit = webhook.logs.filter((line) => line.includes(`[pod=${other.name}]`)).at(-1) ?? "";
+  assert.match(audit, /\[sa=team-a:web\]/);
+  assert.match(audit, /"namespace":"team-a"/);
 });
 
 test("/secret refuses a service account missing from PIGGY_ALLOWED_SA", async () => {

@@ -30,6 +30,7 @@ before(async () => {
     env: {
       KUBECONFIG: kube.kubeconfigPath,
       PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
+      PIGGY_ALLOWED_ADDRESSES: "https://piggy-webhooks.piggy.svc.cluster.local",
       ...aws.env({ credentials: "static", region: "us-east-1" }),
     },
   });

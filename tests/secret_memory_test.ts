@@ -86,6 +86,7 @@ before(async () => {
     PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
     // The parent admits (seals) the pod and the child serves /secret: one sealing key.
     PIGGY_SEAL_KEY_FILES: sealKeyFile(),
+    PIGGY_ALLOWED_ADDRESSES: "https://piggy.soak.svc",
     AWS_EC2_METADATA_DISABLED: "true",
     ...aws.env({ credentials: "static", region: "us-east-1" }),
   };

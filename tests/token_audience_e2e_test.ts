@@ -122,8 +122,12 @@ before(async () => {
     PIGGY_SEAL_KEY_FILES: key,
     ...aws.env({ credentials: "static", region: "eu-west-1" }),
   };
-  webhook = await startWebhook({ ca, env });
-  strict = await startWebhook({ ca, env: { ...env, PIGGY_LEGACY_PODS: "false" } });
+  webhook = await startWebhook({ ca, env, allowOwnAddress: true });
+  strict = await startWebhook({
+    ca,
+    env: { ...env, PIGGY_LEGACY_PODS: "false" },
+    allowOwnAddress: true,
+  });
 });
 
 after(async () => {

@@ -26,6 +26,7 @@ before(async () => {
       KUBECONFIG: kube.kubeconfigPath,
       PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
       PIGGY_ADDRESS: "https://piggy-webhooks.piggy-webhooks.svc.cluster.local",
+      PIGGY_ALLOWED_ADDRESSES: "https://piggy-webhooks.piggy-webhooks.svc.cluster.local",
       PIGGY_ADMISSION_TIMEOUT: "1s",
     },
   });
@@ -48,7 +49,7 @@ function piggyPod(name: string, containers: Container[]): Pod {
     metadata: {
       name,
       namespace: NAMESPACE,
-      annotations: { "piggysec.com/aws-secret-name": "app/secret" },
+      annotations: { "piggysec.com/aws-secret-name": `${NAMESPACE}/secret` },
     },
     spec: { containers },
   };
@@ -206,7 +207,7 @@ test("webhook denies a container with 30,000 env entries quickly, naming PIGGY_M
 
 test("webhook writes one line for a pod with 50,000 unknown piggysec.com/ annotations", async () => {
   const annotations: Record<string, string> = {
-    "piggysec.com/aws-secret-name": "app/secret",
+    "piggysec.com/aws-secret-name": `${NAMESPACE}/secret`,
     "piggysec.com/debug": "loud",
   };
   for (let i = 0; i < 50_000; i++) annotations[`piggysec.com/typo-${i}`] = "x";

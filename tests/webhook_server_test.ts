@@ -18,6 +18,7 @@ let webhook: WebhookProcess;
 const SETTINGS_ENV = {
   PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
   PIGGY_ADDRESS: "https://piggy-webhooks.piggy-webhooks.svc.cluster.local",
+  PIGGY_ALLOWED_ADDRESSES: "https://piggy-webhooks.piggy-webhooks.svc.cluster.local",
 };
 
 function post(path: string, body: string, contentType = "application/json") {

@@ -82,6 +82,7 @@ function median(values: number[]): number {
 }
 
 const stack = await startStack({
+  allowOwnAddress: true,
   caLabel: "piggy-bench",
   env: { PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:bench" },
 });

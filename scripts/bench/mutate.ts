@@ -31,6 +31,7 @@ const webhook = await startWebhook({
     KUBECONFIG: kube.kubeconfigPath,
     PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:bench",
     PIGGY_ADDRESS: "https://piggy-webhooks.piggy-webhooks.svc.cluster.local",
+    PIGGY_ALLOWED_ADDRESSES: "https://piggy-webhooks.piggy-webhooks.svc.cluster.local",
   },
 });
 const sample = await webhook.post("/mutate", body);

@@ -28,6 +28,7 @@ const webhook = await startWebhook({
     KUBECONFIG: kube.kubeconfigPath,
     PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:bench",
     PIGGY_ADDRESS: "https://piggy-webhooks.piggy-webhooks.svc.cluster.local",
+    PIGGY_ALLOWED_ADDRESSES: "https://piggy-webhooks.piggy-webhooks.svc.cluster.local",
   },
 });
 
@@ -35,7 +36,7 @@ function pod(containers: Container[], piggy = true): Pod {
   return {
     metadata: {
       name: "bench",
-      annotations: piggy ? { "piggysec.com/aws-secret-name": "app/secret" } : {},
+      annotations: piggy ? { "piggysec.com/aws-secret-name": "bench/secret" } : {},
     },
     spec: { containers },
   };

@@ -38,6 +38,7 @@ const webhook = await startWebhook({
   env: {
     KUBECONFIG: kube.kubeconfigPath,
     PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:bench",
+    PIGGY_ALLOWED_ADDRESSES: "https://piggy.bench.svc",
     ...aws.env({ credentials: "static", region: "us-east-1" }),
   },
 });

@@ -90,6 +90,7 @@ const webhook = await startWebhook({
   env: {
     KUBECONFIG: kube.kubeconfigPath,
     PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:soak",
+    PIGGY_ALLOWED_ADDRESSES: "https://piggy.soak.svc",
     ...aws.env({ credentials: "static", region: "us-east-1" }),
     ...extraEnv,
   },

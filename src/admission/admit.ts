@@ -41,6 +41,9 @@ import { withCommandTemplates } from "./command_templates.ts";
 import { isObject } from "./decode.ts";
 import { createPatch } from "./patch.ts";
 import { allowReview, denyReview, patchReview } from "./response.ts";
+import { type AccessGuard, checkAtAdmission } from "../secrets/access_policy.ts";
+import { secretQueryOf } from "../secrets/query.ts";
+import { addressRefusal } from "../config/allowed_addresses.ts";
 import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
 
 /** Default deadline of one admission request (PIGGY_ADMISSION_TIMEOUT). */
@@ -78,6 +81,10 @@ export interface ImageLookupContext {
 export interface AdmitContext {
   /** Kubernetes API access (ConfigMaps and Secrets of the request namespace). */
   kube: KubeClient;
+  /** The secret access policy: proxy-mode pods whose secret it always refuses are denied. */
+  accessGuard: AccessGuard;
+  /** Normalised `piggy-address` values proxy-mode pods may use; empty denies every such pod. */
+  allowedAddresses: readonly string[];
   /** Lookup of the settings' webhook env fallbacks (validated at start-up), `PIGGY_CA_BUNDLE` included. */
   settingEnv: (name: string) => string | undefined;
   /** The request's logger (with uid, namespace and pod or owner). */
@@ -318,6 +325,31 @@ function refusalOf(result: MutationResult, problems: readonly ConfigProblem[]): 
 }
 
 /**
+ * What the operator's limits say of a proxy-mode pod (standalone pods read AWS with their own role
+ * and call no webhook): its `piggy-address` must be allowed, and the secret access policy must be
+ * able to serve its secret (`/secret` would fill in the same default name).
+ */
+function policyFinding(
+  pod: Pod,
+  config: PiggyConfig,
+  namespace: string,
+  { guard, allowedAddresses }: { guard: AccessGuard; allowedAddresses: readonly string[] },
+): { denial?: string; warning?: string } {
+  if (config.standalone) return {};
+  const refusal = addressRefusal(config.piggyAddress, allowedAddresses);
+  if (refusal !== undefined) return { denial: refusal };
+  const serviceAccountName = pod.spec?.serviceAccountName || "default";
+  const query = secretQueryOf({
+    ...config,
+    awsSecretName: config.awsSecretName !== "" || config.awsSsmParameterPath !== ""
+      ? config.awsSecretName
+      : `${config.piggyDefaultSecretNamePrefix}${namespace}/${serviceAccountName}${config.piggyDefaultSecretNameSuffix}`,
+  });
+  if (query === undefined) return {};
+  return checkAtAdmission(guard, query, `${namespace}:${serviceAccountName}`);
+}
+
+/**
  * Answers one AdmissionRequest: mutates pod creations that reference Piggy settings, allows the
  * rest unchanged.
  *
@@ -391,7 +423,15 @@ export async function admit(
     imageVolume: context.launcherImageVolume ?? false,
   });
   warnings.push(...result.warnings);
-  const refusal = refusalOf(result, problems);
+  const finding = result.wrapped.length > 0
+    ? policyFinding(pod, config, namespace, {
+      guard: context.accessGuard,
+      allowedAddresses: context.allowedAddresses,
+    })
+    : {};
+  if (finding.warning !== undefined) warnings.push(finding.warning);
+  const refusal = [refusalOf(result, problems), finding.denial].filter((text) => text).join("; ") ||
+    undefined;
   if (refusal !== undefined) {
     log.info("Pod denied", { reason: refusal });
     return denyReview(uid, result.denial?.code ?? 400, refusal, { warnings });

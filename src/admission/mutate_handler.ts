@@ -38,7 +38,7 @@ export interface MutateHandlerDeps {
    * (the first is the projected token's) and the limits of one admission (each defaults to its option's default when absent).
    */
   options:
-    & Pick<WebhookOptions, "settingEnv" | "tokenAudiences">
+    & Pick<WebhookOptions, "settingEnv" | "tokenAudiences" | "accessGuard" | "allowedAddresses">
     & Partial<
       Pick<
         WebhookOptions,
@@ -134,6 +134,8 @@ export function createMutateHandler(
   const context = {
     kube: deps.kube,
     settingEnv: settingLookup(deps.options),
+    accessGuard: deps.options.accessGuard,
+    allowedAddresses: deps.options.allowedAddresses,
     newUid: deps.newUid ?? randomUid,
     sealKeys: deps.sealKeys,
     tokenAudience: deps.options.tokenAudiences[0] ?? DEFAULT_TOKEN_AUDIENCE,

@@ -30,6 +30,7 @@ import type { SecretQuery } from "../secrets/source.ts";
 import { queryLabel, secretQueryOf } from "../secrets/query.ts";
 import { allowedServiceAccounts, withoutReservedKeys } from "../secrets/filter.ts";
 import { parseUidAnnotation } from "../pod/piggy_uid.ts";
+import { type AccessGuard, mayRead, placeQuery, policyRefusal } from "../secrets/access_policy.ts";
 
 /** TokenReview `user.extra` key carrying the name of the pod a projected token is bound to. */
 export const POD_NAME_CLAIM = "authentication.kubernetes.io/pod-name";
@@ -89,8 +90,10 @@ export interface SecretDecision {
   podName: string;
   /** Secret name, or the SSM path when SSM is used: for logs and messages. */
   secretLabel: string;
-  /** Whether a secret without `PIGGY_ALLOWED_SA` is refused (`PIGGY_ENFORCE_SERVICE_ACCOUNT`). */
-  enforceServiceAccount: boolean;
+  /** The secret access policy the values are checked against. */
+  guard: AccessGuard;
+  /** Whether the query is inside the caller's namespace (see `placeQuery`). */
+  inNamespace: boolean;
 }
 
 /** Input of {@link decideSecretAccess}. */
@@ -103,14 +106,18 @@ export interface DecideInput {
   request: SecretRequest;
   /** `resolveConfig(livePod.metadata.annotations, envGet)`. */
   settings: ResolvedSettings;
+  /** The webhook's secret access policy (`WebhookOptions.accessGuard`). */
+  guard: AccessGuard;
   /** Receives non-fatal findings (e.g. an unparsable `piggy-uid` annotation). @default ignore */
   warn?: (message: string) => void;
 }
 
-/** Options of {@link authorizeValues}. */
+/** What {@link authorizeValues} checks the values against. */
 export interface AuthorizeValuesOptions {
-  /** Refuse a secret that has no `PIGGY_ALLOWED_SA` key. @default false */
-  enforceServiceAccount?: boolean;
+  /** The secret access policy. */
+  guard: AccessGuard;
+  /** Whether the query is inside the caller's namespace (see `placeQuery`). */
+  inNamespace: boolean;
   /** Secret name or SSM path, for the refusal message. @default "" */
   secretLabel?: string;
 }
@@ -125,6 +132,21 @@ function singleClaim(
     throw new AccessDeniedError(`Cannot trust token: claim "${key}" must have exactly one value`);
   }
   return values[0];
+}
+
+/**
+ * The service account of an authenticated TokenReview, for the audit line, before any other check:
+ * `undefined` when the token is not authenticated or its user is not a service account.
+ */
+export function reviewedServiceAccount(
+  status: TokenReviewStatus,
+): { namespace: string; serviceAccount: string } | undefined {
+  if (status.authenticated !== true || status.error) return undefined;
+  const username = status.user?.username ?? "";
+  if (!username.startsWith(SERVICE_ACCOUNT_USER_PREFIX)) return undefined;
+  const parts = username.slice(SERVICE_ACCOUNT_USER_PREFIX.length).split(":");
+  if (parts.length !== 2 || !parts[0] || !parts[1]) return undefined;
+  return { namespace: parts[0], serviceAccount: `${parts[0]}:${parts[1]}` };
 }
 
 /**
@@ -245,6 +267,13 @@ export function decideSecretAccess(input: DecideInput): SecretDecision {
       : `${config.piggyDefaultSecretNamePrefix}${namespace}/${identity.serviceAccountName}${config.piggyDefaultSecretNameSuffix}`,
   });
   if (!query) throw new AccessDeniedError(`No secret is configured for pod "${podName}"`);
+  let inNamespace: boolean;
+  try {
+    // The operator's guard prefix, never the pod's default-name prefix, draws the boundary.
+    inNamespace = placeQuery(query, namespace, input.guard.prefix).inNamespace;
+  } catch (error) {
+    throw new AccessDeniedError(error instanceof Error ? error.message : String(error));
+  }
   return {
     pod,
     query,
@@ -252,36 +281,34 @@ export function decideSecretAccess(input: DecideInput): SecretDecision {
     serviceAccount: identity.serviceAccount,
     podName,
     secretLabel: queryLabel(query),
-    enforceServiceAccount: config.piggyEnforceServiceAccount,
+    guard: input.guard,
+    inNamespace,
   };
 }
 
 /**
- * Applies `PIGGY_ALLOWED_SA` (comma-separated `namespace:name`, entries trimmed) and then drops the
- * reserved keys. Without `PIGGY_ALLOWED_SA` the secret is allowed unless `enforceServiceAccount`.
+ * Applies the secret access policy (see `access_policy.ts`) with the secret's `PIGGY_ALLOWED_SA`
+ * (comma-separated `namespace:name`, entries trimmed), then drops the reserved keys.
  *
  * @param values every key of the fetched secret (not modified)
  * @param callerSa `namespace:name` of the caller
  * @returns a new map without {@link RESERVED_KEYS}
- * @throws {AccessDeniedError} the caller is not allowed to read the secret
+ * @throws {AccessDeniedError} the caller may not read the secret (the message names the policy)
  */
 export function authorizeValues(
   values: Readonly<Record<string, string>>,
   callerSa: string,
-  options: AuthorizeValuesOptions = {},
+  options: AuthorizeValuesOptions,
 ): Record<string, string> {
-  const label = options.secretLabel ? ` "${options.secretLabel}"` : "";
   const allowed = allowedServiceAccounts(values);
-  if (allowed !== undefined) {
-    if (!allowed.includes(callerSa)) {
-      throw new AccessDeniedError(
-        `Service account "${callerSa}" is not allowed to read secret${label}`,
-      );
-    }
-  } else if (options.enforceServiceAccount) {
-    throw new AccessDeniedError(
-      `Secret${label} has no ${ENV.ALLOWED_SA} and ${ENV.ENFORCE_SERVICE_ACCOUNT} is on`,
-    );
+  if (
+    !mayRead(options.guard.policy, {
+      allowed,
+      serviceAccount: callerSa,
+      inNamespace: options.inNamespace,
+    })
+  ) {
+    throw new AccessDeniedError(policyRefusal(options.guard, options.secretLabel ?? "", callerSa));
   }
   return withoutReservedKeys(values);
 }

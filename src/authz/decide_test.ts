@@ -15,6 +15,10 @@ import {
   POD_UID_CLAIM,
   type SecretRequest,
 } from "./decide.ts";
+import type { AccessGuard, SecretAccessPolicy } from "../secrets/access_policy.ts";
+
+const NAMESPACE_GUARD: AccessGuard = { policy: "namespace", prefix: "" };
+const IN_NAMESPACE = { guard: NAMESPACE_GUARD, inNamespace: true } as const;
 
 const SIGNATURE = "2dd7e5fd4cee0bfad2b0f0ef8ec72a608873636f7bf71ad416d18317939b3222";
 
@@ -71,6 +75,7 @@ function decide(
     identity?: CallerIdentity;
     request?: SecretRequest;
     env?: Record<string, string>;
+    guard?: AccessGuard;
     warn?: (message: string) => void;
   } = {},
 ) {
@@ -80,6 +85,7 @@ function decide(
     pod,
     request: options.request ?? requestOf(),
     settings: resolveConfig(pod?.metadata?.annotations, (name) => env[name]),
+    guard: options.guard ?? NAMESPACE_GUARD,
     ...(options.warn ? { warn: options.warn } : {}),
   });
 }
@@ -333,64 +339,117 @@ test("decideSecretAccess() takes region and version from the annotation, then th
   assert.equal(decide(podWith()).query.region, "");
 });
 
-test("decideSecretAccess() reads PIGGY_ENFORCE_SERVICE_ACCOUNT from the webhook env only", () => {
-  assert.equal(decide(podWith()).enforceServiceAccount, false);
-  assert.equal(
-    decide(podWith(), { env: { [ENV.ENFORCE_SERVICE_ACCOUNT]: "true" } }).enforceServiceAccount,
-    true,
-  );
-  const annotated = podWith({
-    annotations: { [`${ANNOTATION_PREFIX}piggy-enforce-service-account`]: "true" },
+test("decideSecretAccess() places the default name with the guard prefix, not the pod's", () => {
+  assert.equal(decide(podWith()).inNamespace, true);
+  // A pod in "default" whose annotation moves the default name to "team-b/default/test-sa".
+  const moved = podWith({
+    annotations: { [`${ANNOTATION_PREFIX}piggy-default-secret-name-prefix`]: "team-b/" },
   });
-  assert.equal(decide(annotated).enforceServiceAccount, false);
+  const decision = decide(moved);
+  assert.equal(decision.secretLabel, "team-b/default/test-sa");
+  assert.equal(decision.inNamespace, false);
+  const guarded = decide(moved, { guard: { policy: "namespace", prefix: "team-b/" } });
+  assert.equal(guarded.inNamespace, true);
+});
+
+test("decideSecretAccess() refuses a partial ARN and an SSM path that climbs out", () => {
+  for (
+    const [key, value] of [
+      ["aws-secret-name", "arn:aws:secretsmanager:us-east-1:123456789012:secret:default/app"],
+      ["aws-secret-name", "arn:aws:ssm:us-east-1:123456789012:parameter/default/app"],
+      ["aws-ssm-parameter-path", "/default/../team-b"],
+      ["aws-ssm-parameter-path", "default/app"],
+    ]
+  ) {
+    const pod = podWith({ annotations: { [`${ANNOTATION_PREFIX}${key}`]: value! } });
+    assert.throws(() => decide(pod), AccessDeniedError, `${key}=${value}`);
+  }
+  const arn = podWith({
+    annotations: {
+      [`${ANNOTATION_PREFIX}aws-secret-name`]:
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:default/app-AbC123",
+    },
+  });
+  assert.equal(decide(arn).inNamespace, true);
 });
 
 // --- authorizeValues ------------------------------------------------------------------------
 
 test("authorizeValues() allows a listed service account and drops PIGGY_ALLOWED_SA", () => {
   const values = { [ENV.ALLOWED_SA]: "default:test-sa,other:sa", MY_VAR: "val1" };
-  assert.deepEqual(authorizeValues(values, "default:test-sa"), { MY_VAR: "val1" });
+  assert.deepEqual(authorizeValues(values, "default:test-sa", IN_NAMESPACE), { MY_VAR: "val1" });
 });
 
 test("authorizeValues() refuses a service account that is not listed", () => {
   assert.throws(
-    () => authorizeValues({ [ENV.ALLOWED_SA]: "other:sa", MY_VAR: "v" }, "default:test-sa"),
+    () =>
+      authorizeValues(
+        { [ENV.ALLOWED_SA]: "other:sa", MY_VAR: "v" },
+        "default:test-sa",
+        IN_NAMESPACE,
+      ),
     AccessDeniedError,
   );
   assert.throws(
-    () => authorizeValues({ [ENV.ALLOWED_SA]: "", MY_VAR: "v" }, "default:test-sa"),
+    () => authorizeValues({ [ENV.ALLOWED_SA]: "", MY_VAR: "v" }, "default:test-sa", IN_NAMESPACE),
     AccessDeniedError,
   );
 });
 
 test("authorizeValues() trims PIGGY_ALLOWED_SA entries (Go Piggy did not)", () => {
   const values = { [ENV.ALLOWED_SA]: "ns:a, default:test-sa ,ns:b", MY_VAR: "v" };
-  assert.deepEqual(authorizeValues(values, "default:test-sa"), { MY_VAR: "v" });
+  assert.deepEqual(authorizeValues(values, "default:test-sa", IN_NAMESPACE), { MY_VAR: "v" });
 });
 
-test("authorizeValues() without PIGGY_ALLOWED_SA follows enforceServiceAccount", () => {
-  assert.throws(
-    () =>
-      authorizeValues({ MY_VAR: "v" }, "default:test-sa", {
-        enforceServiceAccount: true,
+test("authorizeValues() follows the policy: each mode × in namespace / outside / listed", () => {
+  const listed = { [ENV.ALLOWED_SA]: "default:test-sa", MY_VAR: "v" };
+  const unlisted = { [ENV.ALLOWED_SA]: "default:other", MY_VAR: "v" };
+  const plain = { MY_VAR: "v" };
+  const cases: Array<[SecretAccessPolicy, Record<string, string>, boolean, boolean]> = [
+    ["namespace", plain, true, true],
+    ["namespace", plain, false, false],
+    ["namespace", listed, false, true],
+    ["namespace", unlisted, true, false],
+    ["allowed-sa", plain, true, false],
+    ["allowed-sa", listed, false, true],
+    ["allowed-sa", unlisted, true, false],
+    ["any", plain, false, true],
+    ["any", unlisted, true, false],
+    ["any", listed, false, true],
+  ];
+  for (const [policy, values, inNamespace, allowed] of cases) {
+    const run = () =>
+      authorizeValues(values, "default:test-sa", {
+        guard: { policy, prefix: "" },
+        inNamespace,
         secretLabel: "s",
-      }),
-    (error) => error instanceof AccessDeniedError && /"s"/.test(error.message),
-  );
-  assert.deepEqual(authorizeValues({ MY_VAR: "v" }, "default:test-sa"), { MY_VAR: "v" });
+      });
+    const label = `${policy} ${JSON.stringify(values)} inNamespace=${inNamespace}`;
+    if (allowed) assert.deepEqual(run(), { MY_VAR: "v" }, label);
+    else {
+      assert.throws(
+        run,
+        (error) =>
+          error instanceof AccessDeniedError &&
+          error.message.includes(`PIGGY_SECRET_ACCESS_POLICY=${policy}`) &&
+          error.message.includes('"s"'),
+        label,
+      );
+    }
+  }
 });
 
 test("authorizeValues() drops every reserved key and keeps the input unchanged", () => {
   const values: Record<string, string> = { NORMAL_VAR: "n" };
   for (const key of RESERVED_KEYS) if (key !== ENV.ALLOWED_SA) values[key] = "x";
   const before = structuredClone(values);
-  assert.deepEqual(authorizeValues(values, "default:test-sa"), { NORMAL_VAR: "n" });
+  assert.deepEqual(authorizeValues(values, "default:test-sa", IN_NAMESPACE), { NORMAL_VAR: "n" });
   assert.deepEqual(values, before);
 });
 
 test("authorizeValues() keeps a __proto__ key as plain data", () => {
   const values = JSON.parse('{"__proto__":"p","A":"a"}') as Record<string, string>;
-  const result = authorizeValues(values, "default:test-sa");
+  const result = authorizeValues(values, "default:test-sa", IN_NAMESPACE);
   assert.equal(Object.getPrototypeOf(result), Object.prototype);
   assert.equal(JSON.stringify(result), '{"__proto__":"p","A":"a"}');
 });

@@ -12,12 +12,12 @@
  * | --- | --- |
  * | 400 | body not JSON, not an object, `name` not a pod name, `uid`/`signature` not strings |
  * | 401 | `X-Token` missing or empty; token not authenticated or not for `PIGGY_TOKEN_AUDIENCES` (the API server's audience only under `PIGGY_LEGACY_PODS`) |
- * | 403 | refused: not a service account, another pod's token, service account mismatch, uid or signature, denying setting, admission seal missing or not matching, `PIGGY_ALLOWED_SA`, `PIGGY_ENFORCE_SERVICE_ACCOUNT` |
+ * | 403 | refused: not a service account, another pod's token, service account mismatch, uid or signature, denying setting, admission seal missing or not matching, the secret access policy (`PIGGY_SECRET_ACCESS_POLICY`, `PIGGY_ALLOWED_SA`); also any AWS failure for a caller that the secret would have to list, so that not found and not allowed look the same |
  * | 404 | the pod does not exist in the token's namespace |
  * | 405 | method other than POST |
  * | 413 | body larger than `maxBodyBytes` |
  * | 415 | content type other than `application/json` (Go: 400) |
- * | 502 | AWS error (`error` = the AWS error code); the Kubernetes API refused the webhook (4xx, e.g. RBAC) |
+ * | 502 | AWS error: `error` is a short class (`SecretNotFound`, `AwsAccessDenied`, `AwsUnavailable`, `SecretFormat`, `AwsRegion`, `AwsError`) and the message is generic (never AWS's text, an ARN or an account id; the audit line has the full reason); the Kubernetes API refused the webhook (4xx, e.g. RBAC) |
  * | 503 | the Kubernetes API is unreachable, answers 5xx or 429: retryable |
  * | 504 | PIGGY_SECRET_TIMEOUT passed (the message names the step that did not finish): retryable |
  *
@@ -33,7 +33,10 @@
  */
 
 import { ENV, LIMIT_ENV, TOKEN_HEADER } from "../constants.ts";
+import { mayReadUnlisted, policyRefusal, secretNameOf } from "../secrets/access_policy.ts";
+import { podFacingError } from "./pod_answer.ts";
 import {
+  AccessDeniedError,
   AdmissionDecodeError,
   DeadlineExceededError,
   KubeApiError,
@@ -87,7 +90,12 @@ export interface SecretHandlerDeps {
   options:
     & Pick<
       WebhookOptions,
-      "settingEnv" | "tokenAudiences" | "answerAllKeys" | "legacyPods" | "legacyPodsCreatedBefore"
+      | "settingEnv"
+      | "tokenAudiences"
+      | "answerAllKeys"
+      | "legacyPods"
+      | "legacyPodsCreatedBefore"
+      | "accessGuard"
     >
     & Partial<
       Pick<WebhookOptions, "maxReferencedObjects" | "kubeLookupConcurrency" | "secretTimeoutMs">
@@ -228,16 +236,20 @@ async function kubeCall<T>(call: Promise<T>, what: string): Promise<T> {
 
 /**
  * Reviews the token and checks who it belongs to; a token for the API server's audience (legacy
- * launchers) only under `PIGGY_LEGACY_PODS`, with a warning.
+ * launchers) only under `PIGGY_LEGACY_PODS`, with a warning. `onAuthenticated` learns the service
+ * account of an authenticated token before any other check, so that the audit line names it even
+ * when the token is then refused (e.g. a bound token replayed for another pod).
  */
 async function identify(
   deps: SecretHandlerDeps,
   call: SecretCall,
+  onAuthenticated: (account: { namespace: string; serviceAccount: string }) => void,
 ): Promise<CallerIdentity> {
   const { identity, legacyToken } = await kubeCall(
     reviewCaller(deps.kube, call.token, call.body.name, {
       audiences: deps.options.tokenAudiences,
       legacyPods: deps.options.legacyPods,
+      onAuthenticated,
     }, { signal: call.signal }),
     "review token",
   );
@@ -274,6 +286,7 @@ async function decide(
     pod,
     request: call.body,
     settings: resolveConfig(pod?.metadata?.annotations ?? {}, settingLookup(deps.options)),
+    guard: deps.options.accessGuard,
     warn: (message) => deps.logger.warn(message, { namespace: identity.namespace }),
   });
   if (sealed === "legacy") {
@@ -316,6 +329,43 @@ async function referencedKeys(
 }
 
 /**
+ * Fetches the decided query. A caller that the policy allows only if the secret lists it gets the
+ * policy's refusal for any AWS failure (not found, AWS access denied, …), exactly as for a secret
+ * that does not list it: it must not learn which names exist. The real reason goes to the log.
+ */
+async function fetchFor(
+  deps: SecretHandlerDeps,
+  decision: SecretDecision,
+  call: SecretCall,
+): Promise<Record<string, string>> {
+  try {
+    return await deps.secrets.fetchSecret(decision.query, { signal: call.signal });
+  } catch (error) {
+    if (
+      !(error instanceof SecretSourceError) ||
+      mayReadUnlisted(decision.guard.policy, decision.inNamespace)
+    ) {
+      throw error;
+    }
+    deps.logger.warn("Secret read failed for a caller the secret must list; answered as refused", {
+      namespace: decision.namespace,
+      service_account: decision.serviceAccount,
+      secret_name: decision.secretLabel,
+      error_code: error.code,
+      error: error.message,
+    });
+    throw new AccessDeniedError(
+      policyRefusal(
+        decision.guard,
+        secretNameOf(decision.secretLabel) ?? decision.secretLabel,
+        decision.serviceAccount,
+      ),
+      { cause: error },
+    );
+  }
+}
+
+/**
  * Answers one authenticated `/secret` request: who calls, whether its live pod may read the
  * secret, which keys its container refers to, then the values. Never throws.
  */
@@ -331,7 +381,9 @@ export async function answerSecret(
   };
   try {
     step("reviewing the token");
-    const identity = await identify(deps, call);
+    const identity = await identify(deps, call, (account) => {
+      audit = { ...audit, ...account };
+    });
     audit = { ...audit, namespace: identity.namespace, serviceAccount: identity.serviceAccount };
     step("reading the pod");
     const decision = await decide(deps, identity, call);
@@ -339,10 +391,11 @@ export async function answerSecret(
     step("reading the ConfigMaps and Secrets the container refers to");
     const keys = await referencedKeys(deps, decision, call);
     step("reading the secret from AWS");
-    const values = await deps.secrets.fetchSecret(decision.query, { signal: call.signal });
+    const values = await fetchFor(deps, decision, call);
     const allowed = authorizeValues(values, decision.serviceAccount, {
-      enforceServiceAccount: decision.enforceServiceAccount,
-      secretLabel: decision.secretLabel,
+      guard: decision.guard,
+      inNamespace: decision.inNamespace,
+      secretLabel: secretNameOf(decision.secretLabel) ?? decision.secretLabel,
     });
     return { values: keys === undefined ? allowed : onlyReferencedKeys(allowed, keys), audit };
   } catch (error) {
@@ -422,6 +475,18 @@ function writeAudit(logger: Logger, outcome: SecretOutcome, status: number, mess
 }
 
 /**
+ * The error the pod is answered with: AWS failures become a short code and a generic message (no
+ * ARN, no account id, no AWS text); everything else is ours and goes out as is. The audit line
+ * keeps the full reason.
+ */
+function podFacing(outcome: { error: unknown; audit: SecretAudit }): unknown {
+  const { error, audit } = outcome;
+  if (!(error instanceof SecretSourceError)) return error;
+  const label = audit.secretLabel ?? "";
+  return podFacingError(error, secretNameOf(label) ?? label);
+}
+
+/**
  * Builds the `/secret` handler: the shared HTTP envelope, the token header, then
  * {@link answerSecret}. The handler never throws: every failure is an `{error, message}` JSON
  * answer, and every request writes one audit line.
@@ -458,7 +523,7 @@ export function createSecretHandler(
     // Defence in depth: never echo the token, even if an upstream message quoted it.
     const redact = (message: string) =>
       token.length >= 8 ? message.replaceAll(token, "[token]") : message;
-    const response = errorResponse(outcome.error, redact);
+    const response = errorResponse(podFacing(outcome), redact);
     writeAudit(deps.logger, outcome, response.status, redact(toErrorBody(outcome.error).message));
     deps.onAnswer?.(response.status, secretReason(outcome.error, response.status));
     return response;

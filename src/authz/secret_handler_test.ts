@@ -67,7 +67,7 @@ function unsealedPod(options: Parameters<typeof podWith>[0] = {}): Pod {
       uid: options.uid ?? "pod-uid-1",
       annotations: {
         [PIGGY_UID_ANNOTATION]: JSON.stringify({ "test-uid": SIGNATURE }),
-        [`${ANNOTATION_PREFIX}aws-secret-name`]: "my-secret",
+        [`${ANNOTATION_PREFIX}aws-secret-name`]: "default/my-secret",
         ...options.annotations,
       },
     },
@@ -109,7 +109,7 @@ function setup(
     .put("pods", podWith())
     .putToken(TOKEN, saUser("default", "test-sa", { name: "test-pod", uid: "pod-uid-1" }))
     .putToken(LEGACY_TOKEN, saUser("default", "test-sa"));
-  const secrets = new MemorySecretSource().putSecret("my-secret", {
+  const secrets = new MemorySecretSource().putSecret("default/my-secret", {
     DB_PASS: CANARY,
     [ENV.ALLOWED_SA]: "default:test-sa",
   });
@@ -212,8 +212,8 @@ test("createSecretHandler() answers 200 with the secret's values", async () => {
   assert.equal(answer.audit.namespace, "default");
   assert.equal(answer.audit.pod_name, "test-pod");
   assert.equal(answer.audit.service_account, "default:test-sa");
-  assert.equal(answer.audit.secret_name, "my-secret");
-  assert.deepEqual(context.secrets.queries.map(queryLabel), ["my-secret"]);
+  assert.equal(answer.audit.secret_name, "default/my-secret");
+  assert.deepEqual(context.secrets.queries.map(queryLabel), ["default/my-secret"]);
 });
 
 test("createSecretHandler() answers 401 without X-Token, before parsing the body", async () => {
@@ -289,19 +289,25 @@ test("createSecretHandler() ignores resources and treats missing uid/signature a
 
 test("createSecretHandler() answers 403 when PIGGY_ALLOWED_SA refuses the caller", async () => {
   const context = setup();
-  context.secrets.putSecret("my-secret", { DB_PASS: CANARY, [ENV.ALLOWED_SA]: "other:sa" });
+  context.secrets.putSecret("default/my-secret", { DB_PASS: CANARY, [ENV.ALLOWED_SA]: "other:sa" });
   const answer = await assertFailure(context, secretRequest(), 403, "AccessDenied");
-  assert.equal(answer.audit.secret_name, "my-secret");
+  assert.equal(answer.audit.secret_name, "default/my-secret");
   assert.equal(answer.audit.level, "warn");
 });
 
 test("createSecretHandler() maps other failures by kind, not to 400 (an AWS error is a 502)", async () => {
   const context = setup();
-  context.secrets.putSecret("my-secret", { DB_PASS: CANARY });
-  const pod = podWith({ annotations: { [`${ANNOTATION_PREFIX}aws-secret-name`]: "missing" } });
+  context.secrets.putSecret("default/my-secret", { DB_PASS: CANARY });
+  const pod = podWith({
+    annotations: { [`${ANNOTATION_PREFIX}aws-secret-name`]: "default/missing" },
+  });
   context.kube.put("pods", pod);
-  const answer = await assertFailure(context, secretRequest(), 502, "ResourceNotFoundException");
-  assert.match(String(answer.body.message), /missing/);
+  const answer = await assertFailure(context, secretRequest(), 502, "SecretNotFound");
+  assert.match(
+    String(answer.body.message),
+    /"default\/missing": the secret or parameter path does not exist/,
+  );
+  assert.equal(answer.audit.error_code, "ResourceNotFoundException");
   assert.equal(answer.audit.level, "error");
 });
 
@@ -413,7 +419,7 @@ test("createSecretHandler() refuses an unknown uid even with an empty signature 
 
 test("createSecretHandler() applies PIGGY_ALLOWED_SA with trimmed entries", async () => {
   const context = setup();
-  context.secrets.putSecret("my-secret", {
+  context.secrets.putSecret("default/my-secret", {
     DB_PASS: CANARY,
     [ENV.ALLOWED_SA]: "other:sa, default:test-sa",
   });
@@ -422,16 +428,94 @@ test("createSecretHandler() applies PIGGY_ALLOWED_SA with trimmed entries", asyn
   assert.deepEqual(answer.body, { DB_PASS: CANARY });
 });
 
-test("createSecretHandler() follows PIGGY_ENFORCE_SERVICE_ACCOUNT", async () => {
+test("createSecretHandler() follows PIGGY_ENFORCE_SERVICE_ACCOUNT as allowed-sa", async () => {
   const off = setup();
-  off.secrets.putSecret("my-secret", { DB_PASS: CANARY });
+  off.secrets.putSecret("default/my-secret", { DB_PASS: CANARY });
   assert.equal((await send(off, secretRequest())).status, 200);
   const on = setup({ env: { [ENV.ENFORCE_SERVICE_ACCOUNT]: "true" } });
-  on.secrets.putSecret("my-secret", { DB_PASS: CANARY });
-  await assertFailure(on, secretRequest(), 403, "AccessDenied");
+  on.secrets.putSecret("default/my-secret", { DB_PASS: CANARY });
+  const refused = await assertFailure(on, secretRequest(), 403, "AccessDenied");
+  assert.match(String(refused.body.message), /PIGGY_SECRET_ACCESS_POLICY=allowed-sa/);
   // A secret that lists the caller passes with enforcement on.
-  on.secrets.putSecret("my-secret", { DB_PASS: CANARY, [ENV.ALLOWED_SA]: "default:test-sa" });
+  on.secrets.putSecret("default/my-secret", {
+    DB_PASS: CANARY,
+    [ENV.ALLOWED_SA]: "default:test-sa",
+  });
   assert.equal((await send(on, secretRequest())).status, 200);
+});
+
+test("createSecretHandler() applies the policy: each mode × own / other namespace / listed / SSM", async () => {
+  // [policy, annotation, value, stored, expected status]
+  const listed = { DB_PASS: CANARY, [ENV.ALLOWED_SA]: "default:test-sa" };
+  const plain = { DB_PASS: CANARY };
+  const cases: Array<[string, string, string, Record<string, string>, number]> = [
+    ["namespace", "aws-secret-name", "default/app", plain, 200],
+    ["namespace", "aws-secret-name", "team-b/app", plain, 403],
+    ["namespace", "aws-secret-name", "team-b/app", listed, 200],
+    ["namespace", "aws-ssm-parameter-path", "/default/app", plain, 200],
+    ["namespace", "aws-ssm-parameter-path", "/team-b/app", plain, 403],
+    ["namespace", "aws-ssm-parameter-path", "/defaultx/app", plain, 403],
+    ["allowed-sa", "aws-secret-name", "default/app", plain, 403],
+    ["allowed-sa", "aws-secret-name", "team-b/app", listed, 200],
+    ["allowed-sa", "aws-ssm-parameter-path", "/default/app", plain, 403],
+    ["any", "aws-secret-name", "team-b/app", plain, 200],
+    ["any", "aws-ssm-parameter-path", "/team-b/app", plain, 200],
+    ["any", "aws-secret-name", "team-b/app", { ...plain, [ENV.ALLOWED_SA]: "x:y" }, 403],
+  ];
+  for (const [policy, key, value, stored, status] of cases) {
+    const context = setup({ env: { PIGGY_SECRET_ACCESS_POLICY: policy } });
+    context.kube.put("pods", podWith({ annotations: { [`${ANNOTATION_PREFIX}${key}`]: value } }));
+    if (key === "aws-secret-name") context.secrets.putSecret(value, stored);
+    else {
+      for (const [name, text] of Object.entries(stored)) {
+        context.secrets.putParameter(`${value}/${name}`, text);
+      }
+    }
+    const answer = await send(context, secretRequest());
+    const label = `${policy} ${key}=${value} ${JSON.stringify(Object.keys(stored))}`;
+    assert.equal(answer.status, status, label);
+    if (status === 403) {
+      assert.match(String(answer.body.message), new RegExp(`POLICY=${policy}`), label);
+      assert.ok(!JSON.stringify(answer.body).includes(CANARY), label);
+    }
+  }
+});
+
+test("createSecretHandler() keeps a pod's default-name prefix annotation inside its namespace", async () => {
+  const context = setup();
+  const unsealed = unsealedPod({
+    annotations: { [`${ANNOTATION_PREFIX}piggy-default-secret-name-prefix`]: "team-b/" },
+  });
+  delete unsealed.metadata?.annotations?.[`${ANNOTATION_PREFIX}aws-secret-name`];
+  // Sealed as admitted: the annotations are the pod's own, not an edit.
+  const pod = withSeal(unsealed, "default", [TEST_SEAL_KEY]);
+  context.kube.put("pods", pod);
+  context.secrets.putSecret("team-b/default/test-sa", { DB_PASS: CANARY });
+  const answer = await assertFailure(context, secretRequest(), 403, "AccessDenied");
+  assert.match(String(answer.body.message), /"team-b\/default\/test-sa"/);
+  // The operator's guard prefix is what moves the boundary.
+  const guarded = setup({ env: { PIGGY_SECRET_NAME_GUARD_PREFIX: "team-b/" } });
+  guarded.kube.put("pods", pod);
+  guarded.secrets.putSecret("team-b/default/test-sa", { DB_PASS: CANARY });
+  assert.equal((await send(guarded, secretRequest())).status, 200);
+});
+
+test("createSecretHandler() answers not found and not allowed alike to a caller the secret must list", async () => {
+  const context = setup();
+  context.secrets.putSecret("team-b/exists", { DB_PASS: CANARY, [ENV.ALLOWED_SA]: "team-b:api" });
+  const answers: Answer[] = [];
+  for (const name of ["team-b/exists", "team-b/missing"]) {
+    context.kube.put(
+      "pods",
+      podWith({ annotations: { [`${ANNOTATION_PREFIX}aws-secret-name`]: name } }),
+    );
+    answers.push(await assertFailure(context, secretRequest(), 403, "AccessDenied"));
+  }
+  const [exists, missing] = answers.map((answer) =>
+    JSON.stringify(answer.body).replaceAll("team-b/exists", "X").replaceAll("team-b/missing", "X")
+  );
+  assert.equal(exists, missing);
+  assert.ok(context.lines.some((line) => line.includes("ResourceNotFoundException")));
 });
 
 test("createSecretHandler() never returns reserved keys", async () => {
@@ -439,7 +523,7 @@ test("createSecretHandler() never returns reserved keys", async () => {
   const values: Record<string, string> = { APP_KEY: "a" };
   for (const key of RESERVED_KEYS) values[key] = "reserved";
   values[ENV.ALLOWED_SA] = "default:test-sa";
-  context.secrets.putSecret("my-secret", values);
+  context.secrets.putSecret("default/my-secret", values);
   const answer = await send(context, secretRequest());
   assert.deepEqual(answer.body, { APP_KEY: "a" });
 });
@@ -448,13 +532,13 @@ test("createSecretHandler() reads SSM when the pod has a parameter path", async 
   const context = setup();
   context.kube.put(
     "pods",
-    podWith({ annotations: { [`${ANNOTATION_PREFIX}aws-ssm-parameter-path`]: "/config" } }),
+    podWith({ annotations: { [`${ANNOTATION_PREFIX}aws-ssm-parameter-path`]: "/default/config" } }),
   );
-  context.secrets.putParameter("/config/DB_HOST", "localhost");
+  context.secrets.putParameter("/default/config/DB_HOST", "localhost");
   const answer = await send(context, secretRequest());
   assert.deepEqual(answer.body, { DB_HOST: "localhost" });
   assert.equal(context.secrets.queries[0]?.kind, "ssm");
-  assert.equal(answer.audit.secret_name, "/config");
+  assert.equal(answer.audit.secret_name, "/default/config");
 });
 
 // --- Settings on the live pod ---------------------------------------------------------------
@@ -628,15 +712,19 @@ test("createSecretHandler() answers 502 with the AWS code and no value or cause 
   const source: SecretSource = {
     fetchSecret: () =>
       Promise.reject(
-        new SecretSourceError(`Cannot load secret "my-secret": value is not a JSON object`, {
-          code: "InvalidSecretContent",
-          cause: new SyntaxError(`Unexpected token in "${CANARY}"`),
-        }),
+        new SecretSourceError(
+          `Cannot load secret "default/my-secret": value is not a JSON object`,
+          {
+            code: "InvalidSecretContent",
+            cause: new SyntaxError(`Unexpected token in "${CANARY}"`),
+          },
+        ),
       ),
   };
   const context = setup({ source });
-  const answer = await assertFailure(context, secretRequest(), 502, "InvalidSecretContent");
-  assert.equal(answer.audit.secret_name, "my-secret");
+  const answer = await assertFailure(context, secretRequest(), 502, "SecretFormat");
+  assert.equal(answer.audit.secret_name, "default/my-secret");
+  assert.equal(answer.audit.error_code, "InvalidSecretContent");
 });
 
 test("createSecretHandler() answers 500 for an unexpected error without its text", async () => {
@@ -676,13 +764,13 @@ test("createSecretHandler() answers 504 at PIGGY_SECRET_TIMEOUT, naming the step
     answer.body.message,
     "Cannot answer within PIGGY_SECRET_TIMEOUT (200 ms): reading the secret from AWS did not finish",
   );
-  assert.equal(answer.audit.secret_name, "my-secret");
+  assert.equal(answer.audit.secret_name, "default/my-secret");
   assert.equal(aborted?.aborted, true);
 });
 
 test("createSecretHandler() keeps the canary out of logs when enforcement refuses values", async () => {
   const context = setup({ env: { [ENV.ENFORCE_SERVICE_ACCOUNT]: "true" } });
-  context.secrets.putSecret("my-secret", { DB_PASS: CANARY, OTHER: `${CANARY}-2` });
+  context.secrets.putSecret("default/my-secret", { DB_PASS: CANARY, OTHER: `${CANARY}-2` });
   await assertFailure(context, secretRequest(), 403);
   assert.ok(context.lines.length > 0);
 });
@@ -722,7 +810,7 @@ test("createSecretHandler() answers 413 for a streamed body without Content-Leng
 
 test("createSecretHandler() answers only the keys the calling container refers to", async () => {
   const context = setup();
-  context.secrets.putSecret("my-secret", {
+  context.secrets.putSecret("default/my-secret", {
     DB_PASS: CANARY,
     UNREFERENCED: `${CANARY}-other`,
     [ENV.ALLOWED_SA]: "default:test-sa",
@@ -753,7 +841,7 @@ test("createSecretHandler() follows valueFrom and envFrom references of the cont
       },
     }),
   );
-  context.secrets.putSecret("my-secret", {
+  context.secrets.putSecret("default/my-secret", {
     FROM_CONFIGMAP: "1",
     FROM_SECRET: "2",
     DB_PASS: CANARY,
@@ -792,7 +880,7 @@ test("createSecretHandler() answers 503 when a referenced ConfigMap cannot be re
 
 test("createSecretHandler() answers every key when the operator sets PIGGY_ANSWER_ALL_KEYS", async () => {
   const context = setup({ env: { [ENV.ANSWER_ALL_KEYS]: "true" } });
-  context.secrets.putSecret("my-secret", {
+  context.secrets.putSecret("default/my-secret", {
     DB_PASS: CANARY,
     FROM_IMAGE_ENV: "image",
     [ENV.ALLOWED_SA]: "default:test-sa",
@@ -861,4 +949,45 @@ test("createSecretHandler() accepts an API-server token under PIGGY_LEGACY_PODS,
   }
   // Reviewed first for piggysec.com (the default), then for the API server.
   assert.deepEqual(context.kube.calls.filter((call) => call === "tokenreviews").length, 4);
+});
+
+test("createSecretHandler() answers AWS failures with a short code and a generic message", async () => {
+  const arn = "arn:aws:sts::210987654321:assumed-role/piggy-webhooks/session";
+  const cases: Array<[string, boolean, string]> = [
+    ["AccessDeniedException", false, "AwsAccessDenied"],
+    ["ThrottlingException", true, "AwsUnavailable"],
+    ["ECONNREFUSED", true, "AwsUnavailable"],
+    ["ValidationException", false, "AwsError"],
+    ["RegionMissing", false, "AwsRegion"],
+  ];
+  for (const [code, retryable, expected] of cases) {
+    const source: SecretSource = {
+      fetchSecret: () =>
+        Promise.reject(
+          new SecretSourceError(
+            `Cannot load secret "default/my-secret": User: ${arn} is not authorized`,
+            { code, retryable },
+          ),
+        ),
+    };
+    const context = setup({ source });
+    const answer = await assertFailure(context, secretRequest(), 502, expected);
+    const body = JSON.stringify(answer.body);
+    assert.ok(!body.includes("arn:"), body);
+    assert.ok(!body.includes("210987654321"), body);
+    assert.ok(!body.includes(code), body);
+    // The webhook's own log keeps the full reason.
+    assert.match(String(answer.audit.message), new RegExp(arn.replaceAll("/", "\\/")));
+    assert.equal(answer.audit.error_code, code);
+  }
+});
+
+test("createSecretHandler() names the service account in the audit of a refused bound token", async () => {
+  const context = setup();
+  // A token bound to "test-pod" replayed with another pod's name.
+  const body = { name: "other-pod", uid: "test-uid", signature: SIGNATURE };
+  const answer = await assertFailure(context, secretRequest(body), 403, "AccessDenied");
+  assert.equal(answer.audit.namespace, "default");
+  assert.equal(answer.audit.service_account, "default:test-sa");
+  assert.match(String(answer.audit.message), /\[sa=default:test-sa\]/);
 });

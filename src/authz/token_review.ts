@@ -9,8 +9,9 @@
  */
 
 import { UnauthenticatedError } from "../errors.ts";
+import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
 import type { KubeCallOptions, KubeClient } from "../k8s/client.ts";
-import { type CallerIdentity, identifyCaller } from "./decide.ts";
+import { type CallerIdentity, identifyCaller, reviewedServiceAccount } from "./decide.ts";
 
 /** What {@link reviewCaller} needs. */
 export interface TokenPolicy {
@@ -18,6 +19,12 @@ export interface TokenPolicy {
   audiences: readonly string[];
   /** `PIGGY_LEGACY_PODS`: also accept a token for the API server's audience. */
   legacyPods: boolean;
+  /**
+   * Learns the service account of an authenticated token before any other check, so that the
+   * audit line names it even when the token is then refused (e.g. a bound token replayed for
+   * another pod).
+   */
+  onAuthenticated?: (account: { namespace: string; serviceAccount: string }) => void;
 }
 
 /** The caller, and whether its token was only valid for the API server (legacy). */
@@ -44,6 +51,7 @@ export async function reviewCaller(
 ): Promise<ReviewedCaller> {
   const audiences = [...policy.audiences];
   const review = await kube.reviewToken(token, audiences, options);
+  tellAuthenticated(policy, review);
   try {
     return { identity: identifyCaller(review, requestName, { audiences }), legacyToken: false };
   } catch (error) {
@@ -51,6 +59,7 @@ export async function reviewCaller(
   }
   // An empty audience list asks for the API server's own audience.
   const legacy = await kube.reviewToken(token, [], options);
+  tellAuthenticated(policy, legacy);
   try {
     return { identity: identifyCaller(legacy, requestName), legacyToken: true };
   } catch (error) {
@@ -61,4 +70,9 @@ export async function reviewCaller(
       { cause: error },
     );
   }
+}
+
+function tellAuthenticated(policy: TokenPolicy, review: TokenReviewStatus): void {
+  const account = reviewedServiceAccount(review);
+  if (account !== undefined) policy.onAuthenticated?.(account);
 }

@@ -396,7 +396,8 @@ export const SETTINGS: readonly SettingDefinition[] = [
     "bool",
     false,
     ["secret"],
-    "Refuse secrets without a PIGGY_ALLOWED_SA entry (operator only)",
+    "Refuse secrets without a PIGGY_ALLOWED_SA entry (operator only): an alias of " +
+      "PIGGY_SECRET_ACCESS_POLICY=allowed-sa",
     { envOnly: true, denyOnBadValue: true },
   ),
   setting(

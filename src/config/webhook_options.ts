@@ -26,6 +26,16 @@ import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
 import { parseGoBool, parseGoInt, PULL_POLICIES } from "./parse.ts";
 import { parseSettingValue, quoteValue, SETTING_REASONS } from "./resolve_config.ts";
 import { SETTINGS, type SettingType } from "./settings.ts";
+import { ALLOWED_ADDRESSES_OPTION, parseAllowedAddresses } from "./allowed_addresses.ts";
+import {
+  ACCESS_POLICY_OPTION,
+  type AccessGuard,
+  GUARD_PREFIX_OPTION,
+  parseAccessPolicy,
+  parseGuardPrefix,
+  SECRET_ACCESS_POLICIES,
+  type SecretAccessPolicy,
+} from "../secrets/access_policy.ts";
 
 /** A JSON Schema fragment (as the chart's values.schema.json holds it). */
 export type JsonSchema = { readonly [key: string]: unknown };
@@ -590,6 +600,53 @@ export const WEBHOOK_OPTIONS = {
     doc: "`true` lets the lookup connect to 127.0.0.0/8 and ::1 (tests and local development " +
       "only). Link-local and metadata addresses are refused regardless",
   }),
+  allowedAddresses: option<readonly string[]>({
+    env: ALLOWED_ADDRESSES_OPTION,
+    type: "list",
+    default: [],
+    defaultText: "empty (the chart sets its Service URL)",
+    doc: "Comma-separated `piggy-address` values that proxy-mode pods may use (the launcher " +
+      "sends the pod's token there): `https` URLs without user info, query or fragment, " +
+      "compared after normalising host, port and trailing slashes. Empty: every proxy-mode pod " +
+      "is denied at admission with a message naming this variable",
+    parse: parseAllowedAddresses,
+    chart: { value: "mutate.allowedAddresses" },
+  }),
+  secretAccessPolicy: option<SecretAccessPolicy | undefined>({
+    env: ACCESS_POLICY_OPTION,
+    type: "policy",
+    default: undefined,
+    defaultText: "`namespace`",
+    doc: "Which secrets `/secret` serves a pod (proxy mode): `namespace` — names under " +
+      `\`<${GUARD_PREFIX_OPTION}><namespace>/\`, SSM paths under the same segments, or secrets ` +
+      "whose `PIGGY_ALLOWED_SA` lists the pod's `namespace:serviceaccount`; `allowed-sa` — only " +
+      "secrets that list it (PIGGY_ENFORCE_SERVICE_ACCOUNT=true is an alias); `any` — Go Piggy's " +
+      "behaviour, every secret without `PIGGY_ALLOWED_SA` (migration only, warned at start-up). " +
+      "A secret with `PIGGY_ALLOWED_SA` is always read only by those it lists",
+    parse: parseAccessPolicy,
+    chart: {
+      value: `env.${ACCESS_POLICY_OPTION}`,
+      schema: { enum: [...SECRET_ACCESS_POLICIES] },
+    },
+  }),
+  secretNameGuardPrefix: option<string | undefined>({
+    env: GUARD_PREFIX_OPTION,
+    type: "string",
+    default: undefined,
+    defaultText: "PIGGY_DEFAULT_SECRET_NAME_PREFIX of the webhook, else empty",
+    doc: "Operator-only prefix of each namespace's secret names under the `namespace` policy " +
+      "(e.g. `piggy/` → `piggy/<namespace>/…` and `/piggy/<namespace>/…`). The pod annotation " +
+      "`piggy-default-secret-name-prefix` never moves it",
+    parse: parseGuardPrefix,
+    chart: {
+      value: `env.${GUARD_PREFIX_OPTION}`,
+      schema: {
+        type: "string",
+        pattern: "^([A-Za-z0-9_+=.@-]+/)*[A-Za-z0-9_+=.@-]*$",
+        not: { pattern: "(^|/)\\.{1,2}(/|$)" },
+      },
+    },
+  }),
   tokenAudiences: option<readonly string[]>({
     env: ENV.TOKEN_AUDIENCES,
     type: "list",
@@ -669,6 +726,11 @@ export type WebhookOptions =
      * {@link withCaBundle} has read it.
      */
     readonly settingEnv: Readonly<Record<string, string>>;
+    /**
+     * The secret access policy in force: PIGGY_SECRET_ACCESS_POLICY (or its alias
+     * PIGGY_ENFORCE_SERVICE_ACCOUNT=true) and the guard prefix.
+     */
+    readonly accessGuard: AccessGuard;
   };
 
 /** Variables the webhook does not parse itself: the libraries that use them read them. */
@@ -751,6 +813,46 @@ function parseSettingEnv(
 }
 
 /**
+ * The policy in force: PIGGY_SECRET_ACCESS_POLICY, else `allowed-sa` when the alias
+ * PIGGY_ENFORCE_SERVICE_ACCOUNT is true, else `namespace`; the guard prefix, else the webhook's
+ * PIGGY_DEFAULT_SECRET_NAME_PREFIX (both operator-only), else empty.
+ *
+ * @throws {SyntaxError} PIGGY_ENFORCE_SERVICE_ACCOUNT=true with another policy than `allowed-sa`,
+ * or a webhook PIGGY_DEFAULT_SECRET_NAME_PREFIX that is not a valid guard prefix
+ */
+function accessGuardOf(
+  policy: SecretAccessPolicy | undefined,
+  prefix: string | undefined,
+  settingEnv: Readonly<Record<string, string>>,
+): AccessGuard {
+  const enforceText = settingEnv[ENV.ENFORCE_SERVICE_ACCOUNT];
+  const enforce = enforceText !== undefined && parseGoBool(enforceText);
+  if (enforce && policy !== undefined && policy !== "allowed-sa") {
+    throw new SyntaxError(
+      `Cannot use ${ENV.ENFORCE_SERVICE_ACCOUNT}=true with ${ACCESS_POLICY_OPTION}=${policy}: ` +
+        `it is an alias of ${ACCESS_POLICY_OPTION}=allowed-sa`,
+    );
+  }
+  let guardPrefix = prefix;
+  if (guardPrefix === undefined) {
+    const fallback = settingEnv[DEFAULT_PREFIX_ENV] ?? "";
+    try {
+      guardPrefix = parseGuardPrefix(fallback);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new SyntaxError(
+        `Cannot use ${DEFAULT_PREFIX_ENV}=${quoteValue(fallback)} as the secret name guard ` +
+          `prefix: ${reason} (set ${GUARD_PREFIX_OPTION})`,
+      );
+    }
+  }
+  return { policy: policy ?? (enforce ? "allowed-sa" : "namespace"), prefix: guardPrefix };
+}
+
+/** Webhook env fallback of `piggy-default-secret-name-prefix`. */
+const DEFAULT_PREFIX_ENV = "PIGGY_DEFAULT_SECRET_NAME_PREFIX";
+
+/**
  * Parses and validates every option and every setting fallback from the environment. Pure: files
  * named by options are read later (see {@link withCaBundle}).
  *
@@ -770,7 +872,13 @@ export function parseWebhookOptions(
   for (const [field, row] of Object.entries(WEBHOOK_OPTIONS)) {
     values[field] = parseRow<unknown>(row as WebhookOption<unknown>, envGet);
   }
-  const options = { ...values, settingEnv: parseSettingEnv(envGet) } as unknown as WebhookOptions;
+  const settingEnv = parseSettingEnv(envGet);
+  const accessGuard = accessGuardOf(
+    values.secretAccessPolicy as SecretAccessPolicy | undefined,
+    values.secretNameGuardPrefix as string | undefined,
+    settingEnv,
+  );
+  const options = { ...values, settingEnv, accessGuard } as unknown as WebhookOptions;
   if ((options.tlsCertFile === "") !== (options.tlsPrivateKeyFile === "")) {
     throw new SyntaxError("TLS_CERT_FILE and TLS_PRIVATE_KEY_FILE must be set together");
   }

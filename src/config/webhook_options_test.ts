@@ -56,6 +56,11 @@ test("parseWebhookOptions() parses each option once into its typed value", () =>
 const FATAL: [string, string, RegExp][] = [
   ["PIGGY_ENFORCE_SERVICE_ACCOUNT", "yes", /not a boolean.*piggy-enforce-service-account/],
   ["PIGGY_ANSWER_ALL_KEYS", "on", /not a boolean/],
+  ["PIGGY_ALLOWED_ADDRESSES", "http://b.svc", /"http:\/\/b\.svc" is not an https URL/],
+  ["PIGGY_SECRET_ACCESS_POLICY", "open", /not one of namespace, allowed-sa, any/],
+  ["PIGGY_SECRET_NAME_GUARD_PREFIX", "a/../", /empty, \. and \.\. segments/],
+  ["PIGGY_SECRET_NAME_GUARD_PREFIX", "/abs/", /empty, \. and \.\. segments/],
+  ["PIGGY_SECRET_NAME_GUARD_PREFIX", "a b/", /only letters/],
   ["LOG_LEVEL", "loud", /not one of debug, info, warn, error/],
   ["DEBUG", "yes", /not a boolean/],
   ["LISTEN_ADDRESS", "8443", /expected "host:port"/],
@@ -163,5 +168,37 @@ test("parseWebhookOptions() refuses call timeouts that are not below PIGGY_SECRE
       message:
         "Cannot use PIGGY_AWS_ATTEMPT_TIMEOUT (3000 ms): it must be below PIGGY_SECRET_TIMEOUT (3000 ms)",
     },
+  );
+});
+
+test("parseWebhookOptions() derives the access guard: policy, alias and prefix", () => {
+  const guard = (env: Record<string, string>) => parseWebhookOptions(envOf(env)).accessGuard;
+  assert.deepEqual(guard({}), { policy: "namespace", prefix: "" });
+  assert.deepEqual(guard({ PIGGY_ENFORCE_SERVICE_ACCOUNT: "true" }), {
+    policy: "allowed-sa",
+    prefix: "",
+  });
+  assert.equal(guard({ PIGGY_ENFORCE_SERVICE_ACCOUNT: "false" }).policy, "namespace");
+  assert.equal(
+    guard({ PIGGY_ENFORCE_SERVICE_ACCOUNT: "1", PIGGY_SECRET_ACCESS_POLICY: "allowed-sa" }).policy,
+    "allowed-sa",
+  );
+  assert.equal(guard({ PIGGY_SECRET_ACCESS_POLICY: "any" }).policy, "any");
+  for (const policy of ["namespace", "any"]) {
+    assert.throws(
+      () => guard({ PIGGY_ENFORCE_SERVICE_ACCOUNT: "true", PIGGY_SECRET_ACCESS_POLICY: policy }),
+      /alias of PIGGY_SECRET_ACCESS_POLICY=allowed-sa/,
+    );
+  }
+  // The operator's default-name prefix is the guard's default; the guard option wins.
+  assert.equal(guard({ PIGGY_DEFAULT_SECRET_NAME_PREFIX: "piggy/" }).prefix, "piggy/");
+  assert.equal(
+    guard({ PIGGY_DEFAULT_SECRET_NAME_PREFIX: "piggy/", PIGGY_SECRET_NAME_GUARD_PREFIX: "p/" })
+      .prefix,
+    "p/",
+  );
+  assert.throws(
+    () => guard({ PIGGY_DEFAULT_SECRET_NAME_PREFIX: "../" }),
+    /PIGGY_DEFAULT_SECRET_NAME_PREFIX="\.\.\/" as the secret name guard prefix.*PIGGY_SECRET_NAME_GUARD_PREFIX/,
   );
 });

@@ -246,6 +246,13 @@ export async function setUpWebhook(
     return { error: message };
   }
   if (!tls) logger.warn("TLS_CERT_FILE and TLS_PRIVATE_KEY_FILE are not set: serving plain HTTP");
+  if (options.accessGuard.policy === "any") {
+    logger.warn(
+      "PIGGY_SECRET_ACCESS_POLICY=any: every pod may read every secret the webhook's role can " +
+        "read unless the secret lists its readers in PIGGY_ALLOWED_SA (Go Piggy's behaviour, " +
+        "for migration only)",
+    );
+  }
 
   // Pods choose the region of their secret, never the region of the webhook's own IRSA exchange.
   const aws = new AwsSecretSource({

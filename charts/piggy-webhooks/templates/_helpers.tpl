@@ -227,6 +227,7 @@ the upgrade rolls out are still admitted by the old webhook.
 {{- if .Values.mutate.defaultPiggyAddress }}
 {{- $_ := set $env "PIGGY_ADDRESS" (include "piggy-webhooks.piggyAddress" .) }}
 {{- end }}
+{{- $_ := set $env "PIGGY_ALLOWED_ADDRESSES" (prepend (.Values.mutate.allowedAddresses | default list) (include "piggy-webhooks.piggyAddress" .) | uniq | join ",") }}
 {{- range $key, $value := .Values.env }}
 {{- $_ := set $env (upper $key) (ternary "" (toString $value) (kindIs "invalid" $value)) }}
 {{- end }}
