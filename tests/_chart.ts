@@ -24,6 +24,8 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBu
 import { ClusterRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole";
 import { ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding";
 import { MutatingWebhookConfiguration } from "kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration";
+import { ValidatingAdmissionPolicy } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
+import { ValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
 import { Ingress } from "kubernetes-models/networking.k8s.io/v1/Ingress";
 
@@ -264,6 +266,9 @@ const MODELS: Record<string, ModelClass> = {
   "rbac.authorization.k8s.io/v1/ClusterRole": ClusterRole,
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding": ClusterRoleBinding,
   "admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": MutatingWebhookConfiguration,
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy": ValidatingAdmissionPolicy,
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding":
+    ValidatingAdmissionPolicyBinding,
   "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
   "networking.k8s.io/v1/Ingress": Ingress,
 };
@@ -272,6 +277,8 @@ const CLUSTER_SCOPED = new Set([
   "ClusterRole",
   "ClusterRoleBinding",
   "MutatingWebhookConfiguration",
+  "ValidatingAdmissionPolicy",
+  "ValidatingAdmissionPolicyBinding",
 ]);
 
 interface Access {
@@ -637,6 +644,8 @@ const DISCOVERY: Record<string, [string, string, boolean][]> = {
   ],
   "admissionregistration.k8s.io/v1": [
     ["mutatingwebhookconfigurations", "MutatingWebhookConfiguration", false],
+    ["validatingadmissionpolicies", "ValidatingAdmissionPolicy", false],
+    ["validatingadmissionpolicybindings", "ValidatingAdmissionPolicyBinding", false],
   ],
   "autoscaling/v2": [["horizontalpodautoscalers", "HorizontalPodAutoscaler", true]],
   "networking.k8s.io/v1": [["ingresses", "Ingress", true]],

@@ -87,6 +87,8 @@ test("default render has exactly the expected objects", async () => {
     `Secret/${NAME}-webhook-tls`,
     `Service/${NAME}`,
     `ServiceAccount/${NAME}`,
+    `ValidatingAdmissionPolicy/${NAME}-annotations-${NS}`,
+    `ValidatingAdmissionPolicyBinding/${NAME}-annotations-${NS}`,
   ]);
 });
 
@@ -273,7 +275,7 @@ test("two releases in different namespaces have distinct cluster-scoped names", 
     );
   const a = await clusterNames("team-a");
   const b = await clusterNames("team-b");
-  assert.equal(a.length, 3);
+  assert.equal(a.length, 5);
   assert.deepEqual(a.filter((name) => b.includes(name)), []);
   for (const name of a) assert.ok(name.endsWith("-team-a"), name);
 });
