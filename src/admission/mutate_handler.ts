@@ -23,6 +23,7 @@ import { DEFAULT_TOKEN_AUDIENCE } from "../constants.ts";
 import { decodeReview, isObject, readReviewUid } from "./decode.ts";
 import { denyReview } from "./response.ts";
 import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
+import { startDeadline } from "../abort.ts";
 
 export { ADMISSION_TIMEOUT_MS };
 
@@ -159,8 +160,9 @@ export function createMutateHandler(
   const clock = deps.now ?? (() => performance.now());
   return async function mutate(request: Request): Promise<Response> {
     const started = clock();
-    // One deadline for the whole admission, from the moment the request arrived.
-    const deadline = AbortSignal.timeout(deadlineMs);
+    // One deadline for the whole admission, from the moment the request arrived (cleared when
+    // it is answered: a pending AbortSignal.timeout would keep its signal for the full deadline).
+    const deadline = startDeadline(deadlineMs);
     let uid: string | undefined;
     let log = deps.logger;
     try {
@@ -169,12 +171,19 @@ export function createMutateHandler(
       uid = readReviewUid(body);
       const review = decodeReview(body);
       log = requestLogger(deps.logger, review.request);
-      const answer = await admit(review.request, { ...context, log, deadline, deadlineMs });
+      const answer = await admit(review.request, {
+        ...context,
+        log,
+        deadline: deadline.signal,
+        deadlineMs,
+      });
       observe?.(admissionOutcome(answer), (clock() - started) / 1000);
       return jsonResponse(200, answer);
     } catch (error) {
       observe?.(toStatus(error) >= 500 ? "error" : "denied", (clock() - started) / 1000);
       return failureResponse(error, uid, log);
+    } finally {
+      deadline.dispose();
     }
   };
 }

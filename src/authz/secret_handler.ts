@@ -66,6 +66,7 @@ import { settingLookup, type WebhookOptions } from "../config/webhook_options.ts
 import type { SealKey } from "../pod/seal.ts";
 import { requireAdmissionSeal } from "./seal_check.ts";
 import { reviewCaller } from "./token_review.ts";
+import { startDeadline } from "../abort.ts";
 
 /** Default limit of a `/secret` request body: Go launchers send about 200 bytes. */
 export const DEFAULT_SECRET_BODY_LIMIT = 64 * 1024;
@@ -413,7 +414,7 @@ async function answerInTime(
   call: SecretCall,
   timeoutMs: number,
 ): Promise<SecretOutcome> {
-  const deadline = AbortSignal.timeout(timeoutMs);
+  const deadline = startDeadline(timeoutMs, call.signal);
   const progress: SecretProgress = { step: "", audit: { podName: call.body.name } };
   const late = (): SecretOutcome => ({
     error: new DeadlineExceededError(
@@ -425,22 +426,24 @@ async function answerInTime(
   });
   let onDeadline = () => {};
   const timedOut = new Promise<SecretOutcome>((resolve) => {
-    onDeadline = () => resolve(late());
-    deadline.addEventListener("abort", onDeadline, { once: true });
+    onDeadline = () => {
+      if (deadline.expired) resolve(late());
+    };
+    deadline.signal.addEventListener("abort", onDeadline, { once: true });
   });
-  const signal = AbortSignal.any([call.signal, deadline]);
   try {
     const outcome = await Promise.race([
-      answerSecret(deps, { ...call, signal }, progress),
+      answerSecret(deps, { ...call, signal: deadline.signal }, progress),
       timedOut,
     ]);
     // A step that failed because the deadline aborted it reports the deadline instead.
-    return "error" in outcome && deadline.aborted &&
+    return "error" in outcome && deadline.expired &&
         !(outcome.error instanceof DeadlineExceededError)
       ? late()
       : outcome;
   } finally {
-    deadline.removeEventListener("abort", onDeadline);
+    deadline.signal.removeEventListener("abort", onDeadline);
+    deadline.dispose();
   }
 }
 
