@@ -16,7 +16,10 @@ export function raceAbort<T>(
   reason: (signal: AbortSignal) => unknown = (aborted) => aborted.reason,
 ): Promise<T> {
   if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(reason(signal));
+  if (signal.aborted) {
+    promise.catch(() => undefined); // its failure is no longer this caller's
+    return Promise.reject(reason(signal));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(reason(signal));
     signal.addEventListener("abort", onAbort, { once: true });

@@ -26,6 +26,7 @@ import {
   type RegistryCredential,
   TokenCache,
 } from "./auth.ts";
+import { raceAbort } from "../abort.ts";
 import { ImageLookupError } from "./errors.ts";
 import { type LoadResult, LookupCache } from "./lookup_cache.ts";
 import {
@@ -591,29 +592,10 @@ function raceSignal<T>(
   signal: AbortSignal | undefined,
   reference: ImageReference,
 ): Promise<T> {
-  if (!signal) return shared;
   const image = formatImageReference(reference);
-  const timeout = () =>
+  return raceAbort(shared, signal, () =>
     new ImageLookupError(
       "timeout",
       `the lookup of "${image}" did not finish before the admission deadline`,
-    );
-  if (signal.aborted) {
-    shared.catch(() => undefined);
-    return Promise.reject(timeout());
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(timeout());
-    signal.addEventListener("abort", onAbort, { once: true });
-    shared.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
+    ));
 }
