@@ -2,7 +2,8 @@
  * `$(VAR)` with integrity: each wrapped proxy-mode container whose signed command holds kubelet
  * syntax (`$(NAME)` or `$$`) gets `PIGGY_COMMAND_TEMPLATE`: the command as written and the literal
  * variables it refers to (see `src/pod/command_template.ts`). piggy-env proves its argv is that
- * template expanded and sends the template's signature. Pure: a copy of the pod is returned.
+ * template expanded and sends the template's signature. Pure: the input is not changed; the result
+ * shares what it did not write with it.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import { COMMAND_SEPARATOR, ENV, PIGGY_UID_ANNOTATION } from "../constants.ts";
 import { parseUidAnnotation } from "../pod/piggy_uid.ts";
 import { commandSignature } from "../pod/signature.ts";
 import { isWrapped } from "../pod/container_refs.ts";
+import { changeContainers, writablePod } from "../pod/pod_copy.ts";
 import {
   formatCommandTemplate,
   hasKubeletSyntax,
@@ -47,11 +49,12 @@ export function withCommandTemplates(
   pod: Pod,
   options: { enforceIntegrity: boolean },
 ): CommandTemplateResult {
-  const copy = structuredClone(pod);
   const warnings: string[] = [];
-  const { signatures } = parseUidAnnotation(copy.metadata?.annotations?.[PIGGY_UID_ANNOTATION]);
+  const { signatures } = parseUidAnnotation(pod.metadata?.annotations?.[PIGGY_UID_ANNOTATION]);
+  // The new env of each container it changes; the pod is copied (on write) only when there is one.
+  const envs = new Map<Container, EnvVar[]>();
   for (
-    const container of [...(copy.spec?.initContainers ?? []), ...(copy.spec?.containers ?? [])]
+    const container of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
   ) {
     if (!container || !sendsSignature(container)) continue;
     const env = (container.env ?? []).filter((entry) => entry?.name !== ENV.COMMAND_TEMPLATE);
@@ -60,7 +63,7 @@ export function withCommandTemplates(
     // image is recorded as the kubelet runs it (its `$` escaped in the spec), needing no template.
     const uid = container.env?.find((entry) => entry?.name === ENV.UID)?.value ?? "";
     if (!hasKubeletSyntax(command) || signatures.get(uid) !== commandSignature(command)) {
-      container.env = env;
+      if (env.length !== (container.env ?? []).length) envs.set(container, env);
       continue;
     }
     const literal = literalVariables({ env }, { ignore: ENV.COMMAND_TEMPLATE });
@@ -70,7 +73,7 @@ export function withCommandTemplates(
       value: formatCommandTemplate(command, referenced.filter((name) => literal.has(name))),
     };
     // Always last: a second admission removes and appends it again, so nothing moves.
-    container.env = [...env, template];
+    envs.set(container, [...env, template]);
     const others = referenced.filter((name) => !literal.has(name));
     if (options.enforceIntegrity && others.length > 0) {
       warnings.push(
@@ -82,5 +85,10 @@ export function withCommandTemplates(
       );
     }
   }
+  if (envs.size === 0 || !pod.spec) return { pod, warnings };
+  const copy = writablePod(pod);
+  changeContainers(copy.spec!, (container) => envs.has(container), (own, original) => {
+    own.env = envs.get(original)!;
+  });
   return { pod: copy, warnings };
 }

@@ -54,6 +54,7 @@ import type { PiggyConfig } from "../config/settings.ts";
 import { type ImageEntry, isWrapped, type PodFacts, qualifies } from "../pod/container_refs.ts";
 import { formatUidAnnotation, parseUidAnnotation } from "../pod/piggy_uid.ts";
 import { commandSignature } from "../pod/signature.ts";
+import { writableContainer, writablePod } from "../pod/pod_copy.ts";
 
 /** Annotation the kubelet puts on mirror pods of static pods. */
 export const MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror";
@@ -130,41 +131,6 @@ interface Target {
   image?: ImageEntry;
   signature: string;
   uid?: string;
-}
-
-/**
- * A copy of the pod for the mutation to write into: new objects down to every list and map the
- * mutation may change (metadata, annotations, spec, its container and volume lists); the rest,
- * containers included, is shared with the input until {@link ownContainer} copies one. Cheaper
- * than a deep copy, and the patch diff skips what is still shared.
- */
-function writableCopy(pod: Pod): Pod {
-  const copy: Pod = { ...pod };
-  if (pod.metadata) {
-    copy.metadata = { ...pod.metadata };
-    if (pod.metadata.annotations) copy.metadata.annotations = { ...pod.metadata.annotations };
-  }
-  if (pod.spec) {
-    copy.spec = { ...pod.spec };
-    if (Array.isArray(pod.spec.containers)) copy.spec.containers = [...pod.spec.containers];
-    if (Array.isArray(pod.spec.initContainers)) {
-      copy.spec.initContainers = [...pod.spec.initContainers];
-    }
-    if (Array.isArray(pod.spec.volumes)) copy.spec.volumes = [...pod.spec.volumes];
-  }
-  return copy;
-}
-
-/**
- * A container of its own for the mutation to change: a new object with its own `env` and
- * `volumeMounts` lists (their entries are replaced, never changed in place), so no two containers
- * share a list whatever the caller built.
- */
-function ownContainer(container: Container): Container {
-  const copy: Container = { ...container };
-  if (Array.isArray(container.env)) copy.env = [...container.env];
-  if (Array.isArray(container.volumeMounts)) copy.volumeMounts = [...container.volumeMounts];
-  return copy;
 }
 
 function skipped(pod: Pod, reason: string, warnings: string[] = []): MutationResult {
@@ -443,7 +409,7 @@ function podSkip(
 
 /**
  * The qualifying containers, init containers first, in pod order. Each is replaced in its (copied)
- * list by a container of its own ({@link ownContainer}), which the target holds.
+ * list by a container of its own ({@link writableContainer}), which the target holds.
  */
 function selectTargets(initContainers: Container[], containers: Container[], facts: PodFacts) {
   const targets: Target[] = [];
@@ -452,7 +418,7 @@ function selectTargets(initContainers: Container[], containers: Container[], fac
       if (!container || !qualifies(container, facts)) return;
       if (facts.unwrapped?.has(container.name) && !isWrapped(container)) return;
       const image = container.command?.length ? undefined : facts.images?.get(container.name);
-      const own = ownContainer(container);
+      const own = writableContainer(container);
       list[index] = own;
       targets.push({
         container: own,
@@ -659,7 +625,7 @@ export function mutatePod(
   ids: UidGenerator,
   options: MutationOptions = {},
 ): MutationResult {
-  const copy = writableCopy(pod);
+  const copy = writablePod(pod);
   const skip = podSkip(copy, config);
   if (skip) return skipped(copy, skip.reason, skip.warnings);
 
@@ -675,7 +641,7 @@ export function mutatePod(
   if (problems.length > 0) {
     const podLabel = copy.metadata?.name || copy.metadata?.generateName || "";
     return denied(
-      writableCopy(pod),
+      writablePod(pod),
       `Cannot inject secrets into pod "${podLabel}": ${problems.join("; ")}`,
       warnings,
     );

@@ -3,7 +3,8 @@
  * volume (audience `PIGGY_TOKEN_AUDIENCES`' first entry, {@link TOKEN_EXPIRATION_SECONDS}), mounted
  * read-only only into the containers that run the launcher, with `PIGGY_TOKEN_FILE` pointing at it.
  * A token minted for Piggy is useless against the API server, and the pod's default API token no
- * longer leaves the pod. Pure: a copy of the pod is returned.
+ * longer leaves the pod. Pure: the input is not changed; the result shares what it did not write
+ * with it.
  *
  * @module
  */
@@ -11,6 +12,7 @@
 import type { Container, EnvVar, Pod, Volume, VolumeMount } from "kubernetes-types/core/v1.d.ts";
 import { ENV, TOKEN_FILE_NAME, TOKEN_MOUNT_PATH, TOKEN_VOLUME_NAME } from "../constants.ts";
 import { isWrapped } from "../pod/container_refs.ts";
+import { changeContainers, writablePod } from "../pod/pod_copy.ts";
 
 /** Lifetime of the projected token: the API server's minimum; the kubelet refreshes it. */
 export const TOKEN_EXPIRATION_SECONDS = 600;
@@ -60,22 +62,22 @@ export function tokenVolume(audience: string): Volume {
  * @param audience the token's audience
  */
 export function withProjectedToken(pod: Pod, audience: string): Pod {
-  const copy = structuredClone(pod);
-  const spec = copy.spec;
-  if (!spec) return copy;
+  if (!pod.spec) return pod;
+  const wrapped = [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])];
+  if (!wrapped.some((container) => container && sendsToken(container))) return pod;
+  // Copy-on-write: only the lists and containers written here are new objects.
+  const copy = writablePod(pod);
+  const spec = copy.spec!;
   const mount: VolumeMount = {
     name: TOKEN_VOLUME_NAME,
     mountPath: TOKEN_MOUNT_PATH,
     readOnly: true,
   };
   const file: EnvVar = { name: ENV.TOKEN_FILE, value: `${TOKEN_MOUNT_PATH}/${TOKEN_FILE_NAME}` };
-  let found = false;
-  for (const container of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
-    if (!container || !sendsToken(container)) continue;
-    found = true;
+  changeContainers(spec, sendsToken, (container) => {
     container.volumeMounts = upsertByName(container.volumeMounts ?? [], mount);
     container.env = upsertByName(container.env ?? [], file);
-  }
-  if (found) spec.volumes = upsertByName(spec.volumes ?? [], tokenVolume(audience));
+  });
+  spec.volumes = upsertByName(spec.volumes ?? [], tokenVolume(audience));
   return copy;
 }

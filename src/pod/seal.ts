@@ -131,19 +131,23 @@ export function sealPod(pod: Pod, namespace: string, keys: readonly SealKey[]): 
 }
 
 /**
- * A copy of the pod with its seal annotation set (the input is not modified).
+ * A copy of the pod with its seal annotation set (the input is not modified; the copy shares all
+ * but its metadata with it).
  *
  * @param keys the webhook's keys; the first signs
  */
 export function withSeal(pod: Pod, namespace: string, keys: readonly SealKey[]): Pod {
-  const copy = structuredClone(pod);
-  const metadata = copy.metadata ?? {};
-  metadata.annotations = {
-    ...metadata.annotations,
-    [PIGGY_SEAL_ANNOTATION]: sealPod(copy, namespace, keys),
+  // Copy-on-write: the pod and its metadata are new objects, the rest is shared with the input.
+  return {
+    ...pod,
+    metadata: {
+      ...pod.metadata,
+      annotations: {
+        ...pod.metadata?.annotations,
+        [PIGGY_SEAL_ANNOTATION]: sealPod(pod, namespace, keys),
+      },
+    },
   };
-  copy.metadata = metadata;
-  return copy;
 }
 
 /**
