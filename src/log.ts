@@ -15,8 +15,11 @@ const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, er
 /** Structured fields attached to a log line. */
 export type LogFields = Record<string, string | number | boolean | undefined>;
 
-/** Where formatted lines go; defaults to stderr. */
-export type LogSink = (line: string) => void;
+/**
+ * Where formatted lines go; defaults to stderr, one synchronous write per line. The level lets a
+ * batching sink write warnings and errors at once (see `batchedStderrSink` in `src/runtime/`).
+ */
+export type LogSink = (line: string, level: LogLevel) => void;
 
 /** Options of {@link Logger}. */
 export interface LoggerOptions {
@@ -120,7 +123,7 @@ export class Logger {
     }
     record.time = formatTime(this.#now());
     record.message = message;
-    this.#sink(JSON.stringify(record));
+    this.#sink(JSON.stringify(record), level);
   }
 }
 

@@ -12,6 +12,7 @@
 import { type App, createApp } from "./app.ts";
 import { Metrics } from "./metrics.ts";
 import { readProcessStats, runtimeInfo } from "../runtime/process_stats.ts";
+import { batchedStderrSink } from "../runtime/process.ts";
 import { VERSION } from "../version.ts";
 import type { ListenAddress } from "../config/listen_address.ts";
 import { describeError, Logger } from "../log.ts";
@@ -227,7 +228,8 @@ export async function setUpWebhook(
     new Logger().error(message);
     return { error: message };
   }
-  const logger = new Logger({ level: logLevelOf(options) });
+  // Batched: one stderr write per event-loop turn rather than one per request.
+  const logger = new Logger({ level: logLevelOf(options), sink: batchedStderrSink().sink });
   let tls: WebhookSetup["tls"];
   let kube: KubeClient;
   let sealKeys: SealKey[];
