@@ -19,7 +19,10 @@ export type LogFields = Record<string, string | number | boolean | undefined>;
  * Where formatted lines go; defaults to stderr, one synchronous write per line. The level lets a
  * batching sink write warnings and errors at once (see `batchedStderrSink` in `src/runtime/`).
  */
-export type LogSink = (line: string, level: LogLevel) => void;
+export type LogSink = ((line: string, level: LogLevel) => void) & {
+  /** Writes what the sink holds back, if it batches. */
+  flush?: () => void;
+};
 
 /** Options of {@link Logger}. */
 export interface LoggerOptions {
@@ -93,6 +96,14 @@ export class Logger {
       { level: this.#level, sink: this.#sink, now: this.#now },
       { ...this.#fields, ...fields },
     );
+  }
+
+  /**
+   * Writes now whatever a batching sink still holds (lines that must be out before something
+   * else happens, e.g. the audit line of a served secret before its answer). A no-op otherwise.
+   */
+  flush(): void {
+    this.#sink.flush?.();
   }
 
   /** Writes a debug line. */

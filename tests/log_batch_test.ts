@@ -71,3 +71,13 @@ test("batched log sink: lines of later turns are written too", async () => {
   `);
   assert.deepEqual(lines, ["first", "second", "third"]);
 });
+
+test("batched log sink: Logger.flush() writes the pending lines at once", async () => {
+  const { lines } = await run(`
+    logger.info("audit");
+    logger.flush();
+    logger.info("pending");
+    Deno.kill(Deno.pid, "SIGKILL");
+  `);
+  assert.deepEqual(lines, ["audit"]);
+});

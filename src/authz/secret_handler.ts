@@ -448,8 +448,8 @@ async function answerInTime(
 }
 
 /**
- * Writes the request's one audit line: info on success, warn on 4xx, error on 5xx. Only our own
- * message is logged: causes may quote a secret's text (e.g. a JSON parse error).
+ * Writes the request's one audit line: info on success, warn on 4xx, error on 5xx, at once (before
+ * the answer leaves, whatever the sink batches). Only our own message is logged: causes may quote a secret's text (e.g. a JSON parse error).
  */
 function writeAudit(logger: Logger, outcome: SecretOutcome, status: number, message: string) {
   const { audit } = outcome;
@@ -475,6 +475,8 @@ function writeAudit(logger: Logger, outcome: SecretOutcome, status: number, mess
   if (status < 400) logger.info(line, fields);
   else if (status < 500) logger.warn(line, fields);
   else logger.error(line, fields);
+  // Out before the answer (the webhook's log sink batches): no served secret without its audit.
+  logger.flush();
 }
 
 /**

@@ -52,7 +52,7 @@ const MAX_PENDING_CHARS = 64 * 1024;
  * A stderr log sink for the webhook: the lines of one event-loop turn go out in one write (a
  * timer of 0 ms) instead of one synchronous write each, which under load was ~8 % of `/mutate`'s
  * CPU. A warning or an error is written at once, with every line before it, and so is a batch
- * past 64 KiB; what is pending is written when the process exits (`Deno.exit`, `process.exit`
+ * past 64 KiB or whatever `Logger.flush()` asks for; what is pending is written when the process exits (`Deno.exit`, `process.exit`
  * or the end of the event loop). A process killed with SIGKILL loses at most the info and debug
  * lines of its last turn. One per process (stderr is one stream): every call returns the same.
  */
@@ -76,7 +76,7 @@ function createBatchedSink(): BatchedSink {
     chars = 0;
     console.error(text);
   };
-  const sink = (line: string, level: LogLevel) => {
+  const sink: LogSink = (line: string, level: LogLevel) => {
     pending.push(line);
     chars += line.length;
     if (level === "warn" || level === "error" || chars >= MAX_PENDING_CHARS) flush();
@@ -87,6 +87,7 @@ function createBatchedSink(): BatchedSink {
   };
   if (denoGlobal()) events.addEventListener("unload", flush);
   else process.once("exit", flush);
+  sink.flush = flush;
   return { sink, flush };
 }
 
