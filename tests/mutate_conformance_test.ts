@@ -480,8 +480,8 @@ test("a golden patch: exact operations, with the annotation key escaped as ~1", 
       path: "/spec/containers/0/env/8",
       value: { name: ENV.TOKEN_FILE, value: "/var/run/secrets/piggysec.com/serviceaccount/token" },
     },
-    { op: "remove", path: "/spec/containers/0/command/1" },
-    { op: "replace", path: "/spec/containers/0/command/0", value: "/piggy/piggy-env" },
+    // A changed list of strings is replaced whole (fast-json-patch's compare gives 2 operations).
+    { op: "replace", path: "/spec/containers/0/command", value: ["/piggy/piggy-env"] },
     {
       op: "add",
       path: "/spec/containers/0/volumeMounts",

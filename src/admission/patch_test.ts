@@ -81,16 +81,24 @@ function edited(value: unknown, next: () => number, depth: number): unknown {
   return copy;
 }
 
+/** Raw and mutated documents of case `seed`: random JSON, the mutated one sharing subtrees. */
+function randomCase(
+  seed: number,
+): { raw: Record<string, unknown>; mutated: Record<string, unknown> } {
+  const next = random(seed);
+  const raw = { metadata: randomJson(next, 4), spec: randomJson(next, 4) };
+  // Documents stay objects at the top, as pods do; anything goes below.
+  const mutated: Record<string, unknown> = { metadata: edited(raw.metadata, next, 4) };
+  if (next() < 0.8) mutated.spec = edited(raw.spec, next, 4);
+  return { raw, mutated };
+}
+
 test("createPatch() returns what fast-json-patch's compare returns (the oracle), 2000 cases", () => {
   for (let seed = 1; seed <= 2000; seed++) {
-    const next = random(seed);
-    const raw = { metadata: randomJson(next, 4), spec: randomJson(next, 4) };
-    // Documents stay objects at the top, as pods do; anything goes below.
-    const mutated: Record<string, unknown> = { metadata: edited(raw.metadata, next, 4) };
-    if (next() < 0.8) mutated.spec = edited(raw.spec, next, 4);
+    const { raw, mutated } = randomCase(seed);
     const snapshot = JSON.stringify(raw);
     const expected = jsonPatch.compare(raw, mutated);
-    const actual = createPatch(raw, mutated);
+    const actual = createPatch(raw, mutated, { scalarArrays: "items" });
     assert.equal(JSON.stringify(raw), snapshot, `seed ${seed}: raw unchanged`);
     assert.deepEqual(JSON.parse(JSON.stringify(actual)), expected, `seed ${seed}`);
     assert.deepEqual(
@@ -99,4 +107,37 @@ test("createPatch() returns what fast-json-patch's compare returns (the oracle),
       `seed ${seed}: the patch gives the mutated document`,
     );
   }
+});
+
+test("createPatch() replaces a changed array of scalars whole, 2000 cases against the oracle", () => {
+  let fewer = 0;
+  for (let seed = 1; seed <= 2000; seed++) {
+    const { raw, mutated } = randomCase(seed);
+    const snapshot = JSON.stringify(raw);
+    const expected = jsonPatch.compare(raw, mutated);
+    const actual = JSON.parse(JSON.stringify(createPatch(raw, mutated)));
+    assert.equal(JSON.stringify(raw), snapshot, `seed ${seed}: raw unchanged`);
+    assert.deepEqual(
+      applyJsonPatch(raw, actual),
+      applyJsonPatch(raw, expected),
+      `seed ${seed}: the same document as the oracle's patch`,
+    );
+    assert.ok(actual.length <= expected.length, `seed ${seed}: never more operations`);
+    if (actual.length < expected.length) fewer++;
+  }
+  assert.ok(fewer > 30, `the whole replacement happens (${fewer} cases with fewer operations)`);
+});
+
+test("createPatch() rewrites a wrapped command and args in two operations", () => {
+  const raw = { spec: { containers: [{ name: "a", command: ["/app", "-v"], args: ["x"] }] } };
+  const mutated = {
+    spec: {
+      containers: [{ name: "a", command: ["/piggy/piggy-env"], args: ["--", "/app", "-v", "x"] }],
+    },
+  };
+  assert.deepEqual(createPatch(raw, mutated), [
+    { op: "replace", path: "/spec/containers/0/args", value: ["--", "/app", "-v", "x"] },
+    { op: "replace", path: "/spec/containers/0/command", value: ["/piggy/piggy-env"] },
+  ]);
+  assert.deepEqual(createPatch(raw, structuredClone(raw)), []);
 });
