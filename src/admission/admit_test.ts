@@ -46,6 +46,8 @@ async function admitFrozen(pod: Pod, env: Record<string, string>) {
     newUid: sequentialUids(),
     sealKeys: [TEST_SEAL_KEY],
     tokenAudience: "piggysec.com",
+    accessGuard: options.accessGuard,
+    allowedAddresses: options.allowedAddresses,
   });
   assert.deepEqual(request.object, pod, "the request object is unchanged");
   return review;
