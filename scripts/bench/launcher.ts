@@ -27,6 +27,7 @@ import { buildLauncherTree } from "../launcher_tree.ts";
 import { LAUNCHER_FLAGS } from "../../cli/permissions.ts";
 import { startStack } from "../../testing/stack.ts";
 import { admitPod, persistPod } from "../../testing/flow.ts";
+import { kubeletExpand } from "../../testing/kubelet_env.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "20" } } });
 const runs = Number(values.runs);
@@ -119,7 +120,10 @@ const admitted = await admitPod(webhook, pod, "bench");
 const stored = persistPod(kube, admitted.pod, "bench", "app-0");
 const proxyEnv: Record<string, string> = { ...base };
 for (const entry of stored.spec!.containers[0]!.env ?? []) {
-  if (entry.value !== undefined) proxyEnv[entry.name] = entry.value;
+  // Literal values as the kubelet gives them (`$$` becomes `$`: the command template doubles each `$`).
+  if (entry.value !== undefined) {
+    proxyEnv[entry.name] = kubeletExpand(entry.value, new Map(Object.entries(proxyEnv)));
+  }
 }
 proxyEnv.PIGGY_POD_NAME = "app-0";
 proxyEnv.PIGGY_TOKEN_FILE = join(tokenDir, "token");
