@@ -1,16 +1,18 @@
 /**
- * One `/secret` request to the webhook's proxy, over `node:https` (or `node:http` for an `http://`
- * address) so the same code runs on Deno and Node. TLS is verified unless explicitly skipped.
+ * One `/secret` request to the webhook's proxy (`src/runtime/http_post.ts`: Deno's native client on
+ * Deno, `node:https` on Node). TLS is verified unless explicitly skipped.
  *
  * @module
  */
 
-import { Buffer } from "node:buffer";
-import type { IncomingMessage } from "node:http";
-import * as http from "node:http";
-import * as https from "node:https";
 import { SECRET_PATH, TOKEN_HEADER } from "../constants.ts";
 import { SecretSourceError } from "../errors.ts";
+import {
+  AnswerTooLargeError,
+  type PostAnswer,
+  PostNetworkError,
+  postText,
+} from "../runtime/http_post.ts";
 
 /** Largest answer body read from the webhook. */
 export const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -123,34 +125,6 @@ export function decodeSecretAnswer(text: string): Record<string, string> {
   return values;
 }
 
-function readBody(response: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    response.on("data", (chunk: Uint8Array) => {
-      size += chunk.byteLength;
-      if (size > MAX_ANSWER_BYTES) {
-        // Reject first: destroying the stream also fires "aborted"/"error", which then do nothing.
-        reject(
-          new SecretSourceError(
-            `Cannot read the webhook answer: larger than ${MAX_ANSWER_BYTES} bytes`,
-            { code: "InvalidAnswer" },
-          ),
-        );
-        response.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    response.on("error", reject);
-    response.on(
-      "aborted",
-      () => reject(new Error("connection closed before the end of the answer")),
-    );
-  });
-}
-
 /**
  * The values of a 200 answer.
  *
@@ -172,69 +146,53 @@ function secretsOfAnswer(status: number, text: string): Record<string, string> {
  * @throws {SecretSourceError} on a non-200 answer, a bad body, a network error or the timeout;
  *   `retryable` tells whether another attempt may succeed
  */
-export function requestSecrets(request: ProxyRequest): Promise<Record<string, string>> {
+export async function requestSecrets(request: ProxyRequest): Promise<Record<string, string>> {
   const url = secretUrl(request.address);
-  const payload = JSON.stringify(request.body);
-  const headers = {
-    "Content-Type": "application/json",
-    "Content-Length": String(Buffer.byteLength(payload)),
-    [TOKEN_HEADER]: request.token,
-  };
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const finish = (error: unknown, values?: Record<string, string>) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (values) resolve(values);
-      else reject(error);
-    };
-    const onResponse = (response: IncomingMessage) => {
-      const status = response.statusCode ?? 0;
-      readBody(response).then((text) => {
-        try {
-          finish(undefined, secretsOfAnswer(status, text));
-        } catch (error) {
-          finish(error);
-        }
-      }, (error) => {
-        finish(
-          error instanceof SecretSourceError
-            ? error
-            : new SecretSourceError("Cannot read the webhook answer", {
-              cause: error,
-              retryable: true,
-            }),
-        );
-      });
-    };
-    const options: https.RequestOptions = { method: "POST", headers, agent: false };
-    const req = url.protocol === "https:"
-      ? https.request(url, {
-        ...options,
-        rejectUnauthorized: !request.skipVerifyTls,
-        ...(request.ca ? { ca: request.ca } : {}),
-      }, onResponse)
-      : http.request(url, options, onResponse);
-    const timer = setTimeout(() => {
-      const error = new SecretSourceError(
+  const controller = new AbortController();
+  const timer = setTimeout(() => {
+    controller.abort(
+      new SecretSourceError(
         `Cannot reach the webhook: no answer within ${request.timeoutMs}ms`,
         { code: "Timeout", retryable: true },
-      );
-      finish(error);
-      req.destroy(error);
-    }, request.timeoutMs);
-    req.on("error", (error: Error & { code?: string }) => {
-      // The cause carries the details; describeError() appends them when logging.
-      const code = error.code && !error.message.includes(error.code) ? `: ${error.code}` : "";
-      finish(
-        new SecretSourceError(`Cannot reach the webhook${code}`, {
-          cause: error,
-          code: error.code ?? "NetworkError",
-          retryable: true,
-        }),
-      );
+      ),
+    );
+  }, request.timeoutMs);
+  let answer: PostAnswer;
+  try {
+    answer = await postText({
+      url,
+      headers: { "Content-Type": "application/json", [TOKEN_HEADER]: request.token },
+      body: JSON.stringify(request.body),
+      ca: request.ca,
+      skipVerifyTls: request.skipVerifyTls,
+      maxBytes: MAX_ANSWER_BYTES,
+      signal: controller.signal,
     });
-    req.end(payload);
-  });
+  } catch (error) {
+    throw describePostError(error);
+  } finally {
+    clearTimeout(timer);
+  }
+  return secretsOfAnswer(answer.status, answer.text);
+}
+
+/** The {@link SecretSourceError} for a failed POST (the cause carries the details). */
+function describePostError(error: unknown): unknown {
+  if (error instanceof SecretSourceError) return error;
+  if (error instanceof AnswerTooLargeError) {
+    return new SecretSourceError(
+      `Cannot read the webhook answer: larger than ${MAX_ANSWER_BYTES} bytes`,
+      { code: "InvalidAnswer" },
+    );
+  }
+  if (error instanceof PostNetworkError) {
+    // describeError() appends the cause's message when logging.
+    const code = error.code && !error.message.includes(error.code) ? `: ${error.code}` : "";
+    return new SecretSourceError(`Cannot reach the webhook${code}`, {
+      cause: error,
+      code: error.code ?? "NetworkError",
+      retryable: true,
+    });
+  }
+  return new SecretSourceError("Cannot read the webhook answer", { cause: error, retryable: true });
 }

@@ -13,7 +13,6 @@ import type { SecretSource } from "../secrets/source.ts";
 import { parseLauncherArgs, type RunFlags, USAGE } from "./args.ts";
 import { VERSION } from "../version.ts";
 import { type FetchOnce, prepareProxyFetch, prepareStandaloneFetch } from "./fetch.ts";
-import { defaultInstallSource, installLauncher } from "./install.ts";
 import { type LauncherOptions, resolveLauncherOptions } from "./options.ts";
 import type { ProxyRequest } from "./proxy.ts";
 import { buildChildEnvironment, type EnvEntries } from "./resolve.ts";
@@ -196,6 +195,8 @@ export async function runPiggyEnv(argv: readonly string[], deps: PiggyEnvDeps): 
     case "install": {
       const logger = startupLogger(get, deps);
       try {
+        // Loaded here: a run never installs, and install.ts loads node:fs and node:crypto.
+        const { defaultInstallSource, installLauncher } = await import("./install.ts");
         const target = await (deps.install ?? installLauncher)(
           parsed.from ?? defaultInstallSource(deps.execPath),
           parsed.destination,

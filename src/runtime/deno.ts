@@ -28,6 +28,7 @@ export interface DenoGlobal {
   execPath(): string;
   exit(code?: number): never;
   env: { toObject(): Record<string, string> };
+  readTextFile?: (path: string) => Promise<string>;
   dlopen?: (
     path: string,
     symbols: Record<string, NativeSignature | NativeStatic>,

@@ -9,7 +9,6 @@
 import type { Logger } from "../log.ts";
 import { type DenoGlobal, denoGlobal } from "./deno.ts";
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, lookPath, nodeAccessCheck } from "./look_path.ts";
-import { forwardSignals, signalNumber } from "./signals.ts";
 
 /** Shared-object names tried for libc (glibc first). */
 export const LIBC_NAMES = ["libc.so.6", "libc.so"] as const;
@@ -145,9 +144,10 @@ export async function spawnCommand(
   env: ReadonlyArray<readonly [string, string]>,
   logger: Logger,
 ): Promise<number> {
-  // Loaded here, not at the top: on Deno the launcher execs and never needs it, and loading
-  // node:child_process is a measurable part of the launcher's start.
+  // Loaded here, not at the top: on Deno the launcher execs and never needs them, and loading
+  // node:child_process and node:os is a measurable part of the launcher's start.
   const { spawn } = await import("node:child_process");
+  const { forwardSignals, signalNumber } = await import("./signals.ts");
   return await new Promise((resolve) => {
     let child;
     try {

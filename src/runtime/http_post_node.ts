@@ -1,0 +1,84 @@
+/**
+ * `postText` over `node:https` (`node:http` for `http://`): the Node path, and the Deno path
+ * when TLS verification is off. Loaded by `src/runtime/http_post.ts` only when needed.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import type { IncomingMessage } from "node:http";
+import * as http from "node:http";
+import * as https from "node:https";
+import {
+  AnswerBodyError,
+  AnswerTooLargeError,
+  type PostAnswer,
+  PostNetworkError,
+  type PostRequest,
+} from "./http_post.ts";
+
+function readBody(response: IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    response.on("data", (chunk: Uint8Array) => {
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        // Reject first: destroying the stream also fires "aborted"/"error", which then do nothing.
+        reject(new AnswerTooLargeError(maxBytes));
+        response.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    response.on("error", (error) => reject(new AnswerBodyError(error)));
+    response.on("aborted", () => reject(new AnswerBodyError(undefined)));
+  });
+}
+
+/** POSTs `request.body` over `node:https` or `node:http` (see `postText`). */
+export function postWithNodeHttp(request: PostRequest): Promise<PostAnswer> {
+  const { url, signal } = request;
+  const headers = {
+    ...request.headers,
+    "Content-Length": String(Buffer.byteLength(request.body)),
+  };
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    let settled = false;
+    const finish = (error: unknown, answer?: PostAnswer) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener("abort", onAbort);
+      if (answer) resolve(answer);
+      else reject(error);
+    };
+    const onResponse = (response: IncomingMessage) => {
+      readBody(response, request.maxBytes).then(
+        (text) => finish(undefined, { status: response.statusCode ?? 0, text }),
+        (error) => finish(error),
+      );
+    };
+    const options: https.RequestOptions = { method: "POST", headers, agent: false };
+    const req = url.protocol === "https:"
+      ? https.request(url, {
+        ...options,
+        rejectUnauthorized: !request.skipVerifyTls,
+        ...(request.ca ? { ca: request.ca } : {}),
+      }, onResponse)
+      : http.request(url, options, onResponse);
+    const onAbort = () => {
+      finish(signal.reason);
+      req.destroy(signal.reason instanceof Error ? signal.reason : undefined);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    req.on("error", (error: Error & { code?: string }) => {
+      finish(new PostNetworkError(error.message, error.code, error));
+    });
+    req.end(request.body);
+  });
+}
