@@ -8,6 +8,7 @@
 import jsonpatch from "fast-json-patch";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import { PIGGY_UID_ANNOTATION } from "../src/constants.ts";
+import { commandSignature } from "../src/pod/signature.ts";
 import type { KubeApiStandIn } from "./kube_api.ts";
 import type { WebhookProcess } from "./webhook_process.ts";
 import { reviewOf } from "./review.ts";
@@ -78,6 +79,36 @@ export function launcherIdentity(container: Container): { uid: string; command: 
   const uid = container.env?.find((entry) => entry.name === "PIGGY_UID")?.value ?? "";
   const args = container.args ?? [];
   return { uid, command: args[0] === "--" ? args.slice(1) : args };
+}
+
+/** What the launcher of a persisted pod's container sends to `/secret`. */
+export interface LauncherRequest {
+  name: string;
+  uid: string;
+  signature: string;
+  /** A token bound to the pod, for its namespace and service account. */
+  token: string;
+  /** The JSON body, as piggy-env writes it. */
+  body: string;
+}
+
+/** The `/secret` request of the launcher in `stored`'s container `index`, with a bound token. */
+export function launcherRequest(kube: KubeApiStandIn, stored: Pod, index = 0): LauncherRequest {
+  const name = stored.metadata?.name ?? "";
+  const { uid, command } = launcherIdentity(stored.spec!.containers[index]!);
+  const signature = commandSignature(command);
+  const token = kube.issueToken({
+    namespace: stored.metadata?.namespace ?? "",
+    serviceAccount: stored.spec?.serviceAccountName ?? "default",
+    podName: name,
+  });
+  return {
+    name,
+    uid,
+    signature,
+    token,
+    body: JSON.stringify({ resources: "pods", name, uid, signature }),
+  };
 }
 
 /** Parses the pod's `piggysec.com/piggy-uid` annotation. */

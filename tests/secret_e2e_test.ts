@@ -12,7 +12,7 @@ import type { KubeApiStandIn } from "../testing/kube_api.ts";
 import { type AwsStandIn, STAND_IN_ACCOUNT } from "../testing/aws.ts";
 import type { WebhookProcess } from "../testing/webhook_process.ts";
 import { type Stack, startStack } from "../testing/stack.ts";
-import { admitPod, launcherIdentity, persistPod } from "../testing/flow.ts";
+import { admitPod, launcherRequest, persistPod } from "../testing/flow.ts";
 
 const CANARY = `PIGGY-CANARY-${crypto.randomUUID()}`;
 const NAMESPACE = "team-a";
@@ -58,10 +58,7 @@ async function launchablePod(
   const admitted = await admitPod(webhook, appPod(annotations, refs), NAMESPACE);
   assert.equal(admitted.review.response.allowed, true, JSON.stringify(admitted.review.response));
   const stored = persistPod(kube, admitted.pod, NAMESPACE, name);
-  const container = stored.spec!.containers[0]!;
-  const { uid, command } = launcherIdentity(container);
-  const token = kube.issueToken({ namespace: NAMESPACE, serviceAccount: "web", podName: name });
-  return { name, uid, signature: await commandSignature(command), token, pod: stored };
+  return { ...launcherRequest(kube, stored), pod: stored };
 }
 
 async function requestSecret(

@@ -7,49 +7,34 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { commandSignature } from "../src/pod/signature.ts";
-import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
-import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
-import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
-import { admitPod, launcherIdentity, persistPod } from "../testing/flow.ts";
+import { type Stack, startStack } from "../testing/stack.ts";
+import { admitPod, launcherRequest, persistPod } from "../testing/flow.ts";
 
 const NAMESPACE = "team-a";
 const PODS = 300;
 
-let kube: KubeApiStandIn;
-let aws: AwsStandIn;
-let webhook: WebhookProcess;
+let stack: Stack;
 
 before(async () => {
-  kube = await startKubeApi();
-  aws = await startAwsStandIn();
-  aws.putSecret("team-a/web", {
+  stack = await startStack({ allowOwnAddress: true });
+  stack.aws.putSecret("team-a/web", {
     string: JSON.stringify({ DB_PASSWORD: "herd-value", PIGGY_ALLOWED_SA: "team-a:web" }),
-  });
-  webhook = await startWebhook({
-    env: {
-      KUBECONFIG: kube.kubeconfigPath,
-      PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
-      PIGGY_ALLOWED_ADDRESSES: "https://piggy-webhooks.piggy.svc.cluster.local",
-      ...aws.env({ credentials: "static", region: "us-east-1" }),
-    },
   });
 });
 
 after(async () => {
-  await webhook?.stop();
-  await aws?.close();
-  await kube?.close();
+  await stack?.stop();
 });
 
 test("/secret: 300 pods asking for one secret at once make at most 2 AWS calls, no errors", async () => {
+  const { kube, aws, webhook } = stack;
   const admitted = await admitPod(webhook, {
     apiVersion: "v1",
     kind: "Pod",
     metadata: {
       generateName: "web-",
       annotations: {
-        "piggysec.com/piggy-address": "https://piggy-webhooks.piggy.svc.cluster.local",
+        "piggysec.com/piggy-address": webhook.url,
         "piggysec.com/aws-secret-name": "team-a/web",
       },
     },
@@ -64,19 +49,10 @@ test("/secret: 300 pods asking for one secret at once make at most 2 AWS calls, 
     },
   }, NAMESPACE);
   assert.equal(admitted.review.response.allowed, true);
-  const requests = await Promise.all(Array.from({ length: PODS }, async (_, index) => {
-    const name = `web-${index}`;
-    const stored = persistPod(kube, admitted.pod, NAMESPACE, name);
-    const { uid, command } = launcherIdentity(stored.spec!.containers[0]!);
-    const token = kube.issueToken({ namespace: NAMESPACE, serviceAccount: "web", podName: name });
-    const body = JSON.stringify({
-      resources: "pods",
-      name,
-      uid,
-      signature: await commandSignature(command),
-    });
-    return { token, body };
-  }));
+  const requests = Array.from(
+    { length: PODS },
+    (_, index) => launcherRequest(kube, persistPod(kube, admitted.pod, NAMESPACE, `web-${index}`)),
+  );
   const awsBefore = aws.count("GetSecretValue");
   const reviewsBefore = kube.counts.tokenreviews;
   // The first read takes a while, as a real one under load would: the herd piles up behind it.

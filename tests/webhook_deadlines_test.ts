@@ -9,49 +9,40 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "../src/launcher/options.ts";
-import { commandSignature } from "../src/pod/signature.ts";
-import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
-import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
-import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
-import { admitPod, launcherIdentity, persistPod } from "../testing/flow.ts";
+import type { KubeApiStandIn } from "../testing/kube_api.ts";
+import type { AwsStandIn } from "../testing/aws.ts";
+import type { WebhookProcess } from "../testing/webhook_process.ts";
+import { type Stack, startStack } from "../testing/stack.ts";
+import { admitPod, type LauncherRequest, launcherRequest, persistPod } from "../testing/flow.ts";
 
 const NAMESPACE = "team-a";
 
+let stack: Stack;
 let kube: KubeApiStandIn;
 let aws: AwsStandIn;
 let webhook: WebhookProcess;
 
 before(async () => {
-  kube = await startKubeApi();
-  aws = await startAwsStandIn();
+  stack = await startStack({ allowOwnAddress: true });
+  ({ kube, aws, webhook } = stack);
   aws.putSecret("team-a/web", {
     string: JSON.stringify({ DB_PASSWORD: "pw", PIGGY_ALLOWED_SA: "team-a:web" }),
-  });
-  webhook = await startWebhook({
-    env: {
-      KUBECONFIG: kube.kubeconfigPath,
-      PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
-      PIGGY_ALLOWED_ADDRESSES: "https://piggy-webhooks.piggy.svc.cluster.local",
-      ...aws.env({ credentials: "static", region: "us-east-1" }),
-    },
   });
 });
 
 after(async () => {
-  await webhook?.stop();
-  await aws?.close();
-  await kube?.close();
+  await stack?.stop();
 });
 
 /** Admits and persists a pod; what its launcher sends and a token bound to it. */
-async function launchablePod() {
+async function launchablePod(): Promise<LauncherRequest> {
   const pod: Pod = {
     apiVersion: "v1",
     kind: "Pod",
     metadata: {
       generateName: "web-",
       annotations: {
-        "piggysec.com/piggy-address": "https://piggy-webhooks.piggy.svc.cluster.local",
+        "piggysec.com/piggy-address": webhook.url,
         "piggysec.com/aws-secret-name": "team-a/web",
       },
     },
@@ -67,23 +58,14 @@ async function launchablePod() {
   };
   const admitted = await admitPod(webhook, pod, NAMESPACE);
   assert.equal(admitted.review.response.allowed, true, JSON.stringify(admitted.review.response));
-  const name = `web-${crypto.randomUUID().slice(0, 8)}`;
-  const stored = persistPod(kube, admitted.pod, NAMESPACE, name);
-  const { uid, command } = launcherIdentity(stored.spec!.containers[0]!);
-  const token = kube.issueToken({ namespace: NAMESPACE, serviceAccount: "web", podName: name });
-  return {
-    body: JSON.stringify({
-      resources: "pods",
-      name,
-      uid,
-      signature: await commandSignature(command),
-    }),
-    token,
-  };
+  return launcherRequest(
+    kube,
+    persistPod(kube, admitted.pod, NAMESPACE, `web-${crypto.randomUUID().slice(0, 8)}`),
+  );
 }
 
 /** POSTs `/secret` as the launcher does; the answer and how long it took. */
-async function requestSecret(pod: { body: string; token: string }) {
+async function requestSecret(pod: LauncherRequest) {
   const started = performance.now();
   const response = await webhook.fetch("/secret", {
     method: "POST",
