@@ -23,7 +23,7 @@ import { createKubeClient } from "../src/k8s/http_client.ts";
 import { parseKubeConfig } from "../src/k8s/kubeconfig.ts";
 import { Logger } from "../src/log.ts";
 import { commandSignature } from "../src/pod/signature.ts";
-import { DEFAULT_TOKEN_AUDIENCE } from "../src/constants.ts";
+import { DEFAULT_TOKEN_AUDIENCE, ENV } from "../src/constants.ts";
 import { RegistryClient } from "../src/registry/client.ts";
 import { AwsEcrCredentialSource } from "../src/registry/ecr.ts";
 import { type AwsStandIn, startAwsStandIn, STATIC_CREDENTIALS, withEnv } from "../testing/aws.ts";
@@ -35,7 +35,13 @@ import {
   uidAnnotation,
 } from "../testing/flow.ts";
 import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
-import { parseReport, REPORT_APP, runLauncher } from "../testing/launcher_process.ts";
+import { kubeletArgv, kubeletEnv } from "../testing/kubelet_env.ts";
+import {
+  type LauncherResult,
+  parseReport,
+  REPORT_APP,
+  runLauncher,
+} from "../testing/launcher_process.ts";
 import { createTestCa, type TestCa } from "../testing/pki.ts";
 import { startRegistry, type TestRegistry } from "../testing/registry.ts";
 import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
@@ -99,6 +105,11 @@ before(async () => {
     registry.push("shop/entry-only", "v1", { entrypoint: ["/bin/server"] }),
     registry.push("shop/empty", "v1", {}),
     registry.push("shop/busy", "v1", { entrypoint: ["/bin/busy"] }),
+    // `$` in image text: the kubelet must run it as written, never expand it.
+    registry.push("shop/dollar", "v1", {
+      entrypoint: [REPORT_APP, "--cost=$1"],
+      cmd: ["--price", "$5", "$(HOME)", "$$x"],
+    }),
     registry.push("shop/multi", "v1", {
       index: [
         { architecture: "amd64", entrypoint: ["/bin/amd"] },
@@ -210,6 +221,77 @@ test("the looked-up image's wrapped command runs through piggy-env with its secr
   const report = parseReport(result.stdout);
   assert.deepEqual(report.args, ["--from-image", "yes"]);
   assert.equal(new Map(report.env).get("DB_PASSWORD"), CANARY);
+});
+
+/**
+ * Persists the admitted pod under a fresh name and starts its container as the kubelet would
+ * (env and argv expanded, the projected token at a local path): the real launcher then calls the
+ * webhook's /secret.
+ */
+async function startAdmitted(admitted: Pod): Promise<LauncherResult> {
+  const name = `checkout-${crypto.randomUUID().slice(0, 8)}`;
+  const stored = persistPod(kube, admitted, NAMESPACE, name);
+  const container = stored.spec!.containers[0]!;
+  const env = kubeletEnv(container, stored, new Map());
+  const tokenFile = join(tokenDir, name);
+  writeFileSync(
+    tokenFile,
+    kube.issueToken({
+      namespace: NAMESPACE,
+      serviceAccount: "checkout",
+      podName: name,
+      audiences: [DEFAULT_TOKEN_AUDIENCE],
+    }),
+  );
+  env.set(ENV.TOKEN_FILE, tokenFile);
+  const argv = kubeletArgv(container, env);
+  assert.equal(argv[0], "/piggy/piggy-env");
+  return await runLauncher({ args: argv.slice(1), env: Object.fromEntries(env) });
+}
+
+test("an image command with $ passes /secret with the real launcher, admitted once or twice", async () => {
+  const image = `${registry.host}/shop/dollar:v1`;
+  const first = await admitPod(webhook, pod({ image }, { pullSecrets: ["pod-pull"] }), NAMESPACE);
+  // Each `$` of image text is doubled, so the kubelet's expansion gives it back unchanged.
+  assert.deepEqual(wrapped(first).args, [
+    "--",
+    REPORT_APP,
+    "--cost=$$1",
+    "--price",
+    "$$5",
+    "$$(HOME)",
+    "$$$$x",
+  ]);
+  // Re-admission of the mutated spec (a copy of a running pod, a reinvocation): the wrapped
+  // container's signature is recomputed from its escaped args, and nothing changes.
+  const again = await admitPod(webhook, first.pod, NAMESPACE);
+  assert.equal(again.review.response.allowed, true, JSON.stringify(again.review.response));
+  assert.deepEqual(again.pod, first.pod);
+  // The container's own args with $(VAR) of a literal value, after the image's Entrypoint.
+  const withArgs = await admitPod(
+    webhook,
+    pod({
+      image,
+      args: ["--port=$(PORT)"],
+      env: [
+        { name: "PORT", value: "8080" },
+        { name: "DB_PASSWORD", value: "piggy:DB_PASSWORD" },
+      ],
+    }, { pullSecrets: ["pod-pull"] }),
+    NAMESPACE,
+  );
+  const cases: Array<[string, Pod, string[]]> = [
+    ["first admission", first.pod, ["--cost=$1", "--price", "$5", "$(HOME)", "$$x"]],
+    ["re-admission", again.pod, ["--cost=$1", "--price", "$5", "$(HOME)", "$$x"]],
+    ["args with $(PORT)", withArgs.pod, ["--cost=$1", "--port=8080"]],
+  ];
+  for (const [label, admitted, args] of cases) {
+    const result = await startAdmitted(admitted);
+    assert.equal(result.code, 0, `${label}: ${result.stderr}`);
+    const report = parseReport(result.stdout);
+    assert.deepEqual(report.args, args, label);
+    assert.equal(new Map(report.env).get("DB_PASSWORD"), CANARY, label);
+  }
 });
 
 test("Kubernetes' rules: args replace Cmd, Entrypoint-only and Cmd-only images", async () => {

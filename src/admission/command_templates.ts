@@ -59,8 +59,8 @@ export function withCommandTemplates(
     if (!container || !sendsSignature(container)) continue;
     const env = (container.env ?? []).filter((entry) => entry?.name !== ENV.COMMAND_TEMPLATE);
     const command = signedCommand(container);
-    // Only where the launcher's proof ends in the recorded signature: a command taken from the
-    // image is recorded as the kubelet runs it (its `$` escaped in the spec), needing no template.
+    // Only where the launcher's proof ends in the recorded signature (admission signs the command
+    // as the spec holds it, image text with its `$` escaped; Go Piggy's pods may differ).
     const uid = container.env?.find((entry) => entry?.name === ENV.UID)?.value ?? "";
     if (!hasKubeletSyntax(command) || signatures.get(uid) !== commandSignature(command)) {
       if (env.length !== (container.env ?? []).length) envs.set(container, env);

@@ -88,7 +88,7 @@ test("withCommandTemplates() drops a template the pod spec brought, and skips st
 });
 
 test("withCommandTemplates() sets no template where the recorded signature is of another form", () => {
-  // An image's Entrypoint is recorded as the kubelet runs it, and written escaped in the spec.
+  // E.g. an image's Entrypoint signed as the kubelet runs it (unescaped), not as the spec holds it.
   const pod = signed({ containers: [wrapped(["sh", "-c", "exec $$APP"])] });
   pod.metadata!.annotations![PIGGY_UID_ANNOTATION] = JSON.stringify({
     u1: commandSignature(["sh", "-c", "exec $APP"]),

@@ -123,10 +123,11 @@ export function isTriggered(config: PiggyConfig): boolean {
 interface Target {
   container: Container;
   init: boolean;
-  /** Original vector to sign, without launcher and `--`. */
+  /**
+   * What goes after `--` in the spec, and what is signed: the container's command and args as
+   * written, with `$` of image-provided parts escaped.
+   */
   entry: string[];
-  /** What goes after `--` in the spec: `entry` with `$` of image-provided parts escaped. */
-  specEntry: string[];
   /** The image's Entrypoint/Cmd, for a container without `command`. */
   image?: ImageEntry;
   signature: string;
@@ -296,36 +297,30 @@ function escapeKubelet(text: string): string {
 }
 
 /**
- * What the kubelet would run, and its spec form: the container's own `command` + `args`, or for a
- * container without `command` the image's Entrypoint followed by the container's `args` when set,
- * else the image's Cmd (Kubernetes' rules). Image-provided parts are escaped in the spec form, as
- * the kubelet never expanded `$(VAR)` in them.
+ * The command after `--` in the wrapped spec, which is also what admission signs: the container's
+ * own `command` + `args`, or for a container without `command` the image's Entrypoint followed by
+ * the container's `args` when set, else the image's Cmd (Kubernetes' rules). Image-provided parts
+ * are escaped (`$` → `$$`), as the kubelet never expands `$(VAR)` in them; the launcher proves its
+ * argv is this command expanded (`command_templates.ts`). Signing the spec form, not the argv the
+ * kubelet will run, makes a second admission of the wrapped pod, which only sees the spec form,
+ * compute the same signature.
  */
-function originalEntry(
-  container: Container,
-  image: ImageEntry | undefined,
-): { entry: string[]; specEntry: string[] } {
+function originalEntry(container: Container, image: ImageEntry | undefined): string[] {
   const args = container.args ?? [];
   if (!isWrapped(container)) {
     if (!(container.command?.length) && image) {
-      const tail = args.length > 0 ? args : [...image.cmd];
-      return {
-        entry: [...image.entrypoint, ...tail],
-        specEntry: [
-          ...image.entrypoint.map(escapeKubelet),
-          ...(args.length > 0 ? args : image.cmd.map(escapeKubelet)),
-        ],
-      };
+      return [
+        ...image.entrypoint.map(escapeKubelet),
+        ...(args.length > 0 ? args : image.cmd.map(escapeKubelet)),
+      ];
     }
-    const entry = [...(container.command ?? []), ...args];
-    return { entry, specEntry: entry };
+    return [...(container.command ?? []), ...args];
   }
   // What the launcher signs: its argv after the first `--` (launcher flags may come before it).
   // Without a `--`, Go Piggy signed the args as they are.
   const argv = [...(container.command ?? []).slice(1), ...args];
   const separator = argv.indexOf(COMMAND_SEPARATOR);
-  const entry = separator === -1 ? [...args] : argv.slice(separator + 1);
-  return { entry, specEntry: entry };
+  return separator === -1 ? [...args] : argv.slice(separator + 1);
 }
 
 function configWarnings(config: PiggyConfig, options: MutationOptions): string[] {
@@ -424,7 +419,6 @@ function selectTargets(initContainers: Container[], containers: Container[], fac
         container: own,
         init,
         entry: [],
-        specEntry: [],
         signature: "",
         ...(image ? { image } : {}),
       });
@@ -483,14 +477,12 @@ function mutationProblems(
 }
 
 /**
- * Signs each target's original command as written; `$(VAR)` in it is handled by the command
- * template (`command_templates.ts`).
+ * Signs each target's command as the wrapped spec holds it; `$(VAR)` and `$$` in it are handled by
+ * the command template (`command_templates.ts`).
  */
 function signTargets(targets: Target[]): void {
   for (const target of targets) {
-    const { entry, specEntry } = originalEntry(target.container, target.image);
-    target.entry = entry;
-    target.specEntry = specEntry;
+    target.entry = originalEntry(target.container, target.image);
     target.signature = commandSignature(target.entry);
   }
 }
@@ -551,7 +543,7 @@ function wrapTargets(
     container.volumeMounts = mounts;
     if (!isWrapped(container)) {
       container.command = [LAUNCHER_PATH];
-      container.args = [COMMAND_SEPARATOR, ...target.specEntry];
+      container.args = [COMMAND_SEPARATOR, ...target.entry];
     }
     signatures[uid] = target.signature;
   }

@@ -185,7 +185,7 @@ test("mutatePod() combines a looked-up Entrypoint/Cmd with args by Kubernetes' r
   assert.equal(again.changed, false);
 });
 
-test("mutatePod() escapes $ of image text so the kubelet runs it unchanged, and signs the original", () => {
+test("mutatePod() escapes $ of image text so the kubelet runs it unchanged, and signs the spec form", () => {
   const input = podOf([{ name: "sh", ...trigger() }]);
   const image = { entrypoint: ["/bin/sh", "-c"], cmd: ["echo $(HOME) $$ $PATH"] };
   const result = mutatePod(
@@ -200,10 +200,15 @@ test("mutatePod() escapes $ of image text so the kubelet runs it unchanged, and 
     expandKubeletReferences(arg, new Map([["HOME", "/root"]]))
   );
   assert.deepEqual(expanded, ["--", "/bin/sh", "-c", "echo $(HOME) $$ $PATH"]);
+  // The launcher proves its argv is this form expanded (PIGGY_COMMAND_TEMPLATE) and sends its
+  // signature; a second admission, which sees only the spec form, computes the same.
   assert.deepEqual(Object.values(result.signatures), [
-    commandSignature(["/bin/sh", "-c", "echo $(HOME) $$ $PATH"]),
+    commandSignature(["/bin/sh", "-c", "echo $$(HOME) $$$$ $$PATH"]),
   ]);
   assert.deepEqual(result.warnings.filter((w) => w.includes("$(VAR)")), []);
+  const again = mutatePod(result.pod, configOf(), NO_FACTS, counter());
+  assert.equal(again.changed, false);
+  assert.deepEqual(again.signatures, result.signatures);
 });
 
 test("mutatePod() denies an image with neither Entrypoint nor Cmd, and skips unwrapped containers", () => {
