@@ -331,3 +331,43 @@ test("a Go Piggy values file with every optional part renders", async () => {
     /rbac.psp.enabled is ignored/,
   );
 });
+
+test("NOTES state who can read what and the legacy cutoff, and warn about the policy any", async () => {
+  const notes = await renderNotes();
+  assert.match(notes, /Secret access policy "namespace"/);
+  assert.match(notes, /Whoever can create pods in a namespace reads that namespace's secrets/);
+  assert.match(notes, /not\s+kubectl exec, kubectl debug or ephemeral containers/);
+  assert.match(
+    notes,
+    /audience "piggysec\.com" only to: https:\/\/piggy-piggy-webhooks\.piggy-system\.svc\.cluster\.local\n/,
+  );
+  assert.match(notes, /pods without a seal created before \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/);
+  assert.doesNotMatch(notes, /WARNING/);
+
+  assert.match(notes, /secrets named "<namespace>\/\.\.\." \(SSM "\/<namespace>\/\.\.\."\)/);
+  const prefixed = await renderNotes({
+    values: { env: { PIGGY_DEFAULT_SECRET_NAME_PREFIX: "k8s/" } },
+  });
+  assert.match(
+    prefixed,
+    /secrets named "k8s\/<namespace>\/\.\.\." \(SSM "\/k8s\/<namespace>\/\.\.\."\)/,
+  );
+
+  const any = await renderNotes({ values: { env: { PIGGY_SECRET_ACCESS_POLICY: "any" } } });
+  assert.match(any, /Secret access policy "any"/);
+  assert.match(any, /WARNING: env\.PIGGY_SECRET_ACCESS_POLICY is "any"/);
+
+  const strict = await renderNotes({
+    values: {
+      env: { PIGGY_ENFORCE_SERVICE_ACCOUNT: true, PIGGY_TOKEN_AUDIENCES: "piggy.prod,other" },
+      mutate: { allowedAddresses: ["https://piggy.example.com"] },
+      legacyPods: { enabled: false },
+    },
+  });
+  assert.match(strict, /Secret access policy "allowed-sa"/);
+  assert.match(
+    strict,
+    /audience "piggy\.prod" only to: https:\/\/\S+,https:\/\/piggy\.example\.com\n/,
+  );
+  assert.doesNotMatch(strict, /legacyPods\.enabled|WARNING/);
+});
