@@ -4,14 +4,20 @@
  * - floor: the same runtime with the same flags running an empty program (time to its exit);
  * - proxy: piggy-env (webhook warm) to the app's first line;
  * - standalone: piggy-env straight to the AWS stand-in, to the app's first line;
- * - direct: the app alone.
+ * - direct: the app alone;
+ * - with `--baseline DIR`: proxy and standalone again from another checkout's `cli/piggy_env.ts`
+ *   (its `gen/` bundle built there with `deno task bundle`), interleaved, for before/after figures
+ *   on a loaded machine.
  * Peak RSS is the process's ru_maxrss from /usr/bin/time (exec keeps the high-water mark, so for a
  * launcher run it is piggy-env's peak before exec). Prints the differences to the floor against the
  * targets (proxy ≤ floor + 50 ms and + 25 MB, standalone ≤ floor + 120 ms) and the size of the
  * installed launcher directory (scripts/launcher_tree.ts, from this deno binary). Runs are
  * interleaved so machine load hits every row alike.
  *
- * Run: `npx deno run -A scripts/bench/launcher.ts [--runs 20]`
+ * CPU is user + system time of the whole run (launcher and app): less sensitive to machine load
+ * than the wall-clock time to the first line.
+ *
+ * Run: `npx deno run -A scripts/bench/launcher.ts [--runs 20] [--baseline /path/to/checkout]`
  *
  * @module
  */
@@ -29,13 +35,16 @@ import { startStack } from "../../testing/stack.ts";
 import { admitPod, persistPod } from "../../testing/flow.ts";
 import { kubeletExpand } from "../../testing/kubelet_env.ts";
 
-const { values } = parseArgs({ options: { runs: { type: "string", default: "20" } } });
+const { values } = parseArgs({
+  options: { runs: { type: "string", default: "20" }, baseline: { type: "string" } },
+});
 const runs = Number(values.runs);
 const ENTRY = fileURLToPath(new URL("../../cli/piggy_env.ts", import.meta.url));
 const APP = ["/bin/sh", "-c", 'echo "ready"; sed -n "s/^VmRSS:[[:space:]]*//p" /proc/$$/status'];
 
 interface Run {
   firstLineMs: number;
+  cpuMs: number;
   maxRssKb: number;
   appRss: string;
 }
@@ -48,7 +57,7 @@ async function timed(
 ): Promise<Run> {
   const started = performance.now();
   const child = new Deno.Command("/usr/bin/time", {
-    args: ["-f", "maxrss=%M", ...argv],
+    args: ["-f", "maxrss=%M cpu=%U+%S", ...argv],
     env,
     clearEnv: true,
     stdout: "piped",
@@ -73,8 +82,15 @@ async function timed(
   return {
     firstLineMs,
     maxRssKb: Number(/maxrss=(\d+)/.exec(stderr)?.[1] ?? NaN),
+    cpuMs: cpuOf(stderr),
     appRss: out.split("\n")[1]?.trim() ?? "",
   };
+}
+
+/** User + system seconds from /usr/bin/time's `cpu=U+S`, in milliseconds. */
+function cpuOf(stderr: string): number {
+  const match = /cpu=([\d.]+)\+([\d.]+)/.exec(stderr);
+  return match ? (Number(match[1]) + Number(match[2])) * 1000 : NaN;
 }
 
 function median(values: number[]): number {
@@ -144,16 +160,36 @@ writeFileSync(emptyProgram, "");
 const floor = [Deno.execPath(), "run", ...LAUNCHER_FLAGS, emptyProgram];
 await bundleStandaloneSource();
 
+const baseline = values.baseline
+  ? [
+    Deno.execPath(),
+    "run",
+    ...LAUNCHER_FLAGS,
+    join(values.baseline, "cli/piggy_env.ts"),
+    "--",
+    ...APP,
+  ]
+  : undefined;
+
 const results: Record<string, Run[]> = { floor: [], direct: [], proxy: [], standalone: [] };
+if (baseline) Object.assign(results, { "proxy (baseline)": [], "standalone (baseline)": [] });
 // Warm Deno's module and code caches.
 await timed(launcher, proxyEnv);
 await timed(launcher, standaloneEnv);
+if (baseline) {
+  await timed(baseline, proxyEnv);
+  await timed(baseline, standaloneEnv);
+}
 await timed(floor, base, "");
 for (let i = 0; i < runs; i++) {
   results.floor!.push(await timed(floor, base, ""));
   results.direct!.push(await timed(APP, base));
   results.proxy!.push(await timed(launcher, proxyEnv));
   results.standalone!.push(await timed(launcher, standaloneEnv));
+  if (baseline) {
+    results["proxy (baseline)"]!.push(await timed(baseline, proxyEnv));
+    results["standalone (baseline)"]!.push(await timed(baseline, standaloneEnv));
+  }
 }
 const tree = join(tokenDir, "piggy-env-dir");
 buildLauncherTree(Deno.execPath(), tree);
@@ -170,21 +206,23 @@ rmSync(tokenDir, { recursive: true, force: true });
 
 const floorMs = median(results.floor!.map((r) => r.firstLineMs));
 const floorKb = median(results.floor!.map((r) => r.maxRssKb));
+const floorCpu = median(results.floor!.map((r) => r.cpuMs));
 console.log(`${runs} runs each (under \`deno run ${LAUNCHER_FLAGS.join(" ")}\`, not compiled)\n`);
 console.log(
-  "| start | median to first line ms | vs floor | median peak RSS KB | vs floor | app VmRSS |",
+  "| start | median to first line ms | vs floor | median CPU ms | vs floor | median peak RSS KB | vs floor | app VmRSS |",
 );
-console.log("| --- | --- | --- | --- | --- | --- |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const [label, list] of Object.entries(results)) {
   const ms = median(list.map((r) => r.firstLineMs));
   const kb = median(list.map((r) => r.maxRssKb));
+  const cpu = median(list.map((r) => r.cpuMs));
   const app = label === "floor" ? "-" : `${median(list.map((r) => parseInt(r.appRss, 10)))} kB`;
   console.log(
     `| ${label} | ${ms.toFixed(1)} | ${(ms / floorMs).toFixed(2)}× (${
       (ms - floorMs).toFixed(0)
-    } ms) | ${kb} | ${(kb / floorKb).toFixed(2)}× (${
-      ((kb - floorKb) / 1024).toFixed(1)
-    } MB) | ${app} |`,
+    } ms) | ${cpu.toFixed(0)} | +${(cpu - floorCpu).toFixed(0)} ms | ${kb} | ${
+      (kb / floorKb).toFixed(2)
+    }× (${((kb - floorKb) / 1024).toFixed(1)} MB) | ${app} |`,
   );
 }
 const over = (label: string) => ({
