@@ -26,11 +26,17 @@ import {
 
 interface ModuleInfo {
   specifier: string;
-  dependencies?: Array<{ specifier: string }>;
+  dependencies?: Array<{
+    specifier: string;
+    isDynamic?: boolean;
+    code?: { specifier: string };
+  }>;
 }
 
 /** `deno info --json` of `entry` with the launcher's `--no-config`. */
-function moduleGraph(entry: string): { modules: ModuleInfo[]; npmPackages: object } {
+function moduleGraph(
+  entry: string,
+): { roots: string[]; modules: ModuleInfo[]; npmPackages: object } {
   const result = spawnSync(DENO_BINARY, ["info", "--json", "--no-config", entry], {
     cwd: ROOT,
     encoding: "utf8",
@@ -52,6 +58,42 @@ test("piggy-env's module graph (proxy path) has no npm package and no AWS SDK", 
       `unexpected module ${specifier}`,
     );
     assert.doesNotMatch(specifier, /aws|standalone_source/, `${specifier} is on the proxy path`);
+  }
+});
+
+/**
+ * Node built-ins whose Deno polyfills are loaded and compiled at run time (not part of Deno's
+ * snapshot): `node:crypto` and `node:fs` alone pull in the Node stream layer. A proxy start on Deno
+ * must load none of them on its way to `execve`; Node and the rare paths import them lazily.
+ */
+const HEAVY_NODE_MODULES = [
+  "node:buffer",
+  "node:child_process",
+  "node:crypto",
+  "node:fs",
+  "node:fs/promises",
+  "node:http",
+  "node:https",
+  "node:os",
+  "node:stream",
+];
+
+test("piggy-env's statically imported graph loads no heavy node: module", () => {
+  const graph = moduleGraph(LAUNCHER_ENTRY);
+  const bySpecifier = new Map(graph.modules.map((module) => [module.specifier, module]));
+  const reached = new Set<string>();
+  const pending = [...graph.roots];
+  while (pending.length > 0) {
+    const specifier = pending.pop()!;
+    if (reached.has(specifier)) continue;
+    reached.add(specifier);
+    for (const dependency of bySpecifier.get(specifier)?.dependencies ?? []) {
+      if (!dependency.isDynamic && dependency.code) pending.push(dependency.code.specifier);
+    }
+  }
+  assert.ok([...reached].some((s) => s.endsWith("/src/launcher/proxy.ts")), "graph was walked");
+  for (const heavy of HEAVY_NODE_MODULES) {
+    assert.ok(!reached.has(heavy), `${heavy} is imported statically on the launcher's path`);
   }
 });
 

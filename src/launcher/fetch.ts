@@ -8,7 +8,7 @@
 import { ENV } from "../constants.ts";
 import { SecretSourceError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { commandSignature } from "../pod/signature.ts";
+import { signatureText } from "../pod/signature_text.ts";
 import {
   type CommandTemplate,
   matchesTemplate,
@@ -41,19 +41,32 @@ export interface FetchDeps {
  * @param template `PIGGY_COMMAND_TEMPLATE`; empty when the mutation set none
  * @throws {TypeError} the template is not usable
  */
-export function launcherSignature(
+export async function launcherSignature(
   command: readonly string[],
   template: string,
   envGet: (name: string) => string | undefined,
-): string {
-  if (template === "") return commandSignature([...command]);
+): Promise<string> {
+  if (template === "") return await webSignature(command);
   let parsed: CommandTemplate;
   try {
     parsed = parseCommandTemplate(template);
   } catch (error) {
     throw new TypeError(`Cannot use ${ENV.COMMAND_TEMPLATE}: ${(error as Error).message}`);
   }
-  return commandSignature(matchesTemplate(command, parsed, envGet) ? parsed.argv : [...command]);
+  return await webSignature(matchesTemplate(command, parsed, envGet) ? parsed.argv : command);
+}
+
+/**
+ * `commandSignature()` (src/pod/signature.ts) through WebCrypto: the same hex SHA-256 of the same
+ * text, without loading `node:crypto` (which loads Deno's Node stream layer: a measurable part of
+ * the launcher's start).
+ */
+export async function webSignature(argv: readonly string[]): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(signatureText(argv)),
+  );
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 /**
@@ -80,7 +93,7 @@ export async function prepareProxyFetch(
       throw new TypeError(`Cannot read the CA file "${options.caFile}"`, { cause: error });
     }
   }
-  const signature = launcherSignature(
+  const signature = await launcherSignature(
     command,
     options.commandTemplate,
     deps.envGet ?? (() => undefined),

@@ -6,6 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { signatureText } from "./signature_text.ts";
 
 /**
  * Lowercase hex SHA-256 of the command joined with single spaces and trimmed of Unicode whitespace
@@ -21,34 +22,5 @@ import { createHash } from "node:crypto";
  * @param argv the original command vector (without the launcher and `--`)
  */
 export function commandSignature(argv: readonly string[]): string {
-  return createHash("sha256").update(trimGoSpace(argv.join(" ")), "utf8").digest("hex");
-}
-
-// Go's unicode.IsSpace: ASCII \t \n \v \f \r and space, U+0085, U+00A0 and the Unicode White_Space
-// characters of category Z. JavaScript's \s also includes U+FEFF (a BOM), which Go keeps.
-const GO_SPACE = new Set([
-  "\t",
-  "\n",
-  "\v",
-  "\f",
-  "\r",
-  " ",
-  "\u0085",
-  "\u00a0",
-  "\u1680",
-  ..."\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a",
-  "\u2028",
-  "\u2029",
-  "\u202f",
-  "\u205f",
-  "\u3000",
-]);
-
-/** Go `strings.TrimSpace`, in linear time (pod authors control the text). */
-function trimGoSpace(text: string): string {
-  let start = 0;
-  let end = text.length;
-  while (start < end && GO_SPACE.has(text[start]!)) start++;
-  while (end > start && GO_SPACE.has(text[end - 1]!)) end--;
-  return text.slice(start, end);
+  return createHash("sha256").update(signatureText(argv), "utf8").digest("hex");
 }

@@ -29,6 +29,7 @@ export interface DenoGlobal {
   exit(code?: number): never;
   env: { toObject(): Record<string, string> };
   readTextFile?: (path: string) => Promise<string>;
+  statSync?: (path: string) => { isFile: boolean };
   dlopen?: (
     path: string,
     symbols: Record<string, NativeSignature | NativeStatic>,

@@ -8,7 +8,13 @@
 
 import type { Logger } from "../log.ts";
 import { type DenoGlobal, denoGlobal } from "./deno.ts";
-import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, lookPath, nodeAccessCheck } from "./look_path.ts";
+import {
+  type ExecutableCheck,
+  EXIT_NOT_EXECUTABLE,
+  EXIT_NOT_FOUND,
+  type FileKindCheck,
+  lookPath,
+} from "./look_path.ts";
 
 /** Shared-object names tried for libc (glibc first). */
 export const LIBC_NAMES = ["libc.so.6", "libc.so"] as const;
@@ -193,9 +199,26 @@ export async function execCommand(
   const { logger } = options;
   const deno = options.forceSpawn ? undefined : denoGlobal();
   const libc = deno ? openLibc(deno) : { unavailable: "not running on Deno" };
-  const canExecute = "canExecute" in libc ? libc.canExecute : nodeAccessCheck;
+  let canExecute: ExecutableCheck;
+  let fileKind: FileKindCheck;
+  if ("canExecute" in libc && deno?.statSync) {
+    const statSync = deno.statSync;
+    canExecute = libc.canExecute;
+    fileKind = (path) => {
+      try {
+        return statSync(path).isFile ? "file" : "other";
+      } catch {
+        return "missing";
+      }
+    };
+  } else {
+    // Node, or no FFI: node:fs, loaded only then.
+    const { nodeAccessCheck, nodeFileKind } = await import("./look_path_node.ts");
+    canExecute = "canExecute" in libc ? libc.canExecute : nodeAccessCheck;
+    fileKind = nodeFileKind;
+  }
   const file = command[0] ?? "";
-  const found = lookPath(file, options.searchPath, canExecute);
+  const found = lookPath(file, options.searchPath, canExecute, fileKind);
   if (!found.found) {
     logger.error(
       found.exitCode === EXIT_NOT_FOUND

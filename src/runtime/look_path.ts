@@ -5,7 +5,6 @@
  * @module
  */
 
-import { accessSync, constants, statSync } from "node:fs";
 import { join } from "node:path";
 
 /** glibc's search path when `PATH` is unset. */
@@ -25,24 +24,20 @@ export type LookPathResult =
 /** True when the current process may execute `path` (the `access(path, X_OK)` check). */
 export type ExecutableCheck = (path: string) => boolean;
 
-/** {@link ExecutableCheck} through `node:fs` (real `access(2)` on Node). */
-export function nodeAccessCheck(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/**
+ * What is at `path`: a regular file, something else (a directory…), or nothing (following
+ * symlinks, as `stat(2)`).
+ */
+export type FileKindCheck = (path: string) => "file" | "other" | "missing";
 
-function check(candidate: string, canExecute: ExecutableCheck): "ok" | "missing" | "denied" {
-  let isFile: boolean;
-  try {
-    isFile = statSync(candidate).isFile();
-  } catch {
-    return "missing";
-  }
-  if (!isFile) return "denied";
+function check(
+  candidate: string,
+  canExecute: ExecutableCheck,
+  fileKind: FileKindCheck,
+): "ok" | "missing" | "denied" {
+  const kind = fileKind(candidate);
+  if (kind === "missing") return "missing";
+  if (kind !== "file") return "denied";
   return canExecute(candidate) ? "ok" : "denied";
 }
 
@@ -51,17 +46,20 @@ function check(candidate: string, canExecute: ExecutableCheck): "ok" | "missing"
  *
  * @param file the command name (`argv[0]` of the command)
  * @param searchPath the `PATH` to search (`undefined`: {@link DEFAULT_SEARCH_PATH})
- * @param canExecute the execute-permission check (default: {@link nodeAccessCheck})
+ * @param canExecute the execute-permission check (`access(2)`: libc through FFI on Deno,
+ *   `nodeAccessCheck` of `./look_path_node.ts` on Node)
+ * @param fileKind what a candidate is (`Deno.statSync`, or `nodeFileKind` on Node)
  * @returns the path to execute, or 127 (not found) / 126 (found but not an executable file)
  */
 export function lookPath(
   file: string,
   searchPath: string | undefined,
-  canExecute: ExecutableCheck = nodeAccessCheck,
+  canExecute: ExecutableCheck,
+  fileKind: FileKindCheck,
 ): LookPathResult {
   if (file === "") return { found: false, exitCode: EXIT_NOT_FOUND, reason: "empty command" };
   if (file.includes("/")) {
-    const state = check(file, canExecute);
+    const state = check(file, canExecute, fileKind);
     if (state === "ok") return { found: true, path: file };
     return state === "missing"
       ? { found: false, exitCode: EXIT_NOT_FOUND, reason: "no such file" }
@@ -70,7 +68,7 @@ export function lookPath(
   let denied = false;
   for (const entry of (searchPath ?? DEFAULT_SEARCH_PATH).split(":")) {
     const candidate = entry === "" ? `./${file}` : join(entry, file);
-    const state = check(candidate, canExecute);
+    const state = check(candidate, canExecute, fileKind);
     if (state === "ok") return { found: true, path: candidate };
     if (state === "denied") denied = true;
   }

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { lookPath } from "./look_path.ts";
+import { nodeAccessCheck, nodeFileKind } from "./look_path_node.ts";
 
 function tree() {
   const dir = mkdtempSync(join(tmpdir(), "piggy-lookpath-"));
@@ -29,8 +30,14 @@ test("lookPath() takes the first executable match in PATH order", () => {
     const a = t.file(join(t.first, "app"), 0o755);
     const b = t.file(join(t.second, "app"), 0o755);
     const check = byMode(new Set([a, b]));
-    assert.deepEqual(lookPath("app", `${t.first}:${t.second}`, check), { found: true, path: a });
-    assert.deepEqual(lookPath("app", `${t.second}:${t.first}`, check), { found: true, path: b });
+    assert.deepEqual(lookPath("app", `${t.first}:${t.second}`, check, nodeFileKind), {
+      found: true,
+      path: a,
+    });
+    assert.deepEqual(lookPath("app", `${t.second}:${t.first}`, check, nodeFileKind), {
+      found: true,
+      path: b,
+    });
   } finally {
     t.cleanup();
   }
@@ -43,7 +50,10 @@ test("lookPath() skips a non-executable match and continues like execvp", () => 
     const b = t.file(join(t.second, "app"), 0o755);
     const check = byMode(new Set([b]));
     assert.ok(a);
-    assert.deepEqual(lookPath("app", `${t.first}:${t.second}`, check), { found: true, path: b });
+    assert.deepEqual(lookPath("app", `${t.first}:${t.second}`, check, nodeFileKind), {
+      found: true,
+      path: b,
+    });
   } finally {
     t.cleanup();
   }
@@ -54,7 +64,7 @@ test("lookPath() returns 126 when only non-executable files or directories match
   try {
     t.file(join(t.first, "app"), 0o644);
     mkdirSync(join(t.second, "app"));
-    const result = lookPath("app", `${t.first}:${t.second}`, byMode(new Set()));
+    const result = lookPath("app", `${t.first}:${t.second}`, byMode(new Set()), nodeFileKind);
     assert.equal(result.found, false);
     assert.equal(!result.found && result.exitCode, 126);
   } finally {
@@ -65,9 +75,9 @@ test("lookPath() returns 126 when only non-executable files or directories match
 test("lookPath() returns 127 when nothing matches, and for an empty name", () => {
   const t = tree();
   try {
-    const result = lookPath("app", `${t.first}:${t.second}`, () => true);
+    const result = lookPath("app", `${t.first}:${t.second}`, () => true, nodeFileKind);
     assert.equal(!result.found && result.exitCode, 127);
-    const empty = lookPath("", `${t.first}`, () => true);
+    const empty = lookPath("", `${t.first}`, () => true, nodeFileKind);
     assert.equal(!empty.found && empty.exitCode, 127);
   } finally {
     t.cleanup();
@@ -78,10 +88,10 @@ test("lookPath() uses a name with a slash as given", () => {
   const t = tree();
   try {
     const a = t.file(join(t.first, "app"), 0o755);
-    assert.deepEqual(lookPath(a, "", () => true), { found: true, path: a });
-    const missing = lookPath(join(t.first, "nope"), t.first, () => true);
+    assert.deepEqual(lookPath(a, "", () => true, nodeFileKind), { found: true, path: a });
+    const missing = lookPath(join(t.first, "nope"), t.first, () => true, nodeFileKind);
     assert.equal(!missing.found && missing.exitCode, 127);
-    const dir = lookPath(t.first, "", () => true);
+    const dir = lookPath(t.first, "", () => true, nodeFileKind);
     assert.equal(!dir.found && dir.exitCode, 126);
   } finally {
     t.cleanup();
@@ -89,13 +99,13 @@ test("lookPath() uses a name with a slash as given", () => {
 });
 
 test("lookPath() treats an empty PATH entry as the current directory", () => {
-  const result = lookPath("no-such-command-here", ":", () => true);
+  const result = lookPath("no-such-command-here", ":", () => true, nodeFileKind);
   assert.equal(!result.found && result.exitCode, 127);
-  const found = lookPath("deno.json", ":", () => true);
+  const found = lookPath("deno.json", ":", () => true, nodeFileKind);
   assert.deepEqual(found, { found: true, path: "./deno.json" });
 });
 
 test("lookPath() with the real access check finds /bin/sh", () => {
-  const result = lookPath("sh", "/usr/bin:/bin", undefined);
+  const result = lookPath("sh", "/usr/bin:/bin", nodeAccessCheck, nodeFileKind);
   assert.equal(result.found, true);
 });
