@@ -14,10 +14,14 @@
  * installed launcher directory (scripts/launcher_tree.ts, from this deno binary). Runs are
  * interleaved so machine load hits every row alike.
  *
+ * `--cold` adds `--no-code-cache` to every deno run (floor included): a compiled piggy-env writes
+ * its V8 code cache to the temp directory on its first run only, and a container's first run is
+ * usually its only one, so the cold figures are the ones a pod sees.
+ *
  * CPU is user + system time of the whole run (launcher and app): less sensitive to machine load
  * than the wall-clock time to the first line.
  *
- * Run: `npx deno run -A scripts/bench/launcher.ts [--runs 20] [--baseline /path/to/checkout]`
+ * Run: `npx deno run -A scripts/bench/launcher.ts [--runs 20] [--baseline /path/to/checkout] [--cold]`
  *
  * @module
  */
@@ -36,7 +40,11 @@ import { admitPod, persistPod } from "../../testing/flow.ts";
 import { kubeletExpand } from "../../testing/kubelet_env.ts";
 
 const { values } = parseArgs({
-  options: { runs: { type: "string", default: "20" }, baseline: { type: "string" } },
+  options: {
+    runs: { type: "string", default: "20" },
+    baseline: { type: "string" },
+    cold: { type: "boolean", default: false },
+  },
 });
 const runs = Number(values.runs);
 const ENTRY = fileURLToPath(new URL("../../cli/piggy_env.ts", import.meta.url));
@@ -154,17 +162,19 @@ const standaloneEnv: Record<string, string> = {
   PIGGY_AWS_SECRET_NAME: "bench/app",
   PIGGY_AWS_REGION: "us-east-1",
 };
-const launcher = [Deno.execPath(), "run", ...LAUNCHER_FLAGS, ENTRY, "--", ...APP];
+/** The launcher's flags, plus `--no-code-cache` with `--cold`. */
+const FLAGS = [...LAUNCHER_FLAGS, ...(values.cold ? ["--no-code-cache"] : [])];
+const launcher = [Deno.execPath(), "run", ...FLAGS, ENTRY, "--", ...APP];
 const emptyProgram = join(tokenDir, "empty.js");
 writeFileSync(emptyProgram, "");
-const floor = [Deno.execPath(), "run", ...LAUNCHER_FLAGS, emptyProgram];
+const floor = [Deno.execPath(), "run", ...FLAGS, emptyProgram];
 await bundleStandaloneSource();
 
 const baseline = values.baseline
   ? [
     Deno.execPath(),
     "run",
-    ...LAUNCHER_FLAGS,
+    ...FLAGS,
     join(values.baseline, "cli/piggy_env.ts"),
     "--",
     ...APP,
@@ -207,7 +217,7 @@ rmSync(tokenDir, { recursive: true, force: true });
 const floorMs = median(results.floor!.map((r) => r.firstLineMs));
 const floorKb = median(results.floor!.map((r) => r.maxRssKb));
 const floorCpu = median(results.floor!.map((r) => r.cpuMs));
-console.log(`${runs} runs each (under \`deno run ${LAUNCHER_FLAGS.join(" ")}\`, not compiled)\n`);
+console.log(`${runs} runs each (under \`deno run ${FLAGS.join(" ")}\`, not compiled)\n`);
 console.log(
   "| start | median to first line ms | vs floor | median CPU ms | vs floor | median peak RSS KB | vs floor | app VmRSS |",
 );
