@@ -729,7 +729,7 @@ function memoryWarningsFor(memory: string, standalone: boolean): string[] {
 }
 
 test("mutatePod() warns when a wrapped container's memory limit is below the launcher's peak plus a margin", () => {
-  // proxy: 72Mi peak + 32Mi margin = 104Mi; standalone: 80Mi + 32Mi = 112Mi
+  // proxy: 72Mi peak + 32Mi margin = 104Mi; standalone: 85Mi + 32Mi = 117Mi
   const [proxy] = memoryWarningsFor("100Mi", false);
   assert.match(
     proxy ?? "",
@@ -737,9 +737,9 @@ test("mutatePod() warns when a wrapped container's memory limit is below the lau
   );
   assert.deepEqual(memoryWarningsFor("104Mi", false), []);
   assert.deepEqual(memoryWarningsFor("1Gi", false), []);
-  const [standalone] = memoryWarningsFor("110Mi", true);
-  assert.match(standalone ?? "", /below 112Mi.*standalone mode \(80Mi\)/);
-  assert.deepEqual(memoryWarningsFor("112Mi", true), []);
+  const [standalone] = memoryWarningsFor("116Mi", true);
+  assert.match(standalone ?? "", /below 117Mi.*standalone mode \(85Mi\)/);
+  assert.deepEqual(memoryWarningsFor("117Mi", true), []);
 });
 
 test("mutatePod() mounts the launcher volume read-only in wrapped containers, not in the installer", () => {
