@@ -8,13 +8,16 @@
  *
  * Run: `npx deno run -A scripts/bench/secret.ts [--seconds 5] [--connections 50] [--rounds 3]`
  * Target: ≥ 25 % of `/healthz` with the caches warm; Kubernetes calls per request ≤ 0.2 in steady
- * state.
+ * state. A second webhook process with the TokenReview cache off (`PIGGY_TOKEN_REVIEW_CACHE_TTL=0`)
+ * serves the 200 pods too: each request then reviews its token and reads its pod, the cost of a new
+ * pod's first request (its CPU per request is the figure for capacity planning, docs/performance.md).
  *
  * @module
  */
 
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { commandSignature } from "../../src/pod/signature.ts";
+import { DEFAULT_TOKEN_AUDIENCE } from "../../src/constants.ts";
 import { startKubeApi } from "../../testing/kube_api.ts";
 import { startAwsStandIn } from "../../testing/aws.ts";
 import { startWebhook } from "../../testing/webhook_process.ts";
@@ -33,15 +36,18 @@ aws.putSecret("bench/app", {
   string: JSON.stringify({ DB_PASSWORD: "bench-value", API_KEY: "k" }),
 });
 const ca = createTestCa("piggy-bench");
-const webhook = await startWebhook({
-  ca,
-  env: {
-    KUBECONFIG: kube.kubeconfigPath,
-    PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:bench",
-    PIGGY_ALLOWED_ADDRESSES: "https://piggy.bench.svc",
-    ...aws.env({ credentials: "static", region: "us-east-1" }),
-  },
-});
+// One sealing key for both processes: the cold one serves pods the first one admitted.
+const sealKeyFile = `${ca.dir}/seal.key`;
+await Deno.writeTextFile(sealKeyFile, crypto.randomUUID() + crypto.randomUUID());
+const env = {
+  KUBECONFIG: kube.kubeconfigPath,
+  PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:bench",
+  PIGGY_ALLOWED_ADDRESSES: "https://piggy.bench.svc",
+  PIGGY_SEAL_KEY_FILES: sealKeyFile,
+  ...aws.env({ credentials: "static", region: "us-east-1" }),
+};
+const webhook = await startWebhook({ ca, env });
+const cold = await startWebhook({ ca, env: { ...env, PIGGY_TOKEN_REVIEW_CACHE_TTL: "0s" } });
 
 const pod: Pod = {
   metadata: {
@@ -78,7 +84,14 @@ for (let i = 0; i < PODS; i++) {
     }),
     headers: {
       "content-type": "application/json",
-      "x-token": kube.issueToken({ namespace: NAMESPACE, serviceAccount: "app", podName: name }),
+      // The projected token the mutation mounts (audience piggysec.com), as current launchers send:
+      // a token of the API server's audience costs a failed review (never cached) first.
+      "x-token": kube.issueToken({
+        namespace: NAMESPACE,
+        serviceAccount: "app",
+        podName: name,
+        audiences: [DEFAULT_TOKEN_AUDIENCE],
+      }),
     },
   });
 }
@@ -101,29 +114,21 @@ try {
       { ...scenario, port: webhook.port, pid: webhook.child.pid },
       args,
     );
-    const before = { ...kube.counts };
-    const awsBefore = aws.count("GetSecretValue");
-    const result = await runWrk({
-      port: webhook.port,
-      requests: scenario.requests,
-      seconds: args.seconds,
-      connections: args.connections,
-    });
-    const kubeCalls = (["tokenreviews", "pods", "configmaps", "secrets"] as const)
-      .reduce((sum, target) => sum + kube.counts[target] - before[target], 0);
-    // wrk counts completed requests; a few more may have been in flight when it stopped.
-    calls.push(
-      `| ${scenario.label} | ${result.requests} | ${result.errors} | ${
-        (kubeCalls / result.requests).toFixed(3)
-      } (TokenReview ${
-        ((kube.counts.tokenreviews - before.tokenreviews) / result.requests).toFixed(3)
-      }, pod ${((kube.counts.pods - before.pods) / result.requests).toFixed(3)}) | ${
-        ((aws.count("GetSecretValue") - awsBefore) / result.requests).toFixed(4)
-      } |`,
-    );
+    await countCalls(scenario, webhook);
   }
+  const coldScenario = {
+    label: `/secret, ${PODS} pods in turn, TokenReview cache off`,
+    requests: callers,
+  };
+  await alternate(
+    { ...health, label: "/healthz (TokenReview cache off)", port: cold.port, pid: cold.child.pid },
+    { ...coldScenario, port: cold.port, pid: cold.child.pid },
+    args,
+  );
+  await countCalls(coldScenario, cold);
 } finally {
   await webhook.stop();
+  await cold.stop();
   await aws.close();
   await kube.close();
   await Deno.remove(ca.dir, { recursive: true }).catch(() => {});
@@ -131,3 +136,30 @@ try {
 console.log("\n| scenario | requests | errors | Kubernetes calls/request | AWS calls/request |");
 console.log("| --- | --- | --- | --- | --- |");
 for (const row of calls) console.log(row);
+
+/** One more run of `scenario` against `target`, counting the Kubernetes and AWS calls. */
+async function countCalls(
+  scenario: { label: string; requests: readonly WrkRequest[] },
+  target: typeof webhook,
+): Promise<void> {
+  const before = { ...kube.counts };
+  const awsBefore = aws.count("GetSecretValue");
+  const result = await runWrk({
+    port: target.port,
+    requests: scenario.requests,
+    seconds: args.seconds,
+    connections: args.connections,
+  });
+  const kubeCalls = (["tokenreviews", "pods", "configmaps", "secrets"] as const)
+    .reduce((sum, target) => sum + kube.counts[target] - before[target], 0);
+  // wrk counts completed requests; a few more may have been in flight when it stopped.
+  calls.push(
+    `| ${scenario.label} | ${result.requests} | ${result.errors} | ${
+      (kubeCalls / result.requests).toFixed(3)
+    } (TokenReview ${
+      ((kube.counts.tokenreviews - before.tokenreviews) / result.requests).toFixed(3)
+    }, pod ${((kube.counts.pods - before.pods) / result.requests).toFixed(3)}) | ${
+      ((aws.count("GetSecretValue") - awsBefore) / result.requests).toFixed(4)
+    } |`,
+  );
+}
