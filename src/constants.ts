@@ -210,3 +210,10 @@ export const LIMIT_ENV = {
   /** Timeout of one Kubernetes API call: below PIGGY_SECRET_TIMEOUT. */
   KUBE_CALL_TIMEOUT: "PIGGY_KUBE_CALL_TIMEOUT",
 } as const;
+
+/**
+ * Shape of an IAM role ARN (any partition, 12-digit account, optional path, role name), as
+ * `PIGGY_AWS_SESSION_ROLE_ARN` must be written.
+ */
+export const IAM_ROLE_ARN_PATTERN: RegExp =
+  /^arn:aws(?:-[a-z]+)*:iam::\d{12}:role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;

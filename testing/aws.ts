@@ -3,14 +3,19 @@
  *
  * - Secrets Manager (JSON 1.1, `X-Amz-Target: secretsmanager.GetSecretValue`),
  * - SSM Parameter Store (JSON 1.1, `X-Amz-Target: AmazonSSM.GetParametersByPath`),
- * - STS (query protocol, form POST `Action=AssumeRoleWithWebIdentity`, XML answers),
+ * - STS (query protocol, form POST `Action=AssumeRoleWithWebIdentity` or `Action=AssumeRole`, XML
+ *   answers),
  *
  * for the real AWS SDK to talk to it through `AWS_ENDPOINT_URL*`. Secrets Manager and SSM requests
  * must carry a valid SigV4 `Authorization` header: the stand-in recomputes the signature with the
  * secret key it knows (the static test key, or temporary keys its own STS issued) and rejects
  * anything unsigned, signed for another service, or signed with a wrong key. STS
  * `AssumeRoleWithWebIdentity` is unsigned, as in real AWS; it checks the web-identity token against
- * the tokens a test registered.
+ * the tokens a test registered. `AssumeRole` must be signed (by the static key), is allowed only for
+ * roles a test lists ({@link AwsStandIn.allowAssumeRole}), and records the role, session name,
+ * duration and session tags it receives; a Secrets Manager or SSM read signed with the credentials
+ * it issued is recorded with that session ({@link AwsRequestRecord.session}), so tests see which
+ * identity read which secret.
  *
  * The request log records who asked for what (action, service, region, access key id, secret id or
  * path, version selectors) and never stores secret values.
@@ -72,6 +77,7 @@ export type AwsAction =
   | "GetSecretValue"
   | "GetParametersByPath"
   | "AssumeRoleWithWebIdentity"
+  | "AssumeRole"
   | "GetAuthorizationToken";
 
 /** One request as the stand-in saw it. Never holds secret values. */
@@ -104,8 +110,27 @@ export interface AwsRequestRecord {
   maxResults?: number;
   /** True when GetParametersByPath carried a `NextToken`. */
   withNextToken?: boolean;
-  /** `RoleArn` of AssumeRoleWithWebIdentity. */
+  /** `RoleArn` of AssumeRoleWithWebIdentity or AssumeRole. */
   roleArn?: string;
+  /** `RoleSessionName` of AssumeRole. */
+  roleSessionName?: string;
+  /** `DurationSeconds` of AssumeRole (3600 when absent, as AWS). */
+  durationSeconds?: number;
+  /** Session tags of AssumeRole, key → value. */
+  tags?: Record<string, string>;
+  /** `TransitiveTagKeys` of AssumeRole. */
+  transitiveTagKeys?: string[];
+  /** Access key id that AssumeRole issued. */
+  issuedAccessKeyId?: string;
+  /** For a read signed with AssumeRole credentials: the session that signed it. */
+  session?: StandInSession;
+}
+
+/** An AssumeRole session, as the stand-in issued it. */
+export interface StandInSession {
+  roleArn: string;
+  roleSessionName: string;
+  tags: Record<string, string>;
 }
 
 /** Options of {@link startAwsStandIn}. */
@@ -154,6 +179,13 @@ export interface AwsStandIn {
   ecrPassword: string;
   /** Accepts `token` in AssumeRoleWithWebIdentity for `roleArn`. */
   registerWebIdentity(token: string, roleArn: string): void;
+  /** Lets signed callers AssumeRole `roleArn` (any other role: AccessDenied naming both ARNs). */
+  allowAssumeRole(roleArn: string): void;
+  /**
+   * Lifetime of the credentials AssumeRole issues from now on, in milliseconds; `undefined`: the
+   * requested `DurationSeconds`.
+   */
+  setSessionLifetime(ms: number | undefined): void;
   /** Environment for a process (or {@link withEnv}) that must reach this stand-in. */
   env(options?: AwsStandInEnvOptions): Record<string, string>;
   /** Forgets counters and the request log. */
@@ -199,6 +231,8 @@ const INJECTED_MESSAGE: Record<string, string> = {
   InternalServerError: "An error occurred on the server side.",
   AccessDeniedException:
     `User: arn:aws:sts::${STAND_IN_ACCOUNT}:assumed-role/piggy-test/session is not authorized to perform this operation`,
+  AccessDenied:
+    `User: arn:aws:sts::${STAND_IN_ACCOUNT}:assumed-role/piggy-webhooks/caller is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::${STAND_IN_ACCOUNT}:role/piggy-reader`,
   DecryptionFailure:
     "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
 };
@@ -227,6 +261,7 @@ interface StoredParameter {
 interface Credential {
   secretAccessKey: string;
   sessionToken?: string;
+  session?: StandInSession;
 }
 
 class AwsError extends Error {
@@ -362,6 +397,8 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
     [staticCredentials.accessKeyId, { secretAccessKey: staticCredentials.secretAccessKey }],
   ]);
   const webIdentities = new Map<string, string>();
+  const assumableRoles = new Set<string>();
+  let sessionLifetimeMs: number | undefined;
   const failures = new Map<string, { errorName: string; times: number }[]>();
   const delays = new Map<string, { delayMs: number; times: number }[]>();
   const counts: Record<string, number> = {};
@@ -625,6 +662,88 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
 </AssumeRoleWithWebIdentityResponse>`;
   }
 
+  /** `Name.member.N` (and `Name.member.N.Field`) entries of a query-protocol form, in order. */
+  function formMembers(form: URLSearchParams, name: string, field?: string): string[] {
+    const values: string[] = [];
+    for (let n = 1;; n++) {
+      const value = form.get(`${name}.member.${n}${field ? `.${field}` : ""}`);
+      if (value === null) return values;
+      values.push(value);
+    }
+  }
+
+  function assumeRole(form: URLSearchParams, record: AwsRequestRecord): string {
+    const roleArn = form.get("RoleArn") ?? "";
+    const sessionName = form.get("RoleSessionName") ?? "";
+    const duration = Number(form.get("DurationSeconds") ?? "3600");
+    if (roleArn) record.roleArn = roleArn;
+    record.roleSessionName = sessionName;
+    record.durationSeconds = duration;
+    const keys = formMembers(form, "Tags", "Key");
+    const values = formMembers(form, "Tags", "Value");
+    const tags: Record<string, string> = {};
+    keys.forEach((key, i) => (tags[key] = values[i] ?? ""));
+    record.tags = tags;
+    record.transitiveTagKeys = formMembers(form, "TransitiveTagKeys");
+    if (form.get("Version") !== "2011-06-15") {
+      throw new AwsError("InvalidAction", "Could not find operation for this version");
+    }
+    if (!/^[\w+=,.@-]{2,64}$/.test(sessionName)) {
+      throw new AwsError(
+        "ValidationError",
+        `1 validation error detected: Value '${sessionName}' at 'roleSessionName' failed to ` +
+          "satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+      );
+    }
+    if (!Number.isInteger(duration) || duration < 900 || duration > 43_200) {
+      throw new AwsError("ValidationError", "The requested DurationSeconds exceeds the limits");
+    }
+    const tagShape = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+    if (
+      keys.length > 50 || keys.length !== values.length || new Set(keys).size !== keys.length ||
+      keys.some((k) => k.length < 1 || k.length > 128 || !tagShape.test(k)) ||
+      values.some((v) => v.length > 256 || !tagShape.test(v))
+    ) {
+      throw new AwsError("ValidationError", "1 validation error detected: invalid session tags");
+    }
+    if (!assumableRoles.has(roleArn)) {
+      throw new AwsError(
+        "AccessDenied",
+        `User: arn:aws:sts::${STAND_IN_ACCOUNT}:assumed-role/piggy-webhooks/caller is not ` +
+          `authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
+      );
+    }
+    const accessKeyId = `ASIA${randomText("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)}`;
+    const secretAccessKey = randomBytes(30).toString("base64");
+    const sessionToken = randomBytes(96).toString("base64");
+    const session: StandInSession = { roleArn, roleSessionName: sessionName, tags: { ...tags } };
+    credentials.set(accessKeyId, { secretAccessKey, sessionToken, session });
+    record.issuedAccessKeyId = accessKeyId;
+    const lifetime = sessionLifetimeMs ?? duration * 1000;
+    const expiration = new Date(Date.now() + lifetime).toISOString().replace(/\.\d{3}Z$/, "Z");
+    const roleName = roleArn.slice(roleArn.lastIndexOf("/") + 1);
+    return `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::${STAND_IN_ACCOUNT}:assumed-role/${xmlEscape(roleName)}/${
+      xmlEscape(sessionName)
+    }</Arn>
+      <AssumedRoleId>AROAPIGGYSTANDIN:${xmlEscape(sessionName)}</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <SessionToken>${sessionToken}</SessionToken>
+      <SecretAccessKey>${secretAccessKey}</SecretAccessKey>
+      <Expiration>${expiration}</Expiration>
+      <AccessKeyId>${accessKeyId}</AccessKeyId>
+    </Credentials>
+    <PackedPolicySize>${keys.length}</PackedPolicySize>
+  </AssumeRoleResult>
+  <ResponseMetadata>
+    <RequestId>${randomUUID()}</RequestId>
+  </ResponseMetadata>
+</AssumeRoleResponse>`;
+  }
+
   /** Checks SigV4; returns the error to answer, or undefined when the signature is valid. */
   function checkSignature(
     req: IncomingMessage,
@@ -759,6 +878,8 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
         return;
       }
       counts[record.action] = (counts[record.action] ?? 0) + 1;
+      const session = credentials.get(record.accessKeyId)?.session;
+      if (session) record.session = { ...session, tags: { ...session.tags } };
       let input: Record<string, unknown>;
       try {
         const parsed = JSON.parse(new TextDecoder().decode(body));
@@ -810,10 +931,17 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
       counts[record.action] = (counts[record.action] ?? 0) + 1;
       await applyDelay(record.action);
       try {
-        if (record.action !== "AssumeRoleWithWebIdentity") {
+        let xml: string;
+        if (record.action === "AssumeRoleWithWebIdentity") {
+          xml = assumeRoleWithWebIdentity(form, record);
+        } else if (record.action === "AssumeRole") {
+          // Signed, unlike AssumeRoleWithWebIdentity: the caller's own credentials.
+          const authError = checkSignature(req, body, "sts", record);
+          if (authError) throw authError;
+          xml = assumeRole(form, record);
+        } else {
           throw new AwsError("InvalidAction", `Could not find operation ${record.action}`);
         }
-        const xml = assumeRoleWithWebIdentity(form, record);
         throwInjected();
         finish(200);
         sendXml(res, 200, xml);
@@ -923,6 +1051,12 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
     },
     registerWebIdentity(token: string, roleArn: string): void {
       webIdentities.set(token, roleArn);
+    },
+    allowAssumeRole(roleArn: string): void {
+      assumableRoles.add(roleArn);
+    },
+    setSessionLifetime(ms: number | undefined): void {
+      sessionLifetimeMs = ms;
     },
     env(envOptions: AwsStandInEnvOptions = {}): Record<string, string> {
       const dir = ensureTempDir();

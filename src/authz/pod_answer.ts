@@ -15,6 +15,8 @@ const CLASSES = {
   AwsUnavailable: "AWS is unavailable or throttling: retry later",
   SecretFormat: "its content is not a flat JSON object of values",
   AwsRegion: "no valid AWS region is configured (set aws-region, or AWS_REGION on the webhook)",
+  AwsSessionUnavailable:
+    "the webhook could not start this pod's AWS session (PIGGY_AWS_SESSION_ROLE_ARN)",
   AwsError: "AWS refused the request",
 } as const;
 
@@ -53,6 +55,7 @@ export function podErrorCode(error: SecretSourceError): PodErrorCode {
   if (FORMAT.has(error.code)) return "SecretFormat";
   if (error.code === "RegionMissing" || error.code === "InvalidRegion") return "AwsRegion";
   if (error.retryable) return "AwsUnavailable";
+  if (error.code === "AwsSessionUnavailable") return "AwsSessionUnavailable";
   return "AwsError";
 }
 

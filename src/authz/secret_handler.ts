@@ -17,7 +17,7 @@
  * | 405 | method other than POST |
  * | 413 | body larger than `maxBodyBytes` |
  * | 415 | content type other than `application/json` (Go: 400) |
- * | 502 | AWS error: `error` is a short class (`SecretNotFound`, `AwsAccessDenied`, `AwsUnavailable`, `SecretFormat`, `AwsRegion`, `AwsError`) and the message is generic (never AWS's text, an ARN or an account id; the audit line has the full reason); the Kubernetes API refused the webhook (4xx, e.g. RBAC) |
+ * | 502 | AWS error: `error` is a short class (`SecretNotFound`, `AwsAccessDenied`, `AwsUnavailable`, `SecretFormat`, `AwsRegion`, `AwsSessionUnavailable`, `AwsError`) and the message is generic (never AWS's text, an ARN or an account id; the audit line has the full reason); the Kubernetes API refused the webhook (4xx, e.g. RBAC) |
  * | 503 | the Kubernetes API is unreachable, answers 5xx or 429: retryable |
  * | 504 | PIGGY_SECRET_TIMEOUT passed (the message names the step that did not finish): retryable |
  *
@@ -99,7 +99,10 @@ export interface SecretHandlerDeps {
       | "accessGuard"
     >
     & Partial<
-      Pick<WebhookOptions, "maxReferencedObjects" | "kubeLookupConcurrency" | "secretTimeoutMs">
+      Pick<
+        WebhookOptions,
+        "maxReferencedObjects" | "kubeLookupConcurrency" | "secretTimeoutMs" | "awsSessionRoleArn"
+      >
     >;
   /** Sealing keys: a pod's seal must have been made with one of them (see `seal_check.ts`). */
   sealKeys: readonly SealKey[];
@@ -340,7 +343,11 @@ async function fetchFor(
   call: SecretCall,
 ): Promise<Record<string, string>> {
   try {
-    return await deps.secrets.fetchSecret(decision.query, { signal: call.signal });
+    // With per-pod AWS sessions the read is made, and cached, as the pod's own identity.
+    return await deps.secrets.fetchSecret(decision.query, {
+      signal: call.signal,
+      ...(deps.options.awsSessionRoleArn ? { identity: decision.serviceAccount } : {}),
+    });
   } catch (error) {
     if (
       !(error instanceof SecretSourceError) ||

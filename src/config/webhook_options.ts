@@ -17,7 +17,7 @@
  * @module
  */
 
-import { DEFAULT_TOKEN_AUDIENCE, ENV, LIMIT_ENV } from "../constants.ts";
+import { DEFAULT_TOKEN_AUDIENCE, ENV, IAM_ROLE_ARN_PATTERN, LIMIT_ENV } from "../constants.ts";
 import { DEFAULT_LOOKUP_CONCURRENCY, DEFAULT_MAX_REFERENCED_OBJECTS } from "../pod/gather_facts.ts";
 import { DEFAULT_MAX_CONTAINERS, DEFAULT_MAX_ENV_PER_CONTAINER } from "../pod/pod_limits.ts";
 import { type LogLevel, parseLogLevel } from "../log.ts";
@@ -312,6 +312,14 @@ export function parseRfc3339(text: string): number {
   return ms;
 }
 
+function parseRoleArn(text: string): string {
+  const arn = text.trim();
+  if (arn.length > 2048 || !IAM_ROLE_ARN_PATTERN.test(arn)) {
+    throw new SyntaxError("not an IAM role ARN like arn:aws:iam::123456789012:role/name");
+  }
+  return arn;
+}
+
 /** The webhook's own options, in documentation order. */
 export const WEBHOOK_OPTIONS = {
   listen: option<ListenAddress>({
@@ -476,6 +484,37 @@ export const WEBHOOK_OPTIONS = {
     default: false,
     doc: "`true` lets `/secret` fall back to the node's EC2 instance role when no IRSA, EKS Pod " +
       "Identity, environment keys or shared profile is found. Off, a missing identity is an error",
+  }),
+  awsSessionRoleArn: option<string>({
+    env: "PIGGY_AWS_SESSION_ROLE_ARN",
+    type: "IAM role ARN",
+    default: "",
+    defaultText: "empty (off)",
+    doc: "Opt-in: `/secret` reads AWS through `sts:AssumeRole` of this role, one session per " +
+      "pod namespace and service account, tagged `kubernetes-namespace` and " +
+      "`kubernetes-service-account` (not transitive), so IAM policies can scope by " +
+      "`aws:PrincipalTag` ([iam.md](iam.md)); the webhook's own identity only assumes the role. " +
+      "A refused AssumeRole answers `AwsSessionUnavailable`, the reason goes to the log",
+    parse: parseRoleArn,
+    chart: { value: "aws.sessionRoleArn" },
+  }),
+  awsSessionDurationMs: durationOption({
+    env: "PIGGY_AWS_SESSION_DURATION",
+    default: "15m",
+    doc: "`DurationSeconds` of each PIGGY_AWS_SESSION_ROLE_ARN session (whole seconds; the " +
+      "role's maximum session duration must allow it). Credentials are renewed a minute " +
+      "before they expire",
+    min: "15m",
+    max: "12h",
+  }),
+  awsSessionCacheSize: countOption({
+    env: "PIGGY_AWS_SESSION_CACHE_SIZE",
+    default: 256,
+    doc: "Most pod identities (namespace and service account) whose PIGGY_AWS_SESSION_ROLE_ARN " +
+      "credentials and AWS clients are kept; the least recently used is dropped first (its " +
+      "next read starts a new session)",
+    min: 1,
+    max: 10_000,
   }),
   caBundleFile: option<string>({
     env: "PIGGY_CA_BUNDLE_FILE",

@@ -20,6 +20,9 @@ import { loadKubeConfig } from "../k8s/kubeconfig.ts";
 import { createKubeClient } from "../k8s/http_client.ts";
 import type { RunCommand } from "../k8s/exec_credential.ts";
 import { AwsSecretSource } from "../secrets/aws_source.ts";
+import type { AwsCallResult } from "../secrets/aws_metrics.ts";
+import { SessionSecretSource } from "../secrets/session_source.ts";
+import type { SecretSource } from "../secrets/source.ts";
 import { podCredentialProvider } from "../secrets/aws_credentials.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { AwsEcrCredentialSource } from "../registry/ecr.ts";
@@ -257,14 +260,33 @@ export async function setUpWebhook(
   }
 
   // Pods choose the region of their secret, never the region of the webhook's own IRSA exchange.
-  const aws = new AwsSecretSource({
-    logger,
-    observe: (api, result, seconds) => metrics.observeAws(api, result, seconds),
+  const stsRegion = envGet("AWS_REGION") ?? envGet("AWS_DEFAULT_REGION") ?? "us-east-1";
+  const awsClientOptions = {
     allowInstanceMetadata: options.allowInstanceMetadata,
     requestTimeoutMs: options.awsAttemptTimeoutMs,
     connectionTimeoutMs: Math.min(3_000, options.awsAttemptTimeoutMs),
-    stsRegion: envGet("AWS_REGION") ?? envGet("AWS_DEFAULT_REGION") ?? "us-east-1",
-  });
+    stsRegion,
+  };
+  const observe = (api: string, result: AwsCallResult, seconds: number): void =>
+    metrics.observeAws(api, result, seconds);
+  let aws: SecretSource & { destroy(): void };
+  if (options.awsSessionRoleArn !== "") {
+    aws = new SessionSecretSource({
+      roleArn: options.awsSessionRoleArn,
+      durationSeconds: Math.floor(options.awsSessionDurationMs / 1000),
+      maxSessions: options.awsSessionCacheSize,
+      stsRegion,
+      clients: awsClientOptions,
+      logger,
+      observe,
+    });
+    logger.info(
+      `/secret reads AWS through sts:AssumeRole of ${options.awsSessionRoleArn}, one session per ` +
+        "pod namespace and service account (PIGGY_AWS_SESSION_ROLE_ARN)",
+    );
+  } else {
+    aws = new AwsSecretSource({ ...awsClientOptions, logger, observe });
+  }
   const secrets = new CachingSecretSource(aws, {
     ttlMs: options.secretCacheTtlMs,
     maxEntries: options.secretCacheSize,

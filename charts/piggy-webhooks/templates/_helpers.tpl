@@ -228,6 +228,9 @@ the upgrade rolls out are still admitted by the old webhook.
 {{- $_ := set $env "PIGGY_ADDRESS" (include "piggy-webhooks.piggyAddress" .) }}
 {{- end }}
 {{- $_ := set $env "PIGGY_ALLOWED_ADDRESSES" (prepend (.Values.mutate.allowedAddresses | default list) (include "piggy-webhooks.piggyAddress" .) | uniq | join ",") }}
+{{- with .Values.aws.sessionRoleArn }}
+{{- $_ := set $env "PIGGY_AWS_SESSION_ROLE_ARN" . }}
+{{- end }}
 {{- range $key, $value := .Values.env }}
 {{- $_ := set $env (upper $key) (ternary "" (toString $value) (kindIs "invalid" $value)) }}
 {{- end }}
