@@ -511,8 +511,9 @@ export const WEBHOOK_OPTIONS = {
     env: "PIGGY_AWS_SESSION_CACHE_SIZE",
     default: 256,
     doc: "Most pod identities (namespace and service account) whose PIGGY_AWS_SESSION_ROLE_ARN " +
-      "credentials and AWS clients are kept; the least recently used is dropped first (its " +
-      "next read starts a new session)",
+      "credentials and AWS clients are kept (about 40 KiB of heap each, " +
+      "`scripts/bench/aws_sessions.ts`); the least recently used is dropped first (its next " +
+      "read starts a new session)",
     min: 1,
     max: 10_000,
   }),
