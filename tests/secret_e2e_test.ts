@@ -263,6 +263,30 @@ test("/secret refuses a service account missing from PIGGY_ALLOWED_SA", async ()
   assert.ok(!JSON.stringify(answer.body).includes(CANARY));
 });
 
+test("/secret sees a deleted pod within PIGGY_POD_CACHE_TTL (2 s) and a replaced one at once", async () => {
+  const annotations = { "piggysec.com/aws-secret-name": "team-a/web" };
+  const first = await launchablePod(annotations);
+  const body = { name: first.name, uid: first.uid, signature: first.signature };
+  assert.equal((await requestSecret(body, first.token)).status, 200);
+  // Replaced under the same name (a StatefulSet pod): the new pod's token is served at once.
+  const second = await launchablePod(annotations, undefined, first.name);
+  assert.notEqual(second.pod.metadata?.uid, first.pod.metadata?.uid);
+  const fresh = await requestSecret(
+    { name: second.name, uid: second.uid, signature: second.signature },
+    second.token,
+  );
+  assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
+  // Deleted: refused once the pod read is older than the TTL (the documented bound).
+  kube.delete("pods", NAMESPACE, second.name);
+  await new Promise((resolve) => setTimeout(resolve, 2_100));
+  const gone = await requestSecret(
+    { name: second.name, uid: second.uid, signature: second.signature },
+    second.token,
+  );
+  assert.notEqual(gone.status, 200, JSON.stringify(gone.body));
+  assert.ok(!JSON.stringify(gone.body).includes(CANARY));
+});
+
 test("the canary secret value never reaches the webhook's logs, even at debug level", () => {
   assert.ok(webhook.logs.length > 10, "the webhook logged its requests");
   assert.ok(webhook.logs.some((line) => line.includes('"level":"debug"')), "debug logging was on");

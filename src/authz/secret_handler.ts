@@ -46,7 +46,8 @@ import {
   toErrorBody,
   UnauthenticatedError,
 } from "../errors.ts";
-import type { KubeClient } from "../k8s/client.ts";
+import type { KubeCallOptions, KubeClient } from "../k8s/client.ts";
+import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import type { LogFields, Logger } from "../log.ts";
 import type { SecretSource } from "../secrets/source.ts";
 import { resolveConfig } from "../config/resolve_config.ts";
@@ -112,6 +113,16 @@ export interface SecretHandlerDeps {
   maxBodyBytes?: number;
   /** Told each answer's status and reason class (metrics). */
   onAnswer?: (status: number, reason: SecretReason) => void;
+  /**
+   * Reads the caller's pod, given the UID its token is bound to (a short cache, see
+   * `CachingKubeClient.getBoundPod`). @default `kube.getPod`, a live read every time
+   */
+  readBoundPod?: (
+    namespace: string,
+    name: string,
+    boundUid: string | undefined,
+    options: KubeCallOptions,
+  ) => Promise<Pod | null>;
 }
 
 /** Why `/secret` answered as it did, in a few bounded classes (a metrics label). */
@@ -275,8 +286,13 @@ async function decide(
   call: SecretCall,
 ): Promise<SecretDecision> {
   // Only the token's namespace is ever read: a pod of another namespace is simply not found.
+  const read = deps.readBoundPod
+    ? deps.readBoundPod(identity.namespace, identity.podName, identity.podUid, {
+      signal: call.signal,
+    })
+    : deps.kube.getPod(identity.namespace, identity.podName, { signal: call.signal });
   const pod = await kubeCall(
-    deps.kube.getPod(identity.namespace, identity.podName, { signal: call.signal }),
+    read,
     `get pod "${identity.podName}"`,
   );
   // The seal first: nothing of a pod edited after admission is trusted, and the reason says so.

@@ -553,11 +553,21 @@ export const WEBHOOK_OPTIONS = {
       "each request). `0` turns it off",
     max: "10s",
   }),
+  podCacheTtlMs: durationOption({
+    env: "PIGGY_POD_CACHE_TTL",
+    default: "2s",
+    doc:
+      "`/secret` reuses its read of the caller's pod this long, only for a token bound to that " +
+      "pod's UID; a missing pod is never kept. A pod deleted, being deleted or changed is seen " +
+      "at most this late (a pod replaced under the same name at once). `0` reads it on every " +
+      "request",
+    max: "5s",
+  }),
   tokenReviewCacheSize: countOption({
     env: "PIGGY_TOKEN_REVIEW_CACHE_SIZE",
     default: 4096,
-    doc: "Most TokenReview answers PIGGY_TOKEN_REVIEW_CACHE_TTL keeps (one per launcher token); " +
-      "the least recently used is dropped first",
+    doc: "Most TokenReview answers PIGGY_TOKEN_REVIEW_CACHE_TTL keeps (one per launcher token), " +
+      "and most pods PIGGY_POD_CACHE_TTL keeps; the least recently used is dropped first",
     min: 1,
     max: 1_000_000,
   }),

@@ -13,8 +13,14 @@
  * - bounded by a count, the least recently used entry evicted first.
  *
  * A token the API server stops accepting (its pod deleted, its Secret deleted) can therefore stay
- * authenticated here for up to the TTL. `/secret` still reads the live pod after the review, so
- * a deleted or replaced pod is refused by that read.
+ * authenticated here for up to the TTL. `/secret` still reads the pod after the review, so a
+ * deleted or replaced pod is refused by that read.
+ *
+ * Pod reads for `/secret` ({@link CachingKubeClient.getBoundPod}) can be kept too, for a shorter
+ * TTL (at most {@link MAX_POD_TTL_MS}): only pods that exist, only for a caller whose token is
+ * bound to that pod's UID (a replaced pod is read again at once), keyed by namespace and name. A
+ * pod deleted, being deleted or changed is therefore seen at most that TTL late. `getPod` itself
+ * (admission, references) always reads the API.
  *
  * @module
  */
@@ -24,9 +30,13 @@ import type { ConfigMap, Pod, Secret, ServiceAccount } from "kubernetes-types/co
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
 import type { KubeCallOptions, KubeClient } from "./client.ts";
 import { raceAbort } from "../abort.ts";
+import { LookupCache } from "../lookup_cache.ts";
 
 /** Longest time a TokenReview answer may be reused. */
 export const MAX_TOKEN_REVIEW_TTL_MS = 10_000;
+
+/** Longest time a pod read may be reused by {@link CachingKubeClient.getBoundPod}. */
+export const MAX_POD_TTL_MS = 5_000;
 
 /** A cache lookup: served from the cache, asked the API, or joined a call in flight. */
 export type ReviewCacheResult = "hit" | "miss" | "coalesced";
@@ -41,15 +51,20 @@ export interface CachingKubeClientOptions {
   tokenReviewTtlMs?: number;
   /** Most cached reviews; the least recently used one is evicted first. @default 4096 */
   tokenReviewMaxEntries?: number;
+  /**
+   * How long {@link CachingKubeClient.getBoundPod} reuses a pod read, in milliseconds; 0 turns it
+   * off (concurrent reads of one pod still share one call). At most {@link MAX_POD_TTL_MS}.
+   * @default 0
+   */
+  podTtlMs?: number;
+  /** Most cached pods; the least recently used one is evicted first. @default 4096 */
+  podMaxEntries?: number;
   /** Millisecond clock. @default Date.now */
   clock?: () => number;
   /** Told about each TokenReview lookup. */
   onTokenReview?: (result: ReviewCacheResult) => void;
-}
-
-interface ReviewEntry {
-  status: TokenReviewStatus;
-  expiresAt: number;
+  /** Told about each {@link CachingKubeClient.getBoundPod} lookup. */
+  onPodRead?: (result: ReviewCacheResult) => void;
 }
 
 /** The cache key of a review: a hash, so that no token is kept in memory as a map key. */
@@ -85,37 +100,43 @@ export function tokenExpiryMs(token: string): number | undefined | null {
 export class CachingKubeClient implements KubeClient {
   readonly #inner: KubeClient;
   readonly #ttlMs: number;
-  readonly #maxEntries: number;
   readonly #clock: () => number;
   readonly #onTokenReview: ((result: ReviewCacheResult) => void) | undefined;
-  readonly #reviews = new Map<string, ReviewEntry>();
-  readonly #inFlight = new Map<string, Promise<TokenReviewStatus>>();
+  readonly #reviews: LookupCache<TokenReviewStatus>;
+  readonly #podTtlMs: number;
+  readonly #onPodRead: ((result: ReviewCacheResult) => void) | undefined;
+  readonly #pods: LookupCache<Pod | null>;
 
   /**
    * @param inner the client that really calls the API
-   * @throws {RangeError} a TTL outside 0..{@link MAX_TOKEN_REVIEW_TTL_MS} or a size below 1
+   * @throws {RangeError} a TTL outside 0..{@link MAX_TOKEN_REVIEW_TTL_MS} (pods:
+   *   {@link MAX_POD_TTL_MS}) or a size below 1
    */
   constructor(inner: KubeClient, options: CachingKubeClientOptions = {}) {
     this.#inner = inner;
     this.#ttlMs = options.tokenReviewTtlMs ?? MAX_TOKEN_REVIEW_TTL_MS;
-    this.#maxEntries = options.tokenReviewMaxEntries ?? 4096;
     this.#clock = options.clock ?? Date.now;
     this.#onTokenReview = options.onTokenReview;
-    if (!Number.isFinite(this.#ttlMs) || this.#ttlMs < 0 || this.#ttlMs > MAX_TOKEN_REVIEW_TTL_MS) {
-      throw new RangeError(
-        `Cannot use tokenReviewTtlMs "${this.#ttlMs}": expected 0..${MAX_TOKEN_REVIEW_TTL_MS}`,
-      );
-    }
-    if (!Number.isInteger(this.#maxEntries) || this.#maxEntries < 1) {
-      throw new RangeError(
-        `Cannot use tokenReviewMaxEntries "${this.#maxEntries}": expected an integer >= 1`,
-      );
-    }
+    this.#podTtlMs = options.podTtlMs ?? 0;
+    this.#onPodRead = options.onPodRead;
+    const reviewMax = options.tokenReviewMaxEntries ?? 4096;
+    const podMax = options.podMaxEntries ?? 4096;
+    checkTtl("tokenReviewTtlMs", this.#ttlMs, MAX_TOKEN_REVIEW_TTL_MS);
+    checkSize("tokenReviewMaxEntries", reviewMax);
+    checkTtl("podTtlMs", this.#podTtlMs, MAX_POD_TTL_MS);
+    checkSize("podMaxEntries", podMax);
+    this.#reviews = new LookupCache({ maxEntries: reviewMax, now: this.#clock });
+    this.#pods = new LookupCache({ maxEntries: podMax, now: this.#clock });
   }
 
   /** Number of cached reviews (expired ones included until looked up or evicted). */
   get size(): number {
     return this.#reviews.size;
+  }
+
+  /** Number of cached pods (expired ones included until looked up or evicted). */
+  get podCount(): number {
+    return this.#pods.size;
   }
 
   getPod(namespace: string, name: string, options?: KubeCallOptions): Promise<Pod | null> {
@@ -152,64 +173,73 @@ export class CachingKubeClient implements KubeClient {
     audiences: readonly string[],
     options: KubeCallOptions = {},
   ): Promise<TokenReviewStatus> {
-    const key = reviewKey(token, audiences);
-    const cached = this.#lookup(key);
-    if (cached) {
-      this.#onTokenReview?.("hit");
-      return structuredClone(cached);
-    }
-    let shared = this.#inFlight.get(key);
-    if (shared) {
-      this.#onTokenReview?.("coalesced");
-    } else {
-      this.#onTokenReview?.("miss");
-      const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
-      shared = this.#reviewAndStore(key, token, [...audiences], timeout);
-      this.#inFlight.set(key, shared);
-    }
+    const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+    const copy = [...audiences];
+    const shared = this.#reviews.load(
+      reviewKey(token, audiences),
+      (status) => this.#reviewTtl(token, status),
+      () => this.#inner.reviewToken(token, copy, timeout),
+      false,
+      this.#onTokenReview,
+    );
     return structuredClone(await raceAbort(shared, options.signal));
   }
 
-  /** Forgets every cached review. */
+  /**
+   * Reads the pod a `/secret` caller's token is bound to: from the cache when a read of it with
+   * that UID is younger than the pod TTL, else from the API (concurrent reads share one call).
+   * Without a bound UID (legacy tokens) it always reads the API. A pod that does not exist, or a
+   * failed read, is never kept; a kept pod of another UID (replaced under the same name) is read
+   * again at once. Each caller gets its own copy.
+   *
+   * @param boundUid the UID claim of the caller's token
+   */
+  async getBoundPod(
+    namespace: string,
+    name: string,
+    boundUid: string | undefined,
+    options: KubeCallOptions = {},
+  ): Promise<Pod | null> {
+    if (boundUid === undefined || this.#podTtlMs === 0) {
+      return this.#inner.getPod(namespace, name, options);
+    }
+    const key = JSON.stringify([namespace, name]);
+    const kept = this.#pods.get(key);
+    const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+    const shared = this.#pods.load(
+      key,
+      (pod) => (pod === null ? 0 : this.#podTtlMs),
+      () => this.#inner.getPod(namespace, name, timeout),
+      kept?.metadata?.uid !== boundUid,
+      this.#onPodRead,
+    );
+    const pod = await raceAbort(shared, options.signal);
+    return pod === null ? null : structuredClone(pod);
+  }
+
+  /** Forgets every cached review and pod. */
   clear(): void {
     this.#reviews.clear();
+    this.#pods.clear();
   }
 
-  #lookup(key: string): TokenReviewStatus | undefined {
-    const entry = this.#reviews.get(key);
-    if (!entry) return undefined;
-    this.#reviews.delete(key);
-    if (entry.expiresAt <= this.#clock()) return undefined;
-    this.#reviews.set(key, entry); // most recently used goes last
-    return entry.status;
-  }
-
-  async #reviewAndStore(
-    key: string,
-    token: string,
-    audiences: string[],
-    options: KubeCallOptions,
-  ): Promise<TokenReviewStatus> {
-    try {
-      const status = await this.#inner.reviewToken(token, audiences, options);
-      this.#store(key, token, status);
-      return status;
-    } finally {
-      this.#inFlight.delete(key);
-    }
-  }
-
-  #store(key: string, token: string, status: TokenReviewStatus): void {
-    if (this.#ttlMs === 0 || status.authenticated !== true || status.error) return;
+  /** How long a review is kept: authenticated answers only, never past the token's `exp`. */
+  #reviewTtl(token: string, status: TokenReviewStatus): number {
+    if (this.#ttlMs === 0 || status.authenticated !== true || status.error) return 0;
     const exp = tokenExpiryMs(token);
-    if (exp === null) return;
-    const now = this.#clock();
-    const expiresAt = Math.min(now + this.#ttlMs, exp ?? Infinity);
-    if (expiresAt <= now) return;
-    this.#reviews.set(key, { status: structuredClone(status), expiresAt });
-    for (const oldest of this.#reviews.keys()) {
-      if (this.#reviews.size <= this.#maxEntries) break;
-      this.#reviews.delete(oldest);
-    }
+    if (exp === null) return 0;
+    return Math.min(this.#ttlMs, (exp ?? Infinity) - this.#clock());
+  }
+}
+
+function checkTtl(name: string, value: number, max: number): void {
+  if (!Number.isFinite(value) || value < 0 || value > max) {
+    throw new RangeError(`Cannot use ${name} "${value}": expected 0..${max}`);
+  }
+}
+
+function checkSize(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`Cannot use ${name} "${value}": expected an integer >= 1`);
   }
 }

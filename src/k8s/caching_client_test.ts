@@ -186,3 +186,71 @@ test("tokenExpiryMs() reads exp from the payload, or says why not", () => {
   assert.equal(tokenExpiryMs("a.%%%.c"), null);
   assert.equal(tokenExpiryMs("a..c"), null);
 });
+
+test("CachingKubeClient.getBoundPod() reuses a read for the pod TTL, for the bound UID only", async () => {
+  const clock = { now: 1_000_000 };
+  const client = new CachingKubeClient(http, { podTtlMs: 2_000, clock: () => clock.now });
+  const stored = api.put("pods", {
+    metadata: { namespace: "ns", name: "db-0" },
+    spec: { serviceAccountName: "app", containers: [{ name: "db", image: "busybox" }] },
+  });
+  const uid = stored.metadata.uid;
+  const before = api.counts.pods;
+  const first = await client.getBoundPod("ns", "db-0", uid);
+  assert.equal(first?.metadata?.uid, uid);
+  clock.now += 1_999;
+  const second = await client.getBoundPod("ns", "db-0", uid);
+  assert.deepEqual(second, first);
+  assert.notEqual(second, first, "each caller gets its own copy");
+  assert.equal(api.counts.pods - before, 1);
+  await client.getBoundPod("ns", "db-0", undefined);
+  assert.equal(api.counts.pods - before, 2, "a legacy token (no bound UID) reads the API");
+  await client.getPod("ns", "db-0");
+  assert.equal(api.counts.pods - before, 3, "getPod always reads the API");
+  clock.now += 1;
+  await client.getBoundPod("ns", "db-0", uid);
+  assert.equal(api.counts.pods - before, 4, "read again once the TTL is over");
+});
+
+test("CachingKubeClient.getBoundPod() reads a replaced pod at once and never keeps a missing one", async () => {
+  const clock = { now: 1_000_000 };
+  const client = new CachingKubeClient(http, { podTtlMs: 5_000, clock: () => clock.now });
+  const pod = {
+    metadata: { namespace: "ns", name: "api-0" },
+    spec: { serviceAccountName: "app", containers: [{ name: "api", image: "busybox" }] },
+  };
+  const old = api.put("pods", structuredClone(pod)).metadata.uid;
+  const before = api.counts.pods;
+  assert.equal((await client.getBoundPod("ns", "api-0", old))?.metadata?.uid, old);
+  // Deleted: the cached read is the documented bound (at most the TTL late).
+  api.delete("pods", "ns", "api-0");
+  assert.equal((await client.getBoundPod("ns", "api-0", old))?.metadata?.uid, old);
+  clock.now += 5_000;
+  assert.equal(await client.getBoundPod("ns", "api-0", old), null, "gone after the TTL");
+  assert.equal(await client.getBoundPod("ns", "api-0", old), null, "a missing pod is not kept");
+  assert.equal(api.counts.pods - before, 3);
+  // Replaced under the same name: a token bound to the new UID never gets the old pod.
+  const replaced = api.put("pods", structuredClone(pod)).metadata.uid;
+  assert.notEqual(replaced, old);
+  await client.getBoundPod("ns", "api-0", replaced);
+  const again = await client.getBoundPod("ns", "api-0", old);
+  assert.equal(again?.metadata?.uid, replaced, "the old token sees the new pod (then refused)");
+  assert.equal(api.counts.pods - before, 5, "an entry of another UID is read again");
+});
+
+test("CachingKubeClient.getBoundPod() shares one read among concurrent callers", async () => {
+  const client = new CachingKubeClient(http, { podTtlMs: 2_000 });
+  const uid = api.put("pods", {
+    metadata: { namespace: "ns", name: "web-9" },
+    spec: { serviceAccountName: "app", containers: [{ name: "web", image: "busybox" }] },
+  }).metadata.uid;
+  const before = api.counts.pods;
+  api.failNext("pods", { status: 500 });
+  await assert.rejects(client.getBoundPod("ns", "web-9", uid));
+  const pods = await Promise.all(
+    Array.from({ length: 20 }, () => client.getBoundPod("ns", "web-9", uid)),
+  );
+  for (const pod of pods) assert.equal(pod?.metadata?.uid, uid);
+  assert.equal(api.counts.pods - before, 2, "the failure was not kept; 20 callers, one read");
+  assert.throws(() => new CachingKubeClient(http, { podTtlMs: 5_001 }), RangeError);
+});

@@ -9,7 +9,7 @@
  * - Redirects are followed by hand (at most 5, https only); `Authorization` is dropped as soon as
  *   one leaves the registry's origin (blob storage redirects) and never sent again on that chain.
  * - Content fetched by digest is verified against the digest.
- * - Results are cached (`lookup_cache.ts`): digest references until evicted, tags for a TTL, never
+ * - Results are cached (`src/lookup_cache.ts`): digest references until evicted, tags for a TTL, never
  *   `latest` or a pull policy of `Always`; simultaneous lookups of one key share one round trip.
  * - If the platforms a pod may run on disagree on Entrypoint/Cmd, the lookup fails: there is no
  *   single command to sign.
@@ -28,7 +28,7 @@ import {
 } from "./auth.ts";
 import { raceAbort } from "../abort.ts";
 import { ImageLookupError } from "./errors.ts";
-import { type LoadResult, LookupCache } from "./lookup_cache.ts";
+import { type LoadResult, LookupCache } from "../lookup_cache.ts";
 import {
   formatImageReference,
   type ImageReference,

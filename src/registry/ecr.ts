@@ -12,7 +12,7 @@ import { Buffer } from "node:buffer";
 import { ECRClient, type ECRClientConfig, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
 import type { RegistryCredential } from "./auth.ts";
 import { ImageLookupError } from "./errors.ts";
-import { LookupCache } from "./lookup_cache.ts";
+import { LookupCache } from "../lookup_cache.ts";
 
 /** ECR registry hosts: `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`. */
 export const ECR_HOST = /^(\d{12})\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/;

@@ -16,6 +16,7 @@ import { SecretSourceError } from "../errors.ts";
 import type { SecretFetchOptions, SecretQuery, SecretSource } from "./source.ts";
 import { queryKey, querySubject } from "./query.ts";
 import { raceAbort } from "../abort.ts";
+import { LookupCache } from "../lookup_cache.ts";
 
 /** Options of {@link CachingSecretSource}. */
 export interface CachingSecretSourceOptions {
@@ -29,11 +30,6 @@ export interface CachingSecretSourceOptions {
   onLookup?: (result: "hit" | "miss" | "coalesced") => void;
 }
 
-interface CacheEntry {
-  values: Readonly<Record<string, string>>;
-  expiresAt: number;
-}
-
 function abortError(query: SecretQuery, signal: AbortSignal): SecretSourceError {
   return new SecretSourceError(`${querySubject(query)}: the request was aborted`, {
     code: "AbortError",
@@ -45,12 +41,8 @@ function abortError(query: SecretQuery, signal: AbortSignal): SecretSourceError 
 export class CachingSecretSource implements SecretSource {
   readonly #inner: SecretSource;
   readonly #ttlMs: number;
-  readonly #maxEntries: number;
-  readonly #clock: () => number;
   readonly #onLookup: ((result: "hit" | "miss" | "coalesced") => void) | undefined;
-  readonly #entries = new Map<string, CacheEntry>();
-  readonly #inFlight = new Map<string, Promise<Readonly<Record<string, string>>>>();
-  #generation = 0;
+  readonly #cache: LookupCache<Readonly<Record<string, string>>>;
 
   /**
    * @param inner the source that really fetches
@@ -59,20 +51,20 @@ export class CachingSecretSource implements SecretSource {
   constructor(inner: SecretSource, options: CachingSecretSourceOptions = {}) {
     this.#inner = inner;
     this.#ttlMs = options.ttlMs ?? 0;
-    this.#maxEntries = options.maxEntries ?? 1024;
-    this.#clock = options.clock ?? Date.now;
+    const maxEntries = options.maxEntries ?? 1024;
     this.#onLookup = options.onLookup;
     if (!Number.isFinite(this.#ttlMs) || this.#ttlMs < 0) {
       throw new RangeError(`Cannot use ttlMs "${this.#ttlMs}": expected a number >= 0`);
     }
-    if (!Number.isInteger(this.#maxEntries) || this.#maxEntries < 1) {
-      throw new RangeError(`Cannot use maxEntries "${this.#maxEntries}": expected an integer >= 1`);
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) {
+      throw new RangeError(`Cannot use maxEntries "${maxEntries}": expected an integer >= 1`);
     }
+    this.#cache = new LookupCache({ maxEntries, now: options.clock ?? Date.now });
   }
 
   /** Number of cached answers (expired ones included until looked up or evicted). */
   get size(): number {
-    return this.#entries.size;
+    return this.#cache.size;
   }
 
   /**
@@ -87,56 +79,22 @@ export class CachingSecretSource implements SecretSource {
     options: SecretFetchOptions = {},
   ): Promise<Record<string, string>> {
     const identity = options.identity;
-    const key = JSON.stringify([identity ?? "", queryKey(query)]);
-    const cached = this.#lookup(key);
-    if (cached) {
-      this.#onLookup?.("hit");
-      return { ...cached };
-    }
-    let shared = this.#inFlight.get(key);
-    if (shared) {
-      this.#onLookup?.("coalesced");
-    } else {
-      this.#onLookup?.("miss");
-      shared = this.#fetchAndStore(key, { ...query }, identity === undefined ? {} : { identity });
-      this.#inFlight.set(key, shared);
-    }
+    const copy = { ...query };
+    const shared = this.#cache.load(
+      JSON.stringify([identity ?? "", queryKey(query)]),
+      this.#ttlMs,
+      async () =>
+        Object.freeze({
+          ...(await this.#inner.fetchSecret(copy, identity === undefined ? {} : { identity })),
+        }),
+      false,
+      this.#onLookup,
+    );
     return { ...(await raceAbort(shared, options.signal, (signal) => abortError(query, signal))) };
   }
 
   /** Forgets every cached answer (calls in flight finish but are not stored). */
   clear(): void {
-    this.#entries.clear();
-    this.#generation += 1;
-  }
-
-  #lookup(key: string): Readonly<Record<string, string>> | undefined {
-    const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    this.#entries.delete(key);
-    if (entry.expiresAt <= this.#clock()) return undefined;
-    this.#entries.set(key, entry); // most recently used goes last
-    return entry.values;
-  }
-
-  async #fetchAndStore(
-    key: string,
-    query: SecretQuery,
-    options: SecretFetchOptions,
-  ): Promise<Readonly<Record<string, string>>> {
-    const generation = this.#generation;
-    try {
-      const values = Object.freeze({ ...(await this.#inner.fetchSecret(query, options)) });
-      if (this.#ttlMs > 0 && generation === this.#generation) {
-        this.#entries.set(key, { values, expiresAt: this.#clock() + this.#ttlMs });
-        for (const oldest of this.#entries.keys()) {
-          if (this.#entries.size <= this.#maxEntries) break;
-          this.#entries.delete(oldest);
-        }
-      }
-      return values;
-    } finally {
-      this.#inFlight.delete(key);
-    }
+    this.#cache.clear();
   }
 }

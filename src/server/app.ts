@@ -7,7 +7,7 @@
 
 import { MUTATE_PATH, SECRET_PATH } from "../constants.ts";
 import { createMutateHandler, type MutateHandlerDeps } from "../admission/mutate_handler.ts";
-import { createSecretHandler } from "../authz/secret_handler.ts";
+import { createSecretHandler, type SecretHandlerDeps } from "../authz/secret_handler.ts";
 import type { KubeClient } from "../k8s/client.ts";
 import type { SecretSource } from "../secrets/source.ts";
 import { describeError, type Logger } from "../log.ts";
@@ -51,6 +51,8 @@ export interface AppDeps {
   registry?: ImageConfigSource;
   /** ECR credentials with the webhook's AWS identity. @default none */
   ecr?: EcrCredentialSource;
+  /** `/secret`'s read of the caller's pod (a short cache). @default `kube.getPod` */
+  readBoundPod?: SecretHandlerDeps["readBoundPod"];
 }
 
 /** The app: its handler and the metrics it records. */
@@ -107,6 +109,7 @@ export function createApp(deps: AppDeps): App {
     logger: deps.logger,
     sealKeys,
     onAnswer: (status, reason) => metrics.observeSecret(status, reason),
+    ...(deps.readBoundPod ? { readBoundPod: deps.readBoundPod } : {}),
   });
   const ready = deps.ready ?? (() => Promise.resolve(true));
 

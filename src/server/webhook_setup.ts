@@ -323,6 +323,8 @@ export async function setUpWebhook(
     tokenReviewTtlMs: options.tokenReviewCacheTtlMs,
     tokenReviewMaxEntries: options.tokenReviewCacheSize,
     onTokenReview: (result) => metrics.observeTokenReviewCache(result),
+    podTtlMs: options.podCacheTtlMs,
+    podMaxEntries: options.tokenReviewCacheSize,
   });
   const app = createApp({
     kube: cachingKube,
@@ -334,6 +336,8 @@ export async function setUpWebhook(
     registry,
     ecr,
     sealKeys,
+    readBoundPod: (namespace, name, boundUid, callOptions) =>
+      cachingKube.getBoundPod(namespace, name, boundUid, callOptions),
   });
   return {
     logger,

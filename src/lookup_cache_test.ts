@@ -44,3 +44,22 @@ test("a fresh load skips the cached value but still shares a running load", asyn
   const both = await Promise.all([cache.load("j", 0, slow, true), cache.load("j", 0, slow, true)]);
   assert.deepEqual(both, ["v1", "v1"]);
 });
+
+test("the TTL can be decided from the loaded value; clear() keeps no load that was running", async () => {
+  let now = 0;
+  const cache = new LookupCache<{ keep: number }>({ now: () => now });
+  const ttl = (value: { keep: number }) => value.keep;
+  await cache.load("short", ttl, () => Promise.resolve({ keep: 10 }));
+  await cache.load("never", ttl, () => Promise.resolve({ keep: 0 }));
+  assert.deepEqual(cache.get("short"), { keep: 10 });
+  assert.equal(cache.get("never"), undefined);
+  now = 10;
+  assert.equal(cache.get("short"), undefined, "expired");
+  let release = (_value: { keep: number }) => {};
+  const running = cache.load("k", ttl, () => new Promise((resolve) => release = resolve));
+  cache.clear();
+  release({ keep: 1000 });
+  assert.deepEqual(await running, { keep: 1000 });
+  assert.equal(cache.get("k"), undefined, "started before clear(): not kept");
+  assert.equal(cache.size, 0);
+});

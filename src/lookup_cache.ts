@@ -1,8 +1,13 @@
 /**
- * The cache in front of image lookups: least-recently-used, bounded, with a per-entry expiry
- * (digest references never expire, tags after a TTL), plus single-flight: while a lookup for a key
- * is running, every other caller of that key awaits the same promise, so N simultaneous
- * admissions of one image make one registry round trip. Failures are never cached.
+ * The one cache of the webhook's lookups (image configs, ECR credentials, TokenReviews, `/secret`
+ * pod reads, secret values): least-recently-used, bounded by a count, with a per-entry expiry, plus
+ * single-flight: while a load for a key is running, every other caller of that key awaits the same
+ * promise, so N simultaneous requests for one key make one upstream call. Failures are never
+ * cached, and a load may decide from its value how long it is kept (0: not at all).
+ *
+ * Values are handed out as they are kept: callers that give them to code that may change them
+ * hand out copies. A caller's own abort signal is for the caller to race (`raceAbort`): the
+ * shared load goes on for the others.
  *
  * @module
  */
@@ -18,6 +23,9 @@ export interface LookupCacheOptions {
 /** How {@link LookupCache.load} answered: cached value, joined a running load, or a new load. */
 export type LoadResult = "hit" | "coalesced" | "miss";
 
+/** How long a loaded value is kept, in milliseconds: fixed, or decided from the value. */
+export type TtlMs<T> = number | ((value: T) => number);
+
 interface Entry<T> {
   value: T;
   expiresAt: number;
@@ -29,13 +37,15 @@ export class LookupCache<T> {
   readonly #inFlight = new Map<string, Promise<T>>();
   readonly #max: number;
   readonly #now: () => number;
+  /** Bumped by {@link clear}: loads started before it are not kept. */
+  #generation = 0;
 
   constructor(options: LookupCacheOptions = {}) {
     this.#max = options.maxEntries ?? 1000;
     this.#now = options.now ?? Date.now;
   }
 
-  /** Entries currently kept. */
+  /** Entries currently kept (expired ones included until looked up or evicted). */
   get size(): number {
     return this.#entries.size;
   }
@@ -44,23 +54,19 @@ export class LookupCache<T> {
   get(key: string): T | undefined {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
-    if (entry.expiresAt <= this.#now()) {
-      this.#entries.delete(key);
-      return undefined;
-    }
     this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    if (entry.expiresAt <= this.#now()) return undefined;
+    this.#entries.set(key, entry); // most recently used goes last
     return entry.value;
   }
 
-  /** Keeps a value for `ttlMs` (`Infinity`: until evicted). */
+  /** Keeps a value for `ttlMs` (`Infinity`: until evicted; 0 or less: not kept). */
   set(key: string, value: T, ttlMs: number): void {
-    if (this.#max <= 0 || ttlMs <= 0) return;
+    if (this.#max <= 0 || !(ttlMs > 0)) return;
     this.#entries.delete(key);
     this.#entries.set(key, { value, expiresAt: this.#now() + ttlMs });
-    while (this.#entries.size > this.#max) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest === undefined) break;
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= this.#max) break;
       this.#entries.delete(oldest);
     }
   }
@@ -71,7 +77,7 @@ export class LookupCache<T> {
    */
   load(
     key: string,
-    ttlMs: number,
+    ttlMs: TtlMs<T>,
     loader: () => Promise<T>,
     fresh = false,
     observe?: (how: LoadResult) => void,
@@ -87,10 +93,13 @@ export class LookupCache<T> {
       return running;
     }
     observe?.("miss");
+    const generation = this.#generation;
     const promise = (async () => {
       try {
         const value = await loader();
-        this.set(key, value, ttlMs);
+        if (generation === this.#generation) {
+          this.set(key, value, typeof ttlMs === "function" ? ttlMs(value) : ttlMs);
+        }
         return value;
       } finally {
         this.#inFlight.delete(key);
@@ -98,5 +107,11 @@ export class LookupCache<T> {
     })();
     this.#inFlight.set(key, promise);
     return promise;
+  }
+
+  /** Forgets every entry; loads running now finish for their callers but are not kept. */
+  clear(): void {
+    this.#entries.clear();
+    this.#generation += 1;
   }
 }
