@@ -14,13 +14,11 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
-import type { Pod } from "kubernetes-types/core/v1.d.ts";
-import { commandSignature } from "../src/pod/signature.ts";
-import { DEFAULT_TOKEN_AUDIENCE } from "../src/constants.ts";
 import { setUpWebhook, type WebhookSetup } from "../src/server/webhook_setup.ts";
 import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
 import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
-import { admitPod, launcherIdentity, persistPod } from "../testing/flow.ts";
+import { admitPod, launcherRequest, persistPod, secretReaderPod } from "../testing/flow.ts";
+import { slope } from "../testing/trend.ts";
 import { WEBHOOK_V8_FLAGS, webhookFlagsWithV8 } from "../cli/permissions.ts";
 import type { HeapChildConfig, HeapChildResult } from "./_secret_heap_child.ts";
 
@@ -111,15 +109,6 @@ after(async () => {
   if (env?.PIGGY_SEAL_KEY_FILES) Deno.removeSync(env.PIGGY_SEAL_KEY_FILES);
 });
 
-/** Least-squares slope of y over x. */
-function slope(points: { x: number; y: number }[]): number {
-  const mx = points.reduce((s, p) => s + p.x, 0) / points.length;
-  const my = points.reduce((s, p) => s + p.y, 0) / points.length;
-  const num = points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0);
-  const den = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
-  return num / den;
-}
-
 test(
   `/secret: heap after GC stays flat over ${CALLS} in-process handler calls`,
   { timeout: 300_000 },
@@ -130,41 +119,11 @@ test(
       {
         fetch: (path, init) => setup.app.handler(new Request(`https://piggy.test${path}`, init)),
       },
-      {
-        metadata: {
-          annotations: {
-            "piggysec.com/piggy-address": "https://piggy.soak.svc",
-            "piggysec.com/aws-secret-name": "soak/app",
-          },
-        },
-        spec: {
-          serviceAccountName: "app",
-          containers: [{
-            name: "app",
-            image: "app:1",
-            command: ["/app/server"],
-            env: [{ name: "DB_PASSWORD", value: "piggy:DB_PASSWORD" }],
-          }],
-        },
-      } satisfies Pod,
+      secretReaderPod("https://piggy.soak.svc", "soak/app"),
       NAMESPACE,
     );
-    const stored = persistPod(kube, admitted.pod, NAMESPACE, "app-0");
-    const { uid, command } = launcherIdentity(stored.spec!.containers[0]!);
     const config: HeapChildConfig = {
-      body: JSON.stringify({
-        resources: "pods",
-        name: "app-0",
-        uid,
-        signature: commandSignature(command),
-      }),
-      // The projected token the mutation mounts (audience piggysec.com), as current launchers send.
-      token: kube.issueToken({
-        namespace: NAMESPACE,
-        serviceAccount: "app",
-        podName: "app-0",
-        audiences: [DEFAULT_TOKEN_AUDIENCE],
-      }),
+      ...launcherRequest(kube, persistPod(kube, admitted.pod, NAMESPACE, "app-0")),
       calls: CALLS,
       concurrency: 50,
       every: EVERY,

@@ -8,20 +8,17 @@
  *
  * Run: `npx deno run -A scripts/bench/secret.ts [--seconds 5] [--connections 50] [--rounds 3]`
  * Target: ≥ 25 % of `/healthz` with the caches warm; Kubernetes calls per request ≤ 0.2 in steady
- * state. A second webhook process with the TokenReview cache off (`PIGGY_TOKEN_REVIEW_CACHE_TTL=0`)
- * serves the 200 pods too: each request then reviews its token and reads its pod, the cost of a new
+ * state. A second webhook process with the TokenReview and pod caches off
+ * (`PIGGY_TOKEN_REVIEW_CACHE_TTL=0`, `PIGGY_POD_CACHE_TTL=0`) serves the 200 pods too: each request then reviews its token and reads its pod, the cost of a new
  * pod's first request (its CPU per request is the figure for capacity planning, docs/performance.md).
  *
  * @module
  */
 
-import type { Pod } from "kubernetes-types/core/v1.d.ts";
-import { commandSignature } from "../../src/pod/signature.ts";
-import { DEFAULT_TOKEN_AUDIENCE } from "../../src/constants.ts";
 import { startKubeApi } from "../../testing/kube_api.ts";
 import { startAwsStandIn } from "../../testing/aws.ts";
 import { startWebhook } from "../../testing/webhook_process.ts";
-import { admitPod, launcherIdentity, persistPod } from "../../testing/flow.ts";
+import { admitPod, launcherRequest, persistPod, secretReaderPod } from "../../testing/flow.ts";
 import { createTestCa } from "../../testing/pki.ts";
 import { alternate, benchArgs, ensureWrk, runWrk, type WrkRequest } from "./wrk.ts";
 
@@ -47,52 +44,25 @@ const env = {
   ...aws.env({ credentials: "static", region: "us-east-1" }),
 };
 const webhook = await startWebhook({ ca, env });
-const cold = await startWebhook({ ca, env: { ...env, PIGGY_TOKEN_REVIEW_CACHE_TTL: "0s" } });
+const cold = await startWebhook({
+  ca,
+  env: { ...env, PIGGY_TOKEN_REVIEW_CACHE_TTL: "0s", PIGGY_POD_CACHE_TTL: "0s" },
+});
 
-const pod: Pod = {
-  metadata: {
-    generateName: "app-",
-    annotations: {
-      "piggysec.com/piggy-address": "https://piggy.bench.svc",
-      "piggysec.com/aws-secret-name": "bench/app",
-    },
-  },
-  spec: {
-    serviceAccountName: "app",
-    containers: [{
-      name: "app",
-      image: "app:1",
-      command: ["/app/server"],
-      env: [{ name: "DB_PASSWORD", value: "piggy:DB_PASSWORD" }],
-    }],
-  },
-};
+const pod = secretReaderPod("https://piggy.bench.svc", "bench/app");
+pod.metadata!.generateName = "app-";
 const admitted = await admitPod(webhook, pod, NAMESPACE);
 const callers: WrkRequest[] = [];
 for (let i = 0; i < PODS; i++) {
-  const name = `app-${i}`;
-  const stored = persistPod(kube, admitted.pod, NAMESPACE, name);
-  const { uid, command } = launcherIdentity(stored.spec!.containers[0]!);
+  const { body, token } = launcherRequest(
+    kube,
+    persistPod(kube, admitted.pod, NAMESPACE, `app-${i}`),
+  );
   callers.push({
     path: "/secret",
     method: "POST",
-    body: JSON.stringify({
-      resources: "pods",
-      name,
-      uid,
-      signature: await commandSignature(command),
-    }),
-    headers: {
-      "content-type": "application/json",
-      // The projected token the mutation mounts (audience piggysec.com), as current launchers send:
-      // a token of the API server's audience costs a failed review (never cached) first.
-      "x-token": kube.issueToken({
-        namespace: NAMESPACE,
-        serviceAccount: "app",
-        podName: name,
-        audiences: [DEFAULT_TOKEN_AUDIENCE],
-      }),
-    },
+    body,
+    headers: { "content-type": "application/json", "x-token": token },
   });
 }
 

@@ -22,12 +22,11 @@
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import type { Pod } from "kubernetes-types/core/v1.d.ts";
-import { commandSignature } from "../../src/pod/signature.ts";
 import { startKubeApi } from "../../testing/kube_api.ts";
 import { startAwsStandIn } from "../../testing/aws.ts";
 import { startWebhook } from "../../testing/webhook_process.ts";
-import { admitPod, launcherIdentity, persistPod } from "../../testing/flow.ts";
+import { admitPod, launcherRequest, persistPod, secretReaderPod } from "../../testing/flow.ts";
+import { slope } from "../../testing/trend.ts";
 import { createTestCa } from "../../testing/pki.ts";
 import { connectInspector, inspectorUrlOf } from "../../testing/inspector.ts";
 import type { SoakClientConfig } from "./soak_client.ts";
@@ -67,17 +66,6 @@ function rssOf(pid: number): { rss: number; peak: number } {
   return { rss: kib("VmRSS") * 1024, peak: kib("VmHWM") * 1024 };
 }
 
-/** Least-squares slope of y over x. */
-function slope(points: { x: number; y: number }[]): number {
-  const n = points.length;
-  if (n < 2) return NaN;
-  const mx = points.reduce((s, p) => s + p.x, 0) / n;
-  const my = points.reduce((s, p) => s + p.y, 0) / n;
-  const num = points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0);
-  const den = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
-  return num / den;
-}
-
 const NAMESPACE = "soak";
 const kube = await startKubeApi();
 const aws = await startAwsStandIn();
@@ -104,41 +92,16 @@ const pid = webhook.child.pid;
 
 const admitted = await admitPod(
   webhook,
-  {
-    metadata: {
-      annotations: {
-        "piggysec.com/piggy-address": "https://piggy.soak.svc",
-        "piggysec.com/aws-secret-name": "soak/app",
-      },
-    },
-    spec: {
-      serviceAccountName: "app",
-      containers: [{
-        name: "app",
-        image: "app:1",
-        command: ["/app/server"],
-        env: [{ name: "DB_PASSWORD", value: "piggy:DB_PASSWORD" }],
-      }],
-    },
-  } satisfies Pod,
+  secretReaderPod("https://piggy.soak.svc", "soak/app"),
   NAMESPACE,
 );
-const stored = persistPod(kube, admitted.pod, NAMESPACE, "app-0");
-const { uid, command } = launcherIdentity(stored.spec!.containers[0]!);
+const caller = launcherRequest(kube, persistPod(kube, admitted.pod, NAMESPACE, "app-0"));
 const config: SoakClientConfig = {
   port: webhook.port,
   ca: ca.cert,
   path: "/secret",
-  body: JSON.stringify({
-    resources: "pods",
-    name: "app-0",
-    uid,
-    signature: commandSignature(command),
-  }),
-  headers: {
-    "content-type": "application/json",
-    "x-token": kube.issueToken({ namespace: NAMESPACE, serviceAccount: "app", podName: "app-0" }),
-  },
+  body: caller.body,
+  headers: { "content-type": "application/json", "x-token": caller.token },
   count: requests,
   concurrency,
   every,
