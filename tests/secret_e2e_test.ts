@@ -287,6 +287,25 @@ test("/secret sees a deleted pod within PIGGY_POD_CACHE_TTL (2 s) and a replaced
   assert.ok(!JSON.stringify(gone.body).includes(CANARY));
 });
 
+test("/secret refuses a pod edited after admission within PIGGY_POD_CACHE_TTL (2 s)", async () => {
+  const caller = await launchablePod({ "piggysec.com/aws-secret-name": "team-a/web" });
+  const body = { name: caller.name, uid: caller.uid, signature: caller.signature };
+  assert.equal((await requestSecret(body, caller.token)).status, 200);
+  // Same pod (same UID), a sealed annotation changed: the seal is checked on the cached read too,
+  // and the read is at most the TTL old.
+  const edited = structuredClone(caller.pod);
+  edited.metadata!.annotations = {
+    ...edited.metadata!.annotations,
+    "piggysec.com/aws-secret-name": "team-b/api",
+  };
+  kube.put("pods", edited as never);
+  await new Promise((resolve) => setTimeout(resolve, 2_100));
+  const refused = await requestSecret(body, caller.token);
+  assert.equal(refused.status, 403, JSON.stringify(refused.body));
+  assert.match(refused.body.message ?? "", /admission seal/);
+  assert.ok(!JSON.stringify(refused.body).includes(CANARY));
+});
+
 test("the canary secret value never reaches the webhook's logs, even at debug level", () => {
   assert.ok(webhook.logs.length > 10, "the webhook logged its requests");
   assert.ok(webhook.logs.some((line) => line.includes('"level":"debug"')), "debug logging was on");
