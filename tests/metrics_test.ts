@@ -240,6 +240,10 @@ test("/metrics counts admissions, /secret, AWS, Kubernetes and cache after a scr
   // web-1's second and third requests read its pod from the pod cache (PIGGY_POD_CACHE_TTL).
   assert.ok(moved("piggy_kubernetes_requests_total", { api: "get_pod", result: "ok" }) >= 2);
   assert.ok(moved("piggy_kubernetes_request_duration_seconds_count", { api: "get_pod" }) >= 2);
+  const podLookups = ["hit", "miss", "coalesced"]
+    .reduce((sum, result) => sum + moved("piggy_pod_cache_requests_total", { result }), 0);
+  assert.ok(podLookups >= 3, `pod cache lookups: ${podLookups}`);
+  assert.ok(moved("piggy_pod_cache_requests_total", { result: "miss" }) >= 1);
 
   assert.ok(total(after, "process_resident_memory_bytes") > 10_000_000, "RSS in bytes");
   assert.ok(total(after, "process_cpu_seconds_total") > 0);

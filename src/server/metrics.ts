@@ -230,6 +230,12 @@ export class Metrics {
       "(joined a review in flight).",
   );
 
+  readonly #podCache = new Counter(
+    "piggy_pod_cache_requests_total",
+    "/secret pod read cache lookups by result: hit, miss (read the pod from the Kubernetes API) " +
+      "or coalesced (joined a read in flight).",
+  );
+
   constructor(options: MetricsOptions = {}) {
     this.#options = options;
   }
@@ -289,6 +295,11 @@ export class Metrics {
     this.#tokenReviewCache.inc({ result: bounded(result, CACHE_RESULTS) });
   }
 
+  /** Records one `/secret` pod read cache lookup. */
+  observePodCache(result: CacheResult): void {
+    this.#podCache.inc({ result: bounded(result, CACHE_RESULTS) });
+  }
+
   /** The registry in Prometheus text format. */
   render(): string {
     const lines: string[] = [];
@@ -304,6 +315,7 @@ export class Metrics {
     this.#cache.render(lines);
     this.#images.render(lines);
     this.#tokenReviewCache.render(lines);
+    this.#podCache.render(lines);
     const build = this.#options.build;
     if (build) {
       gauge(lines, "piggy_build_info", "Build of this process (always 1).", 1, {

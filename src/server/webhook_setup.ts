@@ -325,6 +325,7 @@ export async function setUpWebhook(
     onTokenReview: (result) => metrics.observeTokenReviewCache(result),
     podTtlMs: options.podCacheTtlMs,
     podMaxEntries: options.tokenReviewCacheSize,
+    onPodRead: (result) => metrics.observePodCache(result),
   });
   const app = createApp({
     kube: cachingKube,
