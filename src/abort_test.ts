@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import process from "node:process";
 import { raceAbort, startDeadline } from "./abort.ts";
 
 test("startDeadline aborts its signal when the time passes, and says it was the clock", async () => {
@@ -46,4 +47,34 @@ test("raceAbort rejects with the reason as soon as the signal aborts; the work g
   finish("done");
   assert.equal(await work, "done");
   assert.equal(await raceAbort(Promise.resolve(1), new AbortController().signal), 1);
+});
+
+test("raceAbort on a signal already aborted: the work's later failure is handled", async () => {
+  // Node reports it on `process`, Deno as a global event.
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  const onEvent = (event: Event) => {
+    unhandled.push((event as Event & { reason?: unknown }).reason);
+    event.preventDefault();
+  };
+  const events = globalThis as unknown as Partial<EventTarget>;
+  events.addEventListener?.("unhandledrejection", onEvent);
+  process.on("unhandledRejection", onUnhandled);
+  try {
+    const controller = new AbortController();
+    controller.abort();
+    let fail = (_error: Error) => {};
+    const work = new Promise<string>((_, reject) => fail = reject);
+    await assert.rejects(
+      raceAbort(work, controller.signal, () => new Error("aborted first")),
+      /first/,
+    );
+    // Unhandled, this rejection would end a webhook process.
+    fail(new Error("the shared call failed later"));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+    events.removeEventListener?.("unhandledrejection", onEvent);
+  }
 });
