@@ -7,7 +7,7 @@
 
 import jsonpatch from "fast-json-patch";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
-import { DEFAULT_TOKEN_AUDIENCE, PIGGY_UID_ANNOTATION } from "../src/constants.ts";
+import { PIGGY_UID_ANNOTATION } from "../src/constants.ts";
 import { commandSignature } from "../src/pod/signature.ts";
 import type { KubeApiStandIn } from "./kube_api.ts";
 import type { WebhookProcess } from "./webhook_process.ts";
@@ -81,6 +81,71 @@ export function launcherIdentity(container: Container): { uid: string; command: 
   return { uid, command: args[0] === "--" ? args.slice(1) : args };
 }
 
+/** What the launcher of a persisted pod's container sends to `/secret`. */
+export interface LauncherRequest {
+  name: string;
+  uid: string;
+  signature: string;
+  /** A token bound to the pod, for its namespace and service account. */
+  token: string;
+  /** The JSON body, as piggy-env writes it. */
+  body: string;
+}
+
+/**
+ * The `/secret` request of the launcher in `stored`'s container `index`, with a bound token: for
+ * `audiences` (e.g. the projected token the mutation mounts, audience piggysec.com, as current
+ * launchers send), by default the API server's (the pod's default token, as earlier launchers).
+ */
+export function launcherRequest(
+  kube: KubeApiStandIn,
+  stored: Pod,
+  index = 0,
+  audiences?: string[],
+): LauncherRequest {
+  const name = stored.metadata?.name ?? "";
+  const { uid, command } = launcherIdentity(stored.spec!.containers[index]!);
+  const signature = commandSignature(command);
+  const token = kube.issueToken({
+    namespace: stored.metadata?.namespace ?? "",
+    serviceAccount: stored.spec?.serviceAccountName ?? "default",
+    podName: name,
+    ...(audiences ? { audiences } : {}),
+  });
+  return {
+    name,
+    uid,
+    signature,
+    token,
+    body: JSON.stringify({ resources: "pods", name, uid, signature }),
+  };
+}
+
+/**
+ * A pod whose one container (`app`, command `/app/server`) reads `DB_PASSWORD` of the AWS secret
+ * `secretName` through the webhook at `address`: the caller of the `/secret` benchmarks and the
+ * memory guard.
+ */
+export function secretReaderPod(address: string, secretName: string): Pod {
+  return {
+    metadata: {
+      annotations: {
+        "piggysec.com/piggy-address": address,
+        "piggysec.com/aws-secret-name": secretName,
+      },
+    },
+    spec: {
+      serviceAccountName: "app",
+      containers: [{
+        name: "app",
+        image: "app:1",
+        command: ["/app/server"],
+        env: [{ name: "DB_PASSWORD", value: "piggy:DB_PASSWORD" }],
+      }],
+    },
+  };
+}
+
 /** Parses the pod's `piggysec.com/piggy-uid` annotation. */
 export function uidAnnotation(pod: Pod): Record<string, string> {
   return JSON.parse(pod.metadata?.annotations?.[PIGGY_UID_ANNOTATION] ?? "{}");
@@ -122,53 +187,4 @@ export function threeContainerReview(uid: string) {
     "team-a",
     uid,
   );
-}
-
-/**
- * A pod whose one container (`app`, command `/app/server`) reads `DB_PASSWORD` of the AWS secret
- * `secretName` through the webhook at `address`: the caller of the `/secret` benchmarks and the
- * memory guard.
- */
-export function secretReaderPod(address: string, secretName: string): Pod {
-  return {
-    metadata: {
-      annotations: {
-        "piggysec.com/piggy-address": address,
-        "piggysec.com/aws-secret-name": secretName,
-      },
-    },
-    spec: {
-      serviceAccountName: "app",
-      containers: [{
-        name: "app",
-        image: "app:1",
-        command: ["/app/server"],
-        env: [{ name: "DB_PASSWORD", value: "piggy:DB_PASSWORD" }],
-      }],
-    },
-  };
-}
-
-/**
- * What the launcher of a stored pod's first container sends to `/secret`: the JSON body and the
- * projected token the mutation mounts (audience piggysec.com, bound to the pod).
- */
-export function launcherRequest(
-  kube: KubeApiStandIn,
-  stored: Pod,
-): { body: string; token: string } {
-  const namespace = stored.metadata?.namespace ?? "";
-  const name = stored.metadata?.name ?? "";
-  const container = stored.spec?.containers[0];
-  if (!container) throw new Error(`pod "${name}" has no container`);
-  const { uid, command } = launcherIdentity(container);
-  return {
-    body: JSON.stringify({ resources: "pods", name, uid, signature: commandSignature(command) }),
-    token: kube.issueToken({
-      namespace,
-      serviceAccount: stored.spec?.serviceAccountName ?? "default",
-      podName: name,
-      audiences: [DEFAULT_TOKEN_AUDIENCE],
-    }),
-  };
 }

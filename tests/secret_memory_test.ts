@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
+import { DEFAULT_TOKEN_AUDIENCE } from "../src/constants.ts";
 import { setUpWebhook, type WebhookSetup } from "../src/server/webhook_setup.ts";
 import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
 import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
@@ -118,6 +119,11 @@ after(async () => {
   if (env?.PIGGY_SEAL_KEY_FILES) Deno.removeSync(env.PIGGY_SEAL_KEY_FILES);
 });
 
+/** The body and token of a launcher's request: what the child sends. */
+function pick({ body, token }: { body: string; token: string }) {
+  return { body, token };
+}
+
 test(
   `/secret: heap after GC stays flat over ${CALLS} in-process handler calls`,
   { timeout: 300_000 },
@@ -132,7 +138,12 @@ test(
       NAMESPACE,
     );
     const config: HeapChildConfig = {
-      ...launcherRequest(kube, persistPod(kube, admitted.pod, NAMESPACE, "app-0")),
+      // The projected token the mutation mounts (audience piggysec.com), as current launchers send.
+      ...pick(
+        launcherRequest(kube, persistPod(kube, admitted.pod, NAMESPACE, "app-0"), 0, [
+          DEFAULT_TOKEN_AUDIENCE,
+        ]),
+      ),
       calls: CALLS,
       concurrency: 50,
       every: EVERY,

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { DEFAULT_TOKEN_AUDIENCE } from "../../src/constants.ts";
 import { startKubeApi } from "../../testing/kube_api.ts";
 import { startAwsStandIn } from "../../testing/aws.ts";
 import { startWebhook } from "../../testing/webhook_process.ts";
@@ -54,9 +55,12 @@ pod.metadata!.generateName = "app-";
 const admitted = await admitPod(webhook, pod, NAMESPACE);
 const callers: WrkRequest[] = [];
 for (let i = 0; i < PODS; i++) {
+  // The projected token the mutation mounts (audience piggysec.com), as current launchers send.
   const { body, token } = launcherRequest(
     kube,
     persistPod(kube, admitted.pod, NAMESPACE, `app-${i}`),
+    0,
+    [DEFAULT_TOKEN_AUDIENCE],
   );
   callers.push({
     path: "/secret",

@@ -22,6 +22,7 @@
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { DEFAULT_TOKEN_AUDIENCE } from "../../src/constants.ts";
 import { startKubeApi } from "../../testing/kube_api.ts";
 import { startAwsStandIn } from "../../testing/aws.ts";
 import { startWebhook } from "../../testing/webhook_process.ts";
@@ -95,7 +96,10 @@ const admitted = await admitPod(
   secretReaderPod("https://piggy.soak.svc", "soak/app"),
   NAMESPACE,
 );
-const caller = launcherRequest(kube, persistPod(kube, admitted.pod, NAMESPACE, "app-0"));
+// The projected token the mutation mounts (audience piggysec.com), as current launchers send.
+const caller = launcherRequest(kube, persistPod(kube, admitted.pod, NAMESPACE, "app-0"), 0, [
+  DEFAULT_TOKEN_AUDIENCE,
+]);
 const config: SoakClientConfig = {
   port: webhook.port,
   ca: ca.cert,
