@@ -121,6 +121,9 @@ before(async () => {
     PIGGY_ENV_IMAGE: "ghcr.io/piggysec/piggy-env:test",
     PIGGY_LEGACY_PODS_CREATED_BEFORE: CUTOFF,
     PIGGY_ALLOWED_ADDRESSES: ADDRESS,
+    // Every edit is judged at once: without the pod read cache (its bound, an edited pod refused
+    // within PIGGY_POD_CACHE_TTL, is tested in secret_e2e_test.ts).
+    PIGGY_POD_CACHE_TTL: "0s",
     ...aws.env({ credentials: "static", region: "us-east-1" }),
   };
   // A second file that does not exist is an empty rotation slot.
