@@ -632,28 +632,13 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
     if (allowedRole !== roleArn) {
       throw new AwsError("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity");
     }
-    const accessKeyId = `ASIA${randomText("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)}`;
-    const secretAccessKey = randomBytes(30).toString("base64");
-    const sessionToken = randomBytes(96).toString("base64");
-    credentials.set(accessKeyId, { secretAccessKey, sessionToken });
-    const expiration = new Date(Date.now() + 3600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
-    const roleName = roleArn.slice(roleArn.lastIndexOf("/") + 1);
+    const keys = newSessionKeys();
+    credentials.set(keys.accessKeyId, keys);
     return `<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleWithWebIdentityResult>
     <SubjectFromWebIdentityToken>system:serviceaccount:default:piggy</SubjectFromWebIdentityToken>
     <Audience>sts.amazonaws.com</Audience>
-    <AssumedRoleUser>
-      <Arn>arn:aws:sts::${STAND_IN_ACCOUNT}:assumed-role/${xmlEscape(roleName)}/${
-      xmlEscape(sessionName)
-    }</Arn>
-      <AssumedRoleId>AROAPIGGYSTANDIN:${xmlEscape(sessionName)}</AssumedRoleId>
-    </AssumedRoleUser>
-    <Credentials>
-      <SessionToken>${sessionToken}</SessionToken>
-      <SecretAccessKey>${secretAccessKey}</SecretAccessKey>
-      <Expiration>${expiration}</Expiration>
-      <AccessKeyId>${accessKeyId}</AccessKeyId>
-    </Credentials>
+${assumedRoleXml(roleArn, sessionName, keys, 3600_000)}
     <Provider>arn:aws:iam::${STAND_IN_ACCOUNT}:oidc-provider/oidc.eks.stand-in</Provider>
   </AssumeRoleWithWebIdentityResult>
   <ResponseMetadata>
@@ -713,29 +698,14 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
           `authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
       );
     }
-    const accessKeyId = `ASIA${randomText("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)}`;
-    const secretAccessKey = randomBytes(30).toString("base64");
-    const sessionToken = randomBytes(96).toString("base64");
+    const issued = newSessionKeys();
     const session: StandInSession = { roleArn, roleSessionName: sessionName, tags: { ...tags } };
-    credentials.set(accessKeyId, { secretAccessKey, sessionToken, session });
-    record.issuedAccessKeyId = accessKeyId;
+    credentials.set(issued.accessKeyId, { ...issued, session });
+    record.issuedAccessKeyId = issued.accessKeyId;
     const lifetime = sessionLifetimeMs ?? duration * 1000;
-    const expiration = new Date(Date.now() + lifetime).toISOString().replace(/\.\d{3}Z$/, "Z");
-    const roleName = roleArn.slice(roleArn.lastIndexOf("/") + 1);
     return `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleResult>
-    <AssumedRoleUser>
-      <Arn>arn:aws:sts::${STAND_IN_ACCOUNT}:assumed-role/${xmlEscape(roleName)}/${
-      xmlEscape(sessionName)
-    }</Arn>
-      <AssumedRoleId>AROAPIGGYSTANDIN:${xmlEscape(sessionName)}</AssumedRoleId>
-    </AssumedRoleUser>
-    <Credentials>
-      <SessionToken>${sessionToken}</SessionToken>
-      <SecretAccessKey>${secretAccessKey}</SecretAccessKey>
-      <Expiration>${expiration}</Expiration>
-      <AccessKeyId>${accessKeyId}</AccessKeyId>
-    </Credentials>
+${assumedRoleXml(roleArn, sessionName, issued, lifetime)}
     <PackedPolicySize>${keys.length}</PackedPolicySize>
   </AssumeRoleResult>
   <ResponseMetadata>
@@ -1179,4 +1149,42 @@ export async function withEnv<T>(
       // removed as stale by another waiter; nothing to release
     }
   }
+}
+
+/** Temporary credentials of a new STS session. */
+interface SessionKeys {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+}
+
+function newSessionKeys(): SessionKeys {
+  return {
+    accessKeyId: `ASIA${randomText("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)}`,
+    secretAccessKey: randomBytes(30).toString("base64"),
+    sessionToken: randomBytes(96).toString("base64"),
+  };
+}
+
+/** The `AssumedRoleUser` and `Credentials` elements both AssumeRole answers carry. */
+function assumedRoleXml(
+  roleArn: string,
+  sessionName: string,
+  keys: SessionKeys,
+  lifetimeMs: number,
+): string {
+  const expiration = new Date(Date.now() + lifetimeMs).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const roleName = roleArn.slice(roleArn.lastIndexOf("/") + 1);
+  return `    <AssumedRoleUser>
+      <Arn>arn:aws:sts::${STAND_IN_ACCOUNT}:assumed-role/${xmlEscape(roleName)}/${
+    xmlEscape(sessionName)
+  }</Arn>
+      <AssumedRoleId>AROAPIGGYSTANDIN:${xmlEscape(sessionName)}</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <SessionToken>${keys.sessionToken}</SessionToken>
+      <SecretAccessKey>${keys.secretAccessKey}</SecretAccessKey>
+      <Expiration>${expiration}</Expiration>
+      <AccessKeyId>${keys.accessKeyId}</AccessKeyId>
+    </Credentials>`;
 }
