@@ -150,14 +150,31 @@ export function toSecretSourceError(subject: string, error: unknown): SecretSour
   });
 }
 
+/**
+ * The retry and timeout settings of every AWS client here (secrets, SSM, STS sessions): SDK
+ * standard retries and attempt timeouts that throw.
+ */
+export function retriesAndTimeouts(
+  options: Pick<AwsSecretSourceOptions, "maxAttempts" | "requestTimeoutMs" | "connectionTimeoutMs">,
+) {
+  return {
+    retryMode: "standard",
+    maxAttempts: options.maxAttempts ?? 3,
+    requestHandler: {
+      requestTimeout: options.requestTimeoutMs ?? 5000,
+      connectionTimeout: options.connectionTimeoutMs ?? 3000,
+      // Without this the SDK only logs a warning when an attempt exceeds requestTimeout.
+      throwOnRequestTimeout: true,
+    },
+  };
+}
+
 /** A client of one AWS service: what {@link AwsClients} needs of it. */
 type AwsClient = SecretsManagerClient | SSMClient;
 
 /** Lazily created AWS clients sharing one credential provider. */
 export class AwsClients {
-  readonly #maxAttempts: number;
-  readonly #requestTimeoutMs: number;
-  readonly #connectionTimeoutMs: number;
+  readonly #retries: ReturnType<typeof retriesAndTimeouts>;
   readonly #maxRegions: number;
   #credentials: AwsCredentialProvider | undefined;
   readonly #allowInstanceMetadata: boolean;
@@ -171,18 +188,15 @@ export class AwsClients {
    * @throws {RangeError} when `maxAttempts` or `maxRegions` is not an integer >= 1
    */
   constructor(options: AwsSecretSourceOptions = {}) {
-    this.#maxAttempts = options.maxAttempts ?? 3;
-    this.#requestTimeoutMs = options.requestTimeoutMs ?? 5000;
-    this.#connectionTimeoutMs = options.connectionTimeoutMs ?? 3000;
+    this.#retries = retriesAndTimeouts(options);
     this.#maxRegions = options.maxRegions ?? 32;
     this.#credentials = options.credentials;
     this.#allowInstanceMetadata = options.allowInstanceMetadata ?? false;
     this.#stsRegion = options.stsRegion;
     this.#observe = options.observe;
-    if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
-      throw new RangeError(
-        `Cannot use maxAttempts "${this.#maxAttempts}": expected an integer >= 1`,
-      );
+    const { maxAttempts } = this.#retries;
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+      throw new RangeError(`Cannot use maxAttempts "${maxAttempts}": expected an integer >= 1`);
     }
     if (!Number.isInteger(this.#maxRegions) || this.#maxRegions < 1) {
       throw new RangeError(`Cannot use maxRegions "${this.#maxRegions}": expected an integer >= 1`);
@@ -213,14 +227,7 @@ export class AwsClients {
     return {
       ...(region === "" ? {} : { region }),
       credentials: this.#credentials,
-      retryMode: "standard",
-      maxAttempts: this.#maxAttempts,
-      requestHandler: {
-        requestTimeout: this.#requestTimeoutMs,
-        connectionTimeout: this.#connectionTimeoutMs,
-        // Without this the SDK only logs a warning when an attempt exceeds requestTimeout.
-        throwOnRequestTimeout: true,
-      },
+      ...this.#retries,
     };
   }
 

@@ -21,7 +21,7 @@ import { createHash } from "node:crypto";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/nested-clients/sts";
 import { AwsSecretSource } from "./aws_source.ts";
 import type { AwsCredentialProvider, AwsSecretSourceOptions } from "./aws_clients.ts";
-import { isRetryableAwsError } from "./aws_clients.ts";
+import { isRetryableAwsError, retriesAndTimeouts } from "./aws_clients.ts";
 import { type AwsCallObserver, observeAwsCalls } from "./aws_metrics.ts";
 import { podCredentialProvider } from "./aws_credentials.ts";
 import type { SecretFetchOptions, SecretQuery, SecretSource } from "./source.ts";
@@ -157,20 +157,13 @@ export class SessionSecretSource implements SecretSource {
     if (!Number.isInteger(this.#maxSessions) || this.#maxSessions < 1) {
       throw new RangeError(`Cannot use maxSessions "${this.#maxSessions}": expected >= 1`);
     }
-    const timeouts = this.#clientOptions;
     this.#sts = new STSClient({
       region: options.stsRegion,
       credentials: options.credentials ?? podCredentialProvider({
-        allowInstanceMetadata: timeouts.allowInstanceMetadata ?? false,
+        allowInstanceMetadata: this.#clientOptions.allowInstanceMetadata ?? false,
         stsRegion: options.stsRegion,
       }),
-      retryMode: "standard",
-      maxAttempts: timeouts.maxAttempts ?? 3,
-      requestHandler: {
-        requestTimeout: timeouts.requestTimeoutMs ?? 5000,
-        connectionTimeout: timeouts.connectionTimeoutMs ?? 3000,
-        throwOnRequestTimeout: true,
-      },
+      ...retriesAndTimeouts(this.#clientOptions),
     });
     if (this.#observe) observeAwsCalls(this.#sts, this.#observe);
   }
