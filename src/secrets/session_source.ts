@@ -37,9 +37,6 @@ export const SERVICE_ACCOUNT_TAG = "kubernetes-service-account";
 /** Error code of a failed AssumeRole, as the caller sees it. */
 export const SESSION_ERROR_CODE = "AwsSessionUnavailable";
 
-/** Shape of the role ARN (partition, 12-digit account, optional path, role name). */
-export const ROLE_ARN_PATTERN: RegExp = IAM_ROLE_ARN_PATTERN;
-
 /** Credentials are renewed this long before they expire. */
 export const SESSION_REFRESH_BEFORE_MS = 60_000;
 
@@ -99,6 +96,15 @@ export function roleSessionName(namespace: string, serviceAccount: string): stri
   return `${safe.slice(0, MAX_SESSION_NAME - hash.length - 1)}.${hash}`;
 }
 
+/** What the caller is told when AssumeRole failed (the log has the reason). */
+function sessionUnavailable(retryable: boolean): SecretSourceError {
+  return new SecretSourceError(
+    "Cannot read AWS: the webhook could not start this pod's AWS session (the webhook log has " +
+      "the reason)",
+    { code: SESSION_ERROR_CODE, retryable },
+  );
+}
+
 /**
  * Splits `namespace:serviceaccount`.
  *
@@ -143,7 +149,7 @@ export class SessionSecretSource implements SecretSource {
     this.#logger = options.logger;
     this.#observe = options.observe;
     this.#clientOptions = options.clients ?? {};
-    if (!ROLE_ARN_PATTERN.test(this.#roleArn)) {
+    if (!IAM_ROLE_ARN_PATTERN.test(this.#roleArn)) {
       throw new RangeError(`Cannot use role ARN "${this.#roleArn}": not an IAM role ARN`);
     }
     if (
@@ -263,11 +269,7 @@ export class SessionSecretSource implements SecretSource {
         }`,
         { namespace, service_account: `${namespace}:${serviceAccount}`, error_code: code },
       );
-      throw new SecretSourceError(
-        "Cannot read AWS: the webhook could not start this pod's AWS session (the webhook log " +
-          "has the reason)",
-        { code: SESSION_ERROR_CODE, retryable: isRetryableAwsError(error) },
-      );
+      throw sessionUnavailable(isRetryableAwsError(error));
     }
     const { AccessKeyId, SecretAccessKey, SessionToken, Expiration } = credentials ?? {};
     if (!AccessKeyId || !SecretAccessKey || !SessionToken || !(Expiration instanceof Date)) {
@@ -275,11 +277,7 @@ export class SessionSecretSource implements SecretSource {
         `AssumeRole of ${this.#roleArn} for ${namespace}:${serviceAccount} answered no credentials`,
         { namespace, service_account: `${namespace}:${serviceAccount}` },
       );
-      throw new SecretSourceError(
-        "Cannot read AWS: the webhook could not start this pod's AWS session (the webhook log " +
-          "has the reason)",
-        { code: SESSION_ERROR_CODE },
-      );
+      throw sessionUnavailable(false);
     }
     this.#logger?.debug(`AWS session ${sessionName} started`, {
       namespace,

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ROLE_ARN_PATTERN, roleSessionName, SessionSecretSource } from "./session_source.ts";
+import { roleSessionName, SessionSecretSource } from "./session_source.ts";
+import { IAM_ROLE_ARN_PATTERN } from "../constants.ts";
 
 test("roleSessionName() is namespace@serviceaccount when it fits", () => {
   assert.equal(roleSessionName("team-a", "web"), "team-a@web");
@@ -25,14 +26,14 @@ test("roleSessionName() replaces characters AWS refuses and keeps names distinct
   assert.notEqual(odd, roleSessionName("team-a", "x-y"));
 });
 
-test("ROLE_ARN_PATTERN accepts IAM role ARNs of every partition, with paths", () => {
+test("IAM_ROLE_ARN_PATTERN accepts IAM role ARNs of every partition, with paths", () => {
   for (
     const arn of [
       "arn:aws:iam::123456789012:role/piggy",
       "arn:aws-us-gov:iam::123456789012:role/piggy",
       "arn:aws-cn:iam::123456789012:role/team/sub/piggy-reader",
     ]
-  ) assert.ok(ROLE_ARN_PATTERN.test(arn), arn);
+  ) assert.ok(IAM_ROLE_ARN_PATTERN.test(arn), arn);
   for (
     const arn of [
       "arn:aws:iam::12345678901:role/piggy",
@@ -42,7 +43,7 @@ test("ROLE_ARN_PATTERN accepts IAM role ARNs of every partition, with paths", ()
       "arn:aws:iam::123456789012:role/piggy\n",
       "piggy",
     ]
-  ) assert.ok(!ROLE_ARN_PATTERN.test(arn), arn);
+  ) assert.ok(!IAM_ROLE_ARN_PATTERN.test(arn), arn);
 });
 
 test("SessionSecretSource refuses a bad role, duration or size, and reads without identity", async () => {
