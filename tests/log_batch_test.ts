@@ -13,7 +13,7 @@ async function run(body: string): Promise<{ lines: string[]; code: number }> {
   const script = `
     import { batchedStderrSink } from "${PROCESS}";
     import { Logger } from "${LOG}";
-    const logger = new Logger({ level: "debug", sink: batchedStderrSink().sink });
+    const logger = new Logger({ level: "debug", sink: batchedStderrSink() });
     ${body}
   `;
   const output = await new Deno.Command(Deno.execPath(), {

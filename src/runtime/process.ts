@@ -38,13 +38,6 @@ export function writeStderrLine(line: string): void {
   console.error(line);
 }
 
-/** A log sink that batches its stderr writes; see {@link batchedStderrSink}. */
-export interface BatchedSink {
-  sink: LogSink;
-  /** Writes every pending line now. */
-  flush(): void;
-}
-
 /** Pending text after which a batch is written at once. */
 const MAX_PENDING_CHARS = 64 * 1024;
 
@@ -52,18 +45,19 @@ const MAX_PENDING_CHARS = 64 * 1024;
  * A stderr log sink for the webhook: the lines of one event-loop turn go out in one write (a
  * timer of 0 ms) instead of one synchronous write each, which under load was ~8 % of `/mutate`'s
  * CPU. A warning or an error is written at once, with every line before it, and so is a batch
- * past 64 KiB or whatever `Logger.flush()` asks for; what is pending is written when the process exits (`Deno.exit`, `process.exit`
- * or the end of the event loop). A process killed with SIGKILL loses at most the info and debug
- * lines of its last turn. One per process (stderr is one stream): every call returns the same.
+ * past 64 KiB or whatever `Logger.flush()` asks for (the sink's `flush`); what is pending is
+ * written when the process exits (`Deno.exit`, `process.exit` or the end of the event loop). A
+ * process killed with SIGKILL loses at most the info and debug lines of its last turn. One per
+ * process (stderr is one stream): every call returns the same.
  */
-export function batchedStderrSink(): BatchedSink {
+export function batchedStderrSink(): LogSink {
   shared ??= createBatchedSink();
   return shared;
 }
 
-let shared: BatchedSink | undefined;
+let shared: LogSink | undefined;
 
-function createBatchedSink(): BatchedSink {
+function createBatchedSink(): LogSink {
   let pending: string[] = [];
   let chars = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -88,7 +82,7 @@ function createBatchedSink(): BatchedSink {
   if (denoGlobal()) events.addEventListener("unload", flush);
   else process.once("exit", flush);
   sink.flush = flush;
-  return { sink, flush };
+  return sink;
 }
 
 /** Resolves after `ms` milliseconds. */

@@ -232,7 +232,7 @@ export async function setUpWebhook(
     return { error: message };
   }
   // Batched: one stderr write per event-loop turn rather than one per request.
-  const logger = new Logger({ level: logLevelOf(options), sink: batchedStderrSink().sink });
+  const logger = new Logger({ level: logLevelOf(options), sink: batchedStderrSink() });
   let tls: WebhookSetup["tls"];
   let kube: KubeClient;
   let sealKeys: SealKey[];
