@@ -30,16 +30,13 @@ import type { ConfigMap, Pod, Secret, ServiceAccount } from "kubernetes-types/co
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
 import type { KubeCallOptions, KubeClient } from "./client.ts";
 import { raceAbort } from "../abort.ts";
-import { LookupCache } from "../lookup_cache.ts";
+import { type LoadResult, LookupCache } from "../lookup_cache.ts";
 
 /** Longest time a TokenReview answer may be reused. */
 export const MAX_TOKEN_REVIEW_TTL_MS = 10_000;
 
 /** Longest time a pod read may be reused by {@link CachingKubeClient.getBoundPod}. */
 export const MAX_POD_TTL_MS = 5_000;
-
-/** A cache lookup: served from the cache, asked the API, or joined a call in flight. */
-export type ReviewCacheResult = "hit" | "miss" | "coalesced";
 
 /** Options of {@link CachingKubeClient}. */
 export interface CachingKubeClientOptions {
@@ -62,9 +59,9 @@ export interface CachingKubeClientOptions {
   /** Millisecond clock. @default Date.now */
   clock?: () => number;
   /** Told about each TokenReview lookup. */
-  onTokenReview?: (result: ReviewCacheResult) => void;
+  onTokenReview?: (result: LoadResult) => void;
   /** Told about each {@link CachingKubeClient.getBoundPod} lookup. */
-  onPodRead?: (result: ReviewCacheResult) => void;
+  onPodRead?: (result: LoadResult) => void;
 }
 
 /** The cache key of a review: a hash, so that no token is kept in memory as a map key. */
@@ -101,10 +98,10 @@ export class CachingKubeClient implements KubeClient {
   readonly #inner: KubeClient;
   readonly #ttlMs: number;
   readonly #clock: () => number;
-  readonly #onTokenReview: ((result: ReviewCacheResult) => void) | undefined;
+  readonly #onTokenReview: ((result: LoadResult) => void) | undefined;
   readonly #reviews: LookupCache<TokenReviewStatus>;
   readonly #podTtlMs: number;
-  readonly #onPodRead: ((result: ReviewCacheResult) => void) | undefined;
+  readonly #onPodRead: ((result: LoadResult) => void) | undefined;
   readonly #pods: LookupCache<Pod | null>;
 
   /**

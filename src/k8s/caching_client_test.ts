@@ -2,7 +2,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { type KubeApiStandIn, startKubeApi } from "../../testing/kube_api.ts";
-import { CachingKubeClient, type ReviewCacheResult, tokenExpiryMs } from "./caching_client.ts";
+import { CachingKubeClient, tokenExpiryMs } from "./caching_client.ts";
+import type { LoadResult } from "../lookup_cache.ts";
 import { createKubeClient, type HttpKubeClient } from "./http_client.ts";
 import { parseKubeConfig } from "./kubeconfig.ts";
 import { FakeKubeClient } from "./fake.ts";
@@ -31,7 +32,7 @@ after(async () => {
 /** A caching client over the real HTTPS client, with a clock the test moves. */
 function caching(options: { ttlMs?: number; maxEntries?: number } = {}) {
   const clock = { now: Date.now() };
-  const lookups: ReviewCacheResult[] = [];
+  const lookups: LoadResult[] = [];
   const client = new CachingKubeClient(http, {
     clock: () => clock.now,
     onTokenReview: (result) => lookups.push(result),

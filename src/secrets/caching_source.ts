@@ -16,7 +16,7 @@ import { SecretSourceError } from "../errors.ts";
 import type { SecretFetchOptions, SecretQuery, SecretSource } from "./source.ts";
 import { queryKey, querySubject } from "./query.ts";
 import { raceAbort } from "../abort.ts";
-import { LookupCache } from "../lookup_cache.ts";
+import { type LoadResult, LookupCache } from "../lookup_cache.ts";
 
 /** Options of {@link CachingSecretSource}. */
 export interface CachingSecretSourceOptions {
@@ -27,7 +27,7 @@ export interface CachingSecretSourceOptions {
   /** Millisecond clock. @default Date.now */
   clock?: () => number;
   /** Told about each lookup: `hit`, `miss` (fetched from the inner source) or `coalesced`. */
-  onLookup?: (result: "hit" | "miss" | "coalesced") => void;
+  onLookup?: (result: LoadResult) => void;
 }
 
 function abortError(query: SecretQuery, signal: AbortSignal): SecretSourceError {
@@ -41,7 +41,7 @@ function abortError(query: SecretQuery, signal: AbortSignal): SecretSourceError 
 export class CachingSecretSource implements SecretSource {
   readonly #inner: SecretSource;
   readonly #ttlMs: number;
-  readonly #onLookup: ((result: "hit" | "miss" | "coalesced") => void) | undefined;
+  readonly #onLookup: ((result: LoadResult) => void) | undefined;
   readonly #cache: LookupCache<Readonly<Record<string, string>>>;
 
   /**

@@ -16,15 +16,13 @@
 
 import { SECRET_REASONS, type SecretReason } from "../authz/secret_handler.ts";
 import type { ImageLookupResult } from "../registry/client.ts";
+import type { LoadResult } from "../lookup_cache.ts";
 
 /** How an admission ended. */
 export type AdmissionOutcome = "mutated" | "unchanged" | "denied" | "error";
 
 /** How a call to AWS or the Kubernetes API ended. */
 export type CallResult = "ok" | "not_found" | "denied" | "throttled" | "error";
-
-/** A cache lookup: served from the cache, read from the source, or joined a read in flight. */
-export type CacheResult = "hit" | "miss" | "coalesced";
 
 /** Process figures read at scrape time (from `src/runtime/process_stats.ts`). */
 export interface ProcessStats {
@@ -54,7 +52,7 @@ export interface MetricsOptions {
 const ENDPOINTS = ["/mutate", "/secret", "/healthz", "/readyz", "/metrics"] as const;
 const OUTCOMES: readonly AdmissionOutcome[] = ["mutated", "unchanged", "denied", "error"];
 const RESULTS: readonly CallResult[] = ["ok", "not_found", "denied", "throttled", "error"];
-const CACHE_RESULTS: readonly CacheResult[] = ["hit", "miss", "coalesced"];
+const CACHE_RESULTS: readonly LoadResult[] = ["hit", "miss", "coalesced"];
 const IMAGE_RESULTS: readonly ImageLookupResult[] = ["hit", "miss", "coalesced", "error"];
 /** AWS operations Piggy calls. */
 export const AWS_APIS: readonly string[] = ["GetSecretValue", "GetParametersByPath"];
@@ -281,7 +279,7 @@ export class Metrics {
   }
 
   /** Records one secret cache lookup. */
-  observeCache(result: CacheResult): void {
+  observeCache(result: LoadResult): void {
     this.#cache.inc({ result: bounded(result, CACHE_RESULTS) });
   }
 
@@ -291,12 +289,12 @@ export class Metrics {
   }
 
   /** Records one TokenReview cache lookup. */
-  observeTokenReviewCache(result: CacheResult): void {
+  observeTokenReviewCache(result: LoadResult): void {
     this.#tokenReviewCache.inc({ result: bounded(result, CACHE_RESULTS) });
   }
 
   /** Records one `/secret` pod read cache lookup. */
-  observePodCache(result: CacheResult): void {
+  observePodCache(result: LoadResult): void {
     this.#podCache.inc({ result: bounded(result, CACHE_RESULTS) });
   }
 
