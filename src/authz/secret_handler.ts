@@ -33,7 +33,7 @@
  */
 
 import { ENV, LIMIT_ENV, TOKEN_HEADER } from "../constants.ts";
-import { mayReadUnlisted, policyRefusal, secretNameOf } from "../secrets/access_policy.ts";
+import { mayReadUnlisted, policyRefusal, secretDisplayName } from "../secrets/access_policy.ts";
 import { podFacingError } from "./pod_answer.ts";
 import {
   AccessDeniedError,
@@ -381,7 +381,7 @@ async function fetchFor(
     throw new AccessDeniedError(
       policyRefusal(
         decision.guard,
-        secretNameOf(decision.secretLabel) ?? decision.secretLabel,
+        secretDisplayName(decision.secretLabel),
         decision.serviceAccount,
       ),
       { cause: error },
@@ -419,7 +419,7 @@ export async function answerSecret(
     const allowed = authorizeValues(values, decision.serviceAccount, {
       guard: decision.guard,
       inNamespace: decision.inNamespace,
-      secretLabel: secretNameOf(decision.secretLabel) ?? decision.secretLabel,
+      secretLabel: secretDisplayName(decision.secretLabel),
     });
     return { values: keys === undefined ? allowed : onlyReferencedKeys(allowed, keys), audit };
   } catch (error) {
@@ -472,7 +472,8 @@ async function answerInTime(
 
 /**
  * Writes the request's one audit line: info on success, warn on 4xx, error on 5xx, at once (before
- * the answer leaves, whatever the sink batches). Only our own message is logged: causes may quote a secret's text (e.g. a JSON parse error).
+ * the answer leaves, whatever the sink batches). Only our own message is logged: causes may quote
+ * a secret's text (e.g. a JSON parse error).
  */
 function writeAudit(logger: Logger, outcome: SecretOutcome, status: number, message: string) {
   const { audit } = outcome;
@@ -510,8 +511,7 @@ function writeAudit(logger: Logger, outcome: SecretOutcome, status: number, mess
 function podFacing(outcome: { error: unknown; audit: SecretAudit }): unknown {
   const { error, audit } = outcome;
   if (!(error instanceof SecretSourceError)) return error;
-  const label = audit.secretLabel ?? "";
-  return podFacingError(error, secretNameOf(label) ?? label);
+  return podFacingError(error, secretDisplayName(audit.secretLabel ?? ""));
 }
 
 /**

@@ -107,6 +107,15 @@ export function secretNameOf(secretId: string): string | undefined {
 }
 
 /**
+ * How a secret is named to the pod and in refusals: the name inside a secret ARN (never the
+ * account id it carries), else the label as written (a name, an SSM path or an ARN that does not
+ * parse).
+ */
+export function secretDisplayName(label: string): string {
+  return secretNameOf(label) ?? label;
+}
+
+/**
  * The segments of an SSM path, or `undefined` when it is not absolute or has an empty, `.` or
  * `..` segment (one trailing `/` is allowed).
  */
