@@ -171,17 +171,13 @@ export interface ReadCheck {
   inNamespace: boolean;
 }
 
-/** Whether the policy lets the caller read the secret. */
+/**
+ * Whether the policy lets the caller read the secret: a secret with `PIGGY_ALLOWED_SA` only by
+ * those it lists, any other as {@link mayReadUnlisted} says.
+ */
 export function mayRead(policy: SecretAccessPolicy, check: ReadCheck): boolean {
   if (check.allowed !== undefined) return check.allowed.includes(check.serviceAccount);
-  switch (policy) {
-    case "namespace":
-      return check.inNamespace;
-    case "allowed-sa":
-      return false;
-    case "any":
-      return true;
-  }
+  return mayReadUnlisted(policy, check.inNamespace);
 }
 
 /**
