@@ -142,11 +142,16 @@ export function reviewedServiceAccount(
   status: TokenReviewStatus,
 ): { namespace: string; serviceAccount: string } | undefined {
   if (status.authenticated !== true || status.error) return undefined;
-  const username = status.user?.username ?? "";
+  const account = serviceAccountOfUser(status.user?.username ?? "");
+  return account && { namespace: account[0], serviceAccount: account.join(":") };
+}
+
+/** `[namespace, name]` of a `system:serviceaccount:<namespace>:<name>` user, else `undefined`. */
+function serviceAccountOfUser(username: string): [string, string] | undefined {
   if (!username.startsWith(SERVICE_ACCOUNT_USER_PREFIX)) return undefined;
   const parts = username.slice(SERVICE_ACCOUNT_USER_PREFIX.length).split(":");
-  if (parts.length !== 2 || !parts[0] || !parts[1]) return undefined;
-  return { namespace: parts[0], serviceAccount: `${parts[0]}:${parts[1]}` };
+  const [namespace, name] = parts;
+  return parts.length === 2 && namespace && name ? [namespace, name] : undefined;
 }
 
 /**
@@ -177,13 +182,9 @@ export function identifyCaller(
     }
   }
   const username = status.user?.username ?? "";
-  const parts = username.startsWith(SERVICE_ACCOUNT_USER_PREFIX)
-    ? username.slice(SERVICE_ACCOUNT_USER_PREFIX.length).split(":")
-    : [];
-  const [namespace, serviceAccountName] = parts;
-  if (parts.length !== 2 || !namespace || !serviceAccountName) {
-    throw new AccessDeniedError(`User "${username}" is not a service account`);
-  }
+  const account = serviceAccountOfUser(username);
+  if (!account) throw new AccessDeniedError(`User "${username}" is not a service account`);
+  const [namespace, serviceAccountName] = account;
   const boundName = singleClaim(status.user?.extra, POD_NAME_CLAIM);
   const boundUid = singleClaim(status.user?.extra, POD_UID_CLAIM);
   if (boundName !== undefined && boundName !== requestName) {
