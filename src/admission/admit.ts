@@ -42,7 +42,7 @@ import { isObject } from "./decode.ts";
 import { createPatch } from "./patch.ts";
 import { allowReview, denyReview, patchReview } from "./response.ts";
 import { type AccessGuard, checkAtAdmission } from "../secrets/access_policy.ts";
-import { secretQueryOf } from "../secrets/query.ts";
+import { podSecretQuery } from "../secrets/query.ts";
 import { addressRefusal } from "../config/allowed_addresses.ts";
 import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
 
@@ -339,12 +339,7 @@ function policyFinding(
   const refusal = addressRefusal(config.piggyAddress, allowedAddresses);
   if (refusal !== undefined) return { denial: refusal };
   const serviceAccountName = pod.spec?.serviceAccountName || "default";
-  const query = secretQueryOf({
-    ...config,
-    awsSecretName: config.awsSecretName !== "" || config.awsSsmParameterPath !== ""
-      ? config.awsSecretName
-      : `${config.piggyDefaultSecretNamePrefix}${namespace}/${serviceAccountName}${config.piggyDefaultSecretNameSuffix}`,
-  });
+  const query = podSecretQuery(config, namespace, serviceAccountName);
   if (query === undefined) return {};
   return checkAtAdmission(guard, query, `${namespace}:${serviceAccountName}`);
 }

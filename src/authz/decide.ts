@@ -27,7 +27,7 @@ import { ENV, PIGGY_UID_ANNOTATION } from "../constants.ts";
 import { AccessDeniedError, NotFoundError, UnauthenticatedError } from "../errors.ts";
 import type { resolveConfig } from "../config/resolve_config.ts";
 import type { SecretQuery } from "../secrets/source.ts";
-import { queryLabel, secretQueryOf } from "../secrets/query.ts";
+import { podSecretQuery, queryLabel } from "../secrets/query.ts";
 import { allowedServiceAccounts, withoutReservedKeys } from "../secrets/filter.ts";
 import { parseUidAnnotation } from "../pod/piggy_uid.ts";
 import { type AccessGuard, mayRead, placeQuery, policyRefusal } from "../secrets/access_policy.ts";
@@ -260,13 +260,7 @@ export function decideSecretAccess(input: DecideInput): SecretDecision {
     throw new AccessDeniedError(`Invalid uid for pod "${podName}"`);
   }
 
-  // Without a secret name or an SSM path, the default name: <prefix><namespace>/<sa><suffix>.
-  const query = secretQueryOf({
-    ...config,
-    awsSecretName: config.awsSecretName !== "" || config.awsSsmParameterPath !== ""
-      ? config.awsSecretName
-      : `${config.piggyDefaultSecretNamePrefix}${namespace}/${identity.serviceAccountName}${config.piggyDefaultSecretNameSuffix}`,
-  });
+  const query = podSecretQuery(config, namespace, identity.serviceAccountName);
   if (!query) throw new AccessDeniedError(`No secret is configured for pod "${podName}"`);
   let inNamespace: boolean;
   try {

@@ -19,6 +19,34 @@ export interface SecretSettings {
   awsSecretVersion: string;
 }
 
+/** {@link SecretSettings} plus the parts of the default secret name (fields of `PiggyConfig`). */
+export interface PodSecretSettings extends SecretSettings {
+  /** `piggy-default-secret-name-prefix`. */
+  piggyDefaultSecretNamePrefix: string;
+  /** `piggy-default-secret-name-suffix`. */
+  piggyDefaultSecretNameSuffix: string;
+}
+
+/**
+ * The query of a proxy-mode pod: {@link secretQueryOf}, where a pod with neither a secret name nor
+ * an SSM path reads the default name `<prefix><namespace>/<serviceaccount><suffix>`. Admission and
+ * `/secret` both take it from here, so they judge the same name.
+ */
+export function podSecretQuery(
+  settings: PodSecretSettings,
+  namespace: string,
+  serviceAccountName: string,
+): SecretQuery | undefined {
+  if (settings.awsSecretName !== "" || settings.awsSsmParameterPath !== "") {
+    return secretQueryOf(settings);
+  }
+  return secretQueryOf({
+    ...settings,
+    awsSecretName: `${settings.piggyDefaultSecretNamePrefix}${namespace}/${serviceAccountName}` +
+      settings.piggyDefaultSecretNameSuffix,
+  });
+}
+
 /**
  * The query the settings select: SSM when a parameter path is set, else Secrets Manager when a
  * secret name is set, else none.
