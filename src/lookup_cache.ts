@@ -5,12 +5,59 @@
  * promise, so N simultaneous requests for one key make one upstream call. Failures are never
  * cached, and a load may decide from its value how long it is kept (0: not at all).
  *
- * Values are handed out as they are kept: callers that give them to code that may change them
- * hand out copies. A caller's own abort signal is for the caller to race (`raceAbort`): the
- * shared load goes on for the others.
+ * Values are handed out as they are kept, the same object to every caller: a cache whose values
+ * are objects deep-freezes them once, when they are loaded ({@link deepFreeze}), so that no caller
+ * can change what the next one gets (in strict mode, which every module is, a write throws a
+ * `TypeError`). A caller's own abort signal is for the caller to race (`raceAbort`): the shared
+ * load goes on for the others.
  *
  * @module
  */
+
+/** A value no part of which can be written: what {@link deepFreeze} returns. */
+export type DeepReadonly<T> = T extends (...args: never[]) => unknown ? T
+  : T extends ReadonlyArray<infer Item> ? ReadonlyArray<DeepReadonly<Item>>
+  : T extends object ? { readonly [Key in keyof T]: DeepReadonly<T[Key]> }
+  : T;
+
+/** Every object {@link deepFreeze} has frozen, with all it holds. */
+const deepFrozen = new WeakSet<object>();
+
+/**
+ * Freezes a JSON-like value and every object and array it holds (`Object.freeze`, recursively,
+ * once: subtrees already frozen this way are not walked again) and returns it. Meant for values
+ * handed out by a cache to many callers without copying.
+ *
+ * @throws {TypeError} the value holds a typed array or an ArrayBuffer view (cannot be frozen)
+ */
+export function deepFreeze<T>(value: T): DeepReadonly<T> {
+  if (typeof value === "object" && value !== null) freezeTree(value);
+  return value as DeepReadonly<T>;
+}
+
+function freezeTree(root: object): void {
+  // First every node (so that a value that cannot be frozen leaves nothing marked), then freeze.
+  const nodes = new Set<object>();
+  const pending: object[] = [root];
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    if (nodes.has(node) || deepFrozen.has(node)) continue; // a cycle, a shared or frozen subtree
+    if (ArrayBuffer.isView(node)) throw new TypeError("Cannot deep-freeze a typed array");
+    nodes.add(node);
+    for (const child of Object.values(node)) {
+      if (typeof child === "object" && child !== null) pending.push(child);
+    }
+  }
+  for (const node of nodes) {
+    Object.freeze(node);
+    deepFrozen.add(node);
+  }
+}
+
+/** True for a value {@link deepFreeze} has frozen (or a part of one): nothing in it can change. */
+export function isDeepFrozen(value: unknown): boolean {
+  return typeof value === "object" && value !== null && deepFrozen.has(value);
+}
 
 /** Options of {@link LookupCache}. */
 export interface LookupCacheOptions {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LookupCache } from "./lookup_cache.ts";
+import { deepFreeze, isDeepFrozen, LookupCache } from "./lookup_cache.ts";
 
 test("load() shares one running load between callers and keeps the result for the TTL", async () => {
   let now = 0;
@@ -62,4 +62,35 @@ test("the TTL can be decided from the loaded value; clear() keeps no load that w
   assert.deepEqual(await running, { keep: 1000 });
   assert.equal(cache.get("k"), undefined, "started before clear(): not kept");
   assert.equal(cache.size, 0);
+});
+
+test("deepFreeze() freezes every object and array of a value, once, cycles included", () => {
+  const shared = { tag: "s" };
+  const value = { a: { b: [1, { c: "x" }], shared }, list: [shared], n: 1 };
+  const cyclic: Record<string, unknown> = { name: "loop" };
+  cyclic.self = cyclic;
+  assert.equal(deepFreeze(value), value, "the value itself, not a copy");
+  deepFreeze(cyclic);
+  for (const node of [value, value.a, value.a.b, value.a.b[1], shared, value.list, cyclic]) {
+    assert.ok(Object.isFrozen(node));
+    assert.ok(isDeepFrozen(node));
+  }
+  assert.throws(() => {
+    (value.a.b[1] as { c: string }).c = "y";
+  }, TypeError);
+  assert.throws(() => value.list.push({ tag: "t" }), TypeError);
+  assert.deepEqual(value, { a: { b: [1, { c: "x" }], shared }, list: [{ tag: "s" }], n: 1 });
+  assert.equal(deepFreeze("text"), "text");
+  assert.equal(deepFreeze(null), null);
+  assert.equal(isDeepFrozen("text"), false);
+  // Frozen one level only is not deep-frozen.
+  assert.equal(isDeepFrozen(Object.freeze({ inner: {} })), false);
+});
+
+test("deepFreeze() refuses a typed array and then marks nothing", () => {
+  const value = { ok: { x: 1 }, bytes: new Uint8Array([1, 2]) };
+  assert.throws(() => deepFreeze(value), TypeError);
+  assert.equal(isDeepFrozen(value), false);
+  assert.equal(isDeepFrozen(value.ok), false);
+  assert.equal(Object.isFrozen(value), false);
 });

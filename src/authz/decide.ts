@@ -31,6 +31,7 @@ import { podSecretQuery, queryLabel } from "../secrets/query.ts";
 import { allowedServiceAccounts, withoutReservedKeys } from "../secrets/filter.ts";
 import { parseUidAnnotation } from "../pod/piggy_uid.ts";
 import { type AccessGuard, mayRead, placeQuery, policyRefusal } from "../secrets/access_policy.ts";
+import type { DeepReadonly } from "../lookup_cache.ts";
 
 /** TokenReview `user.extra` key carrying the name of the pod a projected token is bound to. */
 export const POD_NAME_CLAIM = "authentication.kubernetes.io/pod-name";
@@ -123,7 +124,7 @@ export interface AuthorizeValuesOptions {
 }
 
 function singleClaim(
-  extra: Record<string, string[]> | undefined,
+  extra: DeepReadonly<Record<string, string[]>> | undefined,
   key: string,
 ): string | undefined {
   const values = extra?.[key];
@@ -139,7 +140,7 @@ function singleClaim(
  * `undefined` when the token is not authenticated or its user is not a service account.
  */
 export function reviewedServiceAccount(
-  status: TokenReviewStatus,
+  status: DeepReadonly<TokenReviewStatus>,
 ): { namespace: string; serviceAccount: string } | undefined {
   if (status.authenticated !== true || status.error) return undefined;
   const account = serviceAccountOfUser(status.user?.username ?? "");
@@ -163,7 +164,7 @@ function serviceAccountOfUser(username: string): [string, string] | undefined {
  * @throws {AccessDeniedError} not a service account, or bound to another pod than `requestName`
  */
 export function identifyCaller(
-  status: TokenReviewStatus,
+  status: DeepReadonly<TokenReviewStatus>,
   requestName: string,
   options: IdentifyOptions = {},
 ): CallerIdentity {

@@ -49,6 +49,7 @@ import {
 import type { KubeCallOptions, KubeClient } from "../k8s/client.ts";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import type { LogFields, Logger } from "../log.ts";
+import type { DeepReadonly } from "../lookup_cache.ts";
 import type { SecretSource } from "../secrets/source.ts";
 import { resolveConfig } from "../config/resolve_config.ts";
 import {
@@ -115,14 +116,15 @@ export interface SecretHandlerDeps {
   onAnswer?: (status: number, reason: SecretReason) => void;
   /**
    * Reads the caller's pod, given the UID its token is bound to (a short cache, see
-   * `CachingKubeClient.getBoundPod`). @default `kube.getPod`, a live read every time
+   * `CachingKubeClient.getBoundPod`): the pod may be shared with other requests, deep-frozen.
+   * @default `kube.getPod`, a live read every time
    */
   readBoundPod?: (
     namespace: string,
     name: string,
     boundUid: string | undefined,
     options: KubeCallOptions,
-  ) => Promise<Pod | null>;
+  ) => Promise<DeepReadonly<Pod> | null>;
 }
 
 /** Why `/secret` answered as it did, in a few bounded classes (a metrics label). */
@@ -291,10 +293,8 @@ async function decide(
       signal: call.signal,
     })
     : deps.kube.getPod(identity.namespace, identity.podName, { signal: call.signal });
-  const pod = await kubeCall(
-    read,
-    `get pod "${identity.podName}"`,
-  );
+  // Only read from here on: a cached pod is shared and deep-frozen (a write would throw).
+  const pod = await kubeCall(read, `get pod "${identity.podName}"`) as Pod | null;
   // The seal first: nothing of a pod edited after admission is trusted, and the reason says so.
   const sealed = pod === null ? "sealed" : requireAdmissionSeal(pod, identity.namespace, {
     keys: deps.sealKeys,

@@ -11,6 +11,7 @@
 import { UnauthenticatedError } from "../errors.ts";
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
 import type { KubeCallOptions, KubeClient } from "../k8s/client.ts";
+import type { DeepReadonly } from "../lookup_cache.ts";
 import { type CallerIdentity, identifyCaller, reviewedServiceAccount } from "./decide.ts";
 
 /** What {@link reviewCaller} needs. */
@@ -72,7 +73,7 @@ export async function reviewCaller(
   }
 }
 
-function tellAuthenticated(policy: TokenPolicy, review: TokenReviewStatus): void {
+function tellAuthenticated(policy: TokenPolicy, review: DeepReadonly<TokenReviewStatus>): void {
   const account = reviewedServiceAccount(review);
   if (account !== undefined) policy.onAuthenticated?.(account);
 }

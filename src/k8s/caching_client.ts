@@ -10,7 +10,9 @@
  *   used for nothing but that bound: the API server decided the token is valid. A token whose
  *   payload cannot be read is not cached; a token without `exp` (legacy Secret-based tokens) is
  *   kept for the TTL;
- * - bounded by a count, the least recently used entry evicted first.
+ * - bounded by a count, the least recently used entry evicted first;
+ * - an answer is deep-frozen once, when it is loaded, and every caller gets that same object (no
+ *   copy per request): nobody can change what the next caller reads.
  *
  * A token the API server stops accepting (its pod deleted, its Secret deleted) can therefore stay
  * authenticated here for up to the TTL. `/secret` still reads the pod after the review, so a
@@ -19,8 +21,9 @@
  * Pod reads for `/secret` ({@link CachingKubeClient.getBoundPod}) can be kept too, for a shorter
  * TTL (at most {@link MAX_POD_TTL_MS}): only pods that exist, only for a caller whose token is
  * bound to that pod's UID (a replaced pod is read again at once), keyed by namespace and name. A
- * pod deleted, being deleted or changed is therefore seen at most that TTL late. `getPod` itself
- * (admission, references) always reads the API.
+ * pod deleted, being deleted or changed is therefore seen at most that TTL late. A pod read is
+ * deep-frozen when it is loaded and handed to every caller as is. `getPod` itself (admission,
+ * references) always reads the API.
  *
  * @module
  */
@@ -30,7 +33,7 @@ import type { ConfigMap, Pod, Secret, ServiceAccount } from "kubernetes-types/co
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
 import type { KubeCallOptions, KubeClient } from "./client.ts";
 import { raceAbort } from "../abort.ts";
-import { type LoadResult, LookupCache } from "../lookup_cache.ts";
+import { deepFreeze, type DeepReadonly, type LoadResult, LookupCache } from "../lookup_cache.ts";
 
 /** Longest time a TokenReview answer may be reused. */
 export const MAX_TOKEN_REVIEW_TTL_MS = 10_000;
@@ -99,10 +102,10 @@ export class CachingKubeClient implements KubeClient {
   readonly #ttlMs: number;
   readonly #clock: () => number;
   readonly #onTokenReview: ((result: LoadResult) => void) | undefined;
-  readonly #reviews: LookupCache<TokenReviewStatus>;
+  readonly #reviews: LookupCache<DeepReadonly<TokenReviewStatus>>;
   readonly #podTtlMs: number;
   readonly #onPodRead: ((result: LoadResult) => void) | undefined;
-  readonly #pods: LookupCache<Pod | null>;
+  readonly #pods: LookupCache<DeepReadonly<Pod> | null>;
 
   /**
    * @param inner the client that really calls the API
@@ -161,25 +164,25 @@ export class CachingKubeClient implements KubeClient {
   }
 
   /**
-   * Answers from the cache, joins an identical review in flight, or asks the API. Each caller gets
-   * its own copy. Aborting `options.signal` rejects this caller only; the shared call goes on,
-   * bounded by the inner client's timeout.
+   * Answers from the cache, joins an identical review in flight, or asks the API. Every caller gets
+   * the same deep-frozen answer. Aborting `options.signal` rejects this caller only; the shared call
+   * goes on, bounded by the inner client's timeout.
    */
-  async reviewToken(
+  reviewToken(
     token: string,
     audiences: readonly string[],
     options: KubeCallOptions = {},
-  ): Promise<TokenReviewStatus> {
+  ): Promise<DeepReadonly<TokenReviewStatus>> {
     const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
     const copy = [...audiences];
     const shared = this.#reviews.load(
       reviewKey(token, audiences),
       (status) => this.#reviewTtl(token, status),
-      () => this.#inner.reviewToken(token, copy, timeout),
+      async () => deepFreeze(await this.#inner.reviewToken(token, copy, timeout)),
       false,
       this.#onTokenReview,
     );
-    return structuredClone(await raceAbort(shared, options.signal));
+    return raceAbort(shared, options.signal);
   }
 
   /**
@@ -187,16 +190,16 @@ export class CachingKubeClient implements KubeClient {
    * that UID is younger than the pod TTL, else from the API (concurrent reads share one call).
    * Without a bound UID (legacy tokens) it always reads the API. A pod that does not exist, or a
    * failed read, is never kept; a kept pod of another UID (replaced under the same name) is read
-   * again at once. Each caller gets its own copy.
+   * again at once. A kept or shared read is deep-frozen and handed to every caller as is.
    *
    * @param boundUid the UID claim of the caller's token
    */
-  async getBoundPod(
+  getBoundPod(
     namespace: string,
     name: string,
     boundUid: string | undefined,
     options: KubeCallOptions = {},
-  ): Promise<Pod | null> {
+  ): Promise<DeepReadonly<Pod> | null> {
     if (boundUid === undefined || this.#podTtlMs === 0) {
       return this.#inner.getPod(namespace, name, options);
     }
@@ -206,12 +209,11 @@ export class CachingKubeClient implements KubeClient {
     const shared = this.#pods.load(
       key,
       (pod) => (pod === null ? 0 : this.#podTtlMs),
-      () => this.#inner.getPod(namespace, name, timeout),
+      async () => deepFreeze(await this.#inner.getPod(namespace, name, timeout)),
       kept?.metadata?.uid !== boundUid,
       this.#onPodRead,
     );
-    const pod = await raceAbort(shared, options.signal);
-    return pod === null ? null : structuredClone(pod);
+    return raceAbort(shared, options.signal);
   }
 
   /** Forgets every cached review and pod. */
@@ -221,7 +223,7 @@ export class CachingKubeClient implements KubeClient {
   }
 
   /** How long a review is kept: authenticated answers only, never past the token's `exp`. */
-  #reviewTtl(token: string, status: TokenReviewStatus): number {
+  #reviewTtl(token: string, status: DeepReadonly<TokenReviewStatus>): number {
     if (this.#ttlMs === 0 || status.authenticated !== true || status.error) return 0;
     const exp = tokenExpiryMs(token);
     if (exp === null) return 0;

@@ -54,9 +54,20 @@ test("CachingKubeClient.reviewToken() reuses an authenticated review for the TTL
   assert.equal(first.authenticated, true);
   assert.equal(first.user?.username, "system:serviceaccount:ns:app");
   clock.now += 4_999;
+  const snapshot = structuredClone(first);
+  // A caller that tries to change its answer cannot: the kept answer is deep-frozen.
+  assert.throws(() => {
+    (first as { authenticated?: boolean }).authenticated = false;
+  }, TypeError);
+  assert.throws(() => {
+    (first.user?.groups as string[]).push("system:masters");
+  }, TypeError);
+  assert.throws(() => {
+    (first.user as { username?: string }).username = "system:serviceaccount:kube-system:admin";
+  }, TypeError);
   const second = await client.reviewToken(token, []);
-  assert.deepEqual(second, first);
-  assert.notEqual(second, first, "each caller gets its own copy");
+  assert.equal(second, first, "every caller gets the same frozen answer, no copy");
+  assert.deepEqual(second, snapshot, "unchanged by the first caller's attempts");
   assert.equal(api.counts.tokenreviews - before, 1);
   clock.now += 1;
   assert.equal((await client.reviewToken(token, [])).authenticated, true);
@@ -200,9 +211,20 @@ test("CachingKubeClient.getBoundPod() reuses a read for the pod TTL, for the bou
   const first = await client.getBoundPod("ns", "db-0", uid);
   assert.equal(first?.metadata?.uid, uid);
   clock.now += 1_999;
+  const snapshot = structuredClone(first);
+  // A caller that tries to change the pod it got cannot: the kept read is deep-frozen.
+  assert.throws(() => {
+    (first!.spec as { serviceAccountName?: string }).serviceAccountName = "admin";
+  }, TypeError);
+  assert.throws(() => {
+    (first!.spec!.containers as unknown[]).push({ name: "extra" });
+  }, TypeError);
+  assert.throws(() => {
+    (first!.spec!.containers[0] as { image?: string }).image = "evil";
+  }, TypeError);
   const second = await client.getBoundPod("ns", "db-0", uid);
-  assert.deepEqual(second, first);
-  assert.notEqual(second, first, "each caller gets its own copy");
+  assert.equal(second, first, "every caller gets the same frozen pod, no copy");
+  assert.deepEqual(second, snapshot, "unchanged by the first caller's attempts");
   assert.equal(api.counts.pods - before, 1);
   await client.getBoundPod("ns", "db-0", undefined);
   assert.equal(api.counts.pods - before, 2, "a legacy token (no bound UID) reads the API");

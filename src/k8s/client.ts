@@ -8,6 +8,7 @@
 
 import type { ConfigMap, Pod, Secret, ServiceAccount } from "kubernetes-types/core/v1.d.ts";
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
+import type { DeepReadonly } from "../lookup_cache.ts";
 
 /** Per-call options. */
 export interface KubeCallOptions {
@@ -40,10 +41,13 @@ export interface KubeClient {
     name: string,
     options?: KubeCallOptions,
   ): Promise<ServiceAccount | null>;
-  /** POST /apis/authentication.k8s.io/v1/tokenreviews; resolves to the review's status. */
+  /**
+   * POST /apis/authentication.k8s.io/v1/tokenreviews; resolves to the review's status, read-only
+   * (a caching client hands the same frozen answer to every caller).
+   */
   reviewToken(
     token: string,
     audiences: readonly string[],
     options?: KubeCallOptions,
-  ): Promise<TokenReviewStatus>;
+  ): Promise<DeepReadonly<TokenReviewStatus>>;
 }
