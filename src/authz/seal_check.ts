@@ -5,13 +5,20 @@
  * deleting the seal annotation of a pod admitted later does not reach that path, because
  * `creationTimestamp` cannot be changed.
  *
+ * The HMAC over a pod is computed once per pod object when that object is deep-frozen (a pod read
+ * kept by the `/secret` pod cache and shared by every request within `PIGGY_POD_CACHE_TTL`): such
+ * an object cannot change, so neither can the result for it, its namespace and the same key list.
+ * The result is held beside the object (a `WeakMap`) and goes when the cache drops the pod; a pod
+ * read anew is a new object and is checked anew.
+ *
  * @module
  */
 
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { PIGGY_SEAL_ANNOTATION } from "../constants.ts";
 import { AccessDeniedError } from "../errors.ts";
-import { checkSeal, type SealKey } from "../pod/seal.ts";
+import { checkSeal, type SealKey, type SealState } from "../pod/seal.ts";
+import { isDeepFrozen } from "../lookup_cache.ts";
 
 /** What {@link requireAdmissionSeal} needs. */
 export interface SealPolicy {
@@ -25,6 +32,22 @@ export interface SealPolicy {
 
 /** How the pod passed: sealed, or unsealed under the compatibility option. */
 export type SealOutcome = "sealed" | "legacy";
+
+/** The seal state of each deep-frozen pod object, for the namespace and keys it was checked with. */
+const checkedPods = new WeakMap<
+  object,
+  { namespace: string; keys: readonly SealKey[]; found: SealState }
+>();
+
+/** {@link checkSeal}, once per deep-frozen pod object (and namespace and key list). */
+function sealStateOf(pod: Pod, namespace: string, keys: readonly SealKey[]): SealState {
+  if (!isDeepFrozen(pod)) return checkSeal(pod, namespace, keys);
+  const known = checkedPods.get(pod);
+  if (known && known.namespace === namespace && known.keys === keys) return known.found;
+  const found = checkSeal(pod, namespace, keys);
+  checkedPods.set(pod, { namespace, keys, found });
+  return found;
+}
 
 function isoTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.000Z$/, "Z");
@@ -45,7 +68,7 @@ export function requireAdmissionSeal(
   policy: SealPolicy,
 ): SealOutcome {
   const name = pod.metadata?.name ?? "";
-  const found = checkSeal(pod, namespace, policy.keys);
+  const found = sealStateOf(pod, namespace, policy.keys);
   if (found.state === "valid") return "sealed";
   if (found.state === "mismatch") {
     throw new AccessDeniedError(

@@ -5,6 +5,7 @@ import { PIGGY_SEAL_ANNOTATION } from "../constants.ts";
 import { AccessDeniedError } from "../errors.ts";
 import { sealKeyFromText, withSeal } from "../pod/seal.ts";
 import { requireAdmissionSeal, type SealPolicy } from "./seal_check.ts";
+import { deepFreeze } from "../lookup_cache.ts";
 
 const KEY = sealKeyFromText("k".repeat(40));
 const CUTOFF = Date.parse("2026-03-01T00:00:00Z");
@@ -79,4 +80,32 @@ test("requireAdmissionSeal() refuses unsealed pods without the option or the cut
     refusal(() => requireAdmissionSeal(undated, "team-a", POLICY)),
     /and no valid creationTimestamp$/,
   );
+});
+
+test("requireAdmissionSeal() checks a deep-frozen pod once per namespace and key list", () => {
+  const key = sealKeyFromText("m".repeat(40));
+  const keys = [key];
+  const policy: SealPolicy = { ...POLICY, keys };
+  const frozen = deepFreeze(withSeal(pod(), "team-a", keys)) as Pod;
+  assert.equal(requireAdmissionSeal(frozen, "team-a", policy), "sealed");
+  // The key's bytes change under the same list: the frozen pod's result is the one kept, while an
+  // equal pod that is not frozen is checked again (and no longer matches).
+  key.fill(0);
+  assert.equal(requireAdmissionSeal(frozen, "team-a", policy), "sealed");
+  assert.match(
+    refusal(() => requireAdmissionSeal(structuredClone(frozen), "team-a", policy)),
+    /seal/,
+  );
+  // Another namespace or another key list is checked anew.
+  assert.match(refusal(() => requireAdmissionSeal(frozen, "team-b", policy)), /seal/);
+  assert.match(
+    refusal(() => requireAdmissionSeal(frozen, "team-a", { ...policy, keys: [key] })),
+    /seal/,
+  );
+  // A refusal is kept the same way: the frozen object cannot come to match later.
+  const tampered = structuredClone(withSeal(pod(), "team-a", [KEY]));
+  tampered.metadata!.annotations!["piggysec.com/aws-secret-name"] = "team-b/web";
+  deepFreeze(tampered);
+  assert.match(refusal(() => requireAdmissionSeal(tampered, "team-a", POLICY)), /seal/);
+  assert.match(refusal(() => requireAdmissionSeal(tampered, "team-a", POLICY)), /seal/);
 });
