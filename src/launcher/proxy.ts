@@ -1,5 +1,5 @@
 /**
- * One `/secret` request to the webhook's proxy (`src/runtime/http_post.ts`: Deno's native client on
+ * One `/secret` request to the webhook's proxy (`src/runtime/http_post.ts`: `Deno.connect`/`startTls` on
  * Deno, `node:https` on Node). TLS is verified unless explicitly skipped.
  *
  * @module

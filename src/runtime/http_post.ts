@@ -1,14 +1,25 @@
 /**
- * One HTTP(S) POST with a text answer, for piggy-env's proxy call. On Deno it is `fetch` with a
- * `Deno.createHttpClient({ caCerts })`: the request runs in Deno's native HTTP client, and the
- * launcher loads none of the `node:http`/`node:https` compatibility layer (a measurable part of its
- * start). On Node, and on Deno when TLS verification is off (Deno's client has no such switch), it
- * is `node:https` (`node:http` for `http://`), loaded only then.
+ * One HTTP(S) POST with a text answer, for piggy-env's proxy call. On Deno it is one HTTP/1.1
+ * exchange (src/runtime/http1.ts) over `Deno.connect` and `Deno.startTls` (with `caCerts` when a CA
+ * is given; the server name is verified against the URL's host): no `fetch`, whose lazily loaded
+ * implementation (fetch, streams, HTTP client) was a third of the launcher's own start-up CPU, and
+ * none of the `node:http`/`node:https` compatibility layer. The connection is direct: like Go
+ * Piggy's launcher it ignores `HTTP(S)_PROXY`. On Node, and on Deno when TLS verification is off
+ * (`Deno.startTls` has no such switch), it is `node:https` (`node:http` for `http://`), loaded
+ * only then.
  *
  * @module
  */
 
 import { denoGlobal } from "./deno.ts";
+import {
+  BodyReadError,
+  BodyTooLargeError,
+  encodeRequest,
+  exchange,
+  HttpFormatError,
+  NoAnswerError,
+} from "./http1.ts";
 
 /** One POST. */
 export interface PostRequest {
@@ -58,9 +69,22 @@ export class PostNetworkError extends Error {
   }
 }
 
-/** The Deno HTTP client API used here (declared: `src/runtime/` also compiles for Node). */
-interface DenoHttp {
-  createHttpClient(options: { caCerts?: string[]; http2?: boolean }): { close(): void };
+/** A connection of `Deno.connect`/`Deno.startTls` (declared: `src/runtime/` also compiles for Node). */
+interface DenoConn {
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(data: Uint8Array): Promise<number>;
+  close(): void;
+}
+
+/** The Deno network API used here. */
+interface DenoNet {
+  connect(options: { hostname: string; port: number }): Promise<
+    DenoConn & { setNoDelay(noDelay?: boolean): void }
+  >;
+  startTls(
+    conn: DenoConn,
+    options: { hostname: string; caCerts?: string[] },
+  ): Promise<DenoConn & { handshake(): Promise<unknown> }>;
 }
 
 /** Errno names of the OS errors Deno's client reports as `(os error N)` (Linux numbers). */
@@ -72,87 +96,130 @@ const OS_ERROR_CODES: Record<string, string> = {
   "113": "EHOSTUNREACH",
 };
 
-/** The errno name in a Deno fetch error message, when there is one. */
+/** The errno name in a Deno network error message, when there is one. */
 export function osErrorCode(message: string): string | undefined {
   const number = /\(os error (\d+)\)/.exec(message)?.[1];
   return number === undefined ? undefined : OS_ERROR_CODES[number];
 }
 
-/**
- * Reads `body` as UTF-8 up to `maxBytes`.
- *
- * @throws {AnswerTooLargeError} past the limit (the stream is cancelled)
- * @throws {AnswerBodyError} when the stream fails
- */
-async function readLimited(body: ReadableStream<Uint8Array> | null, maxBytes: number) {
-  if (!body) return "";
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const step = await reader.read().catch((error: unknown) => {
-      throw new AnswerBodyError(error);
-    });
-    if (step.done) break;
-    size += step.value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new AnswerTooLargeError(maxBytes);
-    }
-    chunks.push(step.value);
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(all);
+/** Errors of the socket layer as {@link PostNetworkError} (Deno's errors carry `code`). */
+function networkError(error: unknown): PostNetworkError {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  return new PostNetworkError(
+    message,
+    typeof code === "string" && /^E[A-Z]+$/.test(code) ? code : osErrorCode(message),
+    error,
+  );
 }
 
-async function postWithFetch(request: PostRequest, deno: DenoHttp): Promise<PostAnswer> {
-  const client = deno.createHttpClient({
-    ...(request.ca ? { caCerts: [request.ca] } : {}),
-    http2: false,
+/**
+ * Settles with `promise`, or rejects with the signal's reason as soon as it aborts (a connection
+ * that opens after that is closed).
+ */
+function abortable<T extends DenoConn>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.then((late) => late.close(), () => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      promise.then((late) => late.close(), () => {});
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
   });
-  try {
-    let response: Response;
+}
+
+/** `[::1]` → `::1`: `URL.hostname` keeps the brackets of an IPv6 address. */
+function bareHost(url: URL): string {
+  return url.hostname.replace(/^\[(.*)\]$/, "$1");
+}
+
+async function postOverDenoNet(request: PostRequest, deno: DenoNet): Promise<PostAnswer> {
+  const { url, signal } = request;
+  const hostname = bareHost(url);
+  const secure = url.protocol === "https:";
+  const port = Number(url.port || (secure ? 443 : 80));
+  // Before connecting: a header value with CR or LF is refused, never sent.
+  const bytes = encodeRequest({
+    target: `${url.pathname}${url.search}`,
+    host: url.host,
+    headers: request.headers,
+    body: new TextEncoder().encode(request.body),
+  });
+  let conn: DenoConn | undefined;
+  const close = () => {
     try {
-      response = await fetch(request.url, {
-        method: "POST",
-        headers: request.headers,
-        body: request.body,
-        // The webhook never redirects: a redirect is an answer like any other non-200.
-        redirect: "manual",
-        signal: request.signal,
-        client,
-      } as RequestInit);
-    } catch (error) {
-      if (request.signal.aborted) throw request.signal.reason;
-      const message = error instanceof Error ? error.message : String(error);
-      throw new PostNetworkError(message, osErrorCode(message), error);
+      conn?.close();
+    } catch {
+      // already closed, or handed to startTls
     }
-    const text = await readLimited(response.body, request.maxBytes).catch((error) => {
-      throw request.signal.aborted ? request.signal.reason : error;
-    });
-    return { status: response.status, text };
+  };
+  // Closing the connection ends a pending read or write: the signal's reason is then thrown.
+  signal.addEventListener("abort", close, { once: true });
+  try {
+    try {
+      const tcp = await abortable(deno.connect({ hostname, port }), signal);
+      conn = tcp;
+      // The request would otherwise wait for the ACK of the handshake's last flight (Nagle).
+      tcp.setNoDelay(true);
+      if (secure) {
+        const tls = await abortable(
+          deno.startTls(tcp, { hostname, ...(request.ca ? { caCerts: [request.ca] } : {}) }),
+          signal,
+        );
+        conn = tls;
+        await tls.handshake();
+      }
+    } catch (error) {
+      throw signal.aborted ? signal.reason : networkError(error);
+    }
+    let answer;
+    try {
+      answer = await exchange(conn, bytes, request.maxBytes);
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      if (error instanceof BodyTooLargeError) throw new AnswerTooLargeError(request.maxBytes);
+      if (error instanceof BodyReadError) throw new AnswerBodyError(error);
+      if (error instanceof NoAnswerError) {
+        throw new PostNetworkError(error.message, "ECONNRESET", error);
+      }
+      if (error instanceof HttpFormatError) {
+        throw new PostNetworkError(`Invalid HTTP answer: ${error.message}`, undefined, error);
+      }
+      throw networkError(error);
+    }
+    return { status: answer.status, text: new TextDecoder().decode(answer.body) };
   } finally {
-    client.close();
+    signal.removeEventListener("abort", close);
+    close();
   }
 }
 
 /**
  * POSTs `request.body` and reads the answer.
  *
- * @throws {PostNetworkError} no answer (refused, reset, TLS failure)
+ * @throws {TypeError} a header cannot be sent (nothing was sent)
+ * @throws {PostNetworkError} no answer (refused, reset, TLS failure, not HTTP/1.x)
  * @throws {AnswerTooLargeError} the body is over the limit
  * @throws {AnswerBodyError} the body stopped before its end
  * @throws the signal's reason when it aborts the request
  */
 export async function postText(request: PostRequest): Promise<PostAnswer> {
-  const deno = denoGlobal() as unknown as Partial<DenoHttp> | undefined;
-  if (deno?.createHttpClient && !request.skipVerifyTls) {
-    return await postWithFetch(request, deno as DenoHttp);
+  const deno = denoGlobal() as unknown as Partial<DenoNet> | undefined;
+  if (deno?.connect && deno.startTls && !request.skipVerifyTls) {
+    return await postOverDenoNet(request, deno as DenoNet);
   }
   const { postWithNodeHttp } = await import("./http_post_node.ts");
   return await postWithNodeHttp(request);

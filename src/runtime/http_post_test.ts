@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createHttpsServer } from "node:https";
+import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
 import { test } from "node:test";
+import { createTestCa } from "../../testing/pki.ts";
 import {
+  AnswerBodyError,
   AnswerTooLargeError,
   osErrorCode,
   type PostAnswer,
@@ -17,7 +20,7 @@ type Post = (request: PostRequest) => Promise<PostAnswer>;
 
 /** Both implementations: Deno's client (this runtime) and node:http (Node, or TLS unverified). */
 const IMPLEMENTATIONS: Array<[string, Post]> = [
-  ["postText (Deno fetch)", postText],
+  ["postText (Deno.connect)", postText],
   ["postWithNodeHttp", postWithNodeHttp],
 ];
 
@@ -144,3 +147,171 @@ for (const [name, implementation] of IMPLEMENTATIONS) {
     );
   });
 }
+
+/**
+ * A raw TCP server: `answer` gets each connection and the request bytes received so far each time
+ * more arrive (to write answers no HTTP server library would).
+ */
+async function withRawServer(
+  answer: (socket: Socket, received: string) => void,
+  run: (url: URL, requests: string[]) => Promise<void>,
+): Promise<void> {
+  const requests: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    let received = "";
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString("latin1");
+      requests.push(received);
+      answer(socket, received);
+    });
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    await run(
+      new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/secret`),
+      requests,
+    );
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+/** Answers once the request's body (10 bytes) is in. */
+function onceComplete(write: (socket: Socket) => void) {
+  return (socket: Socket, received: string) => {
+    if (received.endsWith('{"a":"é"}') || received.endsWith('{"a":"\xc3\xa9"}')) write(socket);
+  };
+}
+
+for (const [name, implementation] of IMPLEMENTATIONS) {
+  test(`${name} reads a chunked answer`, async () => {
+    await withServer((_, response) => {
+      response.writeHead(200, { "Content-Type": "application/json" });
+      response.write('{"A":');
+      setTimeout(() => response.end('"b"}'), 20);
+    }, async (url) => {
+      const answer = await implementation(post(url));
+      assert.equal(answer.status, 200);
+      assert.equal(answer.text, '{"A":"b"}');
+    });
+  });
+
+  test(`${name} reads an answer without length up to the end of the connection`, async () => {
+    await withRawServer(
+      onceComplete((socket) => socket.end("HTTP/1.1 200 OK\r\nX-A: b\r\n\r\nuntil the end")),
+      async (url) => {
+        const answer = await implementation(post(url));
+        assert.deepEqual(answer, { status: 200, text: "until the end" });
+      },
+    );
+  });
+
+  test(`${name} skips an interim 100 answer`, async () => {
+    await withRawServer(
+      onceComplete((socket) =>
+        socket.end(
+          "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno",
+        )
+      ),
+      async (url) => {
+        assert.deepEqual(await implementation(post(url)), { status: 403, text: "no" });
+      },
+    );
+  });
+
+  test(`${name} refuses a chunked answer larger than maxBytes`, async () => {
+    await withServer((_, response) => {
+      response.writeHead(200);
+      for (let i = 0; i < 10; i++) response.write("y".repeat(500));
+      response.end();
+    }, async (url) => {
+      await assert.rejects(implementation(post(url)), AnswerTooLargeError);
+    });
+  });
+
+  test(`${name} reports an answer cut before its Content-Length`, async () => {
+    await withRawServer(
+      onceComplete((socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"cut')),
+      async (url) => {
+        await assert.rejects(implementation(post(url)), AnswerBodyError);
+      },
+    );
+  });
+
+  test(`${name} reports an answer that is not HTTP as a network error`, async () => {
+    await withRawServer(
+      onceComplete((socket) => socket.end("SSH-2.0-OpenSSH\r\n\r\n")),
+      async (url) => {
+        await assert.rejects(implementation(post(url)), PostNetworkError);
+      },
+    );
+  });
+
+  test(`${name} refuses a header value with a line break and sends nothing`, async () => {
+    await withRawServer(() => {}, async (url, requests) => {
+      await assert.rejects(
+        implementation(post(url, { headers: { "X-Token": "t\r\nX-Evil: 1" } })),
+        TypeError,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(requests, []);
+    });
+  });
+}
+
+test("postText over TLS trusts the given CA, verifies the server name and refuses other CAs", async () => {
+  const ca = createTestCa("http-post");
+  const other = createTestCa("http-post-other");
+  const good = ca.issue("good", { serverNames: ["127.0.0.1"] });
+  const misnamed = ca.issue("misnamed", { serverNames: ["other.example"] });
+  for (const [leaf, expect] of [[good, "ok"], [misnamed, "name"]] as const) {
+    const server = createHttpsServer({ cert: leaf.cert, key: leaf.key }, (_, response) => {
+      response.writeHead(200, { "Content-Type": "application/json" });
+      response.end('{"K":"v"}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}/secret`);
+    try {
+      if (expect === "ok") {
+        assert.deepEqual(await postText(post(url, { ca: ca.cert })), {
+          status: 200,
+          text: '{"K":"v"}',
+        });
+        await assert.rejects(postText(post(url, { ca: other.cert })), PostNetworkError);
+        await assert.rejects(postText(post(url)), PostNetworkError);
+      } else {
+        await assert.rejects(postText(post(url, { ca: ca.cert })), (error: unknown) => {
+          assert.ok(error instanceof PostNetworkError);
+          assert.match(error.message, /NotValidForName|not valid for|name/i);
+          return true;
+        });
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }
+});
+
+test("postText reaches an IPv6 loopback address ([::1])", async (t) => {
+  const server: Server = createServer((_, response) => response.end("six"));
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(0, "::1", () => resolve(true));
+  });
+  if (!listening) {
+    t.skip("no IPv6 loopback here");
+    return;
+  }
+  try {
+    const url = new URL(`http://[::1]:${(server.address() as AddressInfo).port}/secret`);
+    assert.deepEqual(await postText(post(url)), { status: 200, text: "six" });
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
