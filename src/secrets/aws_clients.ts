@@ -19,8 +19,10 @@ import type {
 } from "@aws-sdk/client-secrets-manager";
 import type { SSMClient, SSMClientConfig } from "@aws-sdk/client-ssm";
 import { podCredentialProvider } from "./aws_credentials.ts";
-import { SecretSourceError } from "../errors.ts";
+import { invalidRegionError, REGION_SHAPE, regionMissingError } from "./aws_errors.ts";
 import type { Logger } from "../log.ts";
+
+export { isRetryableAwsError, toSecretSourceError } from "./aws_errors.ts";
 
 /** A credential provider as the AWS SDK clients accept it. */
 export type AwsCredentialProvider = NonNullable<SecretsManagerClientConfig["credentials"]>;
@@ -60,94 +62,6 @@ export interface AwsSecretSourceOptions {
   logger?: Logger;
   /** Told about every AWS call (API, result, seconds, retries included): metrics. */
   observe?: AwsCallObserver;
-}
-
-/** Shape of an AWS region name (`us-east-1`, `us-gov-west-1`, `eu-isoe-west-1`). */
-const REGION_SHAPE = /^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/;
-
-/** Longest AWS message kept in an error (messages never hold values, but bound them anyway). */
-const MAX_MESSAGE_LENGTH = 300;
-
-const THROTTLING_ERRORS = new Set([
-  "ThrottlingException",
-  "Throttling",
-  "TooManyRequestsException",
-  "RequestLimitExceeded",
-  "RequestThrottled",
-  "RequestThrottledException",
-  "ThrottledException",
-  "LimitExceededException",
-  "SlowDown",
-  "ProvisionedThroughputExceededException",
-]);
-
-const TRANSIENT_ERRORS = new Set(["TimeoutError", "RequestTimeout", "RequestTimeoutException"]);
-
-const NETWORK_ERROR_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-]);
-
-interface AwsErrorShape {
-  name?: unknown;
-  message?: unknown;
-  code?: unknown;
-  $retryable?: unknown;
-  $metadata?: { httpStatusCode?: unknown };
-}
-
-/**
- * True when retrying later may succeed: throttling, HTTP 429/5xx, timeouts, network errors.
- *
- * @param error an error thrown by the AWS SDK
- */
-export function isRetryableAwsError(error: unknown): boolean {
-  if (error === null || typeof error !== "object") return false;
-  const shape = error as AwsErrorShape;
-  const name = typeof shape.name === "string" ? shape.name : "";
-  const status = typeof shape.$metadata?.httpStatusCode === "number"
-    ? shape.$metadata.httpStatusCode
-    : 0;
-  if (THROTTLING_ERRORS.has(name) || TRANSIENT_ERRORS.has(name)) return true;
-  if (status === 429 || status >= 500) return true;
-  if (shape.$retryable !== undefined) return true;
-  if (typeof shape.code === "string" && NETWORK_ERROR_CODES.has(shape.code)) return true;
-  return false;
-}
-
-function oneLine(text: string): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > MAX_MESSAGE_LENGTH ? `${flat.slice(0, MAX_MESSAGE_LENGTH)}…` : flat;
-}
-
-/**
- * Wraps an AWS SDK error: `code` is the AWS error name (for a plain network `Error`, its Node
- * error code such as `ECONNREFUSED`), the message is
- * `<subject>: <AWS message>`, `retryable` marks throttling, 5xx and network failures.
- *
- * @param subject what failed, e.g. `Cannot load secret "app/db"`
- * @param error the SDK error
- */
-export function toSecretSourceError(subject: string, error: unknown): SecretSourceError {
-  if (error instanceof SecretSourceError) return error;
-  const shape = (error !== null && typeof error === "object" ? error : {}) as AwsErrorShape;
-  let name = typeof shape.name === "string" && shape.name !== "" ? shape.name : "UnknownError";
-  // Network failures are plain Errors whose `code` (ECONNREFUSED, …) says more than the name.
-  if (name === "Error" && typeof shape.code === "string" && shape.code !== "") name = shape.code;
-  const message = typeof shape.message === "string" && shape.message !== ""
-    ? oneLine(shape.message)
-    : name;
-  return new SecretSourceError(`${subject}: ${message}`, {
-    code: name,
-    cause: error,
-    retryable: isRetryableAwsError(error),
-  });
 }
 
 /**
@@ -254,9 +168,7 @@ export class AwsClients {
       cache.delete(region);
     } else {
       if (region !== "" && !REGION_SHAPE.test(region)) {
-        throw new SecretSourceError(`${subject}: "${region}" is not an AWS region name`, {
-          code: "InvalidRegion",
-        });
+        throw invalidRegionError(subject, region);
       }
       // Pod annotations choose the region: bound the clients without letting one tenant's made-up
       // regions lock the others out. The least recently used client goes.
@@ -272,10 +184,7 @@ export class AwsClients {
     try {
       await client.config.region();
     } catch (error) {
-      throw new SecretSourceError(
-        `${subject}: no AWS region is configured (set the region or AWS_REGION)`,
-        { code: "RegionMissing", cause: error },
-      );
+      throw regionMissingError(subject, error);
     }
     return client;
   }

@@ -1,0 +1,113 @@
+/**
+ * How AWS failures become Piggy errors, shared by the SDK clients (`aws_clients.ts`) and the light
+ * client of piggy-env's standalone mode (`aws_lite/`): which failures are worth retrying, and the
+ * {@link SecretSourceError} (code = the AWS error name, one line of AWS message) a caller sees.
+ * Imports nothing of the AWS SDK.
+ *
+ * @module
+ */
+
+import { SecretSourceError } from "../errors.ts";
+
+/** Shape of an AWS region name (`us-east-1`, `us-gov-west-1`, `eu-isoe-west-1`). */
+export const REGION_SHAPE = /^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/;
+
+/** Longest AWS message kept in an error (messages never hold values, but bound them anyway). */
+const MAX_MESSAGE_LENGTH = 300;
+
+const THROTTLING_ERRORS = new Set([
+  "ThrottlingException",
+  "Throttling",
+  "TooManyRequestsException",
+  "RequestLimitExceeded",
+  "RequestThrottled",
+  "RequestThrottledException",
+  "ThrottledException",
+  "LimitExceededException",
+  "SlowDown",
+  "ProvisionedThroughputExceededException",
+]);
+
+const TRANSIENT_ERRORS = new Set(["TimeoutError", "RequestTimeout", "RequestTimeoutException"]);
+
+const NETWORK_ERROR_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+
+interface AwsErrorShape {
+  name?: unknown;
+  message?: unknown;
+  code?: unknown;
+  $retryable?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+}
+
+/**
+ * True when retrying later may succeed: throttling, HTTP 429/5xx, timeouts, network errors.
+ *
+ * @param error an error thrown by the AWS SDK
+ */
+export function isRetryableAwsError(error: unknown): boolean {
+  if (error === null || typeof error !== "object") return false;
+  const shape = error as AwsErrorShape;
+  const name = typeof shape.name === "string" ? shape.name : "";
+  const status = typeof shape.$metadata?.httpStatusCode === "number"
+    ? shape.$metadata.httpStatusCode
+    : 0;
+  if (THROTTLING_ERRORS.has(name) || TRANSIENT_ERRORS.has(name)) return true;
+  if (status === 429 || status >= 500) return true;
+  if (shape.$retryable !== undefined) return true;
+  if (typeof shape.code === "string" && NETWORK_ERROR_CODES.has(shape.code)) return true;
+  return false;
+}
+
+function oneLine(text: string): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > MAX_MESSAGE_LENGTH ? `${flat.slice(0, MAX_MESSAGE_LENGTH)}…` : flat;
+}
+
+/**
+ * Wraps an AWS SDK error: `code` is the AWS error name (for a plain network `Error`, its Node
+ * error code such as `ECONNREFUSED`), the message is
+ * `<subject>: <AWS message>`, `retryable` marks throttling, 5xx and network failures.
+ *
+ * @param subject what failed, e.g. `Cannot load secret "app/db"`
+ * @param error the SDK error
+ */
+export function toSecretSourceError(subject: string, error: unknown): SecretSourceError {
+  if (error instanceof SecretSourceError) return error;
+  const shape = (error !== null && typeof error === "object" ? error : {}) as AwsErrorShape;
+  let name = typeof shape.name === "string" && shape.name !== "" ? shape.name : "UnknownError";
+  // Network failures are plain Errors whose `code` (ECONNREFUSED, …) says more than the name.
+  if (name === "Error" && typeof shape.code === "string" && shape.code !== "") name = shape.code;
+  const message = typeof shape.message === "string" && shape.message !== ""
+    ? oneLine(shape.message)
+    : name;
+  return new SecretSourceError(`${subject}: ${message}`, {
+    code: name,
+    cause: error,
+    retryable: isRetryableAwsError(error),
+  });
+}
+
+/** The error of a region name that is not one (`InvalidRegion`). */
+export function invalidRegionError(subject: string, region: string): SecretSourceError {
+  return new SecretSourceError(`${subject}: "${region}" is not an AWS region name`, {
+    code: "InvalidRegion",
+  });
+}
+
+/** The error of a call without a region (`RegionMissing`). */
+export function regionMissingError(subject: string, cause?: unknown): SecretSourceError {
+  return new SecretSourceError(
+    `${subject}: no AWS region is configured (set the region or AWS_REGION)`,
+    { code: "RegionMissing", ...(cause === undefined ? {} : { cause }) },
+  );
+}
