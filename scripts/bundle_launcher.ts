@@ -1,9 +1,12 @@
 // deno-lint-ignore-file no-console
 /**
- * Bundles piggy-env's standalone AWS source (cli/standalone_source.ts and the AWS SDK it imports)
- * into one ES module, `gen/standalone_source.js`, that imports nothing but `node:` built-ins.
- * piggy-env runs with `--no-config` and imports this file only in standalone mode, so proxy mode
- * resolves no npm package, and standalone mode loads one module instead of ~400.
+ * Bundles piggy-env's standalone AWS sources into ES modules under `gen/`:
+ * - `gen/standalone_light.js` (cli/standalone_light.ts): the light AWS client (no SDK, no imports)
+ *   and the rule that chooses between it and the SDK; piggy-env imports it in standalone mode;
+ * - `gen/standalone_source.js` (cli/standalone_source.ts and the AWS SDK it imports), importing
+ *   nothing but `node:` built-ins; the light bundle's choice imports it when the SDK is needed.
+ * piggy-env runs with `--no-config`, so proxy mode resolves no npm package, and standalone mode
+ * loads one module (two when the SDK is needed) instead of ~400.
  *
  *   deno task bundle        (scripts/compile.ts env runs it before compiling; tests run it too)
  *
@@ -22,11 +25,20 @@ import { fileURLToPath } from "node:url";
 /** Repository root. */
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** The bundle's entry point. */
+/** The SDK bundle's entry point. */
 export const STANDALONE_ENTRY = "cli/standalone_source.ts";
 
-/** Where the bundle goes, relative to the repository root (cli/piggy_env.ts imports it). */
+/** Where the SDK bundle goes, relative to the repository root (the light bundle imports it). */
 export const STANDALONE_BUNDLE = "gen/standalone_source.js";
+
+/** The light bundle's entry point: the AWS client without the SDK, and the choice between them. */
+export const LIGHT_ENTRY = "cli/standalone_light.ts";
+
+/** Where the light bundle goes (cli/piggy_env.ts imports it in standalone mode). */
+export const LIGHT_BUNDLE = "gen/standalone_light.js";
+
+/** Every bundle piggy-env may import (`deno compile` embeds them). */
+export const LAUNCHER_BUNDLES: readonly string[] = [LIGHT_BUNDLE, STANDALONE_BUNDLE];
 
 /**
  * Put before the bundle: CommonJS packages of the SDK `require()` Node built-ins, which an ES
@@ -41,7 +53,11 @@ export const BUNDLE_PREAMBLE =
  *
  * @param flags more `deno bundle` flags (scripts/compile.ts adds `--node-modules-dir=none`)
  */
-export function bundleArgs(output: string, flags: readonly string[] = []): string[] {
+export function bundleArgs(
+  output: string,
+  flags: readonly string[] = [],
+  entry: string = STANDALONE_ENTRY,
+): string[] {
   return [
     "bundle",
     ...flags,
@@ -52,26 +68,40 @@ export function bundleArgs(output: string, flags: readonly string[] = []): strin
     "--keep-names",
     "--output",
     output,
-    STANDALONE_ENTRY,
+    entry,
   ];
 }
 
 /**
- * Builds the bundle with `deno` (this process's executable by default).
+ * Builds both bundles with `deno` (this process's executable by default): the light one, then the
+ * SDK one.
  *
- * @returns the bundle's absolute path
+ * @returns the SDK bundle's absolute path (the light one is beside it)
  * @throws {Error} with deno's output when bundling fails
  */
 export async function bundleStandaloneSource(
   deno: string = Deno.execPath(),
   flags: readonly string[] = [],
 ): Promise<string> {
-  const target = join(ROOT, STANDALONE_BUNDLE);
+  // The light bundle imports nothing but relative files: no `require` preamble (it would load
+  // `node:module`, a part of Deno's Node layer the light path avoids).
+  await bundleOne(deno, flags, LIGHT_ENTRY, LIGHT_BUNDLE, "");
+  return await bundleOne(deno, flags, STANDALONE_ENTRY, STANDALONE_BUNDLE, BUNDLE_PREAMBLE);
+}
+
+async function bundleOne(
+  deno: string,
+  flags: readonly string[],
+  entry: string,
+  output: string,
+  preamble: string,
+): Promise<string> {
+  const target = join(ROOT, output);
   const temporary = `${target}.${randomBytes(6).toString("hex")}.tmp.js`;
   await mkdir(dirname(target), { recursive: true });
   const bundle = () =>
     new Deno.Command(deno, {
-      args: bundleArgs(temporary, flags),
+      args: bundleArgs(temporary, flags, entry),
       cwd: ROOT,
       stdin: "null",
       env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
@@ -86,12 +116,12 @@ export async function bundleStandaloneSource(
   try {
     if (!result.success) {
       throw new Error(
-        `Cannot bundle ${STANDALONE_ENTRY}: deno bundle exited with ${result.code}\n${
+        `Cannot bundle ${entry}: deno bundle exited with ${result.code}\n${
           new TextDecoder().decode(result.stderr)
         }`,
       );
     }
-    const fresh = Buffer.concat([Buffer.from(BUNDLE_PREAMBLE), await readFile(temporary)]);
+    const fresh = Buffer.concat([Buffer.from(preamble), await readFile(temporary)]);
     const current = await readFile(target).catch(() => undefined);
     if (current?.equals(fresh)) return target;
     await writeFile(temporary, fresh);
@@ -104,7 +134,8 @@ export async function bundleStandaloneSource(
 
 if (import.meta.main) {
   try {
-    console.error(`Bundled ${STANDALONE_ENTRY} into ${await bundleStandaloneSource()}`);
+    const sdk = await bundleStandaloneSource();
+    console.error(`Bundled ${LIGHT_ENTRY} and ${STANDALONE_ENTRY} into ${dirname(sdk)}`);
   } catch (error) {
     console.error((error as Error).message);
     Deno.exit(1);

@@ -32,7 +32,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bundleStandaloneSource, STANDALONE_BUNDLE } from "./bundle_launcher.ts";
+import { bundleStandaloneSource, LAUNCHER_BUNDLES } from "./bundle_launcher.ts";
 import { copyLibraries, libraryDirFor, patchForVolume } from "./launcher_tree.ts";
 import { LAUNCHER_FLAGS, WEBHOOK_FLAGS } from "../cli/permissions.ts";
 
@@ -53,7 +53,11 @@ export const BINARIES: Readonly<Record<Binary, BinarySpec>> = {
     entry: "cli/piggy_env.ts",
     output: "bin/piggy-env",
     // Type checked separately with deno.json (--no-config cannot resolve the type imports).
-    flags: [...LAUNCHER_FLAGS, "--no-check", "--include", STANDALONE_BUNDLE],
+    flags: [
+      ...LAUNCHER_FLAGS,
+      "--no-check",
+      ...LAUNCHER_BUNDLES.flatMap((bundle) => ["--include", bundle]),
+    ],
   },
 };
 

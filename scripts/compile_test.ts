@@ -31,6 +31,8 @@ test("compileArgs() compiles each binary with its own permissions", () => {
     ...LAUNCHER_FLAGS,
     "--no-check",
     "--include",
+    "gen/standalone_light.js",
+    "--include",
     "gen/standalone_source.js",
     "--output",
     "out/e",

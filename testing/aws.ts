@@ -5,6 +5,8 @@
  * - SSM Parameter Store (JSON 1.1, `X-Amz-Target: AmazonSSM.GetParametersByPath`),
  * - STS (query protocol, form POST `Action=AssumeRoleWithWebIdentity` or `Action=AssumeRole`, XML
  *   answers),
+ * - container credentials (EKS Pod Identity / ECS: `GET /container-credentials/…` with the
+ *   `Authorization` token a test registered, JSON temporary keys), counted as `ContainerCredentials`,
  *
  * for the real AWS SDK to talk to it through `AWS_ENDPOINT_URL*`. Secrets Manager and SSM requests
  * must carry a valid SigV4 `Authorization` header: the stand-in recomputes the signature with the
@@ -78,7 +80,8 @@ export type AwsAction =
   | "GetParametersByPath"
   | "AssumeRoleWithWebIdentity"
   | "AssumeRole"
-  | "GetAuthorizationToken";
+  | "GetAuthorizationToken"
+  | "ContainerCredentials";
 
 /** One request as the stand-in saw it. Never holds secret values. */
 export interface AwsRequestRecord {
@@ -146,9 +149,11 @@ export interface AwsStandInEnvOptions {
   /**
    * `static`: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`. `web-identity`: IRSA variables
    * (`AWS_ROLE_ARN`, `AWS_WEB_IDENTITY_TOKEN_FILE`) with a token file registered for the role.
+   * `container`: EKS Pod Identity variables (`AWS_CONTAINER_CREDENTIALS_FULL_URI` on this
+   * stand-in, `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` with a registered token).
    * @default "static"
    */
-  credentials?: "static" | "web-identity";
+  credentials?: "static" | "web-identity" | "container";
   /** `AWS_REGION`; `null` leaves it unset. @default "us-east-1" */
   region?: string | null;
   /** Per-service `AWS_ENDPOINT_URL_SECRETS_MANAGER/_SSM/_STS` instead of `AWS_ENDPOINT_URL`. @default false */
@@ -177,6 +182,8 @@ export interface AwsStandIn {
   delayNext(action: AwsAction, delayMs: number, times?: number): void;
   /** The password ECR GetAuthorizationToken hands out (user `AWS`). */
   ecrPassword: string;
+  /** Accepts `token` as the `Authorization` of container credential requests. */
+  registerContainerToken(token: string): void;
   /** Accepts `token` in AssumeRoleWithWebIdentity for `roleArn`. */
   registerWebIdentity(token: string, roleArn: string): void;
   /** Lets signed callers AssumeRole `roleArn` (any other role: AccessDenied naming both ARNs). */
@@ -397,6 +404,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
     [staticCredentials.accessKeyId, { secretAccessKey: staticCredentials.secretAccessKey }],
   ]);
   const webIdentities = new Map<string, string>();
+  const containerTokens = new Set<string>();
   const assumableRoles = new Set<string>();
   let sessionLifetimeMs: number | undefined;
   const failures = new Map<string, { errorName: string; times: number }[]>();
@@ -822,6 +830,41 @@ ${assumedRoleXml(roleArn, sessionName, issued, lifetime)}
       }
     };
 
+    if (req.method === "GET" && (req.url ?? "").startsWith("/container-credentials/")) {
+      record.service = "container";
+      record.action = "ContainerCredentials";
+      counts[record.action] = (counts[record.action] ?? 0) + 1;
+      await applyDelay(record.action);
+      const injected = takeQueued(failures, record.action);
+      if (injected) {
+        finish(ERROR_STATUS[injected.errorName] ?? 500, injected.errorName);
+        res.writeHead(ERROR_STATUS[injected.errorName] ?? 500, {
+          "content-type": "application/json",
+        });
+        res.end(JSON.stringify({ Code: injected.errorName, Message: "Injected" }));
+        return;
+      }
+      if (!containerTokens.has(headerValue(req, "authorization"))) {
+        finish(403, "AccessDenied");
+        res.writeHead(403, { "content-type": "application/json" });
+        res.end(JSON.stringify({ Code: "AccessDenied", Message: "Invalid authorization token" }));
+        return;
+      }
+      const keys = newSessionKeys();
+      credentials.set(keys.accessKeyId, keys);
+      record.issuedAccessKeyId = keys.accessKeyId;
+      finish(200);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({
+        AccessKeyId: keys.accessKeyId,
+        SecretAccessKey: keys.secretAccessKey,
+        Token: keys.sessionToken,
+        AccountId: STAND_IN_ACCOUNT,
+        Expiration: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d{3}Z$/, "Z"),
+      }));
+      return;
+    }
+
     if (req.method !== "POST") {
       finish(405, "MethodNotAllowed");
       sendJson(res, 405, { __type: "MethodNotAllowed", message: "Only POST" }, "MethodNotAllowed");
@@ -1019,6 +1062,9 @@ ${assumedRoleXml(roleArn, sessionName, issued, lifetime)}
       queue.push({ delayMs, times });
       delays.set(action, queue);
     },
+    registerContainerToken(token: string): void {
+      containerTokens.add(token);
+    },
     registerWebIdentity(token: string, roleArn: string): void {
       webIdentities.set(token, roleArn);
     },
@@ -1049,6 +1095,13 @@ ${assumedRoleXml(roleArn, sessionName, issued, lifetime)}
       if ((envOptions.credentials ?? "static") === "static") {
         vars.AWS_ACCESS_KEY_ID = staticCredentials.accessKeyId;
         vars.AWS_SECRET_ACCESS_KEY = staticCredentials.secretAccessKey;
+      } else if (envOptions.credentials === "container") {
+        const token = `pod-identity-${randomUUID()}`;
+        containerTokens.add(token);
+        const tokenFile = join(dir, `container-token-${randomUUID()}`);
+        writeFileSync(tokenFile, token);
+        vars.AWS_CONTAINER_CREDENTIALS_FULL_URI = `${url}/container-credentials/v1/credentials`;
+        vars.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE = tokenFile;
       } else {
         const roleArn = envOptions.roleArn ?? DEFAULT_ROLE_ARN;
         const token = `eyJ.stand-in.${randomUUID()}`;

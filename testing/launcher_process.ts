@@ -96,6 +96,8 @@ export interface LauncherSpec {
   cwd?: string;
   /** Kill the process (SIGKILL) after this many ms. @default 60000 */
   timeoutMs?: number;
+  /** The entry point to run (e.g. a copy of the launcher's tree). @default LAUNCHER_ENTRY */
+  entry?: string;
 }
 
 /** The finished process. */
@@ -156,7 +158,13 @@ export function spawnLauncher(spec: LauncherSpec): LauncherProcess {
   // Through `env -i NAME=value …` (which execs deno in the same process) so the launcher receives
   // its environment in exactly this order; Deno's own spawn does not keep the order of `env`.
   const assignments = Object.entries(env).map(([name, value]) => `${name}=${value}`);
-  const command = [DENO_BINARY, "run", ...LAUNCHER_FLAGS, LAUNCHER_ENTRY, ...spec.args];
+  const command = [
+    DENO_BINARY,
+    "run",
+    ...LAUNCHER_FLAGS,
+    spec.entry ?? LAUNCHER_ENTRY,
+    ...spec.args,
+  ];
   const child = spawn(ENV_BINARY, ["-i", ...assignments, ...command], {
     cwd: spec.cwd ?? ROOT,
     env: {},

@@ -14,12 +14,24 @@ import { runPiggyEnv } from "../../src/launcher/run.ts";
 import { exitProcess, programArgs } from "../../src/runtime/process.ts";
 import { launcherDeps } from "../launcher_deps.ts";
 
+const deps = launcherDeps(async (logger) => {
+  // Standalone mode only: the light AWS client, or the SDK (resolved from node_modules on first
+  // use) when the environment needs it.
+  const { createStandaloneAwsSource } = await import("../../src/secrets/aws_lite/choose.ts");
+  const { pathExists, readTextFile } = await import("../../src/runtime/files.ts");
+  const env = new Map(deps.env);
+  return await createStandaloneAwsSource(logger, {
+    env: (name) => env.get(name),
+    exists: pathExists,
+    readTextFile,
+    loadSdk: async (sdkLogger) => {
+      const { AwsSecretSource } = await import("../../src/secrets/aws_source.ts");
+      return new AwsSecretSource({ logger: sdkLogger });
+    },
+  });
+});
 const code = await runPiggyEnv(programArgs(), {
-  // Standalone mode only: Node resolves the SDK from node_modules on first use.
-  ...launcherDeps(async (logger) => {
-    const { AwsSecretSource } = await import("../../src/secrets/aws_source.ts");
-    return new AwsSecretSource({ logger });
-  }),
+  ...deps,
   install: (_source, destination) =>
     Promise.reject(
       new Error(

@@ -1,0 +1,292 @@
+/**
+ * One AWS call of the light client over the global `fetch` (Deno's native client; Node 20's
+ * undici), with the SDK's standard retry mode: up to `maxAttempts` attempts for throttling, HTTP
+ * 429/5xx, timeouts and network errors (`isRetryableAwsError`), full-jitter exponential backoff
+ * (base 100 ms, 500 ms after throttling, at most 20 s) drawn from a retry quota (500 tokens, 5 per
+ * retry, 10 after a timeout, 1 back per success), and a timeout per attempt. Failures are thrown
+ * as {@link AwsCallError}: the AWS error name and message (never a request or answer body beyond
+ * the error message), shaped like the SDK's errors so `toSecretSourceError` maps both alike.
+ *
+ * @module
+ */
+
+import { isRetryableAwsError } from "../aws_errors.ts";
+import { type AwsCredentials, signRequest } from "./sigv4.ts";
+import type { AwsService } from "./endpoints.ts";
+
+/** An AWS failure, shaped like an SDK service error (`name`, `$metadata.httpStatusCode`). */
+export class AwsCallError extends Error {
+  /** HTTP status of the answer; absent for network errors and timeouts. */
+  readonly $metadata: { httpStatusCode?: number; attempts?: number };
+  /** Node-style error code of a network failure (`ECONNREFUSED`, …). */
+  readonly code: string | undefined;
+
+  constructor(
+    name: string,
+    message: string,
+    options: { status?: number; code?: string; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    this.name = name;
+    this.$metadata = options.status === undefined ? {} : { httpStatusCode: options.status };
+    this.code = options.code;
+  }
+}
+
+/** Wire protocol of a call. */
+export type AwsProtocol = "json" | "query";
+
+/** One call. */
+export interface AwsRequest {
+  service: AwsService;
+  region: string;
+  endpoint: URL;
+  protocol: AwsProtocol;
+  /** Extra headers (e.g. `x-amz-target`); `content-type` is set from the protocol. */
+  headers?: Record<string, string>;
+  body: string;
+  /** Credentials of each attempt; `undefined` sends the request unsigned (STS web identity). */
+  credentials?: (() => Promise<AwsCredentials>) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** The answer body and the number of attempts it took. */
+export interface AwsAnswer {
+  text: string;
+  attempts: number;
+}
+
+/** Retry and timeout settings. */
+export interface AwsHttpOptions {
+  /** Attempts per call, the first included. @default 3 */
+  maxAttempts?: number;
+  /** Timeout of one attempt, in milliseconds. @default 5000 */
+  requestTimeoutMs?: number;
+  /** Waits between attempts. @default setTimeout */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Jitter source in [0, 1). @default Math.random */
+  random?: () => number;
+}
+
+const CONTENT_TYPE: Record<AwsProtocol, string> = {
+  json: "application/x-amz-json-1.1",
+  query: "application/x-www-form-urlencoded",
+};
+
+/** Errno names of the OS errors Deno's fetch reports as `(os error N)` (Linux numbers). */
+const OS_ERROR_CODES: Record<string, string> = {
+  "101": "ENETUNREACH",
+  "104": "ECONNRESET",
+  "110": "ETIMEDOUT",
+  "111": "ECONNREFUSED",
+  "113": "EHOSTUNREACH",
+};
+
+const THROTTLING_NAMES = new Set([
+  "ThrottlingException",
+  "Throttling",
+  "TooManyRequestsException",
+  "RequestLimitExceeded",
+  "RequestThrottled",
+  "RequestThrottledException",
+  "ThrottledException",
+  "SlowDown",
+]);
+
+const INITIAL_RETRY_TOKENS = 500;
+const RETRY_COST = 5;
+const TIMEOUT_RETRY_COST = 10;
+const MAX_RETRY_DELAY_MS = 20_000;
+
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** The network error code of a failed `fetch` (Deno: in the message; Node: on the cause). */
+function networkCode(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  const number = /\(os error (\d+)\)/.exec(message)?.[1];
+  if (number !== undefined && OS_ERROR_CODES[number]) return OS_ERROR_CODES[number];
+  const cause = error instanceof Error ? error.cause : undefined;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+function xmlText(xml: string, element: string): string | undefined {
+  const match = new RegExp(`<${element}>([\\s\\S]*?)</${element}>`).exec(xml);
+  return match?.[1] === undefined ? undefined : decodeXml(match[1]);
+}
+
+/** Decodes the five XML entities and numeric character references. */
+export function decodeXml(text: string): string {
+  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);/g, (_, entity: string) => {
+    if (entity.startsWith("#x")) return String.fromCodePoint(parseInt(entity.slice(2), 16));
+    if (entity.startsWith("#")) return String.fromCodePoint(parseInt(entity.slice(1), 10));
+    return { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" }[entity] ?? "";
+  });
+}
+
+/** Keeps the SDK's reading of an error code: `ns#Name`, `Name:uri`, `Name,…` → `Name`. */
+function cleanErrorCode(raw: string): string {
+  let code = raw.split(",")[0] ?? "";
+  code = code.split(":")[0] ?? "";
+  if (code.includes("#")) code = code.split("#")[1] ?? "";
+  return code.trim();
+}
+
+/** The error an answer with a non-2xx status stands for. */
+export function answerError(
+  protocol: AwsProtocol,
+  status: number,
+  headers: Headers,
+  text: string,
+): AwsCallError {
+  let name = "";
+  let message: string | undefined;
+  if (protocol === "json") {
+    let body: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (parsed !== null && typeof parsed === "object") body = parsed as Record<string, unknown>;
+    } catch {
+      // not JSON: the header and status still say what happened
+    }
+    const raw = headers.get("x-amzn-errortype") ??
+      (typeof body.code === "string" ? body.code : undefined) ??
+      (typeof body.__type === "string" ? body.__type : undefined);
+    if (raw !== undefined) name = cleanErrorCode(raw);
+    const candidate = body.message ?? body.Message;
+    if (typeof candidate === "string") message = candidate;
+  } else {
+    name = xmlText(text, "Code") ?? "";
+    message = xmlText(text, "Message");
+  }
+  if (name === "") name = "UnknownError";
+  return new AwsCallError(name, message ?? name, { status });
+}
+
+/** Sends AWS calls with retries; one per process keeps one retry quota, as an SDK client does. */
+export class AwsHttp {
+  readonly #maxAttempts: number;
+  readonly #timeoutMs: number;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly #random: () => number;
+  #tokens = INITIAL_RETRY_TOKENS;
+
+  /** @throws {RangeError} when `maxAttempts` is not an integer >= 1 */
+  constructor(options: AwsHttpOptions = {}) {
+    this.#maxAttempts = options.maxAttempts ?? 3;
+    this.#timeoutMs = options.requestTimeoutMs ?? 5000;
+    this.#sleep = options.sleep ?? defaultSleep;
+    this.#random = options.random ?? Math.random;
+    if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
+      throw new RangeError(
+        `Cannot use maxAttempts "${this.#maxAttempts}": expected an integer >= 1`,
+      );
+    }
+  }
+
+  /**
+   * Sends `request` until it succeeds, fails for good, or runs out of attempts.
+   *
+   * @throws {AwsCallError} the last failure (or what the credentials threw)
+   */
+  async send(request: AwsRequest): Promise<AwsAnswer> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        const text = await this.#attempt(request);
+        this.#tokens = Math.min(INITIAL_RETRY_TOKENS, this.#tokens + 1);
+        return { text, attempts: attempt };
+      } catch (error) {
+        if (request.signal?.aborted || attempt >= this.#maxAttempts) throw error;
+        if (!isRetryableAwsError(error)) throw error;
+        const name = (error as { name?: unknown }).name;
+        const cost = name === "TimeoutError" ? TIMEOUT_RETRY_COST : RETRY_COST;
+        if (this.#tokens < cost) throw error;
+        this.#tokens -= cost;
+        const status = (error as AwsCallError).$metadata?.httpStatusCode;
+        const throttled = (typeof name === "string" && THROTTLING_NAMES.has(name)) ||
+          status === 429;
+        const base = throttled ? 500 : 100;
+        const delay = Math.floor(
+          Math.min(MAX_RETRY_DELAY_MS, this.#random() * 2 ** attempt * base),
+        );
+        await this.#sleep(delay, request.signal);
+      }
+    }
+  }
+
+  async #attempt(request: AwsRequest): Promise<string> {
+    const headers: Record<string, string> = {
+      ...request.headers,
+      "content-type": CONTENT_TYPE[request.protocol],
+    };
+    const signed = request.credentials
+      ? await signRequest(
+        { method: "POST", url: request.endpoint, headers, body: request.body },
+        {
+          service: request.service.prefix,
+          region: request.region,
+          credentials: await request.credentials(),
+        },
+      )
+      : headers;
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+    const timedOut = () =>
+      new AwsCallError(
+        "TimeoutError",
+        `a request has exceeded the configured ${this.#timeoutMs} ms requestTimeout`,
+      );
+    let response: Response;
+    try {
+      response = await fetch(request.endpoint, {
+        method: "POST",
+        headers: signed,
+        body: request.body,
+        signal,
+        redirect: "manual",
+      });
+    } catch (error) {
+      if (request.signal?.aborted) throw request.signal.reason ?? error;
+      if (timeout.aborted) throw timedOut();
+      const code = networkCode(error);
+      throw new AwsCallError(
+        "Error",
+        code ? `connect ${code} ${request.endpoint.host}` : oneLine(error),
+        // No cause when the code says it: the message then reads as the SDK's does.
+        code ? { code } : { cause: error },
+      );
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      if (request.signal?.aborted) throw request.signal.reason ?? error;
+      if (timeout.aborted) throw timedOut();
+      throw new AwsCallError("Error", `the answer ended early: ${oneLine(error)}`, {
+        code: "ECONNRESET",
+        cause: error,
+      });
+    }
+    if (response.status < 200 || response.status > 299) {
+      throw answerError(request.protocol, response.status, response.headers, text);
+    }
+    return text;
+  }
+}
+
+function oneLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim();
+}

@@ -1,0 +1,246 @@
+/**
+ * piggy-env's light AWS client as a real process against the AWS stand-in (which verifies SigV4):
+ * each credential source end to end (environment keys, IRSA web identity through STS, EKS Pod
+ * Identity container credentials), the choice of the SDK when the environment asks for it (made
+ * before any call: a launcher tree without the SDK bundle still serves the light cases and fails
+ * the SDK ones without a single AWS request), retries counted by the stand-in, and the same error
+ * lines as the SDK for the same failures.
+ */
+
+import assert from "node:assert/strict";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
+import {
+  ensureStandaloneBundle,
+  type LauncherResult,
+  parseReport,
+  REPORT_APP,
+  ROOT,
+  runLauncher,
+} from "../testing/launcher_process.ts";
+
+let aws: AwsStandIn;
+let dir: string;
+/** A copy of the launcher's tree with the light bundle only (no `gen/standalone_source.js`). */
+let lightOnlyEntry: string;
+/** An empty shared config file: its presence sends the launcher to the SDK, nothing else. */
+let emptyConfig: string;
+
+before(async () => {
+  await ensureStandaloneBundle();
+  aws = await startAwsStandIn();
+  aws.putSecret("lite/app", { string: JSON.stringify({ DB_PASS: "lite-password" }) });
+  aws.putParameter("/lite/app/API_KEY", "lite-api-key", "SecureString");
+  dir = mkdtempSync(join(tmpdir(), "piggy-aws-lite-"));
+  const tree = join(dir, "tree");
+  for (const part of ["cli", "src"]) {
+    cpSync(join(ROOT, part), join(tree, part), { recursive: true });
+  }
+  mkdirSync(join(tree, "gen"));
+  cpSync(join(ROOT, "gen", "standalone_light.js"), join(tree, "gen", "standalone_light.js"));
+  lightOnlyEntry = join(tree, "cli", "piggy_env.ts");
+  emptyConfig = join(dir, "config");
+  writeFileSync(emptyConfig, "");
+});
+
+after(async () => {
+  await aws?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function env(
+  credentials: "static" | "web-identity" | "container",
+  extra: Record<string, string | undefined> = {},
+): Record<string, string | undefined> {
+  return {
+    ...aws.env({ credentials, region: null }),
+    PIGGY_STANDALONE: "true",
+    PIGGY_AWS_REGION: "eu-west-1",
+    PIGGY_AWS_SECRET_NAME: "lite/app",
+    PIGGY_DEBUG: "true",
+    PIGGY_NUMBER_OF_RETRY: "1",
+    DB_PASS: "piggy:DB_PASS",
+    ...extra,
+  };
+}
+
+/** The `AWS client chosen` debug line. */
+function choice(result: LauncherResult): Record<string, unknown> | undefined {
+  return result.logs.find((line) => line.message === "AWS client chosen");
+}
+
+function dbPass(result: LauncherResult): string | undefined {
+  assert.equal(result.code, 0, result.stderr);
+  return new Map(parseReport(result.stdout).env).get("DB_PASS");
+}
+
+test("light client: environment keys, no SDK bundle needed, SigV4 accepted", async () => {
+  aws.resetCounters();
+  const result = await runLauncher({
+    args: ["--", REPORT_APP],
+    env: env("static"),
+    entry: lightOnlyEntry,
+  });
+  assert.equal(dbPass(result), "lite-password");
+  assert.deepEqual(choice(result)?.aws_client, "light");
+  const reads = aws.requests.filter((r) => r.action === "GetSecretValue");
+  assert.equal(reads.length, 1);
+  assert.equal(reads[0]?.status, 200);
+  assert.equal(reads[0]?.region, "eu-west-1");
+  assert.equal(reads[0]?.accessKeyId, "AKIAPIGGYSTANDIN0001");
+  assert.equal(aws.count("Rejected"), 0);
+  assert.doesNotMatch(result.stderr, /lite-password|piggy\/stand-in\/static/);
+});
+
+test("light client: IRSA web identity through STS, then SSM by path", async () => {
+  aws.resetCounters();
+  const result = await runLauncher({
+    args: ["--", REPORT_APP],
+    env: env("web-identity", {
+      PIGGY_AWS_SECRET_NAME: undefined,
+      PIGGY_AWS_SSM_PARAMETER_PATH: "/lite/app",
+      DB_PASS: undefined,
+      KEY: "piggy:API_KEY",
+    }),
+    entry: lightOnlyEntry,
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(new Map(parseReport(result.stdout).env).get("KEY"), "lite-api-key");
+  assert.equal(choice(result)?.aws_client, "light");
+  assert.equal(aws.count("AssumeRoleWithWebIdentity"), 1);
+  const read = aws.requests.find((r) => r.action === "GetParametersByPath");
+  assert.equal(read?.status, 200);
+  assert.match(read?.accessKeyId ?? "", /^ASIA/, "temporary keys from STS");
+  assert.doesNotMatch(result.stderr, /eyJ\.stand-in|lite-api-key/);
+});
+
+test("light client: EKS Pod Identity container credentials with the token file", async () => {
+  aws.resetCounters();
+  const result = await runLauncher({
+    args: ["--", REPORT_APP],
+    env: env("container"),
+    entry: lightOnlyEntry,
+  });
+  assert.equal(dbPass(result), "lite-password");
+  assert.equal(choice(result)?.aws_client, "light");
+  const issued = aws.requests.find((r) => r.action === "ContainerCredentials");
+  assert.equal(issued?.status, 200);
+  const read = aws.requests.find((r) => r.action === "GetSecretValue");
+  assert.equal(read?.accessKeyId, issued?.issuedAccessKeyId);
+  assert.doesNotMatch(result.stderr, /pod-identity-/);
+});
+
+test("the SDK is chosen before any call when AWS_PROFILE is set or a shared file exists", async () => {
+  for (const extra of [{ AWS_PROFILE: "default" }, { AWS_CONFIG_FILE: emptyConfig }]) {
+    aws.resetCounters();
+    // Without the SDK bundle the start fails, and AWS never saw a request: no light attempt first.
+    const lightOnly = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: env("static", extra),
+      entry: lightOnlyEntry,
+    });
+    assert.equal(lightOnly.code, 1);
+    assert.match(lightOnly.stderr, /Cannot load the standalone AWS source/);
+    assert.equal(choice(lightOnly)?.aws_client, "sdk");
+    assert.deepEqual(aws.requests, []);
+    // With it, the SDK reads the secret.
+    const full = await runLauncher({ args: ["--", REPORT_APP], env: env("static", extra) });
+    assert.equal(dbPass(full), "lite-password");
+    const reason = String(choice(full)?.reason);
+    assert.ok(
+      "AWS_PROFILE" in extra ? reason === "AWS_PROFILE is set" : reason.includes(emptyConfig),
+      reason,
+    );
+    assert.equal(aws.count("GetSecretValue"), 1);
+  }
+});
+
+test("light client: throttling is retried with backoff, counted by the stand-in", async () => {
+  aws.resetCounters();
+  aws.failNext("GetSecretValue", "ThrottlingException", 2);
+  const recovered = await runLauncher({ args: ["--", REPORT_APP], env: env("static") });
+  assert.equal(dbPass(recovered), "lite-password");
+  assert.deepEqual(
+    aws.requests.filter((r) => r.action === "GetSecretValue").map((r) => r.status),
+    [400, 400, 200],
+  );
+  assert.equal(choice(recovered)?.aws_client, "light");
+  assert.equal(
+    recovered.logs.find((line) => line.message === "Secret loaded")?.attempts,
+    3,
+  );
+
+  aws.resetCounters();
+  aws.failNext("GetSecretValue", "InternalServiceError", 3);
+  const failed = await runLauncher({ args: ["--", REPORT_APP], env: env("static") });
+  assert.equal(failed.code, 1);
+  assert.equal(aws.count("GetSecretValue"), 3, "three attempts, then the error");
+  aws.clearInjections();
+});
+
+/** Error lines of a failed start, without their time. */
+function errorLines(result: LauncherResult): string[] {
+  assert.equal(result.code, 1, result.stderr);
+  return result.logs.filter((line) => line.level === "error").map((line) => String(line.message));
+}
+
+test("light client: the same error lines as the SDK for the same failures", async () => {
+  const badTokenFile = join(dir, "bad-token");
+  writeFileSync(badTokenFile, "eyJ.not-registered");
+  const scenarios: Array<{
+    name: string;
+    env: Record<string, string | undefined>;
+    inject?: () => void;
+    expect: RegExp;
+  }> = [
+    {
+      name: "missing secret",
+      env: env("static", { PIGGY_AWS_SECRET_NAME: "lite/missing" }),
+      expect: /Secrets Manager can't find the specified secret/,
+    },
+    {
+      name: "access denied",
+      env: env("static"),
+      inject: () => aws.failNext("GetSecretValue", "AccessDeniedException"),
+      expect: /is not authorized to perform this operation/,
+    },
+    {
+      name: "no region",
+      env: env("static", { PIGGY_AWS_REGION: undefined }),
+      expect: /no AWS region is configured/,
+    },
+    {
+      name: "no credentials",
+      env: env("static", { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined }),
+      expect: /Cannot find AWS credentials/,
+    },
+    {
+      name: "wrong secret key",
+      env: env("static", { AWS_SECRET_ACCESS_KEY: "not-the-key" }),
+      expect: /signature we calculated does not match/,
+    },
+    {
+      name: "web identity token refused by STS",
+      env: env("web-identity", { AWS_WEB_IDENTITY_TOKEN_FILE: badTokenFile }),
+      expect: /Couldn't retrieve verification key/,
+    },
+  ];
+  for (const scenario of scenarios) {
+    const lines: Record<string, string[]> = {};
+    for (const client of ["light", "sdk"]) {
+      aws.resetCounters();
+      scenario.inject?.();
+      const result = await runLauncher({
+        args: ["--", REPORT_APP],
+        env: client === "sdk" ? { ...scenario.env, AWS_CONFIG_FILE: emptyConfig } : scenario.env,
+      });
+      assert.equal(choice(result)?.aws_client, client, scenario.name);
+      lines[client] = errorLines(result);
+    }
+    assert.match(lines.light?.join("\n") ?? "", scenario.expect, scenario.name);
+    assert.deepEqual(lines.light, lines.sdk, scenario.name);
+  }
+});
