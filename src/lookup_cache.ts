@@ -28,7 +28,7 @@ const deepFrozen = new WeakSet<object>();
  * once: subtrees already frozen this way are not walked again) and returns it. Meant for values
  * handed out by a cache to many callers without copying.
  *
- * @throws {TypeError} the value holds a typed array or an ArrayBuffer view (cannot be frozen)
+ * @throws {TypeError} the value holds a typed array, a Map or a Set (their contents stay writable)
  */
 export function deepFreeze<T>(value: T): DeepReadonly<T> {
   if (typeof value === "object" && value !== null) freezeTree(value);
@@ -42,7 +42,10 @@ function freezeTree(root: object): void {
   while (pending.length > 0) {
     const node = pending.pop()!;
     if (nodes.has(node) || deepFrozen.has(node)) continue; // a cycle, a shared or frozen subtree
-    if (ArrayBuffer.isView(node)) throw new TypeError("Cannot deep-freeze a typed array");
+    if (ArrayBuffer.isView(node) || node instanceof Map || node instanceof Set) {
+      // Their contents stay writable under Object.freeze.
+      throw new TypeError("Cannot deep-freeze a typed array, a Map or a Set");
+    }
     nodes.add(node);
     for (const child of Object.values(node)) {
       if (typeof child === "object" && child !== null) pending.push(child);

@@ -87,10 +87,12 @@ test("deepFreeze() freezes every object and array of a value, once, cycles inclu
   assert.equal(isDeepFrozen(Object.freeze({ inner: {} })), false);
 });
 
-test("deepFreeze() refuses a typed array and then marks nothing", () => {
-  const value = { ok: { x: 1 }, bytes: new Uint8Array([1, 2]) };
-  assert.throws(() => deepFreeze(value), TypeError);
-  assert.equal(isDeepFrozen(value), false);
-  assert.equal(isDeepFrozen(value.ok), false);
-  assert.equal(Object.isFrozen(value), false);
+test("deepFreeze() refuses a typed array, a Map or a Set and then marks nothing", () => {
+  for (const held of [new Uint8Array([1, 2]), new Map([["k", 1]]), new Set([1])]) {
+    const value = { ok: { x: 1 }, held };
+    assert.throws(() => deepFreeze(value), TypeError);
+    assert.equal(isDeepFrozen(value), false);
+    assert.equal(isDeepFrozen(value.ok), false);
+    assert.equal(Object.isFrozen(value), false);
+  }
 });
