@@ -41,8 +41,10 @@ export const POD_UID_CLAIM = "authentication.kubernetes.io/pod-uid";
 
 const SERVICE_ACCOUNT_USER_PREFIX = "system:serviceaccount:";
 
-/** Settings resolved from the live pod's annotations (what `resolveConfig` returns). */
-export type ResolvedSettings = Pick<ReturnType<typeof resolveConfig>, "config" | "problems">;
+/** Settings resolved from the live pod's annotations (what `resolveConfig` returns), read only. */
+export type ResolvedSettings = DeepReadonly<
+  Pick<ReturnType<typeof resolveConfig>, "config" | "problems">
+>;
 
 /** The body of a `/secret` request, after shape validation. */
 export interface SecretRequest {

@@ -49,7 +49,7 @@ import {
 import type { KubeCallOptions, KubeClient } from "../k8s/client.ts";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import type { LogFields, Logger } from "../log.ts";
-import type { DeepReadonly } from "../lookup_cache.ts";
+import { deepFreeze, type DeepReadonly, isDeepFrozen } from "../lookup_cache.ts";
 import type { SecretSource } from "../secrets/source.ts";
 import { resolveConfig } from "../config/resolve_config.ts";
 import {
@@ -58,6 +58,7 @@ import {
   containerOfUid,
   decideSecretAccess,
   onlyReferencedKeys,
+  type ResolvedSettings,
   type SecretDecision,
   type SecretRequest,
 } from "./decide.ts";
@@ -281,6 +282,24 @@ async function identify(
   return identity;
 }
 
+/** The settings resolved from each deep-frozen pod object, for the options they were read with. */
+const resolvedPods = new WeakMap<object, { options: object; settings: ResolvedSettings }>();
+
+/**
+ * The pod's settings (its annotations over the webhook's env). A deep-frozen pod (the pod cache's
+ * read, shared by the requests within `PIGGY_POD_CACHE_TTL`) cannot change, so its settings are
+ * resolved once per pod object and handed out frozen.
+ */
+function settingsOf(pod: Pod | null, options: SecretHandlerDeps["options"]): ResolvedSettings {
+  const resolve = () => resolveConfig(pod?.metadata?.annotations ?? {}, settingLookup(options));
+  if (pod === null || !isDeepFrozen(pod)) return resolve();
+  const known = resolvedPods.get(pod);
+  if (known?.options === options) return known.settings;
+  const settings: ResolvedSettings = deepFreeze(resolve());
+  resolvedPods.set(pod, { options, settings });
+  return settings;
+}
+
 /** Reads the caller's live pod and decides on it. */
 async function decide(
   deps: SecretHandlerDeps,
@@ -305,7 +324,7 @@ async function decide(
     identity,
     pod,
     request: call.body,
-    settings: resolveConfig(pod?.metadata?.annotations ?? {}, settingLookup(deps.options)),
+    settings: settingsOf(pod, deps.options),
     guard: deps.options.accessGuard,
     warn: (message) => deps.logger.warn(message, { namespace: identity.namespace }),
   });
@@ -471,9 +490,9 @@ async function answerInTime(
 }
 
 /**
- * Writes the request's one audit line: info on success, warn on 4xx, error on 5xx, at once (before
- * the answer leaves, whatever the sink batches). Only our own message is logged: causes may quote
- * a secret's text (e.g. a JSON parse error).
+ * Writes the request's one audit line: info on success, warn on 4xx, error on 5xx (the handler
+ * then waits for the line to be out before the answer leaves, see {@link createAuditGate}). Only
+ * our own message is logged: causes may quote a secret's text (e.g. a JSON parse error).
  */
 function writeAudit(logger: Logger, outcome: SecretOutcome, status: number, message: string) {
   const { audit } = outcome;
@@ -499,8 +518,31 @@ function writeAudit(logger: Logger, outcome: SecretOutcome, status: number, mess
   if (status < 400) logger.info(line, fields);
   else if (status < 500) logger.warn(line, fields);
   else logger.error(line, fields);
-  // Out before the answer (the webhook's log sink batches): no served secret without its audit.
-  logger.flush();
+}
+
+/**
+ * Group commit of the audit lines: the answers ready within one event-loop turn wait for one
+ * `logger.flush()` at the end of that turn, which writes all their lines at once; only then do
+ * they leave. No answer (and so no served secret) leaves before its audit line is written, and
+ * under load one write carries the lines of many requests instead of one write each. Resolves to
+ * false when the write failed: every answer waiting for it is then replaced by a 500.
+ */
+function createAuditGate(logger: Logger): () => Promise<boolean> {
+  let pending: Promise<boolean> | undefined;
+  return () => {
+    pending ??= new Promise<boolean>((resolve) => {
+      setTimeout(() => {
+        pending = undefined; // lines written from now on wait for the next write
+        try {
+          logger.flush();
+          resolve(true);
+        } catch {
+          resolve(false);
+        }
+      }, 0);
+    });
+    return pending;
+  };
 }
 
 /**
@@ -531,6 +573,7 @@ export function createSecretHandler(
 ): (request: Request) => Promise<Response> {
   const limit = deps.maxBodyBytes ?? DEFAULT_SECRET_BODY_LIMIT;
   const timeoutMs = deps.options.secretTimeoutMs ?? SECRET_TIMEOUT_MS;
+  const audited = createAuditGate(deps.logger);
 
   return async function handleSecret(request: Request): Promise<Response> {
     let token = "";
@@ -543,17 +586,25 @@ export function createSecretHandler(
     } catch (error) {
       outcome = { error, audit: {} };
     }
+    let response: Response;
+    let reason: SecretReason = "served";
     if ("values" in outcome) {
       writeAudit(deps.logger, outcome, 200, "");
-      deps.onAnswer?.(200, "served");
-      return jsonResponse(200, outcome.values);
+      response = jsonResponse(200, outcome.values);
+    } else {
+      // Defence in depth: never echo the token, even if an upstream message quoted it.
+      const redact = (message: string) =>
+        token.length >= 8 ? message.replaceAll(token, "[token]") : message;
+      response = errorResponse(podFacing(outcome), redact);
+      reason = secretReason(outcome.error, response.status);
+      writeAudit(deps.logger, outcome, response.status, redact(toErrorBody(outcome.error).message));
     }
-    // Defence in depth: never echo the token, even if an upstream message quoted it.
-    const redact = (message: string) =>
-      token.length >= 8 ? message.replaceAll(token, "[token]") : message;
-    const response = errorResponse(podFacing(outcome), redact);
-    writeAudit(deps.logger, outcome, response.status, redact(toErrorBody(outcome.error).message));
-    deps.onAnswer?.(response.status, secretReason(outcome.error, response.status));
+    if (!(await audited())) {
+      // The audit line could not be written (stderr gone): nothing leaves without it.
+      response = errorResponse(new Error("Cannot write the audit line"));
+      reason = "internal";
+    }
+    deps.onAnswer?.(response.status, reason);
     return response;
   };
 }

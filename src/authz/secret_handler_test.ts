@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import { queryLabel } from "../secrets/query.ts";
-import { parseWebhookOptions } from "../config/webhook_options.ts";
+import { parseWebhookOptions, type WebhookOptions } from "../config/webhook_options.ts";
 import assert from "node:assert/strict";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
@@ -14,12 +14,13 @@ import {
 } from "../constants.ts";
 import { KubeApiError, KubeUnavailableError, SecretSourceError } from "../errors.ts";
 import { FakeKubeClient } from "../k8s/fake.ts";
-import { Logger } from "../log.ts";
+import { Logger, type LogSink } from "../log.ts";
+import { deepFreeze } from "../lookup_cache.ts";
 import { MemorySecretSource } from "../secrets/memory_source.ts";
 import { CachingSecretSource } from "../secrets/caching_source.ts";
 import type { SecretQuery, SecretSource } from "../secrets/source.ts";
 import { POD_NAME_CLAIM, POD_UID_CLAIM } from "./decide.ts";
-import { createSecretHandler } from "./secret_handler.ts";
+import { createSecretHandler, type SecretHandlerDeps } from "./secret_handler.ts";
 import { withSeal } from "../pod/seal.ts";
 import { TEST_SEAL_KEY } from "../../testing/fixtures/pods/_support.ts";
 
@@ -103,6 +104,11 @@ function setup(
     cached?: boolean;
     maxBodyBytes?: number;
     sealKeys?: Uint8Array[];
+    /** Where log lines go, instead of `lines`. */
+    sink?: LogSink;
+    /** Webhook options to start from (else parsed from `env`). */
+    webhookOptions?: WebhookOptions;
+    readBoundPod?: SecretHandlerDeps["readBoundPod"];
   } = {},
 ): Setup {
   const kube = new FakeKubeClient()
@@ -119,10 +125,11 @@ function setup(
     kube,
     secrets: options.source ??
       (options.cached ? new CachingSecretSource(secrets, { ttlMs: 60_000 }) : secrets),
-    options: parseWebhookOptions((name) => env[name]),
-    logger: new Logger({ level: "debug", sink: (line) => lines.push(line) }),
+    options: options.webhookOptions ?? parseWebhookOptions((name) => env[name]),
+    logger: new Logger({ level: "debug", sink: options.sink ?? ((line) => lines.push(line)) }),
     sealKeys: options.sealKeys ?? [TEST_SEAL_KEY],
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+    ...(options.readBoundPod ? { readBoundPod: options.readBoundPod } : {}),
   });
   return { kube, secrets, lines, handle };
 }
@@ -990,4 +997,87 @@ test("createSecretHandler() names the service account in the audit of a refused 
   assert.equal(answer.audit.namespace, "default");
   assert.equal(answer.audit.service_account, "default:test-sa");
   assert.match(String(answer.audit.message), /\[sa=default:test-sa\]/);
+});
+
+// --- Throughput: the audit group commit and the shared pod's settings -------------------------
+
+/** A batching sink that records what it has written and how often it was flushed. */
+function recordingSink() {
+  const state = { written: [] as string[], pending: [] as string[], flushes: 0, fail: false };
+  const sink: LogSink = (line) => {
+    state.pending.push(line);
+  };
+  sink.flush = () => {
+    state.flushes++;
+    if (state.fail) throw new Error("EPIPE: stderr is gone");
+    state.written.push(...state.pending);
+    state.pending = [];
+  };
+  return { state, sink };
+}
+
+const isAudit = (line: string) => String(JSON.parse(line).message).startsWith("Request from ");
+
+test("createSecretHandler() writes the audit lines of one turn in one write, each before its answer", async () => {
+  const { state, sink } = recordingSink();
+  const context = setup({ sink });
+  let answered = 0;
+  const statuses = await Promise.all(Array.from({ length: 20 }, async () => {
+    const response = await context.handle(secretRequest());
+    answered++;
+    // When an answer is handed back, its audit line (and every earlier one) is written already.
+    assert.ok(state.written.filter(isAudit).length >= answered, "audit line written first");
+    assert.equal(state.pending.filter(isAudit).length, 0);
+    return response.status;
+  }));
+  assert.deepEqual(new Set(statuses), new Set([200]));
+  assert.equal(state.written.filter(isAudit).length, 20);
+  assert.ok(state.flushes < 20, `20 answers in ${state.flushes} writes`);
+});
+
+test("createSecretHandler() answers 500 without the values when the audit line cannot be written", async () => {
+  const { state, sink } = recordingSink();
+  state.fail = true;
+  const context = setup({ sink });
+  const response = await context.handle(secretRequest());
+  const text = await response.text();
+  assert.equal(response.status, 500);
+  assert.ok(!text.includes(CANARY), text);
+  assert.deepEqual(JSON.parse(text), { error: "InternalError", message: "Internal error" });
+});
+
+test("createSecretHandler() resolves a shared (deep-frozen) pod's settings once, a new pod anew", async () => {
+  const base = parseWebhookOptions(() => undefined);
+  let lookups = 0;
+  // Counts every read of the webhook's setting env (one per setting a resolution looks at).
+  const settingEnv = new Proxy({ ...base.settingEnv }, {
+    getOwnPropertyDescriptor(target, key) {
+      lookups++;
+      return Reflect.getOwnPropertyDescriptor(target, key);
+    },
+  });
+  let shared = deepFreeze(podWith());
+  const context = setup({
+    webhookOptions: { ...base, settingEnv },
+    readBoundPod: () => Promise.resolve(shared),
+  });
+  context.secrets.putSecret("default/other-secret", {
+    DB_PASS: "other-value",
+    [ENV.ALLOWED_SA]: "default:test-sa",
+  });
+  assert.equal((await send(context, secretRequest())).status, 200);
+  const once = lookups;
+  assert.ok(once > 0);
+  const second = await send(context, secretRequest());
+  assert.equal(second.status, 200);
+  assert.equal(second.body.DB_PASS, CANARY);
+  assert.equal(lookups, once, "the same frozen pod: its settings are not resolved again");
+  // The pod read anew (another object, here re-admitted with another secret): resolved anew.
+  shared = deepFreeze(
+    podWith({ annotations: { [`${ANNOTATION_PREFIX}aws-secret-name`]: "default/other-secret" } }),
+  );
+  const third = await send(context, secretRequest());
+  assert.equal(third.status, 200);
+  assert.equal(third.body.DB_PASS, "other-value");
+  assert.equal(lookups, once * 2);
 });
