@@ -339,17 +339,27 @@ async function decide(
 }
 
 /**
+ * The keys each deep-frozen container refers to, when they depend on nothing but the container (it
+ * names no ConfigMap or Secret, whose contents can change and are read each time).
+ */
+const containerKeys = new WeakMap<object, ReadonlySet<string>>();
+
+/**
  * The secret keys the calling container refers to, or `undefined` when the operator restored Go
  * Piggy's whole-secret answer. The ConfigMaps and Secrets its valueFrom/envFrom name are read (as
- * at admission) before AWS is.
+ * at admission) before AWS is. For a container of a shared (deep-frozen) pod that names none, the
+ * keys are worked out once per container object.
  */
 async function referencedKeys(
   deps: SecretHandlerDeps,
   decision: SecretDecision,
   call: SecretCall,
-): Promise<Set<string> | undefined> {
+): Promise<ReadonlySet<string> | undefined> {
   const container = containerOfUid(decision.pod, call.body.uid);
   if (deps.options.answerAllKeys) return undefined;
+  const frozen = isDeepFrozen(container);
+  const known = frozen ? containerKeys.get(container) : undefined;
+  if (known) return known;
   try {
     const facts = await gatherFacts(decision.pod, decision.namespace, deps.kube, {
       containers: [container],
@@ -361,7 +371,11 @@ async function referencedKeys(
         ? { concurrency: deps.options.kubeLookupConcurrency }
         : {}),
     });
-    return referencedSecretKeys(container, facts);
+    const keys = referencedSecretKeys(container, facts);
+    if (frozen && facts.configMaps.size === 0 && facts.secrets.size === 0) {
+      containerKeys.set(container, keys);
+    }
+    return keys;
   } catch (error) {
     throw kubeFailure(error instanceof GatherFactsError ? error.cause : error, "read references");
   }

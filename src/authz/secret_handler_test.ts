@@ -1081,3 +1081,45 @@ test("createSecretHandler() resolves a shared (deep-frozen) pod's settings once,
   assert.equal(third.body.DB_PASS, "other-value");
   assert.equal(lookups, once * 2);
 });
+
+test("createSecretHandler() on a shared (deep-frozen) pod still reads the ConfigMaps a container names, every time", async () => {
+  const container = {
+    env: [
+      { name: ENV.UID, value: "test-uid" },
+      { name: "X", valueFrom: { configMapKeyRef: { name: "refs", key: "A" } } },
+      { name: "DB_PASS", value: "piggy:DB_PASS" },
+    ],
+  };
+  const withRefs = deepFreeze(podWith({ container }));
+  const plain = deepFreeze(podWith());
+  let shared = withRefs;
+  const context = setup({ readBoundPod: () => Promise.resolve(shared) });
+  context.kube.put("configmaps", {
+    metadata: { name: "refs", namespace: "default" },
+    data: { A: "piggy:FROM_CONFIGMAP" },
+  });
+  context.secrets.putSecret("default/my-secret", {
+    FROM_CONFIGMAP: "1",
+    OTHER: "2",
+    DB_PASS: CANARY,
+    [ENV.ALLOWED_SA]: "default:test-sa",
+  });
+  const reads = () => context.kube.calls.filter((call) => call.startsWith("configmaps")).length;
+  assert.deepEqual((await send(context, secretRequest())).body, {
+    FROM_CONFIGMAP: "1",
+    DB_PASS: CANARY,
+  });
+  // The ConfigMap changes under the same frozen pod: the next answer follows it at once.
+  context.kube.put("configmaps", {
+    metadata: { name: "refs", namespace: "default" },
+    data: { A: "piggy:OTHER" },
+  });
+  assert.deepEqual((await send(context, secretRequest())).body, { OTHER: "2", DB_PASS: CANARY });
+  assert.equal(reads(), 2, "read for each request");
+  // A container that names no ConfigMap or Secret: the same keys each time, nothing read.
+  shared = plain;
+  for (let i = 0; i < 2; i++) {
+    assert.deepEqual((await send(context, secretRequest())).body, { DB_PASS: CANARY });
+  }
+  assert.equal(reads(), 2);
+});

@@ -67,7 +67,13 @@ export interface CachingKubeClientOptions {
   onPodRead?: (result: LoadResult) => void;
 }
 
-/** The cache key of a review: a hash, so that no token is kept in memory as a map key. */
+/**
+ * The cache key of a review: a hash, so that no token is kept in memory as a map key. Keying by
+ * the token itself would save this hash (~4-5 µs of CPU per request, ~1-2 % of a warm `/secret`
+ * request) but would hold up to `tokenReviewMaxEntries` bearer tokens, each valid against the API
+ * server for up to its own `exp` (about an hour), in the heap for as long as the entry stays in
+ * the map (an expired entry stays until it is looked up or evicted): not worth the saving.
+ */
 function reviewKey(token: string, audiences: readonly string[]): string {
   return createHash("sha256").update(JSON.stringify([token, audiences])).digest("hex");
 }
