@@ -17,7 +17,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import {
   ANNOTATION_PREFIX,
@@ -114,8 +114,47 @@ export function sealMaterial(pod: Pod, namespace: string): string {
   ]);
 }
 
+/** SHA-256's block size: an HMAC key is padded (or first hashed) to it. */
+const BLOCK_BYTES = 64;
+
+/** A key's HMAC pads (RFC 2104), made once per key, beside a copy of the bytes they were made of. */
+const padsOfKey = new WeakMap<
+  SealKey,
+  { bytes: Uint8Array; inner: Uint8Array; outer: Uint8Array }
+>();
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let index = 0; index < a.byteLength; index++) if (a[index] !== b[index]) return false;
+  return true;
+}
+
+function padsOf(key: SealKey): { inner: Uint8Array; outer: Uint8Array } {
+  let pads = padsOfKey.get(key);
+  // Made again when the key's bytes changed since (keys are read once, but a caller may reuse
+  // its array): the pads always follow the bytes.
+  if (pads === undefined || !sameBytes(pads.bytes, key)) {
+    const block = new Uint8Array(BLOCK_BYTES);
+    block.set(key.byteLength > BLOCK_BYTES ? createHash("sha256").update(key).digest() : key);
+    pads = {
+      bytes: key.slice(),
+      inner: block.map((byte) => byte ^ 0x36),
+      outer: block.map((byte) => byte ^ 0x5c),
+    };
+    padsOfKey.set(key, pads);
+  }
+  return pads;
+}
+
+/**
+ * HMAC-SHA256 (RFC 2104) as two SHA-256 hashes over the key's pads, made once per key: the same
+ * bytes as `createHmac("sha256", key)` (its tests hold it to that), in half the time under Deno,
+ * whose `createHmac` prepares the key again on every call (~20 µs against ~9 µs per seal).
+ */
 function mac(key: SealKey, material: string): Buffer {
-  return createHmac("sha256", key).update(material, "utf8").digest();
+  const { inner, outer } = padsOf(key);
+  const innerHash = createHash("sha256").update(inner).update(material, "utf8").digest();
+  return createHash("sha256").update(outer).update(innerHash).digest();
 }
 
 /**

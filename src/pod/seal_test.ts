@@ -80,6 +80,29 @@ test("sealPod() is the base64url HMAC-SHA256 of the material under the first key
   assert.throws(() => sealPod(pod, "team-a", []), RangeError);
 });
 
+test("sealPod() matches node:crypto's HMAC for keys shorter, as long as and longer than a block", () => {
+  const pod = wrappedPod();
+  // A non-ASCII annotation: the material is hashed as UTF-8.
+  pod.metadata!.annotations!["piggysec.com/aws-secret-name"] = "team-a/wéb-ключ-🔑";
+  for (const length of [32, 63, 64, 65, 100, 200]) {
+    const key = new Uint8Array(length).map((_, index) => (index * 31 + length) % 256);
+    const expected = createHmac("sha256", key).update(sealMaterial(pod, "team-a")).digest(
+      "base64url",
+    );
+    assert.equal(sealPod(pod, "team-a", [key]), `v1.${expected}`, `key of ${length} bytes`);
+    assert.equal(checkSeal(withSeal(pod, "team-a", [key]), "team-a", [key]).state, "valid");
+  }
+  // The same array with other bytes is another key.
+  const key = new Uint8Array(40).fill(1);
+  const sealed = withSeal(pod, "team-a", [key]);
+  key.fill(2);
+  assert.equal(checkSeal(sealed, "team-a", [key]).state, "mismatch");
+  assert.equal(
+    sealPod(pod, "team-a", [key]),
+    `v1.${createHmac("sha256", key).update(sealMaterial(pod, "team-a")).digest("base64url")}`,
+  );
+});
+
 test("withSeal() returns a sealed copy and leaves the input alone", () => {
   const pod = wrappedPod();
   const sealed = withSeal(pod, "team-a", [KEY]);
