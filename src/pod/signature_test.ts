@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { commandSignature } from "./signature.ts";
+import { signatureText } from "./signature_text.ts";
 
 // Test vectors computed by Go Piggy.
 const VECTORS: [string[], string][] = [
@@ -41,4 +43,19 @@ test("commandSignature() trims in linear time on hostile whitespace", () => {
   const signature = commandSignature(argv);
   assert.ok(performance.now() - started < 1000, "trimming took more than a second");
   assert.equal(signature, commandSignature(["sh", "-c", `a${" ".repeat(200_000)}b`]));
+});
+
+test("commandSignature() gives the same answer from its memory of recent commands", () => {
+  // More distinct commands than it remembers, twice over, and one too long to remember.
+  const commands = Array.from({ length: 600 }, (_, index) => ["app", `--shard=${index}`]);
+  commands.push(["app", "x".repeat(5000)]);
+  const first = commands.map((argv) => commandSignature(argv));
+  for (let index = commands.length - 1; index >= 0; index--) {
+    assert.equal(
+      commandSignature(commands[index]!),
+      createHash("sha256").update(signatureText(commands[index]!)).digest("hex"),
+    );
+    assert.equal(commandSignature(commands[index]!), first[index]);
+  }
+  assert.equal(new Set(first).size, commands.length);
 });
