@@ -61,8 +61,17 @@ export function chooseLogLevel(logLevel: string | undefined, debug: boolean): Lo
   return debug ? "debug" : "info";
 }
 
+/** The last second {@link formatTime} formatted: a busy webhook writes many lines per second. */
+let formattedSecond = NaN;
+let formattedText = "";
+
 function formatTime(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+  const second = Math.floor(date.getTime() / 1000);
+  if (second !== formattedSecond) {
+    formattedText = date.toISOString().replace(/\.\d{3}Z$/, "Z");
+    formattedSecond = second;
+  }
+  return formattedText;
 }
 
 /** Structured logger; `child()` adds fields to every line. */
@@ -128,9 +137,19 @@ export class Logger {
 
   #write(level: LogLevel, message: string, fields?: LogFields): void {
     if (!this.enabled(level)) return;
+    // The logger's fields, then the line's: a key in both keeps its place and takes the line's
+    // value (as `{ ...own, ...fields }` would, without building that object).
     const record: Record<string, unknown> = { level };
-    for (const [key, value] of Object.entries({ ...this.#fields, ...fields })) {
+    const own = this.#fields;
+    for (const key of Object.keys(own)) {
+      const value = fields !== undefined && Object.hasOwn(fields, key) ? fields[key] : own[key];
       if (value !== undefined) record[key] = value;
+    }
+    if (fields !== undefined) {
+      for (const key of Object.keys(fields)) {
+        const value = fields[key];
+        if (value !== undefined && !Object.hasOwn(own, key)) record[key] = value;
+      }
     }
     record.time = formatTime(this.#now());
     record.message = message;
