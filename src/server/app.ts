@@ -68,6 +68,19 @@ function textResponse(status: number, body = ""): Response {
   });
 }
 
+/** The paths the app answers (anything else is 404). */
+const ROUTES = new Set([MUTATE_PATH, SECRET_PATH, "/healthz", "/readyz", "/metrics"]);
+
+/**
+ * The path of a request URL: a route's own path as it is (the URL parser would give it back
+ * unchanged; parsing costs ~2 µs per request), anything else through `URL`.
+ */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start !== -1 && ROUTES.has(url.slice(start))) return url.slice(start);
+  return new URL(url).pathname;
+}
+
 /**
  * Builds the router for `/mutate`, `/secret`, `/healthz`, `/readyz` and `/metrics`.
  *
@@ -134,7 +147,7 @@ export function createApp(deps: AppDeps): App {
 
   const handler: Handler = async (request) => {
     const started = performance.now();
-    const path = new URL(request.url).pathname;
+    const path = pathOf(request.url);
     let status = 500;
     try {
       const response = await route(request, path);
