@@ -78,3 +78,45 @@ test("raceAbort on a signal already aborted: the work's later failure is handled
     events.removeEventListener?.("unhandledrejection", onEvent);
   }
 });
+
+test("deadlines of one length fire in order, each at its time; disposed ones never fire", async () => {
+  const fired: number[] = [];
+  const started = performance.now();
+  const deadlines: ReturnType<typeof startDeadline>[] = [];
+  for (let index = 0; index < 6; index++) {
+    deadlines.push(startDeadline(30, undefined, () => index));
+    deadlines.at(-1)!.signal.addEventListener("abort", () => {
+      fired.push(index);
+      // Started from a firing callback: it gets its own full length.
+      if (index === 5) {
+        const late = startDeadline(30);
+        late.signal.addEventListener("abort", () => fired.push(99));
+      }
+    });
+    if (index === 1 || index === 4) deadlines[index]!.dispose();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  // A different length runs on its own.
+  const short = startDeadline(10, undefined, () => "short");
+  await new Promise((resolve) => short.signal.addEventListener("abort", resolve));
+  assert.ok(performance.now() - started >= 10);
+  await new Promise((resolve) => deadlines[5]!.signal.addEventListener("abort", resolve));
+  assert.ok(performance.now() - started >= 30 + 5 * 5 - 1, "not before its time");
+  assert.deepEqual(fired, [0, 2, 3, 5]);
+  for (const [index, deadline] of deadlines.entries()) {
+    assert.equal(deadline.expired, ![1, 4].includes(index));
+    if (deadline.expired) assert.equal(deadline.signal.reason, index);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.deepEqual(fired, [0, 2, 3, 5, 99]);
+});
+
+test("disposing every pending deadline stops the clock; a later one still fires", async () => {
+  const many = Array.from({ length: 2000 }, () => startDeadline(15));
+  for (const deadline of many) deadline.dispose();
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.ok(many.every((deadline) => !deadline.signal.aborted));
+  const next = startDeadline(15);
+  await new Promise((resolve) => next.signal.addEventListener("abort", resolve));
+  assert.equal(next.expired, true);
+});
