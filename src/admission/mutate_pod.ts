@@ -77,7 +77,7 @@ export interface MutationResult {
   /** True when `pod` differs from the input. */
   changed: boolean;
   /** `uid → signature` of every wrapped container: the `piggysec.com/piggy-uid` content. */
-  signatures: Record<string, string>;
+  signatures: ReadonlyMap<string, string>;
   /** Names of the wrapped containers, init containers first. */
   wrapped: string[];
   /** Why nothing was done (set when no container is wrapped). */
@@ -135,14 +135,14 @@ interface Target {
 }
 
 function skipped(pod: Pod, reason: string, warnings: string[] = []): MutationResult {
-  return { pod, changed: false, signatures: {}, wrapped: [], skipReason: reason, warnings };
+  return { pod, changed: false, signatures: new Map(), wrapped: [], skipReason: reason, warnings };
 }
 
 function denied(pod: Pod, message: string, warnings: string[]): MutationResult {
   return {
     pod,
     changed: false,
-    signatures: {},
+    signatures: new Map(),
     wrapped: [],
     denial: { code: 400, message },
     warnings,
@@ -519,8 +519,9 @@ function wrapTargets(
   config: PiggyConfig,
   ids: UidGenerator,
   options: MutationOptions,
-): Record<string, string> {
-  const signatures: Record<string, string> = {};
+): Map<string, string> {
+  // A map, not an object keyed by the random UIDs: each new key set would cost V8 hidden classes.
+  const signatures = new Map<string, string>();
   for (const target of targets) {
     const uid = target.uid ?? ids();
     const { container } = target;
@@ -545,7 +546,7 @@ function wrapTargets(
       container.command = [LAUNCHER_PATH];
       container.args = [COMMAND_SEPARATOR, ...target.entry];
     }
-    signatures[uid] = target.signature;
+    signatures.set(uid, target.signature);
   }
   return signatures;
 }
@@ -581,7 +582,7 @@ function addVolumeAndAnnotation(
   copy: Pod,
   spec: NonNullable<Pod["spec"]>,
   config: PiggyConfig,
-  signatures: Readonly<Record<string, string>>,
+  signatures: ReadonlyMap<string, string>,
   options: MutationOptions,
 ): void {
   const volumes: PodVolume[] = spec.volumes ?? [];

@@ -119,7 +119,7 @@ test("mutatePod() keeps an already-wrapped command and signs the args after --",
   const container = result.pod.spec?.containers[0];
   assert.deepEqual(container?.command, ["/piggy/piggy-env"]);
   assert.deepEqual(container?.args, ["--", "ls", "-la"]);
-  assert.deepEqual(Object.values(result.signatures), [await commandSignature(["ls", "-la"])]);
+  assert.deepEqual([...result.signatures.values()], [await commandSignature(["ls", "-la"])]);
 });
 
 test("mutatePod() never wraps a command that already starts with the launcher", async () => {
@@ -133,7 +133,7 @@ test("mutatePod() never wraps a command that already starts with the launcher", 
   assert.deepEqual(container?.command, ["/piggy/piggy-env", "--retry", "3", "--", "app"]);
   assert.deepEqual(container?.args, ["--port", "80"]);
   // The launcher signs its argv after the first `--`.
-  assert.deepEqual(Object.values(result.signatures), [
+  assert.deepEqual([...result.signatures.values()], [
     await commandSignature(["app", "--port", "80"]),
   ]);
 });
@@ -141,7 +141,7 @@ test("mutatePod() never wraps a command that already starts with the launcher", 
 test("mutatePod() signs the args as-is when a wrapped container's args do not start with --", async () => {
   const input = podOf([{ command: ["/piggy/piggy-env"], args: ["ls", "-la"], ...trigger() }]);
   const result = await mutatePod(input, configOf(), NO_FACTS, counter());
-  assert.deepEqual(Object.values(result.signatures), [await commandSignature(["ls", "-la"])]);
+  assert.deepEqual([...result.signatures.values()], [await commandSignature(["ls", "-la"])]);
   assert.deepEqual(result.pod.spec?.containers[0]?.args, ["ls", "-la"]);
 });
 
@@ -175,7 +175,7 @@ test("mutatePod() combines a looked-up Entrypoint/Cmd with args by Kubernetes' r
   assert.deepEqual(both?.args, ["--", "/entry", "-x", "--default"]);
   assert.deepEqual(args?.args, ["--", "/entry", "-x", "--mine"]);
   assert.deepEqual(own?.args, ["--", "/own"], "a container's own command wins");
-  assert.deepEqual(Object.values(result.signatures), [
+  assert.deepEqual([...result.signatures.values()], [
     commandSignature(["/entry", "-x", "--default"]),
     commandSignature(["/entry", "-x", "--mine"]),
     commandSignature(["/own"]),
@@ -202,7 +202,7 @@ test("mutatePod() escapes $ of image text so the kubelet runs it unchanged, and 
   assert.deepEqual(expanded, ["--", "/bin/sh", "-c", "echo $(HOME) $$ $PATH"]);
   // The launcher proves its argv is this form expanded (PIGGY_COMMAND_TEMPLATE) and sends its
   // signature; a second admission, which sees only the spec form, computes the same.
-  assert.deepEqual(Object.values(result.signatures), [
+  assert.deepEqual([...result.signatures.values()], [
     commandSignature(["/bin/sh", "-c", "echo $$(HOME) $$$$ $$PATH"]),
   ]);
   assert.deepEqual(result.warnings.filter((w) => w.includes("$(VAR)")), []);
@@ -240,9 +240,10 @@ test("mutatePod() wraps command + args behind the launcher", async () => {
   const container = result.pod.spec?.containers[0];
   assert.deepEqual(container?.command, ["/piggy/piggy-env"]);
   assert.deepEqual(container?.args, ["--", "python", "app.py", "--port", "80"]);
-  assert.deepEqual(result.signatures, {
-    ["1".padStart(32, "0")]: await commandSignature(["python", "app.py", "--port", "80"]),
-  });
+  assert.deepEqual(
+    result.signatures,
+    new Map([["1".padStart(32, "0"), commandSignature(["python", "app.py", "--port", "80"])]]),
+  );
   assert.deepEqual(container?.volumeMounts, [
     { name: VOLUME_NAME, mountPath: "/piggy/", readOnly: true },
   ]);
@@ -253,7 +254,7 @@ test("mutatePod() leaves a pod without piggy: values unchanged: no installer, vo
   const result = await mutatePod(input, configOf(), NO_FACTS, counter());
   assert.equal(result.changed, false);
   assert.deepEqual(result.pod, input);
-  assert.deepEqual(result.signatures, {});
+  assert.deepEqual(result.signatures, new Map());
   assert.match(result.skipReason ?? "", /no container/);
 });
 
@@ -309,7 +310,7 @@ test("mutatePod() is idempotent in standalone mode (UIDs kept by signature)", as
   const first = await mutatePod(input, config, NO_FACTS, counter());
   const second = await mutatePod(first.pod, config, NO_FACTS, () => "e".repeat(32));
   assert.equal(second.changed, false);
-  assert.equal(Object.keys(first.signatures).length, 2);
+  assert.equal(first.signatures.size, 2);
 });
 
 test("mutatePod() wraps only a container added after the first pass, keeping the others' UIDs", async () => {
@@ -326,7 +327,7 @@ test("mutatePod() wraps only a container added after the first pass, keeping the
   assert.equal(second.changed, true);
   assert.deepEqual(second.pod.spec?.containers[0], first.pod.spec?.containers[0]);
   assert.equal(envMap(second.pod.spec?.containers[1]).get(ENV.UID)?.value, "a".repeat(32));
-  assert.deepEqual(Object.keys(second.signatures).sort(), ["1".padStart(32, "0"), "a".repeat(32)]);
+  assert.deepEqual([...second.signatures.keys()].sort(), ["1".padStart(32, "0"), "a".repeat(32)]);
 });
 
 test("mutatePod() replaces a PIGGY_UID that is not in the annotation map", async () => {
@@ -338,7 +339,7 @@ test("mutatePod() replaces a PIGGY_UID that is not in the annotation map", async
   input.metadata!.annotations![PIGGY_UID_ANNOTATION] = JSON.stringify({ other: "sig" });
   const result = await mutatePod(input, configOf(), NO_FACTS, counter());
   assert.equal(envMap(result.pod.spec?.containers[0]).get(ENV.UID)?.value, "1".padStart(32, "0"));
-  assert.deepEqual(Object.keys(result.signatures), ["1".padStart(32, "0")]);
+  assert.deepEqual([...result.signatures.keys()], ["1".padStart(32, "0")]);
 });
 
 test("mutatePod() re-signs a wrapped container whose args changed since the first pass", async () => {
@@ -352,9 +353,10 @@ test("mutatePod() re-signs a wrapped container whose args changed since the firs
   const edited = structuredClone(first.pod);
   edited.spec!.containers[0]!.args = ["--", "/a", "--verbose"];
   const second = await mutatePod(edited, config, NO_FACTS, counter());
-  assert.deepEqual(second.signatures, {
-    ["1".padStart(32, "0")]: await commandSignature(["/a", "--verbose"]),
-  });
+  assert.deepEqual(
+    second.signatures,
+    new Map([["1".padStart(32, "0"), commandSignature(["/a", "--verbose"])]]),
+  );
   assert.equal(second.changed, true);
 });
 
@@ -515,7 +517,7 @@ test("mutatePod() creates metadata.annotations when absent", async () => {
   );
   assert.equal(
     result.pod.metadata?.annotations?.[PIGGY_UID_ANNOTATION],
-    JSON.stringify(result.signatures),
+    JSON.stringify(Object.fromEntries(result.signatures)),
   );
 });
 

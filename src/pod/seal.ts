@@ -77,7 +77,7 @@ function serviceAccountOf(pod: Pod): string {
 function wrappedEntries(
   kind: "init" | "app",
   containers: readonly Container[] | undefined,
-  uids: Map<string, string>,
+  uids: ReadonlyMap<string, string>,
 ) {
   return (containers ?? []).filter((container) => container && isWrapped(container)).map(
     (container) => {
