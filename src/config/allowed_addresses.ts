@@ -44,6 +44,21 @@ export function parseAllowedAddresses(text: string): readonly string[] {
 }
 
 /**
+ * The last address {@link normalizeAddress} accepted, and its normal form: the pods of a cluster
+ * mostly use the one webhook address, and parsing it costs a URL parse per admission.
+ */
+let recentAddress: string | undefined;
+let recentNormal = "";
+
+function normalizedRecently(address: string): string {
+  if (address !== recentAddress) {
+    recentNormal = normalizeAddress(address);
+    recentAddress = address;
+  }
+  return recentNormal;
+}
+
+/**
  * Why a pod's address is refused, or `undefined` when it is allowed.
  *
  * @param address the pod's resolved `piggy-address`
@@ -56,7 +71,7 @@ export function addressRefusal(address: string, allowed: readonly string[]): str
   }
   let normal: string;
   try {
-    normal = normalizeAddress(address);
+    normal = normalizedRecently(address);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     return `Cannot use piggy-address: ${reason} (${ALLOWED_ADDRESSES_OPTION})`;

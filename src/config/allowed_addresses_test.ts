@@ -42,3 +42,32 @@ test("addressRefusal() names PIGGY_ALLOWED_ADDRESSES for every refusal", () => {
   }
   assert.match(addressRefusal("https://piggy.svc", []) ?? "", /PIGGY_ALLOWED_ADDRESSES is not set/);
 });
+
+test("addressRefusal() answers the same for an address asked again, after others in between", () => {
+  const allowed = parseAllowedAddresses("https://piggy.svc,https://other.svc:8443/base");
+  const addresses = [
+    "https://PIGGY.svc:443/",
+    "https://piggy.svc",
+    "http://piggy.svc",
+    "https://piggy.svc",
+    "https://other.svc:8443/base/",
+    "not a url",
+    "https://evil.svc",
+    "https://PIGGY.svc:443/",
+  ];
+  const fresh = (address: string) => {
+    try {
+      return allowed.includes(normalizeAddress(address)) ? "allowed" : "refused";
+    } catch {
+      return "invalid";
+    }
+  };
+  for (let round = 0; round < 3; round++) {
+    for (const address of addresses) {
+      const refusal = addressRefusal(address, allowed);
+      const expected = fresh(address);
+      assert.equal(refusal === undefined, expected === "allowed", address);
+      if (expected === "invalid") assert.match(refusal ?? "", /Cannot use piggy-address:/);
+    }
+  }
+});
