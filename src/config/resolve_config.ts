@@ -217,6 +217,13 @@ function unknownAnnotations(names: readonly string[]): ConfigProblem {
   };
 }
 
+/** The `piggysec.com/` annotations Piggy reads or writes. */
+const KNOWN_ANNOTATIONS: ReadonlySet<string> = new Set([
+  PIGGY_UID_ANNOTATION,
+  PIGGY_SEAL_ANNOTATION,
+  ...SETTINGS.map((entry) => entry.annotation),
+]);
+
 /**
  * Resolves every setting for a pod.
  *
@@ -237,15 +244,13 @@ export function resolveConfig(
   const problems: ConfigProblem[] = [];
   const config: Record<string, unknown> = {};
   const sources: Record<string, SettingSource> = {};
-  const known = new Set<string>([PIGGY_UID_ANNOTATION, PIGGY_SEAL_ANNOTATION]);
   for (const entry of SETTINGS) {
-    known.add(entry.annotation);
     const { value, source } = resolveOne(entry, given, envGet, problems);
     config[entry.field] = value;
     sources[entry.field] = source;
   }
   const unknown = Object.keys(given).filter((name) =>
-    name.startsWith(ANNOTATION_PREFIX) && !known.has(name)
+    name.startsWith(ANNOTATION_PREFIX) && !KNOWN_ANNOTATIONS.has(name)
   );
   if (unknown.length > 0) problems.push(unknownAnnotations(unknown));
   return {
