@@ -180,6 +180,8 @@ export interface Side {
   requests: readonly WrkRequest[];
   /** Process whose CPU is reported. */
   pid?: number;
+  /** Processes whose CPU is reported together (several workers), instead of `pid`. */
+  pids?: readonly number[];
 }
 
 /** Per-round figures of {@link alternate}. */
@@ -207,15 +209,17 @@ async function measured(
   side: Side,
   options: { seconds: number; connections: number },
 ): Promise<{ result: WrkResult; cpuMs?: number }> {
-  const before = side.pid === undefined ? 0 : cpuSeconds(side.pid);
+  const pids = side.pids ?? (side.pid === undefined ? [] : [side.pid]);
+  const cpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const before = cpu();
   const result = await runWrk({
     port: side.port,
     requests: side.requests,
     seconds: options.seconds,
     connections: options.connections,
   });
-  if (side.pid === undefined || result.requests === 0) return { result };
-  return { result, cpuMs: (cpuSeconds(side.pid) - before) * 1000 / result.requests };
+  if (pids.length === 0 || result.requests === 0) return { result };
+  return { result, cpuMs: (cpu() - before) * 1000 / result.requests };
 }
 
 /**

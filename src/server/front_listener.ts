@@ -58,8 +58,14 @@ export interface BoundAddress {
 
 /** The running front. */
 export interface FrontListener {
-  /** Binds and starts accepting. @throws the bind error (`code` EADDRINUSE, EAFNOSUPPORT …) */
-  listen(port: number, hostname: string): Promise<BoundAddress>;
+  /**
+   * Binds and starts accepting. With `reusePort` (Linux `SO_REUSEPORT`), several processes bind
+   * the same port and the kernel spreads new connections over them (used by the benchmark of
+   * one event loop per core, not by the webhook).
+   *
+   * @throws the bind error (`code` EADDRINUSE, EAFNOSUPPORT …)
+   */
+  listen(port: number, hostname: string, options?: { reusePort?: boolean }): Promise<BoundAddress>;
   /** True when a backend connection from this local port is one of ours. */
   ownsBackendPort(port: number): boolean;
   /**
@@ -326,22 +332,26 @@ export function createFrontListener(options: FrontListenerOptions): FrontListene
   sweeper.unref();
 
   return {
-    listen(port, hostname) {
+    listen(port, hostname, listenOptions = {}) {
       return new Promise((resolve, reject) => {
         const onError = (error: Error) => reject(error);
         server.once("error", onError);
-        server.listen({ port, host: hostname, backlog: 511 }, () => {
-          server.off("error", onError);
-          server.on("error", (error: Error) => {
-            logger.error("Listener error", { error: describeError(error) });
-          });
-          const address = server.address();
-          if (address === null || typeof address === "string") {
-            reject(new TypeError("Cannot read the listening address"));
-            return;
-          }
-          resolve({ hostname: address.address, port: address.port });
-        });
+        const reusePort = listenOptions.reusePort === true;
+        server.listen(
+          { port, host: hostname, backlog: 511, ...(reusePort ? { reusePort } : {}) },
+          () => {
+            server.off("error", onError);
+            server.on("error", (error: Error) => {
+              logger.error("Listener error", { error: describeError(error) });
+            });
+            const address = server.address();
+            if (address === null || typeof address === "string") {
+              reject(new TypeError("Cannot read the listening address"));
+              return;
+            }
+            resolve({ hostname: address.address, port: address.port });
+          },
+        );
       });
     },
     ownsBackendPort: (port) => backendPorts.has(port),
