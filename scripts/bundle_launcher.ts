@@ -7,6 +7,10 @@
  *   nothing but `node:` built-ins; the light bundle's choice imports it when the SDK is needed.
  * piggy-env runs with `--no-config`, so proxy mode resolves no npm package, and standalone mode
  * loads one module (two when the SDK is needed) instead of ~400.
+ * The launcher itself (cli/piggy_env.ts and the ~30 modules of its proxy path) goes into
+ * `gen/piggy_env.js` plus one shared chunk, with what it imports lazily (install, the Node
+ * fallbacks) in chunks of their own, still loaded only when needed: the compiled binary and the
+ * benchmark run this entry, so a cold start loads 2 modules instead of ~30.
  *
  *   deno task bundle        (scripts/compile.ts env runs it before compiling; tests run it too)
  *
@@ -18,8 +22,8 @@
 
 import { randomBytes } from "node:crypto";
 import { Buffer } from "node:buffer";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Repository root. */
@@ -39,6 +43,16 @@ export const LIGHT_BUNDLE = "gen/standalone_light.js";
 
 /** Every bundle piggy-env may import (`deno compile` embeds them). */
 export const LAUNCHER_BUNDLES: readonly string[] = [LIGHT_BUNDLE, STANDALONE_BUNDLE];
+
+/** The launcher's entry point in the repository (`deno task piggy-env`, the process tests). */
+export const LAUNCHER_SOURCE = "cli/piggy_env.ts";
+
+/**
+ * The bundled launcher, relative to the repository root: what `deno compile` embeds and the
+ * benchmark runs. Its chunks sit beside it in `gen/`, and so do the standalone bundles, which it
+ * finds at the same relative URLs as cli/piggy_env.ts does (`../gen/…`).
+ */
+export const LAUNCHER_BUNDLE = "gen/piggy_env.js";
 
 /**
  * Put before the bundle: CommonJS packages of the SDK `require()` Node built-ins, which an ES
@@ -99,28 +113,8 @@ async function bundleOne(
   const target = join(ROOT, output);
   const temporary = `${target}.${randomBytes(6).toString("hex")}.tmp.js`;
   await mkdir(dirname(target), { recursive: true });
-  const bundle = () =>
-    new Deno.Command(deno, {
-      args: bundleArgs(temporary, flags, entry),
-      cwd: ROOT,
-      stdin: "null",
-      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-    }).output();
-  // `deno bundle` (2.8.2) now and then fails with "Prepare module load error" while other deno
-  // processes fill the shared module cache: a second and third attempt then succeed.
-  let result = await bundle();
-  for (let attempt = 2; !result.success && attempt <= 3; attempt++) {
-    await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
-    result = await bundle();
-  }
   try {
-    if (!result.success) {
-      throw new Error(
-        `Cannot bundle ${entry}: deno bundle exited with ${result.code}\n${
-          new TextDecoder().decode(result.stderr)
-        }`,
-      );
-    }
+    await runBundle(deno, bundleArgs(temporary, flags, entry), entry);
     const fresh = Buffer.concat([Buffer.from(preamble), await readFile(temporary)]);
     const current = await readFile(target).catch(() => undefined);
     if (current?.equals(fresh)) return target;
@@ -132,10 +126,84 @@ async function bundleOne(
   }
 }
 
+/**
+ * Runs `deno bundle` with `args` from the repository root.
+ *
+ * @throws {Error} with deno's output when bundling fails
+ */
+async function runBundle(deno: string, args: string[], entry: string): Promise<void> {
+  const bundle = () =>
+    new Deno.Command(deno, {
+      args,
+      cwd: ROOT,
+      stdin: "null",
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    }).output();
+  // `deno bundle` (2.8.2) now and then fails with "Prepare module load error" while other deno
+  // processes fill the shared module cache: a second and third attempt then succeed.
+  let result = await bundle();
+  for (let attempt = 2; !result.success && attempt <= 3; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    result = await bundle();
+  }
+  if (!result.success) {
+    throw new Error(
+      `Cannot bundle ${entry}: deno bundle exited with ${result.code}\n${
+        new TextDecoder().decode(result.stderr)
+      }`,
+    );
+  }
+}
+
+/** The `deno` arguments that write the launcher bundle and its chunks into `outdir`. */
+export function launcherBundleArgs(outdir: string): string[] {
+  return [
+    "bundle",
+    "--quiet",
+    "--no-config",
+    "--platform=deno",
+    "--code-splitting",
+    "--outdir",
+    outdir,
+    LAUNCHER_SOURCE,
+  ];
+}
+
+/**
+ * Builds the launcher bundle ({@link LAUNCHER_BUNDLE} and its chunks) with `deno` (this process's
+ * executable by default).
+ *
+ * @returns the entry's absolute path
+ * @throws {Error} with deno's output when bundling fails
+ */
+export async function bundleLauncher(deno: string = Deno.execPath()): Promise<string> {
+  const target = join(ROOT, LAUNCHER_BUNDLE);
+  const gen = dirname(target);
+  await mkdir(gen, { recursive: true });
+  const work = await mkdtemp(join(gen, ".launcher-"));
+  try {
+    await runBundle(deno, launcherBundleArgs(work), LAUNCHER_SOURCE);
+    const entry = basename(target);
+    const files = await readdir(work);
+    if (!files.includes(entry)) throw new Error(`Cannot bundle ${LAUNCHER_SOURCE}: no ${entry}`);
+    // Chunks first (their names hold a hash of their content), the entry last, each renamed into
+    // place: a launcher starting meanwhile loads the previous entry with its chunks (still there)
+    // or the new one with its own.
+    for (const name of files.filter((name) => name !== entry)) {
+      await rename(join(work, name), join(gen, name));
+    }
+    await rename(join(work, entry), target);
+    return target;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
 if (import.meta.main) {
   try {
     const sdk = await bundleStandaloneSource();
     console.error(`Bundled ${LIGHT_ENTRY} and ${STANDALONE_ENTRY} into ${dirname(sdk)}`);
+    console.error(`Bundled ${LAUNCHER_SOURCE} into ${await bundleLauncher()}`);
   } catch (error) {
     console.error((error as Error).message);
     Deno.exit(1);

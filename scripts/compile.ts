@@ -18,8 +18,9 @@
  * target's multiarch directory (`--libs`, default `/lib/<arch>-linux-gnu`; for arm64 on amd64,
  * `dpkg --add-architecture arm64 && apt-get install libc6:arm64 libgcc-s1:arm64`). denort is
  * DENORT_BIN, or the one `deno compile` downloaded into DENO_DIR. Before compiling, `env` bundles
- * the standalone AWS source (scripts/bundle_launcher.ts; embedded with `--include`) and type checks
- * with deno.json (the launcher itself compiles with `--no-config`, see scripts/permissions.ts).
+ * the standalone AWS sources (embedded with `--include`) and the launcher (`gen/piggy_env.js`, the
+ * entry compiled; scripts/bundle_launcher.ts), and type checks cli/piggy_env.ts with deno.json (the
+ * launcher itself compiles with `--no-config`, see scripts/permissions.ts).
  *
  * package.json is ignored (`DENO_NO_PACKAGE_JSON=1`): the runtime dependencies are all in the
  * deno.json import map, and package.json's devDependencies (the pinned Deno binary package and its
@@ -32,7 +33,13 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bundleStandaloneSource, LAUNCHER_BUNDLES } from "./bundle_launcher.ts";
+import {
+  bundleLauncher,
+  bundleStandaloneSource,
+  LAUNCHER_BUNDLE,
+  LAUNCHER_BUNDLES,
+  LAUNCHER_SOURCE,
+} from "./bundle_launcher.ts";
 import { copyLibraries, libraryDirFor, patchForVolume } from "./launcher_tree.ts";
 import { LAUNCHER_FLAGS, WEBHOOK_FLAGS } from "../cli/permissions.ts";
 
@@ -50,7 +57,7 @@ export interface BinarySpec {
 export const BINARIES: Readonly<Record<Binary, BinarySpec>> = {
   webhook: { entry: "cli/webhook.ts", output: "bin/piggy-webhooks", flags: WEBHOOK_FLAGS },
   env: {
-    entry: "cli/piggy_env.ts",
+    entry: LAUNCHER_BUNDLE,
     output: "bin/piggy-env",
     // Type checked separately with deno.json (--no-config cannot resolve the type imports).
     flags: [
@@ -234,8 +241,8 @@ function hostTarget(): string {
 }
 
 /**
- * `env`: bundle the standalone source, type check, compile the image's runnable copy, then the
- * launcher directory from a patched denort.
+ * `env`: bundle the standalone source and the launcher, type check, compile the image's runnable
+ * copy, then the launcher directory from a patched denort.
  */
 async function compileLauncher(
   options: CompileOptions,
@@ -244,8 +251,9 @@ async function compileLauncher(
   // npm packages from deno.lock, as for the compile (see compileArgs).
   const lockOnly = ["--node-modules-dir=none"];
   console.error(`bundled ${await bundleStandaloneSource(Deno.execPath(), lockOnly)}`);
-  const entry = options.entry ?? BINARIES.env.entry;
-  let code = await runDeno(["check", ...lockOnly, entry], env);
+  console.error(`bundled ${await bundleLauncher(Deno.execPath())}`);
+  // The bundle is plain JavaScript: type check its source.
+  let code = await runDeno(["check", ...lockOnly, options.entry ?? LAUNCHER_SOURCE], env);
   if (code !== 0) return code;
   code = await runDeno(compileArgs("env", options), env);
   if (code !== 0) return code;
@@ -291,7 +299,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const entry = args.at(-1) as string;
   try {
-    await Deno.stat(new URL(entry, ROOT));
+    // The launcher bundle does not exist before compileLauncher() builds it.
+    if (entry !== LAUNCHER_BUNDLE) await Deno.stat(new URL(entry, ROOT));
   } catch {
     console.error(`Cannot compile ${request.binary}: entry point "${entry}" does not exist`);
     return 1;

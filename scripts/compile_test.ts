@@ -38,7 +38,7 @@ test("compileArgs() compiles each binary with its own permissions", () => {
     "out/e",
     "--target",
     "aarch64-unknown-linux-gnu",
-    "cli/piggy_env.ts",
+    "gen/piggy_env.js",
   ]);
   assert.ok(!compileArgs("webhook").some((a) => a.startsWith("--no-check") || a === "-A"));
   assert.ok(!compileArgs("env").includes("-A"));

@@ -25,8 +25,14 @@ import { LAUNCHER_FLAGS } from "../cli/permissions.ts";
 /** Repository root. */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** The launcher entry point every process test runs. */
+/** The launcher entry point every process test runs (unless it names another). */
 export const LAUNCHER_ENTRY = join(ROOT, "cli", "piggy_env.ts");
+
+/**
+ * The bundled launcher (`deno task bundle`, {@link ensureStandaloneBundle}): what `deno compile`
+ * embeds and the benchmark runs.
+ */
+export const LAUNCHER_BUNDLE = join(ROOT, "gen", "piggy_env.js");
 
 /** Directory of the tiny test applications. */
 export const APPS_DIR = join(ROOT, "testing", "apps");
@@ -60,9 +66,9 @@ export const STANDALONE_BUNDLE = join(ROOT, "gen", "standalone_source.js");
 let bundling: Promise<string> | undefined;
 
 /**
- * Builds `gen/standalone_source.js` once per process (through scripts/bundle_launcher.ts as a
- * process: testing/ imports nothing from scripts/); call it before running the launcher in
- * standalone mode.
+ * Builds `gen/standalone_source.js` and the launcher bundle ({@link LAUNCHER_BUNDLE}) once per
+ * process (through scripts/bundle_launcher.ts as a process: testing/ imports nothing from
+ * scripts/); call it before running the launcher in standalone mode or from its bundle.
  *
  * @returns the bundle's path
  */
@@ -85,7 +91,7 @@ export function ensureStandaloneBundle(): Promise<string> {
 
 /** How to run the launcher. */
 export interface LauncherSpec {
-  /** Arguments after `cli/piggy_env.ts`. */
+  /** Arguments after the entry point. */
   args: string[];
   /**
    * Extra environment, merged over {@link baseEnv} in insertion order (a name already there keeps
@@ -147,7 +153,7 @@ function parseLogs(stderr: string): { logs: Array<Record<string, unknown>>; plai
   return { logs, plain };
 }
 
-/** Starts `deno run <LAUNCHER_FLAGS> cli/piggy_env.ts <args>`. */
+/** Starts `deno run <LAUNCHER_FLAGS> cli/piggy_env.ts <args>` (or another entry). */
 export function spawnLauncher(spec: LauncherSpec): LauncherProcess {
   const env: Record<string, string> = { ...baseEnv() };
   for (const [name, value] of Object.entries(spec.env ?? {})) {

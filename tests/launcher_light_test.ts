@@ -1,8 +1,9 @@
 /**
  * piggy-env stays light in proxy mode: its module graph (as `deno run` and `deno compile` see it,
  * with the shipped flags) holds no npm package, the standalone AWS source is one bundled module
- * that imports only `node:` built-ins, and a proxy start with an empty Deno cache downloads
- * nothing.
+ * that imports only `node:` built-ins, the launcher bundle that `deno compile` embeds loads two
+ * modules on its way to `execve` and works in every mode, and a proxy start with an empty Deno
+ * cache downloads nothing.
  */
 
 import assert from "node:assert/strict";
@@ -14,9 +15,12 @@ import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { test } from "node:test";
 import { LAUNCHER_FLAGS } from "../cli/permissions.ts";
+import { startAwsStandIn } from "../testing/aws.ts";
+import { createTestCa } from "../testing/pki.ts";
 import {
   DENO_BINARY,
   ensureStandaloneBundle,
+  LAUNCHER_BUNDLE,
   LAUNCHER_ENTRY,
   parseReport,
   REPORT_APP,
@@ -81,8 +85,9 @@ const HEAVY_NODE_MODULES = [
   "node:stream",
 ];
 
-test("piggy-env's statically imported graph loads no heavy node: module", () => {
-  const graph = moduleGraph(LAUNCHER_ENTRY);
+/** The modules `entry` loads before it runs: its static imports, transitively. */
+function staticallyLoaded(entry: string): Set<string> {
+  const graph = moduleGraph(entry);
   const bySpecifier = new Map(graph.modules.map((module) => [module.specifier, module]));
   const reached = new Set<string>();
   const pending = [...graph.roots];
@@ -94,9 +99,95 @@ test("piggy-env's statically imported graph loads no heavy node: module", () => 
       if (!dependency.isDynamic && dependency.code) pending.push(dependency.code.specifier);
     }
   }
+  return reached;
+}
+
+test("piggy-env's statically imported graph loads no heavy node: module", () => {
+  const reached = staticallyLoaded(LAUNCHER_ENTRY);
   assert.ok([...reached].some((s) => s.endsWith("/src/launcher/proxy.ts")), "graph was walked");
   for (const heavy of HEAVY_NODE_MODULES) {
     assert.ok(!reached.has(heavy), `${heavy} is imported statically on the launcher's path`);
+  }
+});
+
+test("the launcher bundle loads two modules before it runs, no heavy node: module", async () => {
+  await ensureStandaloneBundle();
+  const reached = staticallyLoaded(LAUNCHER_BUNDLE);
+  const files = [...reached].filter((specifier) => specifier.startsWith("file:"));
+  // The entry and the chunk it shares with the lazily loaded parts (install, Node fallbacks).
+  assert.equal(files.length, 2, files.join("\n"));
+  for (const file of files) assert.match(file, /\/gen\/[\w-]+\.js$/);
+  for (const specifier of reached) {
+    assert.ok(specifier.startsWith("file:") || specifier.startsWith("node:"), specifier);
+  }
+  for (const heavy of HEAVY_NODE_MODULES) {
+    assert.ok(!reached.has(heavy), `${heavy} is imported statically by the launcher bundle`);
+  }
+  const graph = moduleGraph(LAUNCHER_BUNDLE);
+  assert.deepEqual(Object.keys(graph.npmPackages ?? {}), []);
+  assert.ok(graph.modules.length > files.length, "the lazily loaded chunks are separate modules");
+});
+
+test("the launcher bundle runs proxy mode (TLS verified, and the unverified fallback)", async () => {
+  await ensureStandaloneBundle();
+  const dir = mkdtempSync(join(tmpdir(), "piggy-bundle-"));
+  const ca = createTestCa("piggy-bundle");
+  const leaf = ca.issue("server");
+  const responder = await startSecretResponder({
+    tls: { cert: leaf.cert, key: leaf.key },
+    secrets: { DB_PASS: "bundled-secret" },
+  });
+  try {
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, "token\n");
+    const env = {
+      PIGGY_ADDRESS: responder.address,
+      PIGGY_POD_NAME: "app-1",
+      PIGGY_UID: "uid-1",
+      PIGGY_TOKEN_FILE: tokenFile,
+      DB_PASS: "piggy:DB_PASS",
+    };
+    // Verified with the CA, then without verification (the node:https chunk, loaded lazily).
+    for (const extra of [{ PIGGY_CA_BUNDLE: ca.cert }, { PIGGY_SKIP_VERIFY_TLS: "true" }]) {
+      const result = await runLauncher({
+        entry: LAUNCHER_BUNDLE,
+        args: ["--", REPORT_APP],
+        env: { ...env, ...extra },
+      });
+      assert.equal(result.code, 0, result.stderr);
+      const report = parseReport(result.stdout);
+      assert.equal(report.pid, result.pid);
+      assert.equal(new Map(report.env).get("DB_PASS"), "bundled-secret");
+    }
+    const refused = await runLauncher({ entry: LAUNCHER_BUNDLE, args: ["--", REPORT_APP], env });
+    assert.equal(refused.code, 1, "no CA given: the test CA is not trusted");
+    assert.equal(responder.requests.length, 2);
+  } finally {
+    await responder.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(ca.dir, { recursive: true, force: true });
+  }
+});
+
+test("the launcher bundle runs standalone mode (the standalone bundle beside it)", async () => {
+  await ensureStandaloneBundle();
+  const aws = await startAwsStandIn();
+  try {
+    aws.putSecret("bundle/app", { string: JSON.stringify({ DB_PASS: "from-aws" }) });
+    const result = await runLauncher({
+      entry: LAUNCHER_BUNDLE,
+      args: ["--standalone", "--", REPORT_APP],
+      env: {
+        ...aws.env({ credentials: "static", region: "us-east-1" }),
+        PIGGY_AWS_SECRET_NAME: "bundle/app",
+        PIGGY_AWS_REGION: "us-east-1",
+        DB_PASS: "piggy:DB_PASS",
+      },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(new Map(parseReport(result.stdout).env).get("DB_PASS"), "from-aws");
+  } finally {
+    await aws.close();
   }
 });
 

@@ -3,11 +3,13 @@
  * Benchmark: piggy-env start-up against the floor. Median of 20 runs each of:
  * - floor: the same runtime with the same flags running an empty program (time to its exit);
  * - proxy: piggy-env (webhook warm) to the app's first line;
+ * - proxy (source): the same from cli/piggy_env.ts instead of the bundle (`gen/piggy_env.js`,
+ *   what `deno compile` embeds and the other launcher rows run);
  * - standalone: piggy-env straight to the AWS stand-in, to the app's first line;
  * - direct: the app alone;
  * - with `--baseline DIR`: proxy and standalone again from another checkout's `cli/piggy_env.ts`
- *   (its `gen/` bundle built there with `deno task bundle`), interleaved, for before/after figures
- *   on a loaded machine.
+ *   (its `gen/piggy_env.js` when there is one; its `gen/` bundles built there with `deno task
+ *   bundle`), interleaved, for before/after figures on a loaded machine.
  * Peak RSS is the process's ru_maxrss from /usr/bin/time (exec keeps the high-water mark, so for a
  * launcher run it is piggy-env's peak before exec). Prints the differences to the floor against the
  * targets (proxy ≤ floor + 50 ms and + 25 MB, standalone ≤ floor + 120 ms) and the size of the
@@ -27,12 +29,12 @@
  */
 
 import { parseArgs } from "node:util";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Pod } from "kubernetes-types/core/v1.d.ts";
-import { bundleStandaloneSource } from "../bundle_launcher.ts";
+import { bundleLauncher, bundleStandaloneSource, LAUNCHER_BUNDLE } from "../bundle_launcher.ts";
 import { buildLauncherTree } from "../launcher_tree.ts";
 import { LAUNCHER_FLAGS } from "../../cli/permissions.ts";
 import { startStack } from "../../testing/stack.ts";
@@ -47,7 +49,8 @@ const { values } = parseArgs({
   },
 });
 const runs = Number(values.runs);
-const ENTRY = fileURLToPath(new URL("../../cli/piggy_env.ts", import.meta.url));
+const SOURCE = fileURLToPath(new URL("../../cli/piggy_env.ts", import.meta.url));
+const ENTRY = fileURLToPath(new URL(`../../${LAUNCHER_BUNDLE}`, import.meta.url));
 const APP = ["/bin/sh", "-c", 'echo "ready"; sed -n "s/^VmRSS:[[:space:]]*//p" /proc/$$/status'];
 
 interface Run {
@@ -165,26 +168,37 @@ const standaloneEnv: Record<string, string> = {
 /** The launcher's flags, plus `--no-code-cache` with `--cold`. */
 const FLAGS = [...LAUNCHER_FLAGS, ...(values.cold ? ["--no-code-cache"] : [])];
 const launcher = [Deno.execPath(), "run", ...FLAGS, ENTRY, "--", ...APP];
+const fromSource = [Deno.execPath(), "run", ...FLAGS, SOURCE, "--", ...APP];
 const emptyProgram = join(tokenDir, "empty.js");
 writeFileSync(emptyProgram, "");
 const floor = [Deno.execPath(), "run", ...FLAGS, emptyProgram];
 await bundleStandaloneSource();
+await bundleLauncher();
 
 const baseline = values.baseline
   ? [
     Deno.execPath(),
     "run",
     ...FLAGS,
-    join(values.baseline, "cli/piggy_env.ts"),
+    existsSync(join(values.baseline, LAUNCHER_BUNDLE))
+      ? join(values.baseline, LAUNCHER_BUNDLE)
+      : join(values.baseline, "cli/piggy_env.ts"),
     "--",
     ...APP,
   ]
   : undefined;
 
-const results: Record<string, Run[]> = { floor: [], direct: [], proxy: [], standalone: [] };
+const results: Record<string, Run[]> = {
+  floor: [],
+  direct: [],
+  proxy: [],
+  "proxy (source)": [],
+  standalone: [],
+};
 if (baseline) Object.assign(results, { "proxy (baseline)": [], "standalone (baseline)": [] });
 // Warm Deno's module and code caches.
 await timed(launcher, proxyEnv);
+await timed(fromSource, proxyEnv);
 await timed(launcher, standaloneEnv);
 if (baseline) {
   await timed(baseline, proxyEnv);
@@ -195,6 +209,7 @@ for (let i = 0; i < runs; i++) {
   results.floor!.push(await timed(floor, base, ""));
   results.direct!.push(await timed(APP, base));
   results.proxy!.push(await timed(launcher, proxyEnv));
+  results["proxy (source)"]!.push(await timed(fromSource, proxyEnv));
   results.standalone!.push(await timed(launcher, standaloneEnv));
   if (baseline) {
     results["proxy (baseline)"]!.push(await timed(baseline, proxyEnv));
