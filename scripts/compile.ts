@@ -293,7 +293,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const args = compileArgs(request.binary, request.options);
   if (request.print) {
-    const dist = request.binary === "env" ? { dist: request.options.dist ?? DEFAULT_DIST } : {};
+    // env: the entry is the bundle compileLauncher() builds from `source`.
+    const dist = request.binary === "env"
+      ? { dist: request.options.dist ?? DEFAULT_DIST, source: LAUNCHER_SOURCE }
+      : {};
     console.log(JSON.stringify({ env: COMPILE_ENV, command: [Deno.execPath(), ...args], ...dist }));
     return 0;
   }

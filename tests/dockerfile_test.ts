@@ -142,18 +142,27 @@ function only(s: Stage, keyword: string): Instruction[] {
 /** What `scripts/compile.ts <binary>` builds: its entry point and output, from `--print`. */
 function compiled(
   binary: "webhook" | "env",
-): { entry: string; output: string; dist?: string } {
+): { entry: string; output: string; dist?: string; source?: string } {
   const result = spawnSync(
     process.execPath,
     ["run", "-A", join(ROOT, "scripts/compile.ts"), binary, "--print"],
     { encoding: "utf8", cwd: ROOT, env: { ...process.env, NO_COLOR: "1" } },
   );
   assert.equal(result.status, 0, result.stderr);
-  const printed = JSON.parse(result.stdout) as { command: string[]; dist?: string };
+  const printed = JSON.parse(result.stdout) as {
+    command: string[];
+    dist?: string;
+    source?: string;
+  };
   const command = printed.command;
   const output = command[command.indexOf("--output") + 1];
   assert.ok(output !== undefined && command.includes("--output"), command.join(" "));
-  return { entry: command.at(-1)!, output, ...(printed.dist ? { dist: printed.dist } : {}) };
+  return {
+    entry: command.at(-1)!,
+    output,
+    ...(printed.dist ? { dist: printed.dist } : {}),
+    ...(printed.source ? { source: printed.source } : {}),
+  };
 }
 
 test("Dockerfile pins Deno to the project's version", () => {
@@ -236,7 +245,15 @@ test("Dockerfile copies only context files that exist and .dockerignore keeps", 
     assert.equal(dockerIgnored(source, patterns), false, `${source} is not ignored`);
   }
   for (const binary of [compiled("webhook"), compiled("env")]) {
-    assert.equal(dockerIgnored(binary.entry, patterns), false, binary.entry);
+    if (binary.source === undefined) {
+      assert.equal(dockerIgnored(binary.entry, patterns), false, binary.entry);
+    } else {
+      // The launcher's entry is the bundle scripts/compile.ts builds in the image from its source:
+      // the source is in the context, a bundle left in a local gen/ is not.
+      assert.equal(dockerIgnored(binary.source, patterns), false, binary.source);
+      assert.match(binary.entry, /^gen\//);
+      assert.equal(dockerIgnored(binary.entry, patterns), true, binary.entry);
+    }
   }
 });
 
