@@ -46,7 +46,7 @@ export const LAUNCHER_IMAGE_SUBPATH = "usr/local/lib/piggy-env";
  * in a new container, rounded up; docs/migration.md shows the same figures).
  */
 export const LAUNCHER_PEAK_MEMORY: Readonly<Record<"proxy" | "standalone", number>> = {
-  proxy: 72 * 1024 * 1024,
+  proxy: 70 * 1024 * 1024,
   standalone: 85 * 1024 * 1024,
 };
 

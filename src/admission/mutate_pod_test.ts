@@ -731,13 +731,13 @@ function memoryWarningsFor(memory: string, standalone: boolean): string[] {
 }
 
 test("mutatePod() warns when a wrapped container's memory limit is below the launcher's peak plus a margin", () => {
-  // proxy: 72Mi peak + 32Mi margin = 104Mi; standalone: 85Mi + 32Mi = 117Mi
+  // proxy: 70Mi peak + 32Mi margin = 102Mi; standalone: 85Mi + 32Mi = 117Mi
   const [proxy] = memoryWarningsFor("100Mi", false);
   assert.match(
     proxy ?? "",
-    /Container "app": memory limit "100Mi" is below 104Mi.*proxy mode \(72Mi\)/,
+    /Container "app": memory limit "100Mi" is below 102Mi.*proxy mode \(70Mi\)/,
   );
-  assert.deepEqual(memoryWarningsFor("104Mi", false), []);
+  assert.deepEqual(memoryWarningsFor("102Mi", false), []);
   assert.deepEqual(memoryWarningsFor("1Gi", false), []);
   const [standalone] = memoryWarningsFor("116Mi", true);
   assert.match(standalone ?? "", /below 117Mi.*standalone mode \(85Mi\)/);
