@@ -3,6 +3,9 @@
  * Benchmark: piggy-env start-up against the floor. Median of 20 runs each of:
  * - floor: the same runtime with the same flags running an empty program (time to its exit);
  * - proxy: piggy-env (webhook warm) to the app's first line;
+ * - TLS only: the same runtime opening one verified TLS connection to the webhook (Deno.connect
+ *   and Deno.startTls with the pod's CA, as piggy-env does) and printing a line: the part of a
+ *   proxy start that is Deno's own (its TLS library's one-time set-up is most of it);
  * - proxy (source): the same from cli/piggy_env.ts instead of the bundle (`gen/piggy_env.js`,
  *   what `deno compile` embeds and the other launcher rows run);
  * - standalone: piggy-env straight to the AWS stand-in, to the app's first line;
@@ -172,6 +175,21 @@ const fromSource = [Deno.execPath(), "run", ...FLAGS, SOURCE, "--", ...APP];
 const emptyProgram = join(tokenDir, "empty.js");
 writeFileSync(emptyProgram, "");
 const floor = [Deno.execPath(), "run", ...FLAGS, emptyProgram];
+const tlsProgram = join(tokenDir, "tls_only.js");
+writeFileSync(
+  tlsProgram,
+  `const url = new URL(Deno.env.get("PIGGY_ADDRESS"));
+const ca = Deno.env.get("PIGGY_CA_BUNDLE");
+const hostname = url.hostname.replace(/^\\[(.*)\\]$/, "$1");
+const tcp = await Deno.connect({ hostname, port: Number(url.port || 443) });
+tcp.setNoDelay(true);
+const tls = await Deno.startTls(tcp, { hostname, ...(ca ? { caCerts: [ca] } : {}) });
+await tls.handshake();
+tls.close();
+console.log("ready");
+`,
+);
+const tlsOnly = [Deno.execPath(), "run", ...FLAGS, tlsProgram];
 await bundleStandaloneSource();
 await bundleLauncher();
 
@@ -191,6 +209,7 @@ const baseline = values.baseline
 const results: Record<string, Run[]> = {
   floor: [],
   direct: [],
+  "TLS only": [],
   proxy: [],
   "proxy (source)": [],
   standalone: [],
@@ -207,6 +226,7 @@ if (baseline) {
 await timed(floor, base, "");
 for (let i = 0; i < runs; i++) {
   results.floor!.push(await timed(floor, base, ""));
+  results["TLS only"]!.push(await timed(tlsOnly, proxyEnv));
   results.direct!.push(await timed(APP, base));
   results.proxy!.push(await timed(launcher, proxyEnv));
   results["proxy (source)"]!.push(await timed(fromSource, proxyEnv));
@@ -241,7 +261,9 @@ for (const [label, list] of Object.entries(results)) {
   const ms = median(list.map((r) => r.firstLineMs));
   const kb = median(list.map((r) => r.maxRssKb));
   const cpu = median(list.map((r) => r.cpuMs));
-  const app = label === "floor" ? "-" : `${median(list.map((r) => parseInt(r.appRss, 10)))} kB`;
+  const app = label === "floor" || label === "TLS only"
+    ? "-"
+    : `${median(list.map((r) => parseInt(r.appRss, 10)))} kB`;
   console.log(
     `| ${label} | ${ms.toFixed(1)} | ${(ms / floorMs).toFixed(2)}× (${
       (ms - floorMs).toFixed(0)
