@@ -47,7 +47,9 @@ export const LAUNCHER_IMAGE_SUBPATH = "usr/local/lib/piggy-env";
  */
 export const LAUNCHER_PEAK_MEMORY: Readonly<Record<"proxy" | "standalone", number>> = {
   proxy: 70 * 1024 * 1024,
-  standalone: 85 * 1024 * 1024,
+  // The light AWS client's; the SDK, loaded only when the environment needs it (see
+  // docs/how-it-works.md), peaks at ~90 MiB.
+  standalone: 72 * 1024 * 1024,
 };
 
 /**

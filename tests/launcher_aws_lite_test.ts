@@ -181,6 +181,18 @@ test("light client: throttling is retried with backoff, counted by the stand-in"
   aws.clearInjections();
 });
 
+test("light client: an attempt past the 5 s timeout is abandoned and retried", async () => {
+  aws.resetCounters();
+  aws.delayNext("GetSecretValue", 7000);
+  const started = Date.now();
+  const result = await runLauncher({ args: ["--", REPORT_APP], env: env("static") });
+  assert.equal(dbPass(result), "lite-password");
+  assert.equal(aws.count("GetSecretValue"), 2, "the slow attempt, then a second one");
+  assert.ok(Date.now() - started >= 5000, "the first attempt was given its 5 s");
+  assert.equal(result.logs.find((line) => line.message === "Secret loaded")?.attempts, 2);
+  aws.clearInjections();
+});
+
 /** Error lines of a failed start, without their time. */
 function errorLines(result: LauncherResult): string[] {
   assert.equal(result.code, 1, result.stderr);

@@ -731,7 +731,7 @@ function memoryWarningsFor(memory: string, standalone: boolean): string[] {
 }
 
 test("mutatePod() warns when a wrapped container's memory limit is below the launcher's peak plus a margin", () => {
-  // proxy: 70Mi peak + 32Mi margin = 102Mi; standalone: 85Mi + 32Mi = 117Mi
+  // proxy: 70Mi peak + 32Mi margin = 102Mi; standalone (light AWS client): 72Mi + 32Mi = 104Mi
   const [proxy] = memoryWarningsFor("100Mi", false);
   assert.match(
     proxy ?? "",
@@ -739,9 +739,9 @@ test("mutatePod() warns when a wrapped container's memory limit is below the lau
   );
   assert.deepEqual(memoryWarningsFor("102Mi", false), []);
   assert.deepEqual(memoryWarningsFor("1Gi", false), []);
-  const [standalone] = memoryWarningsFor("116Mi", true);
-  assert.match(standalone ?? "", /below 117Mi.*standalone mode \(85Mi\)/);
-  assert.deepEqual(memoryWarningsFor("117Mi", true), []);
+  const [standalone] = memoryWarningsFor("103Mi", true);
+  assert.match(standalone ?? "", /below 104Mi.*standalone mode \(72Mi\)/);
+  assert.deepEqual(memoryWarningsFor("104Mi", true), []);
 });
 
 test("mutatePod() mounts the launcher volume read-only in wrapped containers, not in the installer", () => {
