@@ -54,9 +54,10 @@ after(async () => {
 function env(
   credentials: "static" | "web-identity" | "container",
   extra: Record<string, string | undefined> = {},
+  perService = false,
 ): Record<string, string | undefined> {
   return {
-    ...aws.env({ credentials, region: null }),
+    ...aws.env({ credentials, region: null, perService }),
     PIGGY_STANDALONE: "true",
     PIGGY_AWS_REGION: "eu-west-1",
     PIGGY_AWS_SECRET_NAME: "lite/app",
@@ -95,7 +96,7 @@ test("light client: environment keys, no SDK bundle needed, SigV4 accepted", asy
   assert.doesNotMatch(result.stderr, /lite-password|piggy\/stand-in\/static/);
 });
 
-test("light client: IRSA web identity through STS, then SSM by path", async () => {
+test("light client: IRSA web identity through STS, then SSM by path (per-service endpoints)", async () => {
   aws.resetCounters();
   const result = await runLauncher({
     args: ["--", REPORT_APP],
@@ -104,9 +105,10 @@ test("light client: IRSA web identity through STS, then SSM by path", async () =
       PIGGY_AWS_SSM_PARAMETER_PATH: "/lite/app",
       DB_PASS: undefined,
       KEY: "piggy:API_KEY",
-    }),
+    }, true),
     entry: lightOnlyEntry,
   });
+  assert.equal(aws.env({ perService: true }).AWS_ENDPOINT_URL, undefined);
   assert.equal(result.code, 0, result.stderr);
   assert.equal(new Map(parseReport(result.stdout).env).get("KEY"), "lite-api-key");
   assert.equal(choice(result)?.aws_client, "light");
@@ -190,6 +192,13 @@ test("light client: an attempt past the 5 s timeout is abandoned and retried", a
   assert.equal(aws.count("GetSecretValue"), 2, "the slow attempt, then a second one");
   assert.ok(Date.now() - started >= 5000, "the first attempt was given its 5 s");
   assert.equal(result.logs.find((line) => line.message === "Secret loaded")?.attempts, 2);
+  // The abandoned request is still being answered: let it finish before the next test injects
+  // failures (it would take one).
+  for (let waited = 0; waited < 20_000; waited += 100) {
+    if (aws.requests.every((r) => r.status !== 0)) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.ok(aws.requests.every((r) => r.status !== 0), "the slow request was answered");
   aws.clearInjections();
 });
 

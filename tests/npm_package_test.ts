@@ -458,6 +458,42 @@ test("node piggy-env resolves references in standalone mode and returns the chil
   }
 });
 
+test("node piggy-env reads AWS with the light client (IRSA web identity, Web Crypto, fetch)", {
+  timeout: 60_000,
+}, async () => {
+  const aws = await startAwsStandIn();
+  try {
+    aws.putSecret("app/prod", { string: JSON.stringify({ DB_PASSWORD: "from-aws" }) });
+    const result = await run("node", [
+      join(work, "dist", "cli", "node", "piggy_env.js"),
+      "--",
+      "sh",
+      "-c",
+      'test "$DB_PASSWORD" = from-aws && exit 7',
+    ], {
+      cwd: work,
+      env: {
+        ...aws.env({ credentials: "web-identity" }),
+        HOME: work,
+        PATH: process.env.PATH ?? "",
+        PIGGY_STANDALONE: "true",
+        PIGGY_DEBUG: "true",
+        PIGGY_AWS_SECRET_NAME: "app/prod",
+        PIGGY_AWS_REGION: "us-east-1",
+        DB_PASSWORD: "piggy:DB_PASSWORD",
+      },
+    });
+    assert.equal(result.code, 7, result.stderr);
+    assert.match(result.stderr, /"aws_client":"light"/);
+    assert.equal(aws.count("AssumeRoleWithWebIdentity"), 1);
+    const read = aws.requests.find((r) => r.action === "GetSecretValue");
+    assert.equal(read?.status, 200);
+    assert.match(read?.accessKeyId ?? "", /^ASIA/);
+  } finally {
+    await aws.close();
+  }
+});
+
 test("the built library imports under Node by package name and matches the Deno sources", async () => {
   const annotations = {
     "piggysec.com/aws-secret-name": "app/prod",
