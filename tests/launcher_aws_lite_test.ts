@@ -234,6 +234,11 @@ test("light client: the same error lines as the SDK for the same failures", asyn
       expect: /no AWS region is configured/,
     },
     {
+      name: "AWS_REGION that is no region name",
+      env: env("static", { PIGGY_AWS_REGION: undefined, AWS_REGION: "evil.example/#" }),
+      expect: /Region not accepted: region="evil\.example\/#"/,
+    },
+    {
       name: "no credentials",
       env: env("static", { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined }),
       expect: /Cannot find AWS credentials/,

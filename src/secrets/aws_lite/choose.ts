@@ -7,13 +7,15 @@
  *   `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and `~/.aws/credentials`): profiles,
  *   `credential_process`, SSO, assume-role chains, a region or endpoint from the profile;
  * - `HOME` is unset (the SDK would find its files through the user database);
- * - `AWS_USE_FIPS_ENDPOINT` or `AWS_USE_DUALSTACK_ENDPOINT` is true;
+ * - `AWS_USE_FIPS_ENDPOINT` or `AWS_USE_DUALSTACK_ENDPOINT` is true, or the region
+ *   (`PIGGY_AWS_REGION`, `AWS_REGION`) is a FIPS pseudo-region (`fips-…`, `…-fips`);
  * - a proxy variable is set (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, any case): Deno's `fetch`
  *   would use it and the SDK does not, so the SDK keeps the traffic where it went before.
  *
  * @module
  */
 
+import { ENV } from "../../constants.ts";
 import type { Logger } from "../../log.ts";
 import type { SecretSource } from "../source.ts";
 import { type EnvGet, envTrue } from "./endpoints.ts";
@@ -43,6 +45,12 @@ export async function chooseAwsClient(
   if (env("AWS_PROFILE")) return { client: "sdk", reason: "AWS_PROFILE is set" };
   for (const name of ["AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"]) {
     if (envTrue(env, name)) return { client: "sdk", reason: `${name} is true` };
+  }
+  for (const name of [ENV.AWS_REGION, "AWS_REGION"]) {
+    const region = env(name) ?? "";
+    if (region.startsWith("fips-") || region.endsWith("-fips")) {
+      return { client: "sdk", reason: `${name} is a FIPS region` };
+    }
   }
   for (const name of PROXY_VARIABLES) {
     if (env(name)) return { client: "sdk", reason: `${name} is set` };

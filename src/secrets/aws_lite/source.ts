@@ -33,6 +33,9 @@ import { type CredentialChainDeps, lightCredentialChain } from "./credentials.ts
 import { type AwsService, endpointFor, type EnvGet, SECRETS_MANAGER, SSM } from "./endpoints.ts";
 import { AwsHttp, type AwsHttpOptions } from "./http.ts";
 
+/** A host name label, the SDK's check of a configured region. */
+const HOST_LABEL = /^(?!.*-$)(?!-)[a-zA-Z0-9-]{1,63}$/;
+
 /** Number of GetParametersByPath results per page; the API maximum. */
 const SSM_PAGE_SIZE = 10;
 
@@ -96,14 +99,23 @@ export class LightAwsSource implements SecretSource {
     }
   }
 
-  /** The region of a call: the query's, else `AWS_REGION` (the SDK reads no other variable). */
+  /**
+   * The region of a call: the query's (a region name, else `InvalidRegion`), else `AWS_REGION`
+   * (the SDK reads no other variable), which must be a host name label as the SDK requires: it
+   * becomes part of the endpoint's host name and of the signature. Errors read as the SDK's.
+   */
   #region(queryRegion: string, subject: string): string {
     if (queryRegion !== "" && !REGION_SHAPE.test(queryRegion)) {
       throw invalidRegionError(subject, queryRegion);
     }
-    const region = queryRegion || this.#env("AWS_REGION")?.trim() || "";
-    // The SDK's own error as cause, so the logged line reads the same with either client.
+    const region = queryRegion || this.#env("AWS_REGION") || "";
     if (region === "") throw regionMissingError(subject, new Error("Region is missing"));
+    if (!HOST_LABEL.test(region)) {
+      throw regionMissingError(
+        subject,
+        new Error(`Region not accepted: region="${region}" is not a valid hostname component.`),
+      );
+    }
     return region;
   }
 
