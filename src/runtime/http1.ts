@@ -77,6 +77,18 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A field value sent here: printable ASCII, space and tab (no CR, LF or NUL). */
 const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
 
+/** A control character other than tab in a received field value (a bare CR, a NUL, …). */
+// deno-lint-ignore no-control-regex
+const FIELD_CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/** Longest part of a received value quoted in an error: the server chose that text. */
+const MAX_QUOTED = 64;
+
+/** `text` quoted for an error message, cut to {@link MAX_QUOTED} characters. */
+function quoted(text: string): string {
+  return JSON.stringify(text.length > MAX_QUOTED ? `${text.slice(0, MAX_QUOTED)}…` : text);
+}
+
 const encoder = new TextEncoder();
 
 /**
@@ -168,13 +180,17 @@ class Reader {
 
   /** Reads a line ending in CRLF (without it), at most `max` bytes; `null` at the end of the stream. */
   async line(max: number): Promise<string | null> {
+    // The search goes on where it stopped: a line arriving a byte per read would otherwise be
+    // searched from its start each time (quadratic in the line's length).
+    let from = 0;
     for (;;) {
-      const at = this.indexOfCrlf();
+      const at = this.indexOfCrlf(from);
       if (at >= 0) {
         const bytes = this.take(at + 2);
         return latin1(bytes.subarray(0, at));
       }
       if (this.buffered > max) throw new HttpFormatError(`a line is longer than ${max} bytes`);
+      from = Math.max(0, this.buffered - 1);
       if (!(await this.fill())) return null;
     }
   }
@@ -219,6 +235,9 @@ async function readHead(reader: Reader, budget: { left: number }): Promise<Head>
     const name = line.slice(0, colon).toLowerCase();
     if (colon <= 0 || !TOKEN.test(name)) throw new HttpFormatError("the answer has a bad header");
     const value = line.slice(colon + 1).trim();
+    if (FIELD_CONTROL.test(value)) {
+      throw new HttpFormatError(`the answer's header ${quoted(name)} holds a control character`);
+    }
     const previous = fields.get(name);
     fields.set(name, previous === undefined ? value : `${previous}, ${value}`);
   }
@@ -250,8 +269,14 @@ async function readBody(reader: Reader, head: Head, maxBytes: number): Promise<U
   if (head.status === 204 || head.status === 304) {
     // no body
   } else if (encoding !== undefined) {
+    if (length !== undefined) {
+      // Two framings that may disagree: refused, as Node's parser does.
+      throw new HttpFormatError("the answer has both Transfer-Encoding and Content-Length");
+    }
     if (encoding.toLowerCase() !== "chunked") {
-      throw new HttpFormatError(`the answer's transfer coding "${encoding}" is not supported`);
+      throw new HttpFormatError(
+        `the answer's transfer coding ${quoted(encoding)} is not supported`,
+      );
     }
     for (;;) {
       const line = await reader.line(MAX_CHUNK_LINE);
@@ -264,16 +289,20 @@ async function readBody(reader: Reader, head: Head, maxBytes: number): Promise<U
       await exactly(chunkSize);
       if ((await reader.line(2)) !== "") throw new HttpFormatError("bad chunk end");
     }
-    // Trailer fields are read and dropped; the connection closes after the answer anyway.
-    const budget = MAX_HEAD_BYTES;
-    for (let read = 0;;) {
-      const line = await reader.line(budget - read);
-      if (line === null || line === "") break;
-      read += line.length + 2;
+    // Trailer fields are read and dropped; the connection closes after the answer anyway. The
+    // section ends with an empty line: a stream that ends before it is a cut answer.
+    for (let left = MAX_HEAD_BYTES;;) {
+      const line = await reader.line(left);
+      if (line === null) throw new BodyReadError("connection closed inside the answer's trailers");
+      if (line === "") break;
+      left -= line.length + 2;
+      if (left < 0) {
+        throw new HttpFormatError(`the answer's trailers are over ${MAX_HEAD_BYTES} bytes`);
+      }
     }
   } else if (length !== undefined) {
     if (!/^[0-9]{1,15}$/.test(length)) {
-      throw new HttpFormatError(`the answer's Content-Length "${length}" is not a number`);
+      throw new HttpFormatError(`the answer's Content-Length ${quoted(length)} is not a number`);
     }
     const count = Number(length);
     if (count > maxBytes) throw new BodyTooLargeError(maxBytes);
