@@ -15,17 +15,22 @@ export const REGION_SHAPE = /^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/;
 /** Longest AWS message kept in an error (messages never hold values, but bound them anyway). */
 const MAX_MESSAGE_LENGTH = 300;
 
+/** The SDK's throttling error names (`@smithy/service-error-classification`). */
 const THROTTLING_ERRORS = new Set([
-  "ThrottlingException",
-  "Throttling",
-  "TooManyRequestsException",
+  "BandwidthLimitExceeded",
+  "EC2ThrottledException",
+  "LimitExceededException",
+  "PriorRequestNotComplete",
+  "ProvisionedThroughputExceededException",
   "RequestLimitExceeded",
   "RequestThrottled",
   "RequestThrottledException",
-  "ThrottledException",
-  "LimitExceededException",
   "SlowDown",
-  "ProvisionedThroughputExceededException",
+  "ThrottledException",
+  "Throttling",
+  "ThrottlingException",
+  "TooManyRequestsException",
+  "TransactionInProgressException",
 ]);
 
 const TRANSIENT_ERRORS = new Set(["TimeoutError", "RequestTimeout", "RequestTimeoutException"]);
@@ -47,6 +52,14 @@ interface AwsErrorShape {
   code?: unknown;
   $retryable?: unknown;
   $metadata?: { httpStatusCode?: unknown };
+}
+
+/** True for a throttling error, as the SDK's retry strategy classifies it (name or HTTP 429). */
+export function isThrottlingAwsError(error: unknown): boolean {
+  if (error === null || typeof error !== "object") return false;
+  const shape = error as AwsErrorShape;
+  return (typeof shape.name === "string" && THROTTLING_ERRORS.has(shape.name)) ||
+    shape.$metadata?.httpStatusCode === 429;
 }
 
 /**
@@ -83,6 +96,14 @@ function oneLine(text: string): string {
  */
 export function toSecretSourceError(subject: string, error: unknown): SecretSourceError {
   if (error instanceof SecretSourceError) return error;
+  if (error instanceof SyntaxError) {
+    // A JSON parser's message quotes the text around the fault, which may be part of a secret,
+    // and the SDK's parser keeps the whole answer on the error (`$responseBodyText`): neither the
+    // message nor the error is kept.
+    return new SecretSourceError(`${subject}: the answer is not valid JSON`, {
+      code: "SyntaxError",
+    });
+  }
   const shape = (error !== null && typeof error === "object" ? error : {}) as AwsErrorShape;
   let name = typeof shape.name === "string" && shape.name !== "" ? shape.name : "UnknownError";
   // Network failures are plain Errors whose `code` (ECONNREFUSED, …) says more than the name.

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { isRetryableAwsError } from "../aws_errors.ts";
+import { isRetryableAwsError, isThrottlingAwsError } from "../aws_errors.ts";
 import { type AwsCredentials, signRequest } from "./sigv4.ts";
 import type { AwsService } from "./endpoints.ts";
 
@@ -81,17 +81,6 @@ const OS_ERROR_CODES: Record<string, string> = {
   "111": "ECONNREFUSED",
   "113": "EHOSTUNREACH",
 };
-
-const THROTTLING_NAMES = new Set([
-  "ThrottlingException",
-  "Throttling",
-  "TooManyRequestsException",
-  "RequestLimitExceeded",
-  "RequestThrottled",
-  "RequestThrottledException",
-  "ThrottledException",
-  "SlowDown",
-]);
 
 const INITIAL_RETRY_TOKENS = 500;
 const RETRY_COST = 5;
@@ -215,10 +204,7 @@ export class AwsHttp {
         const cost = name === "TimeoutError" ? TIMEOUT_RETRY_COST : RETRY_COST;
         if (this.#tokens < cost) throw error;
         this.#tokens -= cost;
-        const status = (error as AwsCallError).$metadata?.httpStatusCode;
-        const throttled = (typeof name === "string" && THROTTLING_NAMES.has(name)) ||
-          status === 429;
-        const base = throttled ? 500 : 100;
+        const base = isThrottlingAwsError(error) ? 500 : 100;
         const delay = Math.floor(
           Math.min(MAX_RETRY_DELAY_MS, this.#random() * 2 ** attempt * base),
         );

@@ -148,7 +148,9 @@ export class LightAwsSource implements SecretSource {
       });
       const parsed: unknown = JSON.parse(answer.text);
       if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-        throw new SyntaxError("the answer is not a JSON object");
+        throw new SecretSourceError(`${subject}: the answer is not a JSON object`, {
+          code: "SyntaxError",
+        });
       }
       return { output: parsed as Record<string, unknown>, attempts: answer.attempts };
     } catch (error) {
