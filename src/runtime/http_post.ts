@@ -12,6 +12,7 @@
  */
 
 import { denoGlobal } from "./deno.ts";
+import { osErrorCode } from "./os_error.ts";
 import {
   BodyReadError,
   BodyTooLargeError,
@@ -20,6 +21,8 @@ import {
   HttpFormatError,
   NoAnswerError,
 } from "./http1.ts";
+
+export { osErrorCode };
 
 /** One POST. */
 export interface PostRequest {
@@ -85,21 +88,6 @@ interface DenoNet {
     conn: DenoConn,
     options: { hostname: string; caCerts?: string[] },
   ): Promise<DenoConn & { handshake(): Promise<unknown> }>;
-}
-
-/** Errno names of the OS errors Deno's client reports as `(os error N)` (Linux numbers). */
-const OS_ERROR_CODES: Record<string, string> = {
-  "101": "ENETUNREACH",
-  "104": "ECONNRESET",
-  "110": "ETIMEDOUT",
-  "111": "ECONNREFUSED",
-  "113": "EHOSTUNREACH",
-};
-
-/** The errno name in a Deno network error message, when there is one. */
-export function osErrorCode(message: string): string | undefined {
-  const number = /\(os error (\d+)\)/.exec(message)?.[1];
-  return number === undefined ? undefined : OS_ERROR_CODES[number];
 }
 
 /** Errors of the socket layer as {@link PostNetworkError} (Deno's errors carry `code`). */

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { osErrorCode } from "../../runtime/os_error.ts";
 import { isRetryableAwsError, isThrottlingAwsError } from "../aws_errors.ts";
 import { type AwsCredentials, signRequest } from "./sigv4.ts";
 import type { AwsService } from "./endpoints.ts";
@@ -73,15 +74,6 @@ const CONTENT_TYPE: Record<AwsProtocol, string> = {
   query: "application/x-www-form-urlencoded",
 };
 
-/** Errno names of the OS errors Deno's fetch reports as `(os error N)` (Linux numbers). */
-const OS_ERROR_CODES: Record<string, string> = {
-  "101": "ENETUNREACH",
-  "104": "ECONNRESET",
-  "110": "ETIMEDOUT",
-  "111": "ECONNREFUSED",
-  "113": "EHOSTUNREACH",
-};
-
 const INITIAL_RETRY_TOKENS = 500;
 const RETRY_COST = 5;
 const TIMEOUT_RETRY_COST = 10;
@@ -104,9 +96,8 @@ function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** The network error code of a failed `fetch` (Deno: in the message; Node: on the cause). */
 function networkCode(error: unknown): string | undefined {
-  const message = error instanceof Error ? error.message : String(error);
-  const number = /\(os error (\d+)\)/.exec(message)?.[1];
-  if (number !== undefined && OS_ERROR_CODES[number]) return OS_ERROR_CODES[number];
+  const fromMessage = osErrorCode(error instanceof Error ? error.message : String(error));
+  if (fromMessage !== undefined) return fromMessage;
   const cause = error instanceof Error ? error.cause : undefined;
   const code = (cause as { code?: unknown } | undefined)?.code;
   return typeof code === "string" ? code : undefined;
