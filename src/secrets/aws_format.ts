@@ -7,6 +7,7 @@
 
 import { DEFAULT_VERSION_STAGE } from "../constants.ts";
 import { SecretSourceError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 
 /** The GetSecretValue version selector: exactly one of the two fields is set. */
 export type VersionSelector = { VersionId: string } | { VersionStage: string };
@@ -124,6 +125,41 @@ export function parseSecretString(secretName: string, text: string): Record<stri
     values[key] = typeof value === "string" ? value : raw.get(key) ?? JSON.stringify(value);
   }
   return values;
+}
+
+/**
+ * The values of a `GetSecretValue` answer (the SDK's or the light client's), with one debug line
+ * (never values).
+ *
+ * @param subject the error subject, e.g. `Cannot load secret "app/db"`
+ * @throws {SecretSourceError} `InvalidSecretFormat` (see {@link parseSecretString}, or no
+ *   `SecretString`), `BinarySecretNotSupported`
+ */
+export function secretValuesOf(
+  query: { name: string; region: string },
+  subject: string,
+  output: { SecretString?: unknown; SecretBinary?: unknown },
+  attempts: number | undefined,
+  logger: Logger | undefined,
+): Record<string, string> {
+  if (typeof output.SecretString === "string") {
+    const values = parseSecretString(query.name, output.SecretString);
+    logger?.debug("Secret loaded", {
+      secret_name: query.name,
+      region: query.region,
+      keys: Object.keys(values).length,
+      attempts,
+    });
+    return values;
+  }
+  if (output.SecretBinary !== undefined) {
+    throw new SecretSourceError(`${subject}: binary secrets are not supported`, {
+      code: "BinarySecretNotSupported",
+    });
+  }
+  throw new SecretSourceError(`${subject}: the secret version has no SecretString`, {
+    code: "InvalidSecretFormat",
+  });
 }
 
 /** A parameter as returned by GetParametersByPath (only the fields used here). */

@@ -6,10 +6,9 @@
  */
 
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { SecretSourceError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type AwsClients, toSecretSourceError } from "./aws_clients.ts";
-import { parseSecretString, versionSelector } from "./aws_format.ts";
+import { secretValuesOf, versionSelector } from "./aws_format.ts";
 import type { SecretFetchOptions, SecretsManagerQuery, SecretSource } from "./source.ts";
 
 /** Reads Secrets Manager secrets through shared {@link AwsClients}. */
@@ -50,23 +49,6 @@ export class SecretsManagerSource implements SecretSource<SecretsManagerQuery> {
     } catch (error) {
       throw toSecretSourceError(subject, error);
     }
-    if (output.SecretString !== undefined) {
-      const values = parseSecretString(query.name, output.SecretString);
-      this.#logger?.debug("Secret loaded", {
-        secret_name: query.name,
-        region: query.region,
-        keys: Object.keys(values).length,
-        attempts: output.$metadata.attempts,
-      });
-      return values;
-    }
-    if (output.SecretBinary !== undefined) {
-      throw new SecretSourceError(`${subject}: binary secrets are not supported`, {
-        code: "BinarySecretNotSupported",
-      });
-    }
-    throw new SecretSourceError(`${subject}: the secret version has no SecretString`, {
-      code: "InvalidSecretFormat",
-    });
+    return secretValuesOf(query, subject, output, output.$metadata.attempts, this.#logger);
   }
 }

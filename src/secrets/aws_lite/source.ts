@@ -19,7 +19,7 @@ import {
 import {
   addParameters,
   type NamedParameter,
-  parseSecretString,
+  secretValuesOf,
   versionSelector,
 } from "../aws_format.ts";
 import type {
@@ -172,24 +172,7 @@ export class LightAwsSource implements SecretSource {
       subject,
       signal,
     );
-    if (typeof output.SecretString === "string") {
-      const values = parseSecretString(query.name, output.SecretString);
-      this.#logger?.debug("Secret loaded", {
-        secret_name: query.name,
-        region: query.region,
-        keys: Object.keys(values).length,
-        attempts,
-      });
-      return values;
-    }
-    if (output.SecretBinary !== undefined) {
-      throw new SecretSourceError(`${subject}: binary secrets are not supported`, {
-        code: "BinarySecretNotSupported",
-      });
-    }
-    throw new SecretSourceError(`${subject}: the secret version has no SecretString`, {
-      code: "InvalidSecretFormat",
-    });
+    return secretValuesOf(query, subject, output, attempts, this.#logger);
   }
 
   async #parameters(
