@@ -203,3 +203,64 @@ export function addParameters(
     into.values[key] = parameter.Value;
   }
 }
+
+/** The input of one `GetParametersByPath` page, as both clients send it. */
+export interface ParameterPageInput {
+  Path: string;
+  Recursive: true;
+  WithDecryption: true;
+  MaxResults: number;
+  NextToken?: string;
+}
+
+/** Number of `GetParametersByPath` results per page; the API maximum. */
+export const SSM_PAGE_SIZE = 10;
+
+/**
+ * Every parameter under `query.path`, page after page (at most `maxPages`), by key (see
+ * {@link addParameters}), with one debug line (never values).
+ *
+ * @param readPage one `GetParametersByPath` call; it maps its own failures
+ * @throws {SecretSourceError} `TooManyParameterPages`, `ParameterNameCollision`, or what
+ *   `readPage` threw
+ */
+export async function readParameterPages(
+  query: { path: string; region: string },
+  subject: string,
+  maxPages: number,
+  logger: Logger | undefined,
+  readPage: (
+    input: ParameterPageInput,
+  ) => Promise<
+    { Parameters?: readonly NamedParameter[] | undefined; NextToken?: string | undefined }
+  >,
+): Promise<Record<string, string>> {
+  const path = query.path;
+  const collected = { values: {} as Record<string, string>, origins: new Map<string, string>() };
+  let nextToken: string | undefined;
+  let pages = 0;
+  do {
+    if (pages >= maxPages) {
+      throw new SecretSourceError(`${subject}: more than ${maxPages * SSM_PAGE_SIZE} parameters`, {
+        code: "TooManyParameterPages",
+      });
+    }
+    const output = await readPage({
+      Path: path,
+      Recursive: true,
+      WithDecryption: true,
+      MaxResults: SSM_PAGE_SIZE,
+      ...(nextToken === undefined ? {} : { NextToken: nextToken }),
+    });
+    pages += 1;
+    addParameters(path, output.Parameters ?? [], collected);
+    nextToken = output.NextToken || undefined;
+  } while (nextToken !== undefined);
+  logger?.debug("Parameters loaded", {
+    ssm_parameter_path: path,
+    region: query.region,
+    keys: collected.origins.size,
+    pages,
+  });
+  return collected.values;
+}

@@ -6,14 +6,10 @@
  */
 
 import { GetParametersByPathCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { SecretSourceError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type AwsClients, toSecretSourceError } from "./aws_clients.ts";
-import { addParameters } from "./aws_format.ts";
+import { readParameterPages } from "./aws_format.ts";
 import type { SecretFetchOptions, SecretSource, SsmQuery } from "./source.ts";
-
-/** Number of GetParametersByPath results per page; the API maximum. */
-const SSM_PAGE_SIZE = 10;
 
 /** Options of {@link SsmSource}. */
 export interface SsmSourceOptions {
@@ -57,41 +53,15 @@ export class SsmSource implements SecretSource<SsmQuery> {
       subject,
       (config) => new SSMClient(config),
     );
-    const collected = { values: {} as Record<string, string>, origins: new Map<string, string>() };
-    let nextToken: string | undefined;
-    let pages = 0;
-    do {
-      if (pages >= this.#maxPages) {
-        throw new SecretSourceError(
-          `${subject}: more than ${this.#maxPages * SSM_PAGE_SIZE} parameters`,
-          { code: "TooManyParameterPages" },
-        );
-      }
-      let output;
+    return await readParameterPages(query, subject, this.#maxPages, this.#logger, async (input) => {
       try {
-        output = await client.send(
-          new GetParametersByPathCommand({
-            Path: path,
-            Recursive: true,
-            WithDecryption: true,
-            MaxResults: SSM_PAGE_SIZE,
-            ...(nextToken === undefined ? {} : { NextToken: nextToken }),
-          }),
+        return await client.send(
+          new GetParametersByPathCommand(input),
           options.signal ? { abortSignal: options.signal } : {},
         );
       } catch (error) {
         throw toSecretSourceError(subject, error);
       }
-      pages += 1;
-      addParameters(path, output.Parameters ?? [], collected);
-      nextToken = output.NextToken || undefined;
-    } while (nextToken !== undefined);
-    this.#logger?.debug("Parameters loaded", {
-      ssm_parameter_path: path,
-      region: query.region,
-      keys: collected.origins.size,
-      pages,
     });
-    return collected.values;
   }
 }

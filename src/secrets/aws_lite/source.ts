@@ -17,8 +17,8 @@ import {
   toSecretSourceError,
 } from "../aws_errors.ts";
 import {
-  addParameters,
   type NamedParameter,
+  readParameterPages,
   secretValuesOf,
   versionSelector,
 } from "../aws_format.ts";
@@ -35,9 +35,6 @@ import { AwsHttp, type AwsHttpOptions } from "./http.ts";
 
 /** A host name label, the SDK's check of a configured region. */
 const HOST_LABEL = /^(?!.*-$)(?!-)[a-zA-Z0-9-]{1,63}$/;
-
-/** Number of GetParametersByPath results per page; the API maximum. */
-const SSM_PAGE_SIZE = 10;
 
 /** Options of {@link LightAwsSource}. */
 export interface LightAwsSourceOptions extends AwsHttpOptions {
@@ -182,45 +179,19 @@ export class LightAwsSource implements SecretSource {
     const path = query.path;
     const subject = `Cannot load parameters under "${path}"`;
     const region = this.#region(query.region, subject);
-    const collected = { values: {} as Record<string, string>, origins: new Map<string, string>() };
-    let nextToken: string | undefined;
-    let pages = 0;
-    do {
-      if (pages >= this.#maxPages) {
-        throw new SecretSourceError(
-          `${subject}: more than ${this.#maxPages * SSM_PAGE_SIZE} parameters`,
-          { code: "TooManyParameterPages" },
-        );
-      }
+    return await readParameterPages(query, subject, this.#maxPages, this.#logger, async (input) => {
       const { output } = await this.#call(
         SSM,
         "AmazonSSM.GetParametersByPath",
         region,
-        {
-          Path: path,
-          Recursive: true,
-          WithDecryption: true,
-          MaxResults: SSM_PAGE_SIZE,
-          ...(nextToken === undefined ? {} : { NextToken: nextToken }),
-        },
+        { ...input },
         subject,
         signal,
       );
-      pages += 1;
-      const parameters = Array.isArray(output.Parameters)
-        ? (output.Parameters as NamedParameter[])
-        : [];
-      addParameters(path, parameters, collected);
-      nextToken = typeof output.NextToken === "string" && output.NextToken !== ""
-        ? output.NextToken
-        : undefined;
-    } while (nextToken !== undefined);
-    this.#logger?.debug("Parameters loaded", {
-      ssm_parameter_path: path,
-      region: query.region,
-      keys: collected.origins.size,
-      pages,
+      return {
+        Parameters: Array.isArray(output.Parameters) ? (output.Parameters as NamedParameter[]) : [],
+        NextToken: typeof output.NextToken === "string" ? output.NextToken : undefined,
+      };
     });
-    return collected.values;
   }
 }

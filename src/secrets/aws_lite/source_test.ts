@@ -105,3 +105,34 @@ test("AwsHttp waits as after throttling for every throttling error the SDK knows
     assert.deepEqual(waits, [500], name);
   }
 });
+
+test("LightAwsSource reads SSM parameters page after page, up to maxPages", async () => {
+  const pages = [
+    { status: 200, body: '{"Parameters":[{"Name":"/app/A","Value":"1"}],"NextToken":"t1"}' },
+    { status: 200, body: '{"Parameters":[{"Name":"/app/sub/B","Value":"2"}]}' },
+  ];
+  for (const maxPages of [2, 1]) {
+    await withEndpoint(pages, async (url) => {
+      const env: Record<string, string> = {
+        AWS_ACCESS_KEY_ID: "AKIDEXAMPLE",
+        AWS_SECRET_ACCESS_KEY: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        AWS_REGION: "us-east-1",
+        AWS_ENDPOINT_URL: url.href,
+      };
+      const source = new LightAwsSource({
+        env: (name) => env[name],
+        readTextFile: () => Promise.reject(new Error("no files here")),
+        maxPages,
+      });
+      const read = source.fetchSecret({ kind: "ssm", path: "/app", region: "" });
+      if (maxPages === 2) assert.deepEqual(await read, { A: "1", B: "2" });
+      else {
+        await assert.rejects(read, (error: unknown) => {
+          assert.ok(error instanceof SecretSourceError);
+          assert.equal(error.code, "TooManyParameterPages");
+          return true;
+        });
+      }
+    });
+  }
+});
