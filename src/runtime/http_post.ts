@@ -32,7 +32,11 @@ export interface PostRequest {
   headers: Record<string, string>;
   /** Request body (UTF-8). */
   body: string;
-  /** PEM CA text to trust instead of the default roots; empty uses the default roots. */
+  /**
+   * PEM CA text to trust; empty uses the default roots. `node:https` trusts only this CA; Deno's
+   * `startTls` trusts it in addition to Deno's roots (bundled Mozilla roots, or the system's under
+   * `DENO_TLS_CA_STORE=system`, plus `DENO_CERT`): Deno has no switch to leave them out.
+   */
   ca: string;
   /** Do not verify the server certificate. */
   skipVerifyTls: boolean;
