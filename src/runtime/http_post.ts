@@ -11,6 +11,7 @@
  * @module
  */
 
+import { raceAbort } from "../abort.ts";
 import { denoGlobal } from "./deno.ts";
 import { osErrorCode } from "./os_error.ts";
 import {
@@ -110,27 +111,11 @@ function networkError(error: unknown): PostNetworkError {
  * that opens after that is closed).
  */
 function abortable<T extends DenoConn>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.then((late) => late.close(), () => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      promise.then((late) => late.close(), () => {});
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
+  const raced = raceAbort(promise, signal);
+  raced.catch(() => {
+    if (signal.aborted) promise.then((late) => late.close(), () => {});
   });
+  return raced;
 }
 
 /** `[::1]` → `::1`: `URL.hostname` keeps the brackets of an IPv6 address. */
