@@ -123,10 +123,10 @@ export function launcherRequest(
 
 /**
  * A pod whose one container (`app`, command `/app/server`) reads `DB_PASSWORD` of the AWS secret
- * `secretName` through the webhook at `address`: the caller of the `/secret` benchmarks and the
- * memory guard.
+ * `secretName` through the webhook at `address`, as service account `serviceAccount`: the caller
+ * of the `/secret` benchmarks, the memory guard and the `/secret` end-to-end tests.
  */
-export function secretReaderPod(address: string, secretName: string): Pod {
+export function secretReaderPod(address: string, secretName: string, serviceAccount = "app"): Pod {
   return {
     metadata: {
       annotations: {
@@ -135,7 +135,7 @@ export function secretReaderPod(address: string, secretName: string): Pod {
       },
     },
     spec: {
-      serviceAccountName: "app",
+      serviceAccountName: serviceAccount,
       containers: [{
         name: "app",
         image: "app:1",

@@ -8,9 +8,8 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { type Stack, startStack } from "../testing/stack.ts";
-import { admitPod, launcherRequest, persistPod } from "../testing/flow.ts";
+import { admitPod, launcherRequest, persistPod, secretReaderPod } from "../testing/flow.ts";
 
 const NAMESPACE = "team-a";
 let stack: Stack;
@@ -32,29 +31,6 @@ after(async () => {
   await stack?.stop();
 });
 
-function appPod(): Pod {
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: {
-      generateName: "web-",
-      annotations: {
-        "piggysec.com/piggy-address": "https://piggy-webhooks.piggy.svc.cluster.local",
-        "piggysec.com/aws-secret-name": "team-a/web",
-      },
-    },
-    spec: {
-      serviceAccountName: "web",
-      containers: [{
-        name: "app",
-        image: "registry.example.com/web:1.0",
-        command: ["/app/server"],
-        env: [{ name: "DB_PASSWORD", value: "piggy:DB_PASSWORD" }],
-      }],
-    },
-  };
-}
-
 /** The audit lines of the pod so far. */
 function auditLines(podName: string): Record<string, unknown>[] {
   return stack.webhook.logs
@@ -67,7 +43,11 @@ function auditLines(podName: string): Record<string, unknown>[] {
 
 test("/secret stops a request whose caller closed its connection, and audits it then", async () => {
   const { webhook, kube, aws } = stack;
-  const admitted = await admitPod(webhook, appPod(), NAMESPACE);
+  const admitted = await admitPod(
+    webhook,
+    secretReaderPod("https://piggy-webhooks.piggy.svc.cluster.local", "team-a/web", "web"),
+    NAMESPACE,
+  );
   const stored = persistPod(kube, admitted.pod, NAMESPACE, "web-gone");
   const { body, token } = launcherRequest(kube, stored);
   // AWS answers after 40 s (each SDK attempt gives up sooner): the request is still running when

@@ -8,7 +8,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { type Stack, startStack } from "../testing/stack.ts";
-import { admitPod, launcherRequest, persistPod } from "../testing/flow.ts";
+import { admitPod, launcherRequest, persistPod, secretReaderPod } from "../testing/flow.ts";
 
 const NAMESPACE = "team-a";
 const PODS = 300;
@@ -28,26 +28,11 @@ after(async () => {
 
 test("/secret: 300 pods asking for one secret at once make at most 2 AWS calls, no errors", async () => {
   const { kube, aws, webhook } = stack;
-  const admitted = await admitPod(webhook, {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: {
-      generateName: "web-",
-      annotations: {
-        "piggysec.com/piggy-address": webhook.url,
-        "piggysec.com/aws-secret-name": "team-a/web",
-      },
-    },
-    spec: {
-      serviceAccountName: "web",
-      containers: [{
-        name: "app",
-        image: "registry.example.com/web:1.0",
-        command: ["/app/server"],
-        env: [{ name: "DB_PASSWORD", value: "piggy:DB_PASSWORD" }],
-      }],
-    },
-  }, NAMESPACE);
+  const admitted = await admitPod(
+    webhook,
+    secretReaderPod(webhook.url, "team-a/web", "web"),
+    NAMESPACE,
+  );
   assert.equal(admitted.review.response.allowed, true);
   const requests = Array.from(
     { length: PODS },
