@@ -427,29 +427,38 @@ test("node piggy-webhooks and piggy-env answer --help and --version, exit 0, sta
   }
 });
 
-test("node piggy-env resolves references in standalone mode and returns the child's exit code", {
-  timeout: 60_000,
-}, async () => {
-  const aws = await startAwsStandIn();
-  try {
-    aws.putSecret("app/prod", { string: JSON.stringify({ DB_PASSWORD: "from-aws" }) });
-    const result = await run("node", [
-      join(work, "dist", "cli", "node", "piggy_env.js"),
-      "--",
-      "sh",
-      "-c",
-      'test "$DB_PASSWORD" = from-aws && test -z "$PIGGY_AWS_SECRET_NAME" && exit 7',
-    ], {
+/**
+ * Runs the built Node piggy-env in standalone mode (secret `app/prod`, region us-east-1), wrapping
+ * `sh -c script`, with `env` (the AWS stand-in's settings and any more) in its environment.
+ */
+function runNodeStandalone(script: string, env: Record<string, string>) {
+  return run(
+    "node",
+    [join(work, "dist", "cli", "node", "piggy_env.js"), "--", "sh", "-c", script],
+    {
       cwd: work,
       env: {
-        ...aws.env(),
+        ...env,
         PATH: process.env.PATH ?? "",
         PIGGY_STANDALONE: "true",
         PIGGY_AWS_SECRET_NAME: "app/prod",
         PIGGY_AWS_REGION: "us-east-1",
         DB_PASSWORD: "piggy:DB_PASSWORD",
       },
-    });
+    },
+  );
+}
+
+test("node piggy-env resolves references in standalone mode and returns the child's exit code", {
+  timeout: 60_000,
+}, async () => {
+  const aws = await startAwsStandIn();
+  try {
+    aws.putSecret("app/prod", { string: JSON.stringify({ DB_PASSWORD: "from-aws" }) });
+    const result = await runNodeStandalone(
+      'test "$DB_PASSWORD" = from-aws && test -z "$PIGGY_AWS_SECRET_NAME" && exit 7',
+      aws.env(),
+    );
     assert.equal(result.code, 7, result.stderr);
     assert.equal(result.stdout, "");
     assert.equal(aws.count("GetSecretValue"), 1);
@@ -464,24 +473,10 @@ test("node piggy-env reads AWS with the light client (IRSA web identity, Web Cry
   const aws = await startAwsStandIn();
   try {
     aws.putSecret("app/prod", { string: JSON.stringify({ DB_PASSWORD: "from-aws" }) });
-    const result = await run("node", [
-      join(work, "dist", "cli", "node", "piggy_env.js"),
-      "--",
-      "sh",
-      "-c",
-      'test "$DB_PASSWORD" = from-aws && exit 7',
-    ], {
-      cwd: work,
-      env: {
-        ...aws.env({ credentials: "web-identity" }),
-        HOME: work,
-        PATH: process.env.PATH ?? "",
-        PIGGY_STANDALONE: "true",
-        PIGGY_DEBUG: "true",
-        PIGGY_AWS_SECRET_NAME: "app/prod",
-        PIGGY_AWS_REGION: "us-east-1",
-        DB_PASSWORD: "piggy:DB_PASSWORD",
-      },
+    const result = await runNodeStandalone('test "$DB_PASSWORD" = from-aws && exit 7', {
+      ...aws.env({ credentials: "web-identity" }),
+      HOME: work,
+      PIGGY_DEBUG: "true",
     });
     assert.equal(result.code, 7, result.stderr);
     assert.match(result.stderr, /"aws_client":"light"/);
