@@ -19,7 +19,14 @@ import type {
 } from "@aws-sdk/client-secrets-manager";
 import type { SSMClient, SSMClientConfig } from "@aws-sdk/client-ssm";
 import { podCredentialProvider } from "./aws_credentials.ts";
-import { invalidRegionError, REGION_SHAPE, regionMissingError } from "./aws_errors.ts";
+import {
+  AWS_ATTEMPT_TIMEOUT_MS,
+  AWS_MAX_ATTEMPTS,
+  checkMaxAttempts,
+  invalidRegionError,
+  REGION_SHAPE,
+  regionMissingError,
+} from "./aws_errors.ts";
 import type { Logger } from "../log.ts";
 
 export { isRetryableAwsError, toSecretSourceError } from "./aws_errors.ts";
@@ -73,9 +80,9 @@ export function retriesAndTimeouts(
 ) {
   return {
     retryMode: "standard",
-    maxAttempts: options.maxAttempts ?? 3,
+    maxAttempts: options.maxAttempts ?? AWS_MAX_ATTEMPTS,
     requestHandler: {
-      requestTimeout: options.requestTimeoutMs ?? 5000,
+      requestTimeout: options.requestTimeoutMs ?? AWS_ATTEMPT_TIMEOUT_MS,
       connectionTimeout: options.connectionTimeoutMs ?? 3000,
       // Without this the SDK only logs a warning when an attempt exceeds requestTimeout.
       throwOnRequestTimeout: true,
@@ -108,10 +115,7 @@ export class AwsClients {
     this.#allowInstanceMetadata = options.allowInstanceMetadata ?? false;
     this.#stsRegion = options.stsRegion;
     this.#observe = options.observe;
-    const { maxAttempts } = this.#retries;
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-      throw new RangeError(`Cannot use maxAttempts "${maxAttempts}": expected an integer >= 1`);
-    }
+    checkMaxAttempts(this.#retries.maxAttempts);
     if (!Number.isInteger(this.#maxRegions) || this.#maxRegions < 1) {
       throw new RangeError(`Cannot use maxRegions "${this.#maxRegions}": expected an integer >= 1`);
     }

@@ -62,6 +62,24 @@ export function isThrottlingAwsError(error: unknown): boolean {
     shape.$metadata?.httpStatusCode === 429;
 }
 
+/** Attempts per AWS call, as the SDK's standard retry mode makes them: both AWS clients' default. */
+export const AWS_MAX_ATTEMPTS = 3;
+
+/** Timeout of one attempt of an AWS call, in milliseconds: both AWS clients' default. */
+export const AWS_ATTEMPT_TIMEOUT_MS = 5000;
+
+/**
+ * Checks a client's `maxAttempts`.
+ *
+ * @throws {RangeError} when it is not an integer >= 1
+ */
+export function checkMaxAttempts(maxAttempts: number): number {
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new RangeError(`Cannot use maxAttempts "${maxAttempts}": expected an integer >= 1`);
+  }
+  return maxAttempts;
+}
+
 /**
  * True when retrying later may succeed: throttling, HTTP 429/5xx, timeouts, network errors.
  *

@@ -11,7 +11,13 @@
  */
 
 import { osErrorCode } from "../../runtime/os_error.ts";
-import { isRetryableAwsError, isThrottlingAwsError } from "../aws_errors.ts";
+import {
+  AWS_ATTEMPT_TIMEOUT_MS,
+  AWS_MAX_ATTEMPTS,
+  checkMaxAttempts,
+  isRetryableAwsError,
+  isThrottlingAwsError,
+} from "../aws_errors.ts";
 import { type AwsCredentials, signRequest } from "./sigv4.ts";
 import type { AwsService } from "./endpoints.ts";
 
@@ -166,15 +172,10 @@ export class AwsHttp {
 
   /** @throws {RangeError} when `maxAttempts` is not an integer >= 1 */
   constructor(options: AwsHttpOptions = {}) {
-    this.#maxAttempts = options.maxAttempts ?? 3;
-    this.#timeoutMs = options.requestTimeoutMs ?? 5000;
+    this.#maxAttempts = checkMaxAttempts(options.maxAttempts ?? AWS_MAX_ATTEMPTS);
+    this.#timeoutMs = options.requestTimeoutMs ?? AWS_ATTEMPT_TIMEOUT_MS;
     this.#sleep = options.sleep ?? defaultSleep;
     this.#random = options.random ?? Math.random;
-    if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
-      throw new RangeError(
-        `Cannot use maxAttempts "${this.#maxAttempts}": expected an integer >= 1`,
-      );
-    }
   }
 
   /**
