@@ -6,7 +6,10 @@
  * `ok` to a request without a body. Nothing else: no routing, no logging, no metrics. Prints its
  * port on stdout.
  *
- * Run: `deno run --allow-net --allow-read --allow-env scripts/bench/bare_server.ts CERT KEY`
+ * With ANSWER_BYTES, the echoed JSON object gets a `padding` field of spaces so that the answer
+ * has that many bytes (at least the echo's own size): the cost of a larger answer on the same stack.
+ *
+ * Run: `deno run --allow-net --allow-read --allow-env scripts/bench/bare_server.ts CERT KEY [ANSWER_BYTES]`
  *
  * @module
  */
@@ -15,8 +18,9 @@ import { createFrontListener } from "../../src/server/front_listener.ts";
 import { parseWebhookOptions } from "../../src/config/webhook_options.ts";
 import { Logger } from "../../src/log.ts";
 
-const [certFile, keyFile] = Deno.args;
-if (!certFile || !keyFile) throw new Error("usage: bare_server.ts CERT KEY");
+const [certFile, keyFile, answerBytes] = Deno.args;
+if (!certFile || !keyFile) throw new Error("usage: bare_server.ts CERT KEY [ANSWER_BYTES]");
+const answerSize = Number(answerBytes ?? 0);
 const options = parseWebhookOptions(() => undefined);
 const backend = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -27,7 +31,13 @@ const backend = Deno.serve(
       });
     }
     const body = await request.json();
-    return new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } });
+    let text = JSON.stringify(body);
+    if (answerSize > text.length && typeof body === "object" && body !== null) {
+      // `,"padding":""` is 14 characters; the echo is ASCII JSON from `JSON.stringify`.
+      const padding = " ".repeat(Math.max(0, answerSize - text.length - 14));
+      text = JSON.stringify({ ...body, padding });
+    }
+    return new Response(text, { headers: { "content-type": "application/json" } });
   },
 );
 const front = createFrontListener({
