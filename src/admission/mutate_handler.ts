@@ -16,12 +16,18 @@ import { settingLookup, type WebhookOptions } from "../config/webhook_options.ts
 import { toStatus } from "../errors.ts";
 import type { KubeClient } from "../k8s/client.ts";
 import { describeError, type Logger } from "../log.ts";
-import { acceptJsonPost, errorResponse, jsonResponse, readJsonBody } from "../http/envelope.ts";
+import {
+  acceptJsonPost,
+  errorResponse,
+  jsonResponse,
+  jsonTextResponse,
+  readJsonBody,
+} from "../http/envelope.ts";
 import { ADMISSION_TIMEOUT_MS, admit, describePod, type ImageLookupContext } from "./admit.ts";
 import type { SealKey } from "../pod/seal.ts";
 import { DEFAULT_TOKEN_AUDIENCE } from "../constants.ts";
 import { decodeReview, isObject, readReviewUid } from "./decode.ts";
-import { denyReview } from "./response.ts";
+import { denyReview, reviewJson } from "./response.ts";
 import type { AdmissionRequest, AdmissionReviewResponse } from "./types.ts";
 import { startDeadline } from "../abort.ts";
 
@@ -178,7 +184,7 @@ export function createMutateHandler(
         deadlineMs,
       });
       observe?.(admissionOutcome(answer), (clock() - started) / 1000);
-      return jsonResponse(200, answer);
+      return jsonTextResponse(200, reviewJson(answer));
     } catch (error) {
       observe?.(toStatus(error) >= 500 ? "error" : "denied", (clock() - started) / 1000);
       return failureResponse(error, uid, log);

@@ -57,9 +57,36 @@ function review(response: AdmissionResponse, options: ResponseOptions): Admissio
   };
 }
 
-/** Base64 of the UTF-8 encoding of `text` (`node:buffer`: native on Deno and Node). */
+/** `Uint8Array.prototype.toBase64` (Deno; not Node 20, which takes `node:buffer` instead). */
+type ToBase64 = (this: Uint8Array) => string;
+const toBase64 = (Uint8Array.prototype as { toBase64?: ToBase64 }).toBase64;
+const utf8 = new TextEncoder();
+/** Where {@link encodeBase64} writes the UTF-8 bytes of texts up to its size. */
+const scratch = new Uint8Array(64 * 1024);
+
+/**
+ * Base64 of the UTF-8 encoding of `text`. On Deno: the bytes written into one reused buffer (for
+ * texts up to ~21,000 characters) and encoded by the runtime's `toBase64` (half the time of
+ * `node:buffer`).
+ */
 export function encodeBase64(text: string): string {
-  return Buffer.from(text, "utf8").toString("base64");
+  if (toBase64 === undefined) return Buffer.from(text, "utf8").toString("base64");
+  // At most 3 bytes of UTF-8 per UTF-16 code unit; a larger text gets its own bytes.
+  if (text.length * 3 > scratch.byteLength) return toBase64.call(utf8.encode(text));
+  const { written } = utf8.encodeInto(text, scratch);
+  return toBase64.call(scratch.subarray(0, written));
+}
+
+/**
+ * The JSON text of a review, as `JSON.stringify` gives it but without scanning the patch (the one
+ * large part, base64: nothing in it needs escaping) a second time: the patch is put in last.
+ */
+export function reviewJson(review: AdmissionReviewResponse): string {
+  const { patch, ...rest } = review.response;
+  if (patch === undefined) return JSON.stringify(review);
+  const head = JSON.stringify({ apiVersion: review.apiVersion, kind: review.kind, response: rest });
+  // `head` ends with the two closing braces of `response` and of the review.
+  return `${head.slice(0, -2)},"patch":"${patch}"}}`;
 }
 
 /** Allows the object unchanged: no `patch`, no `patchType`. */

@@ -7,8 +7,10 @@ import {
   MAX_WARNING_LENGTH,
   MAX_WARNINGS_TOTAL,
   patchReview,
+  reviewJson,
   sanitizeWarnings,
 } from "./response.ts";
+import { Buffer } from "node:buffer";
 
 test("allowReview() sets apiVersion, kind and uid, with no patch fields", () => {
   assert.deepEqual(allowReview("u1"), {
@@ -64,4 +66,35 @@ test("encodeBase64() encodes UTF-8 and large inputs", () => {
   const big = "é".repeat(100_000);
   const bytes = Uint8Array.from(atob(encodeBase64(big)), (char) => char.charCodeAt(0));
   assert.equal(new TextDecoder().decode(bytes), big);
+});
+
+test("encodeBase64() gives node:buffer's bytes for every size around its reused buffer", () => {
+  // ASCII, 2-, 3- and 4-byte characters and a lone surrogate (written as U+FFFD by both).
+  const alphabet = ["a", "é", "€", "😀", "\ud800", "\n", "\u0000"];
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (const length of [0, 1, 2, 3, 100, 5_000, 21_845, 21_846, 22_000, 70_000]) {
+    let text = "";
+    while (text.length < length) text += alphabet[Math.floor(random() * alphabet.length)];
+    assert.equal(encodeBase64(text), Buffer.from(text, "utf8").toString("base64"), `${length}`);
+  }
+  // A short text after a long one: nothing of the long one's bytes is left over.
+  encodeBase64("€".repeat(20_000));
+  assert.equal(encodeBase64("piggy"), "cGlnZ3k=");
+});
+
+test("reviewJson() is JSON.stringify of the review, with the patch last", () => {
+  const ops = [{ op: "add" as const, path: "/metadata/labels", value: { 'é"': "</script>" } }];
+  const reviews = [
+    patchReview('u-"1', ops),
+    patchReview("u2", ops, { warnings: ['one "quoted" warning', "two"] }),
+    allowReview("u3", { warnings: ["w"] }),
+    denyReview("u4", 403, 'Cannot "do" it\n'),
+  ];
+  for (const review of reviews) {
+    const text = reviewJson(review);
+    assert.deepEqual(JSON.parse(text), review);
+    assert.equal(text.length, JSON.stringify(review).length);
+  }
+  assert.match(reviewJson(reviews[1]!), /,"patch":"[A-Za-z0-9+/=]+"\}\}$/);
 });

@@ -16,6 +16,9 @@ export interface ReadBodyOptions {
   timeoutMs?: number;
 }
 
+/** Strict UTF-8 (a decode without `stream` keeps no state between calls: one serves all). */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
 /** Default time allowed to receive a request body. */
 export const BODY_TIMEOUT_MS = 10_000;
 
@@ -55,7 +58,7 @@ export async function readBodyText(request: Request, options: ReadBodyOptions): 
     clearTimeout(timer);
   }
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return utf8.decode(bytes);
   } catch (error) {
     throw new AdmissionDecodeError("Cannot decode the request body: it is not UTF-8", {
       cause: error,
