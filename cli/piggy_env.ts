@@ -11,6 +11,7 @@
  */
 
 import type { Logger } from "../src/log.ts";
+import type { StandaloneSourceSettings } from "../src/launcher/fetch.ts";
 import { runPiggyEnv } from "../src/launcher/run.ts";
 import { exitProcess, programArgs } from "../src/runtime/process.ts";
 import type { SecretSource } from "../src/secrets/source.ts";
@@ -25,6 +26,7 @@ type LightFactory = (
   logger: Logger,
   env: (name: string) => string | undefined,
   loadSdk: (logger: Logger) => Promise<SecretSource>,
+  settings: StandaloneSourceSettings,
 ) => Promise<SecretSource>;
 
 /** The SDK bundle's factory (cli/standalone_source.ts). */
@@ -50,13 +52,17 @@ async function bundleFactory<T>(bundle: URL): Promise<T> {
   return module.createStandaloneSource as T;
 }
 
-async function createStandaloneSource(logger: Logger): Promise<SecretSource> {
+async function createStandaloneSource(
+  logger: Logger,
+  settings: StandaloneSourceSettings,
+): Promise<SecretSource> {
   const env = new Map(deps.env);
   const light = await bundleFactory<LightFactory>(LIGHT_BUNDLE);
   return await light(
     logger,
     (name) => env.get(name),
     async (sdkLogger) => (await bundleFactory<SdkFactory>(SDK_BUNDLE))(sdkLogger),
+    settings,
   );
 }
 

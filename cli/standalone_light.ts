@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { StandaloneSourceSettings } from "../src/launcher/fetch.ts";
 import type { Logger } from "../src/log.ts";
 import { pathExists, readTextFile } from "../src/runtime/files.ts";
 import { createStandaloneAwsSource } from "../src/secrets/aws_lite/choose.ts";
@@ -18,11 +19,19 @@ import type { SecretSource } from "../src/secrets/source.ts";
  *
  * @param env the launcher's environment
  * @param loadSdk loads the SDK-based source when the environment needs it
+ * @param settings the launcher's settings for the light client
  */
 export function createStandaloneSource(
   logger: Logger,
   env: (name: string) => string | undefined,
   loadSdk: (logger: Logger) => Promise<SecretSource>,
+  settings: StandaloneSourceSettings,
 ): Promise<SecretSource> {
-  return createStandaloneAwsSource(logger, { env, exists: pathExists, readTextFile, loadSdk });
+  return createStandaloneAwsSource(logger, {
+    env,
+    exists: pathExists,
+    readTextFile,
+    loadSdk,
+    maxAnswerBytes: settings.awsMaxAnswerBytes,
+  });
 }

@@ -15,10 +15,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   ANNOTATION_PREFIX,
+  DEFAULT_AWS_MAX_ANSWER_BYTES,
   DEFAULT_TOKEN_FILE,
   DEFAULT_VERSION_STAGE,
   ENV,
   LAUNCHER_ONLY_KEYS,
+  MAX_AWS_MAX_ANSWER_BYTES,
   PIGGY_UID_ANNOTATION,
   RESERVED_KEYS,
 } from "../src/constants.ts";
@@ -150,6 +152,16 @@ const ENV_DOCS: Record<
   REQUEST_TIMEOUT: {
     reader: "launcher",
     doc: `Go duration: timeout of one attempt; default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s`,
+    setBy: "you, in the container's env",
+  },
+  AWS_MAX_ANSWER_BYTES: {
+    reader: "launcher",
+    doc: "Largest AWS answer body, in bytes, that standalone mode's light AWS client reads " +
+      `(1 to ${MAX_AWS_MAX_ANSWER_BYTES}); default ${DEFAULT_AWS_MAX_ANSWER_BYTES} (1 MiB, far ` +
+      "above a Secrets Manager secret's 64 KiB and an SSM page of 10 parameters of 8 KiB). A " +
+      "larger answer fails the read for good with a message naming this variable. The AWS SDK, " +
+      "used instead when a shared profile, FIPS or dual-stack endpoints or a proxy variable is " +
+      "set, reads without this limit",
     setBy: "you, in the container's env",
   },
   ALLOWED_SA: {

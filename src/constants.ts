@@ -134,6 +134,8 @@ export const ENV = {
   COMMAND_TEMPLATE: "PIGGY_COMMAND_TEMPLATE",
   /** Per-attempt timeout of a proxy request (Go duration). */
   REQUEST_TIMEOUT: "PIGGY_REQUEST_TIMEOUT",
+  /** Largest AWS answer body the launcher's light AWS client reads (standalone mode), in bytes. */
+  AWS_MAX_ANSWER_BYTES: "PIGGY_AWS_MAX_ANSWER_BYTES",
   /** Secret key listing the `namespace:serviceaccount` pairs allowed to read the secret. */
   ALLOWED_SA: "PIGGY_ALLOWED_SA",
   /** Webhook env: refuse secrets without `PIGGY_ALLOWED_SA`. */
@@ -153,6 +155,16 @@ export const ENV = {
    */
   TOKEN_AUDIENCES: "PIGGY_TOKEN_AUDIENCES",
 } as const;
+
+/**
+ * Default of `PIGGY_AWS_MAX_ANSWER_BYTES` (1 MiB): far above the largest Secrets Manager answer (a
+ * secret holds at most 64 KiB, a binary one base64-encoded) and an SSM page (10 parameters of at
+ * most 8 KiB each).
+ */
+export const DEFAULT_AWS_MAX_ANSWER_BYTES = 1024 * 1024;
+
+/** Largest accepted `PIGGY_AWS_MAX_ANSWER_BYTES` (1 GiB). */
+export const MAX_AWS_MAX_ANSWER_BYTES = 1024 * 1024 * 1024;
 
 /**
  * Keys that never leave the webhook in a `/secret` answer and never reach the application's
@@ -187,6 +199,7 @@ export const LAUNCHER_ONLY_KEYS: ReadonlySet<string> = new Set([
   ENV.CA_BUNDLE,
   ENV.TOKEN_FILE,
   ENV.REQUEST_TIMEOUT,
+  ENV.AWS_MAX_ANSWER_BYTES,
   ENV.COMMAND_TEMPLATE,
 ]);
 

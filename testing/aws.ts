@@ -8,7 +8,10 @@
  * - container credentials (EKS Pod Identity / ECS: `GET /container-credentials/…` with the
  *   `Authorization` token a test registered, JSON temporary keys), counted as `ContainerCredentials`,
  *
- * for the real AWS SDK to talk to it through `AWS_ENDPOINT_URL*`. Secrets Manager and SSM requests
+ * for the real AWS SDK to talk to it through `AWS_ENDPOINT_URL*`. Plain HTTP, or HTTPS with the
+ * certificate a test gives ({@link AwsStandInOptions.tls}). Its answers are chunked (no
+ * `Content-Length`), as AWS's often are; {@link AwsStandIn.padNext} makes them as large as a test
+ * needs. Secrets Manager and SSM requests
  * must carry a valid SigV4 `Authorization` header: the stand-in recomputes the signature with the
  * secret key it knows (the static test key, or temporary keys its own STS issued) and rejects
  * anything unsigned, signed for another service, or signed with a wrong key. STS
@@ -42,6 +45,7 @@ import { Buffer } from "node:buffer";
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -142,6 +146,8 @@ export interface AwsStandInOptions {
   expectRegion?: string;
   /** Long-term credentials accepted. @default STATIC_CREDENTIALS */
   staticCredentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Serve HTTPS with this PEM certificate and key (the URL is then `https://127.0.0.1:…`). */
+  tls?: { cert: string; key: string };
 }
 
 /** Options of {@link AwsStandIn.env}. */
@@ -180,6 +186,11 @@ export interface AwsStandIn {
   failNext(action: AwsAction, errorName: string, times?: number): void;
   /** The next `times` calls of `action` are answered after `delayMs`. */
   delayNext(action: AwsAction, delayMs: number, times?: number): void;
+  /**
+   * The next `times` successful JSON answers of `action` (Secrets Manager, SSM, container
+   * credentials) carry an extra `Padding` field that makes their body at least `bytes` long.
+   */
+  padNext(action: AwsAction, bytes: number, times?: number): void;
   /** The password ECR GetAuthorizationToken hands out (user `AWS`). */
   ecrPassword: string;
   /** Accepts `token` as the `Authorization` of container credential requests. */
@@ -197,7 +208,10 @@ export interface AwsStandIn {
   env(options?: AwsStandInEnvOptions): Record<string, string>;
   /** Forgets counters and the request log. */
   resetCounters(): void;
-  /** Drops every pending {@link AwsStandIn.failNext} and {@link AwsStandIn.delayNext}. */
+  /**
+   * Drops every pending {@link AwsStandIn.failNext}, {@link AwsStandIn.delayNext} and
+   * {@link AwsStandIn.padNext}.
+   */
   clearInjections(): void;
   /** Stops the server and removes temporary files. */
   close(): Promise<void>;
@@ -409,6 +423,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
   let sessionLifetimeMs: number | undefined;
   const failures = new Map<string, { errorName: string; times: number }[]>();
   const delays = new Map<string, { delayMs: number; times: number }[]>();
+  const paddings = new Map<string, { bytes: number; times: number }[]>();
   const counts: Record<string, number> = {};
   let requests: AwsRequestRecord[] = [];
   const timers = new Set<ReturnType<typeof setTimeout>>();
@@ -434,6 +449,14 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
     if (errorName) headers["x-amzn-errortype"] = `${errorName}:http://internal.amazon.com/coral/`;
     res.writeHead(status, headers);
     res.end(JSON.stringify(body));
+  }
+
+  /** `answer` with the padding a test queued for `action`, if any. */
+  function padded(action: string, answer: unknown): unknown {
+    const padding = takeQueued(paddings, action);
+    if (!padding || answer === null || typeof answer !== "object") return answer;
+    const length = JSON.stringify(answer).length + ',"Padding":""'.length;
+    return { ...answer, Padding: "x".repeat(Math.max(0, padding.bytes - length)) };
   }
 
   function sendXml(res: ServerResponse, status: number, xml: string): void {
@@ -855,13 +878,13 @@ ${assumedRoleXml(roleArn, sessionName, issued, lifetime)}
       record.issuedAccessKeyId = keys.accessKeyId;
       finish(200);
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({
+      res.end(JSON.stringify(padded(record.action, {
         AccessKeyId: keys.accessKeyId,
         SecretAccessKey: keys.secretAccessKey,
         Token: keys.sessionToken,
         AccountId: STAND_IN_ACCOUNT,
         Expiration: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d{3}Z$/, "Z"),
-      }));
+      })));
       return;
     }
 
@@ -923,7 +946,7 @@ ${assumedRoleXml(roleArn, sessionName, issued, lifetime)}
         }
         throwInjected();
         finish(200);
-        sendJson(res, 200, answer);
+        sendJson(res, 200, padded(record.action, answer));
       } catch (error) {
         if (!(error instanceof AwsError)) throw error;
         answerError(error);
@@ -986,20 +1009,23 @@ ${assumedRoleXml(roleArn, sessionName, issued, lifetime)}
     });
   }
 
-  const server: Server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((error) => {
       if (!res.headersSent) {
         res.writeHead(500, { "content-type": "application/x-amz-json-1.1" });
         res.end(JSON.stringify({ __type: "InternalFailure", message: String(error) }));
       }
     });
-  });
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener)
+    : createServer(listener);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`;
 
   function ensureTempDir(): string {
     tempDir ??= mkdtempSync(join(tmpdir(), "piggy-aws-"));
@@ -1056,6 +1082,11 @@ ${assumedRoleXml(roleArn, sessionName, issued, lifetime)}
       const queue = failures.get(action) ?? [];
       queue.push({ errorName, times });
       failures.set(action, queue);
+    },
+    padNext(action: AwsAction, bytes: number, times = 1): void {
+      const queue = paddings.get(action) ?? [];
+      queue.push({ bytes, times });
+      paddings.set(action, queue);
     },
     delayNext(action: AwsAction, delayMs: number, times = 1): void {
       const queue = delays.get(action) ?? [];
@@ -1121,6 +1152,7 @@ ${assumedRoleXml(roleArn, sessionName, issued, lifetime)}
     clearInjections(): void {
       failures.clear();
       delays.clear();
+      paddings.clear();
     },
     async close(): Promise<void> {
       for (const timer of timers) clearTimeout(timer);

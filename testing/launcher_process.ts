@@ -104,6 +104,8 @@ export interface LauncherSpec {
   timeoutMs?: number;
   /** The entry point to run (e.g. a copy of the launcher's tree). @default LAUNCHER_ENTRY */
   entry?: string;
+  /** More `deno run` flags, after the launcher's own (e.g. `--preload`). @default none */
+  denoFlags?: string[];
 }
 
 /** The finished process. */
@@ -168,6 +170,7 @@ export function spawnLauncher(spec: LauncherSpec): LauncherProcess {
     DENO_BINARY,
     "run",
     ...LAUNCHER_FLAGS,
+    ...(spec.denoFlags ?? []),
     spec.entry ?? LAUNCHER_ENTRY,
     ...spec.args,
   ];

@@ -3,8 +3,10 @@
  * each credential source end to end (environment keys, IRSA web identity through STS, EKS Pod
  * Identity container credentials), the choice of the SDK when the environment asks for it (made
  * before any call: a launcher tree without the SDK bundle still serves the light cases and fails
- * the SDK ones without a single AWS request), retries counted by the stand-in, and the same error
- * lines as the SDK for the same failures.
+ * the SDK ones without a single AWS request), retries counted by the stand-in, the same error
+ * lines as the SDK for the same failures, HTTPS verified against Deno's roots (the stand-in behind
+ * TLS), the answer size limit (`PIGGY_AWS_MAX_ANSWER_BYTES`), and no start that reads the global
+ * `fetch` (a preloaded guard ends the process if one does).
  */
 
 import assert from "node:assert/strict";
@@ -13,6 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
+import { FETCH_READ_EXIT_CODE } from "../testing/no_fetch_preload.ts";
+import { createTestCa, type TestCa } from "../testing/pki.ts";
 import {
   ensureStandaloneBundle,
   type LauncherResult,
@@ -268,5 +272,183 @@ test("light client: the same error lines as the SDK for the same failures", asyn
     }
     assert.match(lines.light?.join("\n") ?? "", scenario.expect, scenario.name);
     assert.deepEqual(lines.light, lines.sdk, scenario.name);
+  }
+});
+
+/** `deno run` flags that end the launcher (exit 97) when anything reads the global `fetch`. */
+const NO_FETCH = ["--preload", join(ROOT, "testing", "no_fetch_preload.ts")];
+
+test("light client: no start reads the global fetch (each credential source, Secrets Manager and SSM)", async () => {
+  const cases: Array<[string, Record<string, string | undefined>]> = [
+    ["environment keys", env("static")],
+    ["web identity", env("web-identity")],
+    ["container credentials", env("container")],
+    [
+      "SSM by path",
+      env("static", {
+        PIGGY_AWS_SSM_PARAMETER_PATH: "/lite/app",
+        DB_PASS: undefined,
+        KEY: "piggy:API_KEY",
+      }),
+    ],
+  ];
+  for (const [name, caseEnv] of cases) {
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: caseEnv,
+      entry: lightOnlyEntry,
+      denoFlags: NO_FETCH,
+    });
+    assert.notEqual(result.code, FETCH_READ_EXIT_CODE, `${name}: ${result.stderr}`);
+    assert.equal(result.code, 0, `${name}: ${result.stderr}`);
+    assert.equal(choice(result)?.aws_client, "light", name);
+  }
+  // The guard works: a start that reads fetch ends with its code.
+  const script = join(dir, "reads_fetch.ts");
+  writeFileSync(script, "console.log(typeof fetch);\n");
+  const reads = await runLauncher({ args: [], entry: script, denoFlags: NO_FETCH });
+  assert.equal(reads.code, FETCH_READ_EXIT_CODE, reads.stderr);
+});
+
+/** The next run's answers of `action` are over the default limit (1 MiB). */
+const OVER_DEFAULT = 1024 * 1024 + 1;
+
+test("light client: an answer over PIGGY_AWS_MAX_ANSWER_BYTES fails for good, naming it", async () => {
+  const scenarios: Array<{
+    name: string;
+    action: "GetSecretValue" | "GetParametersByPath" | "ContainerCredentials";
+    env: Record<string, string | undefined>;
+  }> = [
+    { name: "Secrets Manager", action: "GetSecretValue", env: env("static") },
+    {
+      name: "SSM page",
+      action: "GetParametersByPath",
+      env: env("static", {
+        PIGGY_AWS_SECRET_NAME: undefined,
+        PIGGY_AWS_SSM_PARAMETER_PATH: "/lite/app",
+        DB_PASS: undefined,
+        KEY: "piggy:API_KEY",
+      }),
+    },
+    { name: "container credentials", action: "ContainerCredentials", env: env("container") },
+  ];
+  for (const scenario of scenarios) {
+    aws.resetCounters();
+    aws.padNext(scenario.action, OVER_DEFAULT, 10);
+    const refused = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: { ...scenario.env, PIGGY_NUMBER_OF_RETRY: "3" },
+    });
+    const lines = errorLines(refused);
+    assert.match(
+      lines.join("\n"),
+      /larger than 1048576 bytes \(PIGGY_AWS_MAX_ANSWER_BYTES\)/,
+      `${scenario.name}: ${refused.stderr}`,
+    );
+    assert.equal(aws.count(scenario.action), 1, `${scenario.name}: not retried`);
+    assert.equal(refused.stdout, "", "the app did not start");
+    aws.clearInjections();
+
+    // Raised above the answer, the same answer is read.
+    aws.resetCounters();
+    aws.padNext(scenario.action, OVER_DEFAULT, 10);
+    const raised = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: { ...scenario.env, PIGGY_AWS_MAX_ANSWER_BYTES: String(2 * OVER_DEFAULT) },
+    });
+    assert.equal(raised.code, 0, `${scenario.name}: ${raised.stderr}`);
+    aws.clearInjections();
+  }
+
+  // Lowered below a normal answer (a few hundred bytes): refused too.
+  aws.resetCounters();
+  const low = await runLauncher({
+    args: ["--", REPORT_APP],
+    env: env("static", { PIGGY_AWS_MAX_ANSWER_BYTES: "64" }),
+  });
+  assert.match(errorLines(low).join("\n"), /larger than 64 bytes \(PIGGY_AWS_MAX_ANSWER_BYTES\)/);
+
+  // An invalid value stops the launcher before any AWS call.
+  aws.resetCounters();
+  const invalid = await runLauncher({
+    args: ["--", REPORT_APP],
+    env: env("static", { PIGGY_AWS_MAX_ANSWER_BYTES: "1MiB" }),
+  });
+  assert.notEqual(invalid.code, 0);
+  assert.match(invalid.stderr, /Invalid PIGGY_AWS_MAX_ANSWER_BYTES/);
+  assert.deepEqual(aws.requests, []);
+});
+
+test("light client over HTTPS: verified against Deno's roots (DENO_CERT), AWS_CA_BUNDLE not read, as the SDK", async () => {
+  const ca: TestCa = createTestCa("piggy-aws-tls");
+  const leaf = ca.issue("aws");
+  const secure = await startAwsStandIn({ tls: { cert: leaf.cert, key: leaf.key } });
+  try {
+    assert.match(secure.url, /^https:\/\/127\.0\.0\.1:/);
+    secure.putSecret("lite/app", { string: JSON.stringify({ DB_PASS: "over-tls" }) });
+    secure.putParameter("/lite/app/API_KEY", "tls-api-key");
+    const tlsEnv = (
+      credentials: "static" | "web-identity" | "container",
+      extra: Record<string, string | undefined> = {},
+    ) => ({
+      ...secure.env({ credentials, region: null }),
+      PIGGY_STANDALONE: "true",
+      PIGGY_AWS_REGION: "eu-west-1",
+      PIGGY_AWS_SECRET_NAME: "lite/app",
+      PIGGY_DEBUG: "true",
+      DB_PASS: "piggy:DB_PASS",
+      ...extra,
+    });
+    // Trusted through Deno's root store: each credential source, STS and container credentials
+    // over HTTPS too, and no fetch.
+    for (const credentials of ["static", "web-identity", "container"] as const) {
+      const result = await runLauncher({
+        args: ["--", REPORT_APP],
+        env: tlsEnv(credentials, { DENO_CERT: ca.certFile }),
+        denoFlags: NO_FETCH,
+      });
+      assert.equal(result.code, 0, `${credentials}: ${result.stderr}`);
+      assert.equal(new Map(parseReport(result.stdout).env).get("DB_PASS"), "over-tls");
+      assert.equal(choice(result)?.aws_client, "light");
+    }
+    assert.equal(secure.count("AssumeRoleWithWebIdentity"), 1);
+    assert.equal(secure.count("ContainerCredentials"), 1);
+    // Not trusted: refused before any request reaches the server, by both clients; AWS_CA_BUNDLE
+    // changes nothing (the AWS SDK for JavaScript does not read it).
+    for (const client of ["light", "sdk"]) {
+      for (const extra of [{}, { AWS_CA_BUNDLE: ca.certFile }]) {
+        secure.resetCounters();
+        const result = await runLauncher({
+          args: ["--", REPORT_APP],
+          env: tlsEnv("static", {
+            ...extra,
+            ...(client === "sdk" ? { AWS_CONFIG_FILE: emptyConfig } : {}),
+          }),
+        });
+        assert.equal(choice(result)?.aws_client, client);
+        assert.equal(result.code, 1, `${client} ${JSON.stringify(extra)}: ${result.stderr}`);
+        assert.deepEqual(secure.requests, [], `${client} ${JSON.stringify(extra)}`);
+      }
+    }
+    // A certificate for another name: refused although its CA is trusted.
+    const other = ca.issue("elsewhere", { serverNames: ["aws.example.com"] });
+    const wrongName = await startAwsStandIn({ tls: { cert: other.cert, key: other.key } });
+    try {
+      wrongName.putSecret("lite/app", { string: JSON.stringify({ DB_PASS: "over-tls" }) });
+      const result = await runLauncher({
+        args: ["--", REPORT_APP],
+        env: {
+          ...tlsEnv("static", { DENO_CERT: ca.certFile }),
+          ...wrongName.env({ credentials: "static", region: null }),
+        },
+      });
+      assert.equal(result.code, 1, result.stderr);
+      assert.deepEqual(wrongName.requests, []);
+    } finally {
+      await wrongName.close();
+    }
+  } finally {
+    await secure.close();
+    rmSync(ca.dir, { recursive: true, force: true });
   }
 });

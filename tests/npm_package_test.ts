@@ -467,27 +467,42 @@ test("node piggy-env resolves references in standalone mode and returns the chil
   }
 });
 
-test("node piggy-env reads AWS with the light client (IRSA web identity, Web Crypto, fetch)", {
-  timeout: 60_000,
-}, async () => {
-  const aws = await startAwsStandIn();
-  try {
-    aws.putSecret("app/prod", { string: JSON.stringify({ DB_PASSWORD: "from-aws" }) });
-    const result = await runNodeStandalone('test "$DB_PASSWORD" = from-aws && exit 7', {
-      ...aws.env({ credentials: "web-identity" }),
-      HOME: work,
-      PIGGY_DEBUG: "true",
-    });
-    assert.equal(result.code, 7, result.stderr);
-    assert.match(result.stderr, /"aws_client":"light"/);
-    assert.equal(aws.count("AssumeRoleWithWebIdentity"), 1);
-    const read = aws.requests.find((r) => r.action === "GetSecretValue");
-    assert.equal(read?.status, 200);
-    assert.match(read?.accessKeyId ?? "", /^ASIA/);
-  } finally {
-    await aws.close();
-  }
-});
+test(
+  "node piggy-env reads AWS with the light client (IRSA web identity, Web Crypto, node:http, size limit)",
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    const aws = await startAwsStandIn();
+    try {
+      aws.putSecret("app/prod", { string: JSON.stringify({ DB_PASSWORD: "from-aws" }) });
+      const result = await runNodeStandalone('test "$DB_PASSWORD" = from-aws && exit 7', {
+        ...aws.env({ credentials: "web-identity" }),
+        HOME: work,
+        PIGGY_DEBUG: "true",
+      });
+      assert.equal(result.code, 7, result.stderr);
+      assert.match(result.stderr, /"aws_client":"light"/);
+      assert.equal(aws.count("AssumeRoleWithWebIdentity"), 1);
+      const read = aws.requests.find((r) => r.action === "GetSecretValue");
+      assert.equal(read?.status, 200);
+      assert.match(read?.accessKeyId ?? "", /^ASIA/);
+      // An answer over PIGGY_AWS_MAX_ANSWER_BYTES: refused, naming it, the app not started.
+      aws.resetCounters();
+      aws.padNext("GetSecretValue", 4096);
+      const refused = await runNodeStandalone("exit 7", {
+        ...aws.env({ credentials: "static" }),
+        HOME: work,
+        PIGGY_AWS_MAX_ANSWER_BYTES: "2048",
+      });
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /larger than 2048 bytes \(PIGGY_AWS_MAX_ANSWER_BYTES\)/);
+      assert.equal(aws.count("GetSecretValue"), 1);
+    } finally {
+      await aws.close();
+    }
+  },
+);
 
 test("the built library imports under Node by package name and matches the Deno sources", async () => {
   const annotations = {

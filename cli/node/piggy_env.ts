@@ -14,7 +14,7 @@ import { runPiggyEnv } from "../../src/launcher/run.ts";
 import { exitProcess, programArgs } from "../../src/runtime/process.ts";
 import { launcherDeps } from "../launcher_deps.ts";
 
-const deps = launcherDeps(async (logger) => {
+const deps = launcherDeps(async (logger, settings) => {
   // Standalone mode only: the light AWS client, or the SDK (resolved from node_modules on first
   // use) when the environment needs it.
   const { createStandaloneAwsSource } = await import("../../src/secrets/aws_lite/choose.ts");
@@ -24,6 +24,7 @@ const deps = launcherDeps(async (logger) => {
     env: (name) => env.get(name),
     exists: pathExists,
     readTextFile,
+    maxAnswerBytes: settings.awsMaxAnswerBytes,
     loadSdk: async (sdkLogger) => {
       const { AwsSecretSource } = await import("../../src/secrets/aws_source.ts");
       return new AwsSecretSource({ logger: sdkLogger });

@@ -18,6 +18,12 @@ import type { SecretSource } from "../secrets/source.ts";
 import type { LauncherOptions } from "./options.ts";
 import { type ProxyRequest, requestSecrets, secretUrl } from "./proxy.ts";
 
+/** The launcher settings the standalone AWS source follows. */
+export interface StandaloneSourceSettings {
+  /** Largest AWS answer body read (`PIGGY_AWS_MAX_ANSWER_BYTES`). */
+  awsMaxAnswerBytes: number;
+}
+
 /** One attempt; `attempt` is 1-based. */
 export type FetchOnce = (attempt: number) => Promise<Record<string, string>>;
 
@@ -28,7 +34,7 @@ export interface FetchDeps {
   /** The proxy call. @default requestSecrets */
   requestSecrets?: (request: ProxyRequest) => Promise<Record<string, string>>;
   /** Creates the AWS source for standalone mode (loaded lazily: proxy mode never loads the SDK). */
-  createSecretSource(logger: Logger): Promise<SecretSource>;
+  createSecretSource(logger: Logger, settings: StandaloneSourceSettings): Promise<SecretSource>;
   /** The launcher's environment, to expand the command template. @default nothing is defined */
   envGet?: (name: string) => string | undefined;
 }
@@ -138,7 +144,9 @@ export async function prepareStandaloneFetch(
       `Cannot fetch secrets in standalone mode: ${ENV.AWS_SECRET_NAME} and ${ENV.AWS_SSM_PARAMETER_PATH} are empty`,
     );
   }
-  const source = await deps.createSecretSource(logger);
+  const source = await deps.createSecretSource(logger, {
+    awsMaxAnswerBytes: options.awsMaxAnswerBytes,
+  });
   return async () => {
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;

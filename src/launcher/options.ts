@@ -7,7 +7,12 @@
 
 import { parseGoDuration } from "../config/duration.ts";
 import { parseGoBool } from "../config/parse.ts";
-import { DEFAULT_TOKEN_FILE, ENV } from "../constants.ts";
+import {
+  DEFAULT_AWS_MAX_ANSWER_BYTES,
+  DEFAULT_TOKEN_FILE,
+  ENV,
+  MAX_AWS_MAX_ANSWER_BYTES,
+} from "../constants.ts";
 import { chooseLogLevel, type LogLevel } from "../log.ts";
 import type { SecretQuery } from "../secrets/source.ts";
 import { secretQueryOf } from "../secrets/query.ts";
@@ -44,6 +49,8 @@ export interface LauncherOptions {
   skipVerifyTls: boolean;
   /** Per-attempt timeout in milliseconds. @default DEFAULT_REQUEST_TIMEOUT_MS */
   requestTimeoutMs: number;
+  /** Largest AWS answer body read in standalone mode. @default DEFAULT_AWS_MAX_ANSWER_BYTES */
+  awsMaxAnswerBytes: number;
   /** What to read in standalone mode; undefined when neither a secret name nor an SSM path is set. */
   query: SecretQuery | undefined;
   /** `PIGGY_DNS_RESOLVER` as given; accepted and ignored (the system resolver is used). */
@@ -70,6 +77,19 @@ function parsed<T>(envGet: EnvGet, name: string, parse: (text: string) => T): T 
     const Kind = error instanceof RangeError ? RangeError : SyntaxError;
     throw new Kind(`Invalid ${name}: ${detail}`, { cause: error });
   }
+}
+
+function byteCount(text: string): number {
+  if (!/^[0-9]+$/.test(text.trim())) {
+    throw new SyntaxError(`Cannot parse "${text}": expecting a number of bytes`);
+  }
+  const value = Number(text.trim());
+  if (value < 1 || value > MAX_AWS_MAX_ANSWER_BYTES) {
+    throw new RangeError(
+      `Cannot use "${text}": expecting an integer from 1 to ${MAX_AWS_MAX_ANSWER_BYTES}`,
+    );
+  }
+  return value;
 }
 
 function positiveDuration(text: string): number {
@@ -104,6 +124,8 @@ export function resolveLauncherOptions(flags: RunFlags, envGet: EnvGet): Launche
     skipVerifyTls: parsed(envGet, ENV.SKIP_VERIFY_TLS, parseGoBool) ?? false,
     requestTimeoutMs: parsed(envGet, ENV.REQUEST_TIMEOUT, positiveDuration) ??
       DEFAULT_REQUEST_TIMEOUT_MS,
+    awsMaxAnswerBytes: parsed(envGet, ENV.AWS_MAX_ANSWER_BYTES, byteCount) ??
+      DEFAULT_AWS_MAX_ANSWER_BYTES,
     query: secretQueryOf({
       awsSecretName: envValue(envGet, ENV.AWS_SECRET_NAME) ?? "",
       awsSsmParameterPath: envValue(envGet, ENV.AWS_SSM_PARAMETER_PATH) ?? "",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DEFAULT_TOKEN_FILE } from "../constants.ts";
+import { DEFAULT_AWS_MAX_ANSWER_BYTES, DEFAULT_TOKEN_FILE } from "../constants.ts";
 import type { RunFlags } from "./args.ts";
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -28,11 +28,13 @@ test("resolveLauncherOptions() defaults: proxy mode, one attempt, TLS verified, 
     caBundle: "",
     skipVerifyTls: false,
     requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+    awsMaxAnswerBytes: 1024 * 1024,
     query: undefined,
     dnsResolver: "",
     commandTemplate: "",
   };
   assert.deepEqual(options, expected);
+  assert.equal(DEFAULT_AWS_MAX_ANSWER_BYTES, 1024 * 1024);
 });
 
 test("resolveLauncherOptions() reads every PIGGY_* variable the webhook injects", () => {
@@ -57,6 +59,7 @@ test("resolveLauncherOptions() reads every PIGGY_* variable the webhook injects"
       PIGGY_TOKEN_FILE: "/var/run/secrets/piggy/token",
       PIGGY_REQUEST_TIMEOUT: "1500ms",
       PIGGY_DNS_RESOLVER: "tcp",
+      PIGGY_AWS_MAX_ANSWER_BYTES: "65536",
     }),
   );
   assert.equal(options.address, "https://piggy.piggy.svc:443");
@@ -75,6 +78,7 @@ test("resolveLauncherOptions() reads every PIGGY_* variable the webhook injects"
   assert.equal(options.tokenFile, "/var/run/secrets/piggy/token");
   assert.equal(options.requestTimeoutMs, 1500);
   assert.equal(options.dnsResolver, "tcp");
+  assert.equal(options.awsMaxAnswerBytes, 65536);
 });
 
 const precedence: Array<[string, RunFlags, Record<string, string>, Partial<LauncherOptions>]> = [
@@ -122,6 +126,10 @@ const invalid: Array<[Record<string, string>, RegExp]> = [
   [{ PIGGY_SKIP_VERIFY_TLS: "on" }, /Invalid PIGGY_SKIP_VERIFY_TLS/],
   [{ PIGGY_IGNORE_NO_ENV: "y" }, /Invalid PIGGY_IGNORE_NO_ENV/],
   [{ PIGGY_DEBUG: "verbose" }, /Invalid PIGGY_DEBUG/],
+  [{ PIGGY_AWS_MAX_ANSWER_BYTES: "0" }, /Invalid PIGGY_AWS_MAX_ANSWER_BYTES/],
+  [{ PIGGY_AWS_MAX_ANSWER_BYTES: "1Mi" }, /Invalid PIGGY_AWS_MAX_ANSWER_BYTES/],
+  [{ PIGGY_AWS_MAX_ANSWER_BYTES: "-5" }, /Invalid PIGGY_AWS_MAX_ANSWER_BYTES/],
+  [{ PIGGY_AWS_MAX_ANSWER_BYTES: "1073741825" }, /Invalid PIGGY_AWS_MAX_ANSWER_BYTES/],
 ];
 
 for (const [env, message] of invalid) {

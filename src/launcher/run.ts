@@ -12,7 +12,12 @@ import { chooseLogLevel, describeError, Logger, type LogSink } from "../log.ts";
 import type { SecretSource } from "../secrets/source.ts";
 import { parseLauncherArgs, type RunFlags, USAGE } from "./args.ts";
 import { VERSION } from "../version.ts";
-import { type FetchOnce, prepareProxyFetch, prepareStandaloneFetch } from "./fetch.ts";
+import {
+  type FetchOnce,
+  prepareProxyFetch,
+  prepareStandaloneFetch,
+  type StandaloneSourceSettings,
+} from "./fetch.ts";
 import { type LauncherOptions, resolveLauncherOptions } from "./options.ts";
 import type { ProxyRequest } from "./proxy.ts";
 import { buildChildEnvironment, type EnvEntries } from "./resolve.ts";
@@ -44,7 +49,7 @@ export interface PiggyEnvDeps {
   /** Replaces the process with the command (or runs it and returns its exit code). */
   exec: ExecCommand;
   /** Creates the AWS source for standalone mode (it may log AWS reads, never values). */
-  createSecretSource(logger: Logger): Promise<SecretSource>;
+  createSecretSource(logger: Logger, settings: StandaloneSourceSettings): Promise<SecretSource>;
   /** Writes a line to stdout (only `--help` does). */
   writeStdout(line: string): void;
   /** Writes a plain line to stderr (the usage line after a usage error). */

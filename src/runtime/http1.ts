@@ -1,8 +1,9 @@
 /**
  * One HTTP/1.1 exchange over an open byte stream (TCP or TLS): writes a request with
  * `Connection: close` and reads one answer (`Content-Length`, chunked, or up to the end of the
- * stream), with a limit on the head and on the body. What piggy-env's proxy call needs and no
- * more: no keep-alive, no redirects, no content coding, no proxies.
+ * stream), with a limit on the head and on the body. What piggy-env's calls need (the proxy call,
+ * and the light AWS client's calls in standalone mode) and no more: no keep-alive, no redirects,
+ * no content coding, no proxies.
  *
  * @module
  */
@@ -55,19 +56,23 @@ export class BodyReadError extends Error {
 
 /** One request. */
 export interface Http1Request {
+  /** `GET` sends no body and no `Content-Length`. @default "POST" */
+  method?: "GET" | "POST";
   /** Request target, e.g. `/secret`. */
   target: string;
   /** `Host` header value. */
   host: string;
   /** More headers (`Host`, `Content-Length` and `Connection` are set here). */
   headers: Record<string, string>;
-  /** Body bytes. */
+  /** Body bytes (empty for `GET`). */
   body: Uint8Array;
 }
 
-/** Status and body of an answer. */
+/** Status, header fields and body of an answer. */
 export interface Http1Answer {
   status: number;
+  /** Lower-case names; repeated fields joined with `, `. */
+  fields: Map<string, string>;
   body: Uint8Array;
 }
 
@@ -95,19 +100,24 @@ const encoder = new TextEncoder();
  * The request's bytes.
  *
  * @throws {TypeError} for a header name that is not a token, a value that is not printable ASCII
- *   (a CR or LF could inject a header) or a target that is not an absolute path
+ *   (a CR or LF could inject a header), a target that is not an absolute path, or a `GET` with a
+ *   body
  */
 export function encodeRequest(request: Http1Request): Uint8Array {
+  const method = request.method ?? "POST";
+  if (method === "GET" && request.body.byteLength > 0) {
+    throw new TypeError("Cannot send a GET request with a body");
+  }
   const fields: Array<[string, string]> = [
     ["Host", request.host],
     ...Object.entries(request.headers),
-    ["Content-Length", String(request.body.byteLength)],
-    ["Connection", "close"],
   ];
+  if (method !== "GET") fields.push(["Content-Length", String(request.body.byteLength)]);
+  fields.push(["Connection", "close"]);
   if (!/^\/[\x21-\x7e]*$/.test(request.target)) {
     throw new TypeError("Cannot send the request target: not an absolute path");
   }
-  let head = `POST ${request.target} HTTP/1.1\r\n`;
+  let head = `${method} ${request.target} HTTP/1.1\r\n`;
   for (const [name, value] of fields) {
     if (!TOKEN.test(name)) throw new TypeError(`Cannot send the header name "${name}"`);
     if (!FIELD_VALUE.test(value)) {
@@ -348,7 +358,8 @@ export async function exchange(
     head = await readHead(reader, budget);
   }
   try {
-    return { status: head.status, body: await readBody(reader, head, maxBytes) };
+    const body = await readBody(reader, head, maxBytes);
+    return { status: head.status, fields: head.fields, body };
   } catch (error) {
     if (
       error instanceof HttpFormatError || error instanceof BodyTooLargeError ||

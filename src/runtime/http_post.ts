@@ -1,5 +1,7 @@
 /**
- * One HTTP(S) POST with a text answer, for piggy-env's proxy call. On Deno it is one HTTP/1.1
+ * One HTTP(S) request with a text answer, for piggy-env's calls: the proxy call (`postText`) and
+ * the light AWS client of standalone mode (`requestText`: SigV4 calls, container credentials,
+ * ignoring `AWS_CA_BUNDLE` as the AWS SDK for JavaScript does). On Deno it is one HTTP/1.1
  * exchange (src/runtime/http1.ts) over `Deno.connect` and `Deno.startTls` (with `caCerts` when a CA
  * is given; the server name is verified against the URL's host): no `fetch`, whose lazily loaded
  * implementation (fetch, streams, HTTP client) was a third of the launcher's own start-up CPU, and
@@ -25,8 +27,10 @@ import {
 
 export { osErrorCode };
 
-/** One POST. */
+/** One request. */
 export interface PostRequest {
+  /** `GET` sends no body (`body` must be empty). @default "POST" */
+  method?: "GET" | "POST";
   /** Absolute `http:` or `https:` URL. */
   url: URL;
   /** Request headers (`Content-Length` is set from the body). */
@@ -47,9 +51,11 @@ export interface PostRequest {
   signal: AbortSignal;
 }
 
-/** The status and body of an answer. */
+/** The status, header fields and body of an answer. */
 export interface PostAnswer {
   status: number;
+  /** Lower-case names; repeated fields joined with `, `. */
+  headers: Map<string, string>;
   text: string;
 }
 
@@ -130,6 +136,7 @@ async function postOverDenoNet(request: PostRequest, deno: DenoNet): Promise<Pos
   const port = Number(url.port || (secure ? 443 : 80));
   // Before connecting: a header value with CR or LF is refused, never sent.
   const bytes = encodeRequest({
+    method: request.method ?? "POST",
     target: `${url.pathname}${url.search}`,
     host: url.host,
     headers: request.headers,
@@ -177,7 +184,11 @@ async function postOverDenoNet(request: PostRequest, deno: DenoNet): Promise<Pos
       }
       throw networkError(error);
     }
-    return { status: answer.status, text: new TextDecoder().decode(answer.body) };
+    return {
+      status: answer.status,
+      headers: answer.fields,
+      text: new TextDecoder().decode(answer.body),
+    };
   } finally {
     signal.removeEventListener("abort", close);
     close();
@@ -185,7 +196,7 @@ async function postOverDenoNet(request: PostRequest, deno: DenoNet): Promise<Pos
 }
 
 /**
- * POSTs `request.body` and reads the answer.
+ * Sends `request` (a POST of `request.body`, or a GET) and reads the answer.
  *
  * @throws {TypeError} a header cannot be sent (nothing was sent)
  * @throws {PostNetworkError} no answer (refused, reset, TLS failure, not HTTP/1.x)
@@ -193,11 +204,16 @@ async function postOverDenoNet(request: PostRequest, deno: DenoNet): Promise<Pos
  * @throws {AnswerBodyError} the body stopped before its end
  * @throws the signal's reason when it aborts the request
  */
-export async function postText(request: PostRequest): Promise<PostAnswer> {
+export async function requestText(request: PostRequest): Promise<PostAnswer> {
   const deno = denoGlobal() as unknown as Partial<DenoNet> | undefined;
   if (deno?.connect && deno.startTls && !request.skipVerifyTls) {
     return await postOverDenoNet(request, deno as DenoNet);
   }
   const { postWithNodeHttp } = await import("./http_post_node.ts");
   return await postWithNodeHttp(request);
+}
+
+/** {@link requestText} with `POST`: piggy-env's proxy call. */
+export function postText(request: PostRequest): Promise<PostAnswer> {
+  return requestText({ ...request, method: "POST" });
 }

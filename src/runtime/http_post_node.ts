@@ -1,5 +1,5 @@
 /**
- * `postText` over `node:https` (`node:http` for `http://`): the Node path, and the Deno path
+ * `requestText` over `node:https` (`node:http` for `http://`): the Node path, and the Deno path
  * when TLS verification is off. Loaded by `src/runtime/http_post.ts` only when needed.
  *
  * @module
@@ -16,6 +16,15 @@ import {
   PostNetworkError,
   type PostRequest,
 } from "./http_post.ts";
+
+/** The answer's header fields: lower-case names, repeated ones joined with `, `. */
+function headersOf(response: IncomingMessage): Map<string, string> {
+  const headers = new Map<string, string>();
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  return headers;
+}
 
 function readBody(response: IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -37,13 +46,12 @@ function readBody(response: IncomingMessage, maxBytes: number): Promise<string> 
   });
 }
 
-/** POSTs `request.body` over `node:https` or `node:http` (see `postText`). */
+/** Sends `request` over `node:https` or `node:http` (see `requestText`). */
 export function postWithNodeHttp(request: PostRequest): Promise<PostAnswer> {
   const { url, signal } = request;
-  const headers = {
-    ...request.headers,
-    "Content-Length": String(Buffer.byteLength(request.body)),
-  };
+  const method = request.method ?? "POST";
+  const headers: Record<string, string> = { ...request.headers };
+  if (method !== "GET") headers["Content-Length"] = String(Buffer.byteLength(request.body));
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       reject(signal.reason);
@@ -59,11 +67,16 @@ export function postWithNodeHttp(request: PostRequest): Promise<PostAnswer> {
     };
     const onResponse = (response: IncomingMessage) => {
       readBody(response, request.maxBytes).then(
-        (text) => finish(undefined, { status: response.statusCode ?? 0, text }),
+        (text) =>
+          finish(undefined, {
+            status: response.statusCode ?? 0,
+            headers: headersOf(response),
+            text,
+          }),
         (error) => finish(error),
       );
     };
-    const options: https.RequestOptions = { method: "POST", headers, agent: false };
+    const options: https.RequestOptions = { method, headers, agent: false };
     const req = url.protocol === "https:"
       ? https.request(url, {
         ...options,
@@ -79,6 +92,7 @@ export function postWithNodeHttp(request: PostRequest): Promise<PostAnswer> {
     req.on("error", (error: Error & { code?: string }) => {
       finish(new PostNetworkError(error.message, error.code, error));
     });
-    req.end(request.body);
+    if (method === "GET") req.end();
+    else req.end(request.body);
   });
 }

@@ -13,6 +13,7 @@ import {
   PostNetworkError,
   type PostRequest,
   postText,
+  requestText,
 } from "./http_post.ts";
 import { postWithNodeHttp } from "./http_post_node.ts";
 import { exchange, HttpFormatError, MAX_HEAD_BYTES } from "./http1.ts";
@@ -21,7 +22,7 @@ type Post = (request: PostRequest) => Promise<PostAnswer>;
 
 /** Both implementations: Deno's client (this runtime) and node:http (Node, or TLS unverified). */
 const IMPLEMENTATIONS: Array<[string, Post]> = [
-  ["postText (Deno.connect)", postText],
+  ["requestText (Deno.connect)", requestText],
   ["postWithNodeHttp", postWithNodeHttp],
 ];
 
@@ -91,6 +92,42 @@ for (const [name, implementation] of IMPLEMENTATIONS) {
         length: "10",
         body: '{"a":"é"}',
       });
+    });
+  });
+
+  test(`${name} GETs without a body and returns the answer's header fields`, async () => {
+    await withServer((request, response, body) => {
+      response.setHeader("X-Amzn-ErrorType", "Throttling");
+      response.setHeader("X-Twice", ["a", "b"]);
+      response.writeHead(200, { "Content-Type": "application/json" });
+      response.end(JSON.stringify({
+        method: request.method,
+        url: request.url,
+        length: request.headers["content-length"] ?? null,
+        encoding: request.headers["transfer-encoding"] ?? null,
+        authorization: request.headers.authorization,
+        body,
+      }));
+    }, async (url) => {
+      const answer = await implementation(
+        post(new URL("/v1/credentials?x=1", url), {
+          method: "GET",
+          headers: { Authorization: "token" },
+          body: "",
+        }),
+      );
+      assert.equal(answer.status, 200);
+      assert.deepEqual(JSON.parse(answer.text), {
+        method: "GET",
+        url: "/v1/credentials?x=1",
+        length: null,
+        encoding: null,
+        authorization: "token",
+        body: "",
+      });
+      assert.equal(answer.headers.get("x-amzn-errortype"), "Throttling");
+      assert.equal(answer.headers.get("x-twice"), "a, b");
+      assert.equal(answer.headers.get("content-type"), "application/json");
     });
   });
 
@@ -201,12 +238,96 @@ for (const [name, implementation] of IMPLEMENTATIONS) {
     });
   });
 
+  test(`${name} reads chunks with extensions, upper-case sizes and trailers`, async () => {
+    const body = "x".repeat(0x1a) + "é".repeat(10);
+    await withRawServer(
+      onceComplete((socket) =>
+        socket.end(
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+            "1A;name=value\r\n" + "x".repeat(0x1a) + "\r\n" +
+            "14\r\n" + "é".repeat(10) + "\r\n" +
+            "0\r\nX-Checksum: abc\r\nX-Other: d\r\n\r\n",
+        )
+      ),
+      async (url) => {
+        const answer = await implementation(post(url));
+        assert.equal(answer.status, 200);
+        assert.equal(answer.text, body);
+      },
+    );
+  });
+
+  test(`${name} reads a large chunked answer written a few bytes at a time`, async () => {
+    // 40 KiB in chunks of 3000 bytes, sent in 7-byte writes: chunk-size lines, chunk data and
+    // their CRLFs arrive split at every place, and the reader's buffer has to grow.
+    const chunks: string[] = [];
+    for (let i = 0; i < 40 * 1024; i += 3000) {
+      chunks.push(String.fromCharCode(65 + (i / 3000) % 26).repeat(Math.min(3000, 40 * 1024 - i)));
+    }
+    let wire = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (const chunk of chunks) wire += `${chunk.length.toString(16)}\r\n${chunk}\r\n`;
+    wire += "0\r\n\r\n";
+    await withRawServer(
+      onceComplete(async (socket) => {
+        for (let i = 0; i < wire.length; i += 7 * 200) {
+          for (let j = i; j < Math.min(wire.length, i + 7 * 200); j += 7) {
+            socket.write(wire.slice(j, j + 7));
+          }
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        socket.end();
+      }),
+      async (url) => {
+        const answer = await implementation(post(url, { maxBytes: 64 * 1024 }));
+        assert.equal(answer.status, 200);
+        assert.equal(answer.text, chunks.join(""));
+      },
+    );
+  });
+
+  test(`${name} refuses a malformed chunked answer`, async () => {
+    for (
+      const wire of [
+        "zz\r\nok\r\n0\r\n\r\n", // not a hex size
+        "2\r\nokXY0\r\n\r\n", // no CRLF after the chunk data
+        "-2\r\nok\r\n0\r\n\r\n", // negative size
+      ]
+    ) {
+      await withRawServer(
+        onceComplete((socket) =>
+          socket.end(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${wire}`)
+        ),
+        async (url) => {
+          await assert.rejects(
+            implementation(post(url)),
+            (error: unknown) =>
+              error instanceof PostNetworkError || error instanceof AnswerBodyError,
+            JSON.stringify(wire),
+          );
+        },
+      );
+    }
+  });
+
+  test(`${name} reports a chunked answer cut inside a chunk`, async () => {
+    await withRawServer(
+      onceComplete((socket) =>
+        socket.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nonly-8by")
+      ),
+      async (url) => {
+        await assert.rejects(implementation(post(url)), AnswerBodyError);
+      },
+    );
+  });
+
   test(`${name} reads an answer without length up to the end of the connection`, async () => {
     await withRawServer(
       onceComplete((socket) => socket.end("HTTP/1.1 200 OK\r\nX-A: b\r\n\r\nuntil the end")),
       async (url) => {
         const answer = await implementation(post(url));
-        assert.deepEqual(answer, { status: 200, text: "until the end" });
+        assert.equal(answer.status, 200);
+        assert.equal(answer.text, "until the end");
+        assert.equal(answer.headers.get("x-a"), "b");
       },
     );
   });
@@ -219,7 +340,8 @@ for (const [name, implementation] of IMPLEMENTATIONS) {
         )
       ),
       async (url) => {
-        assert.deepEqual(await implementation(post(url)), { status: 403, text: "no" });
+        const answer = await implementation(post(url));
+        assert.deepEqual([answer.status, answer.text], [403, "no"]);
       },
     );
   });
@@ -316,10 +438,8 @@ test("postText over TLS trusts the given CA, verifies the server name and refuse
     const url = new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}/secret`);
     try {
       if (expect === "ok") {
-        assert.deepEqual(await postText(post(url, { ca: ca.cert })), {
-          status: 200,
-          text: '{"K":"v"}',
-        });
+        const answer = await postText(post(url, { ca: ca.cert }));
+        assert.deepEqual([answer.status, answer.text], [200, '{"K":"v"}']);
         await assert.rejects(postText(post(url, { ca: other.cert })), PostNetworkError);
         await assert.rejects(postText(post(url)), PostNetworkError);
       } else {
@@ -348,7 +468,8 @@ test("postText reaches an IPv6 loopback address ([::1])", async (t) => {
   }
   try {
     const url = new URL(`http://[::1]:${(server.address() as AddressInfo).port}/secret`);
-    assert.deepEqual(await postText(post(url)), { status: 200, text: "six" });
+    const answer = await postText(post(url));
+    assert.deepEqual([answer.status, answer.text], [200, "six"]);
   } finally {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));

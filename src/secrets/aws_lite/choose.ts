@@ -9,8 +9,9 @@
  * - `HOME` is unset (the SDK would find its files through the user database);
  * - `AWS_USE_FIPS_ENDPOINT` or `AWS_USE_DUALSTACK_ENDPOINT` is true, or the region
  *   (`PIGGY_AWS_REGION`, `AWS_REGION`) is a FIPS pseudo-region (`fips-…`, `…-fips`);
- * - a proxy variable is set (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, any case): Deno's `fetch`
- *   would use it and the SDK does not, so the SDK keeps the traffic where it went before.
+ * - a proxy variable is set (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, any case): the light
+ *   client connects directly and never reads them, and so does the SDK; a process that sets one
+ *   keeps the SDK path it had before the light client existed.
  *
  * @module
  */
@@ -79,6 +80,8 @@ export interface StandaloneAwsDeps {
   exists(path: string): Promise<boolean>;
   /** Reads token files. */
   readTextFile(path: string): Promise<string>;
+  /** Largest AWS answer body the light client reads (`PIGGY_AWS_MAX_ANSWER_BYTES`). */
+  maxAnswerBytes: number;
   /** Loads and creates the SDK-based source (only when it is chosen). */
   loadSdk(logger: Logger): Promise<SecretSource>;
 }
@@ -97,5 +100,10 @@ export async function createStandaloneAwsSource(
     return await deps.loadSdk(logger);
   }
   logger.debug("AWS client chosen", { aws_client: "light" });
-  return new LightAwsSource({ env: deps.env, readTextFile: deps.readTextFile, logger });
+  return new LightAwsSource({
+    env: deps.env,
+    readTextFile: deps.readTextFile,
+    logger,
+    maxAnswerBytes: deps.maxAnswerBytes,
+  });
 }

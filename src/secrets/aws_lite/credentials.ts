@@ -13,7 +13,8 @@
  *    `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` or `AWS_CONTAINER_AUTHORIZATION_TOKEN`. A full URI
  *    must be `https:`, or `http:` to a loopback address, `localhost`, the ECS host 169.254.170.2
  *    or the EKS Pod Identity hosts 169.254.170.23 / [fd00:ec2::23] (the SDK's rule). 1 s timeout,
- *    3 retries 1 s apart; any failure here moves on, as in the SDK;
+ *    3 retries 1 s apart; any failure here moves on, as in the SDK, except an answer over the size
+ *    limit (`PIGGY_AWS_MAX_ANSWER_BYTES`), which fails the chain;
  * 4. otherwise the same "Cannot find AWS credentials" error as the SDK chain: the node's instance
  *    role is never used.
  *
@@ -34,7 +35,7 @@ export interface CredentialChainDeps {
   env: EnvGet;
   /** Reads a text file (token files). */
   readTextFile(path: string): Promise<string>;
-  /** The STS calls go through it (retries, timeouts). */
+  /** The STS calls (retries, timeouts) and the container credential GETs go through it. */
   http: AwsHttp;
   /** Receives which link answered (never a credential). */
   logger?: Logger | undefined;
@@ -185,16 +186,16 @@ function fromContainer(deps: CredentialChainDeps): Link {
           headers.Authorization = authorization;
         }
         const timeout = AbortSignal.timeout(timeoutMs);
-        const response = await fetch(url, {
+        const answer = await deps.http.get(
+          url,
           headers,
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-          redirect: "manual",
-        });
-        const text = await response.text();
-        if (response.status !== 200) {
-          lastProblem = `status ${response.status}`;
+          signal ? AbortSignal.any([signal, timeout]) : timeout,
+        );
+        if (answer.status !== 200) {
+          lastProblem = `status ${answer.status}`;
           continue;
         }
+        const text = answer.text;
         const parsed = JSON.parse(text) as Record<string, unknown>;
         const { AccessKeyId, SecretAccessKey, Token, Expiration } = parsed;
         if (
@@ -212,6 +213,8 @@ function fromContainer(deps: CredentialChainDeps): Link {
         };
       } catch (error) {
         if (signal?.aborted) throw signal.reason ?? error;
+        // Too large is not a passing failure: the chain stops with the error naming the limit.
+        if ((error as { name?: unknown })?.name === "AnswerTooLarge") throw error;
         lastProblem = error instanceof SyntaxError ? "the answer is not JSON" : "no answer";
       }
     }

@@ -1,16 +1,27 @@
 /**
- * One AWS call of the light client over the global `fetch` (Deno's native client; Node 20's
- * undici), with the SDK's standard retry mode: up to `maxAttempts` attempts for throttling, HTTP
+ * One AWS call of the light client over `requestText` (src/runtime/http_post.ts: one HTTP/1.1
+ * exchange over `Deno.connect`/`Deno.startTls` on Deno, `node:http(s)` on Node; never `fetch`,
+ * whose implementation costs the launcher's cold start more than the whole call), with the SDK's
+ * standard retry mode: up to `maxAttempts` attempts for throttling, HTTP
  * 429/5xx, timeouts and network errors (`isRetryableAwsError`), full-jitter exponential backoff
  * (base 100 ms, 500 ms after throttling, at most 20 s) drawn from a retry quota (500 tokens, 5 per
- * retry, 10 after a timeout, 1 back per success), and a timeout per attempt. Failures are thrown
+ * retry, 10 after a timeout, 1 back per success), a timeout per attempt and a limit on the answer's
+ * size (an answer over it fails the call for good, naming `PIGGY_AWS_MAX_ANSWER_BYTES`). TLS is
+ * verified against the runtime's default roots with the endpoint's host as server name; like the
+ * SDK, `AWS_CA_BUNDLE` is not read. Failures are thrown
  * as {@link AwsCallError}: the AWS error name and message (never a request or answer body beyond
  * the error message), shaped like the SDK's errors so `toSecretSourceError` maps both alike.
  *
  * @module
  */
 
-import { osErrorCode } from "../../runtime/os_error.ts";
+import { DEFAULT_AWS_MAX_ANSWER_BYTES, ENV } from "../../constants.ts";
+import {
+  AnswerBodyError,
+  AnswerTooLargeError,
+  PostNetworkError,
+  requestText,
+} from "../../runtime/http_post.ts";
 import {
   AWS_ATTEMPT_TIMEOUT_MS,
   AWS_MAX_ATTEMPTS,
@@ -73,6 +84,8 @@ export interface AwsHttpOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Jitter source in [0, 1). @default Math.random */
   random?: () => number;
+  /** Largest answer body read, in bytes. @default DEFAULT_AWS_MAX_ANSWER_BYTES */
+  maxAnswerBytes?: number;
 }
 
 const CONTENT_TYPE: Record<AwsProtocol, string> = {
@@ -98,15 +111,6 @@ function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener("abort", onAbort, { once: true });
   });
-}
-
-/** The network error code of a failed `fetch` (Deno: in the message; Node: on the cause). */
-function networkCode(error: unknown): string | undefined {
-  const fromMessage = osErrorCode(error instanceof Error ? error.message : String(error));
-  if (fromMessage !== undefined) return fromMessage;
-  const cause = error instanceof Error ? error.cause : undefined;
-  const code = (cause as { code?: unknown } | undefined)?.code;
-  return typeof code === "string" ? code : undefined;
 }
 
 function xmlText(xml: string, element: string): string | undefined {
@@ -135,7 +139,7 @@ function cleanErrorCode(raw: string): string {
 export function answerError(
   protocol: AwsProtocol,
   status: number,
-  headers: Headers,
+  headers: Map<string, string>,
   text: string,
 ): AwsCallError {
   let name = "";
@@ -168,14 +172,59 @@ export class AwsHttp {
   readonly #timeoutMs: number;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #random: () => number;
+  readonly #maxAnswerBytes: number;
   #tokens = INITIAL_RETRY_TOKENS;
 
-  /** @throws {RangeError} when `maxAttempts` is not an integer >= 1 */
+  /** @throws {RangeError} when `maxAttempts` or `maxAnswerBytes` is not an integer >= 1 */
   constructor(options: AwsHttpOptions = {}) {
     this.#maxAttempts = checkMaxAttempts(options.maxAttempts ?? AWS_MAX_ATTEMPTS);
     this.#timeoutMs = options.requestTimeoutMs ?? AWS_ATTEMPT_TIMEOUT_MS;
     this.#sleep = options.sleep ?? defaultSleep;
     this.#random = options.random ?? Math.random;
+    this.#maxAnswerBytes = options.maxAnswerBytes ?? DEFAULT_AWS_MAX_ANSWER_BYTES;
+    if (!Number.isSafeInteger(this.#maxAnswerBytes) || this.#maxAnswerBytes < 1) {
+      throw new RangeError(
+        `Cannot use maxAnswerBytes "${this.#maxAnswerBytes}": expected an integer >= 1`,
+      );
+    }
+  }
+
+  /**
+   * One GET of the light client (container credentials): unsigned, no retries, no timeout of its
+   * own (`signal` bounds it), the same size limit as the AWS calls.
+   *
+   * @throws {AwsCallError} `AnswerTooLarge` when the body is over the limit
+   * @throws what `requestText` throws otherwise
+   */
+  async get(
+    url: URL,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<{ status: number; text: string }> {
+    try {
+      const answer = await requestText({
+        method: "GET",
+        url,
+        headers,
+        body: "",
+        ca: "",
+        skipVerifyTls: false,
+        maxBytes: this.#maxAnswerBytes,
+        signal,
+      });
+      return { status: answer.status, text: answer.text };
+    } catch (error) {
+      if (error instanceof AnswerTooLargeError) throw this.#tooLarge(url);
+      throw error;
+    }
+  }
+
+  #tooLarge(url: URL): AwsCallError {
+    return new AwsCallError(
+      "AnswerTooLarge",
+      `the answer of ${url.host} is larger than ${this.#maxAnswerBytes} bytes ` +
+        `(${ENV.AWS_MAX_ANSWER_BYTES})`,
+    );
   }
 
   /**
@@ -227,19 +276,28 @@ export class AwsHttp {
         "TimeoutError",
         `a request has exceeded the configured ${this.#timeoutMs} ms requestTimeout`,
       );
-    let response: Response;
+    let answer;
     try {
-      response = await fetch(request.endpoint, {
-        method: "POST",
+      answer = await requestText({
+        url: request.endpoint,
         headers: signed,
         body: request.body,
+        ca: "",
+        skipVerifyTls: false,
+        maxBytes: this.#maxAnswerBytes,
         signal,
-        redirect: "manual",
       });
     } catch (error) {
       if (request.signal?.aborted) throw request.signal.reason ?? error;
       if (timeout.aborted) throw timedOut();
-      const code = networkCode(error);
+      if (error instanceof AnswerTooLargeError) throw this.#tooLarge(request.endpoint);
+      if (error instanceof AnswerBodyError) {
+        throw new AwsCallError("Error", `the answer ended early: ${oneLine(error)}`, {
+          code: "ECONNRESET",
+          cause: error,
+        });
+      }
+      const code = error instanceof PostNetworkError ? error.code : undefined;
       throw new AwsCallError(
         "Error",
         code ? `connect ${code} ${request.endpoint.host}` : oneLine(error),
@@ -247,19 +305,9 @@ export class AwsHttp {
         code ? { code } : { cause: error },
       );
     }
-    let text: string;
-    try {
-      text = await response.text();
-    } catch (error) {
-      if (request.signal?.aborted) throw request.signal.reason ?? error;
-      if (timeout.aborted) throw timedOut();
-      throw new AwsCallError("Error", `the answer ended early: ${oneLine(error)}`, {
-        code: "ECONNRESET",
-        cause: error,
-      });
-    }
-    if (response.status < 200 || response.status > 299) {
-      throw answerError(request.protocol, response.status, response.headers, text);
+    const text = answer.text;
+    if (answer.status < 200 || answer.status > 299) {
+      throw answerError(request.protocol, answer.status, answer.headers, text);
     }
     return text;
   }

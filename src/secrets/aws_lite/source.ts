@@ -1,6 +1,7 @@
 /**
  * The light AWS {@link SecretSource} of piggy-env's standalone mode: Secrets Manager
- * `GetSecretValue` and SSM `GetParametersByPath` (awsJson1_1, SigV4 over Web Crypto, `fetch`),
+ * `GetSecretValue` and SSM `GetParametersByPath` (awsJson1_1, SigV4 over Web Crypto, one HTTP/1.1
+ * exchange per call: `./http.ts`),
  * with the same requests, results, error codes and messages as the SDK-based `AwsSecretSource`
  * (`../aws_source.ts`), so piggy-env's behaviour does not depend on which one runs. Loads no AWS
  * SDK: `choose.ts` says when the SDK is needed instead.
