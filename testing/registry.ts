@@ -268,6 +268,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Test
   const policy = join(dir, "policy.json");
   writeFileSync(policy, JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
   const pushUser = options.auth.kind === "none" ? undefined : Object.entries(options.auth.users)[0];
+  const pushes = new Map<string, Promise<void>>();
   return {
     host,
     requests: () => [...requests],
@@ -279,41 +280,53 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Test
       }
     },
     tokenRequests: () => [...(token?.scopes ?? [])],
-    async push(repository, tag, image) {
-      const layout = writeOciLayout(
-        join(dir, `layout-${repository.replace(/\//g, "_")}-${tag}`),
-        tag,
-        image,
-      );
-      const args = [
-        "--policy",
-        policy,
-        "copy",
-        "--quiet",
-        ...("index" in image ? ["--all"] : []),
-        "--dest-cert-dir",
-        certDir,
-        ...(pushUser ? ["--dest-creds", `${pushUser[0]}:${pushUser[1]}`] : []),
-        `oci:${layout}:${tag}`,
-        `docker://${host}/${repository}:${tag}`,
-      ];
-      await new Promise<void>((resolve, reject) => {
-        const push = spawn(SKOPEO_BINARY, args, {
-          stdio: ["ignore", "ignore", "pipe"],
-          env: { PATH: "/usr/bin:/bin", HOME: dir, TMPDIR: dir },
-        });
-        let errors = "";
-        push.stderr?.on("data", (chunk: Buffer) => (errors += chunk.toString()));
-        push.on("error", reject);
-        push.on(
-          "exit",
-          (code) =>
-            code === 0 ? resolve() : reject(new Error(`skopeo copy failed (${code}): ${errors}`)),
-        );
-      });
+    push(repository, tag, image) {
+      // One push at a time per repository: docker-registry's filesystem storage rewrites a
+      // repository's blob link files in place (truncate, then write) on every push that commits
+      // a blob, so a concurrent push of the same blob into the same repository can read an empty
+      // link and fail with "digest invalid" / "manifest blob unknown" or a 500. Pushes into
+      // different repositories touch different link files and still run concurrently.
+      const previous = pushes.get(repository) ?? Promise.resolve();
+      const next = previous.catch(() => {}).then(() => pushNow(repository, tag, image));
+      pushes.set(repository, next);
+      return next;
     },
     stop,
   };
+
+  async function pushNow(repository: string, tag: string, image: TestImage): Promise<void> {
+    const layout = writeOciLayout(
+      join(dir, `layout-${repository.replace(/\//g, "_")}-${tag}`),
+      tag,
+      image,
+    );
+    const args = [
+      "--policy",
+      policy,
+      "copy",
+      "--quiet",
+      ...("index" in image ? ["--all"] : []),
+      "--dest-cert-dir",
+      certDir,
+      ...(pushUser ? ["--dest-creds", `${pushUser[0]}:${pushUser[1]}`] : []),
+      `oci:${layout}:${tag}`,
+      `docker://${host}/${repository}:${tag}`,
+    ];
+    await new Promise<void>((resolve, reject) => {
+      const push = spawn(SKOPEO_BINARY, args, {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { PATH: "/usr/bin:/bin", HOME: dir, TMPDIR: dir },
+      });
+      let errors = "";
+      push.stderr?.on("data", (chunk: Buffer) => (errors += chunk.toString()));
+      push.on("error", reject);
+      push.on(
+        "exit",
+        (code) =>
+          code === 0 ? resolve() : reject(new Error(`skopeo copy failed (${code}): ${errors}`)),
+      );
+    });
+  }
 }
 
 interface Blob {
