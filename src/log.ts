@@ -22,6 +22,8 @@ export type LogFields = Record<string, string | number | boolean | undefined>;
 export type LogSink = ((line: string, level: LogLevel) => void) & {
   /** Writes what the sink holds back, if it batches. */
   flush?: () => void;
+  /** How many writes have failed so far (their lines are lost), if the sink counts them. */
+  writeFailures?: () => number;
 };
 
 /** Options of {@link Logger}. */
@@ -113,6 +115,15 @@ export class Logger {
    */
   flush(): void {
     this.#sink.flush?.();
+  }
+
+  /**
+   * How many of the sink's writes have failed since the process started (0 for a sink that does
+   * not count them). Compare the count from before a line was logged with the count after
+   * {@link Logger.flush} to learn whether that line may be lost.
+   */
+  writeFailures(): number {
+    return this.#sink.writeFailures?.() ?? 0;
   }
 
   /** Writes a debug line. */

@@ -1,7 +1,8 @@
 /**
  * The webhook's batched stderr log sink, in a real child process: info lines wait for the end of
  * the event-loop turn, warnings and errors go out at once with everything before them, and what
- * is pending is written on `Deno.exit` and at the natural end of the process.
+ * is pending is written on `Deno.exit` and at the natural end of the process. A stderr that
+ * cannot be written (`/dev/full`, a pipe whose reader is gone) is counted and noticed on stdout.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -81,3 +82,64 @@ test("batched log sink: Logger.flush() writes the pending lines at once", async 
   `);
   assert.deepEqual(lines, ["audit"]);
 });
+
+/**
+ * Runs `body` with the child's stderr on `/dev/full` (every write fails with ENOSPC) or on a pipe
+ * whose reading end the parent closed before the child logs. Returns the child's stdout lines.
+ */
+async function runFailing(body: string, stderr: "full" | "closed"): Promise<string[]> {
+  const script = `
+    import { batchedStderrSink } from "${PROCESS}";
+    import { Logger } from "${LOG}";
+    const logger = new Logger({ level: "debug", sink: batchedStderrSink() });
+    // Waits for the parent (which closes the stderr pipe first) before logging.
+    await Deno.stdin.read(new Uint8Array(1));
+    ${body}
+  `;
+  const eval_ = ["eval", "--no-config", script];
+  const command = stderr === "full"
+    ? new Deno.Command("/bin/sh", {
+      args: ["-c", 'exec "$0" "$@" 2>/dev/full', Deno.execPath(), ...eval_],
+      stdin: "piped",
+      stdout: "piped",
+    })
+    : new Deno.Command(Deno.execPath(), {
+      args: eval_,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    });
+  const child = command.spawn();
+  if (stderr === "closed") await child.stderr.cancel();
+  const writer = child.stdin.getWriter();
+  await writer.write(new Uint8Array([10]));
+  await writer.close();
+  const output = await child.output();
+  return new TextDecoder().decode(output.stdout).split("\n").filter((line) => line !== "");
+}
+
+const FAILING_BODY = `
+  logger.info("lost 1");
+  logger.info("lost 2");
+  logger.flush();
+  console.log("after one: " + logger.writeFailures());
+  logger.warn("lost 3");
+  console.log("after two: " + logger.writeFailures());
+`;
+
+for (const stderr of ["full", "closed"] as const) {
+  test(`batched log sink: a failed write (${stderr} stderr) is counted and noticed once on stdout`, async () => {
+    const lines = await runFailing(FAILING_BODY, stderr);
+    const notices = lines.filter((line) => line.startsWith("{")).map((line) => JSON.parse(line));
+    assert.deepEqual(lines.filter((line) => !line.startsWith("{")), [
+      "after one: 1",
+      "after two: 2",
+    ]);
+    // One notice for both failures (at most one per 10 s), naming the error and what was lost.
+    assert.equal(notices.length, 1, lines.join("\n"));
+    assert.equal(notices[0].level, "error");
+    assert.match(notices[0].message, /Cannot write log lines to stderr/);
+    assert.equal(notices[0].lost_lines, 2);
+    assert.match(notices[0].error, stderr === "full" ? /No space left/i : /pipe/i);
+  });
+}

@@ -140,6 +140,7 @@ export const SECRET_REASONS = [
   "kubernetes_unavailable",
   "deadline",
   "internal",
+  "audit_failed",
 ] as const;
 
 /** One of {@link SECRET_REASONS}. */
@@ -539,7 +540,9 @@ function writeAudit(logger: Logger, outcome: SecretOutcome, status: number, mess
  * `logger.flush()` at the end of that turn, which writes all their lines at once; only then do
  * they leave. No answer (and so no served secret) leaves before its audit line is written, and
  * under load one write carries the lines of many requests instead of one write each. Resolves to
- * false when the write failed: every answer waiting for it is then replaced by a 500.
+ * false when the flush threw; a sink that counts its failed writes instead (the webhook's stderr
+ * sink) is checked by the handler with `logger.writeFailures()`. Either way every answer waiting
+ * for it is then replaced by a 500.
  */
 function createAuditGate(logger: Logger): () => Promise<boolean> {
   let pending: Promise<boolean> | undefined;
@@ -602,6 +605,8 @@ export function createSecretHandler(
     }
     let response: Response;
     let reason: SecretReason = "served";
+    // A write failure counted from here on may have lost this request's audit line.
+    const failedWrites = deps.logger.writeFailures();
     if ("values" in outcome) {
       writeAudit(deps.logger, outcome, 200, "");
       response = jsonResponse(200, outcome.values);
@@ -613,10 +618,11 @@ export function createSecretHandler(
       reason = secretReason(outcome.error, response.status);
       writeAudit(deps.logger, outcome, response.status, redact(toErrorBody(outcome.error).message));
     }
-    if (!(await audited())) {
-      // The audit line could not be written (stderr gone): nothing leaves without it.
-      response = errorResponse(new Error("Cannot write the audit line"));
-      reason = "internal";
+    if (!(await audited()) || deps.logger.writeFailures() !== failedWrites) {
+      // The audit line may not have been written (stderr gone or full): nothing leaves without
+      // it, no value and no other answer either.
+      response = errorResponse(new Error("Cannot write the audit log line of this request"));
+      reason = "audit_failed";
     }
     deps.onAnswer?.(response.status, reason);
     return response;

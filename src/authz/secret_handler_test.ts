@@ -109,6 +109,7 @@ function setup(
     /** Webhook options to start from (else parsed from `env`). */
     webhookOptions?: WebhookOptions;
     readBoundPod?: SecretHandlerDeps["readBoundPod"];
+    onAnswer?: SecretHandlerDeps["onAnswer"];
   } = {},
 ): Setup {
   const kube = new FakeKubeClient()
@@ -130,6 +131,7 @@ function setup(
     sealKeys: options.sealKeys ?? [TEST_SEAL_KEY],
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
     ...(options.readBoundPod ? { readBoundPod: options.readBoundPod } : {}),
+    ...(options.onAnswer ? { onAnswer: options.onAnswer } : {}),
   });
   return { kube, secrets, lines, handle };
 }
@@ -1044,6 +1046,34 @@ test("createSecretHandler() answers 500 without the values when the audit line c
   assert.equal(response.status, 500);
   assert.ok(!text.includes(CANARY), text);
   assert.deepEqual(JSON.parse(text), { error: "InternalError", message: "Internal error" });
+});
+
+test("createSecretHandler() answers 500 without the values when the sink counts a failed write", async () => {
+  // The webhook's stderr sink does not throw: it drops the batch and counts the failure.
+  const state = { written: [] as string[], pending: [] as string[], failures: 0, fail: true };
+  const sink: LogSink = (line) => {
+    state.pending.push(line);
+  };
+  sink.flush = () => {
+    if (state.pending.length > 0 && state.fail) state.failures++;
+    else state.written.push(...state.pending);
+    state.pending = [];
+  };
+  sink.writeFailures = () => state.failures;
+  const reasons: string[] = [];
+  const context = setup({ sink, onAnswer: (_status, reason) => reasons.push(reason) });
+  const response = await context.handle(secretRequest());
+  const text = await response.text();
+  assert.equal(response.status, 500);
+  assert.ok(!text.includes(CANARY), text);
+  assert.deepEqual(reasons, ["audit_failed"]);
+  // Once the writes work again, the same request is served.
+  state.fail = false;
+  const served = await context.handle(secretRequest());
+  assert.equal(served.status, 200);
+  assert.ok((await served.text()).includes(CANARY));
+  assert.deepEqual(reasons, ["audit_failed", "served"]);
+  assert.equal(state.written.filter(isAudit).length, 1);
 });
 
 test("createSecretHandler() resolves a shared (deep-frozen) pod's settings once, a new pod anew", async () => {

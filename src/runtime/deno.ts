@@ -28,6 +28,8 @@ export interface DenoGlobal {
   execPath(): string;
   exit(code?: number): never;
   env: { toObject(): Record<string, string> };
+  stdout?: { writeSync(bytes: Uint8Array): number };
+  stderr?: { writeSync(bytes: Uint8Array): number };
   readTextFile?: (path: string) => Promise<string>;
   statSync?: (path: string) => { isFile: boolean };
   dlopen?: (
