@@ -7,12 +7,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-const PROCESS = new URL("../src/runtime/process.ts", import.meta.url).href;
+const SINK = new URL("../src/runtime/stderr_sink.ts", import.meta.url).href;
 const LOG = new URL("../src/log.ts", import.meta.url).href;
 
 async function run(body: string): Promise<{ lines: string[]; code: number }> {
   const script = `
-    import { batchedStderrSink } from "${PROCESS}";
+    import { batchedStderrSink } from "${SINK}";
     import { Logger } from "${LOG}";
     const logger = new Logger({ level: "debug", sink: batchedStderrSink() });
     ${body}
@@ -89,7 +89,7 @@ test("batched log sink: Logger.flush() writes the pending lines at once", async 
  */
 async function runFailing(body: string, stderr: "full" | "closed"): Promise<string[]> {
   const script = `
-    import { batchedStderrSink } from "${PROCESS}";
+    import { batchedStderrSink } from "${SINK}";
     import { Logger } from "${LOG}";
     const logger = new Logger({ level: "debug", sink: batchedStderrSink() });
     // Waits for the parent (which closes the stderr pipe first) before logging.

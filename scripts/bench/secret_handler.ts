@@ -29,7 +29,7 @@ import { CachingSecretSource } from "../../src/secrets/caching_source.ts";
 import { parseWebhookOptions } from "../../src/config/webhook_options.ts";
 import { createApp } from "../../src/server/app.ts";
 import { Logger } from "../../src/log.ts";
-import { batchedStderrSink } from "../../src/runtime/process.ts";
+import { batchedStderrSink } from "../../src/runtime/stderr_sink.ts";
 import { randomSealKey } from "../../src/pod/seal.ts";
 
 const { values } = parseArgs({

@@ -12,7 +12,7 @@
 import { type App, createApp } from "./app.ts";
 import { Metrics } from "./metrics.ts";
 import { readProcessStats, runtimeInfo } from "../runtime/process_stats.ts";
-import { batchedStderrSink } from "../runtime/process.ts";
+import { batchedStderrSink } from "../runtime/stderr_sink.ts";
 import { VERSION } from "../version.ts";
 import type { ListenAddress } from "../config/listen_address.ts";
 import { describeError, Logger } from "../log.ts";
