@@ -31,6 +31,12 @@ export interface StartWebhookOptions {
    * `piggy-address` (the launcher then calls it). @default false
    */
   allowOwnAddress?: boolean;
+  /**
+   * A file the webhook's stderr is opened on instead of a pipe (e.g. `/dev/full`, where every
+   * write fails with ENOSPC). `logs` then stays empty and the port is picked beforehand: the
+   * webhook is up when it accepts connections. @default a pipe, collected into `logs`
+   */
+  stderrFile?: string;
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */
@@ -55,6 +61,11 @@ export interface WebhookProcess {
   keyFile: string;
   /** Every stderr line so far. */
   logs: string[];
+  /**
+   * Closes the reading end of the webhook's stderr pipe: its later writes to stderr fail with
+   * EPIPE. Lines written before are in `logs`.
+   */
+  closeStderr(): Promise<void>;
   /** Every stdout chunk so far (must stay empty). */
   stdout: string[];
   child: Deno.ChildProcess;
@@ -76,13 +87,15 @@ export interface WebhookProcess {
 }
 
 async function collectLines(
-  stream: ReadableStream<Uint8Array>,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
   sink: string[],
   onLine: (line: string) => void,
 ): Promise<void> {
   const decoder = new TextDecoder();
   let buffer = "";
-  for await (const chunk of stream) {
+  for (;;) {
+    const { done, value: chunk } = await reader.read().catch(() => ({ done: true, value: null }));
+    if (done || !chunk) break;
     buffer += decoder.decode(chunk, { stream: true });
     let index;
     while ((index = buffer.indexOf("\n")) >= 0) {
@@ -96,6 +109,22 @@ async function collectLines(
     sink.push(buffer);
     onLine(buffer);
   }
+}
+
+/** Resolves with `port` once 127.0.0.1:`port` accepts a connection (not after the exit). */
+async function waitForPort(port: number, exited: Promise<unknown>): Promise<number> {
+  let done = false;
+  exited.then(() => (done = true), () => (done = true));
+  while (!done) {
+    try {
+      const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+      connection.close();
+      return port;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return new Promise<number>(() => {}); // the exit is reported by the caller
 }
 
 /**
@@ -118,35 +147,45 @@ export async function startWebhook(options: StartWebhookOptions = {}): Promise<W
     ...(tls ? { TLS_CERT_FILE: serving.certFile, TLS_PRIVATE_KEY_FILE: serving.keyFile } : {}),
     ...options.env,
   };
+  const fixedPort = options.allowOwnAddress || options.stderrFile !== undefined
+    ? freePort()
+    : undefined;
+  if (fixedPort !== undefined) env.LISTEN_ADDRESS = `127.0.0.1:${fixedPort}`;
   if (options.allowOwnAddress) {
-    const port = freePort();
-    env.LISTEN_ADDRESS = `127.0.0.1:${port}`;
-    env.PIGGY_ALLOWED_ADDRESSES = [env.PIGGY_ALLOWED_ADDRESSES, `https://127.0.0.1:${port}`]
+    env.PIGGY_ALLOWED_ADDRESSES = [env.PIGGY_ALLOWED_ADDRESSES, `https://127.0.0.1:${fixedPort}`]
       .filter((entry) => entry).join(",");
   }
   if (!env.DENO_DIR) delete env.DENO_DIR;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...(options.v8Flags ? webhookFlagsWithV8(options.v8Flags) : WEBHOOK_FLAGS),
-      ...(options.denoArgs ?? []),
-      ENTRY,
-    ],
+  const denoArgs = [
+    "run",
+    ...(options.v8Flags ? webhookFlagsWithV8(options.v8Flags) : WEBHOOK_FLAGS),
+    ...(options.denoArgs ?? []),
+    ENTRY,
+  ];
+  const file = options.stderrFile;
+  const child = new Deno.Command(file === undefined ? Deno.execPath() : "/bin/sh", {
+    // The shell opens the file as stderr, then becomes the webhook (same process).
+    args: file === undefined
+      ? denoArgs
+      : ["-c", 'file=$1; shift; exec "$@" 2>"$file"', "sh", file, Deno.execPath(), ...denoArgs],
     env,
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
-    stderr: "piped",
+    stderr: file === undefined ? "piped" : "null",
   }).spawn();
   const logs: string[] = [];
   const stdout: string[] = [];
   let resolvePort: (port: number) => void = () => {};
   const portPromise = new Promise<number>((resolve) => (resolvePort = resolve));
-  const stderrDone = collectLines(child.stderr, logs, (line) => {
-    const match = /"message":"Listening on [^"]*:(\d+)"/.exec(line);
-    if (match) resolvePort(Number(match[1]));
-  });
-  const stdoutDone = collectLines(child.stdout, stdout, () => {});
+  const stderrReader = file === undefined ? child.stderr.getReader() : undefined;
+  const stderrDone = stderrReader
+    ? collectLines(stderrReader, logs, (line) => {
+      const match = /"message":"Listening on [^"]*:(\d+)"/.exec(line);
+      if (match) resolvePort(Number(match[1]));
+    })
+    : waitForPort(fixedPort!, child.status).then(resolvePort);
+  const stdoutDone = collectLines(child.stdout.getReader(), stdout, () => {});
   const status = child.status.then(async (result) => {
     await Promise.all([stderrDone, stdoutDone]);
     return result;
@@ -198,6 +237,9 @@ export async function startWebhook(options: StartWebhookOptions = {}): Promise<W
     certFile: serving.certFile,
     keyFile: serving.keyFile,
     logs,
+    closeStderr: async () => {
+      await stderrReader?.cancel();
+    },
     stdout,
     child,
     client,
