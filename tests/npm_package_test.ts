@@ -580,3 +580,99 @@ test(
     }, { PIGGY_CERT_POLL_INTERVAL: "100ms", PIGGY_TLS_HANDSHAKE_TIMEOUT: "1s" });
   },
 );
+
+/**
+ * Runs `script` (ESM) under Node with the built sink at hand, its stderr a non-blocking pipe that
+ * the parent starts reading after `readAfterMs` (or only after the child exited, when null), or
+ * on /dev/full. Returns the child's stdout and the bytes that reached stderr.
+ */
+async function runNodeSink(
+  script: string,
+  stderr: { readAfterMs: number | null } | "full",
+): Promise<{ stdout: string; stderrBytes: number }> {
+  const dist = join(work, "dist", "src");
+  const source = `
+    import { batchedStderrSink } from ${JSON.stringify(join(dist, "runtime", "stderr_sink.js"))};
+    import { Logger } from ${JSON.stringify(join(dist, "log.js"))};
+    const logger = new Logger({ level: "debug", sink: batchedStderrSink() });
+    ${script}
+  `;
+  const node = ["node", "--input-type=module", "-e", source];
+  if (stderr === "full") {
+    const result = await run("/bin/sh", ["-c", 'exec "$@" 2>/dev/full', "sh", ...node]);
+    return { stdout: result.stdout, stderrBytes: 0 };
+  }
+  // The pipe's writing end is non-blocking, as a log collector may leave it: a full pipe answers
+  // EAGAIN instead of blocking the writer.
+  const python = `
+import os, subprocess, sys, time
+r, w = os.pipe()
+os.set_blocking(w, False)
+child = subprocess.Popen(sys.argv[2:], stderr=w, stdout=subprocess.PIPE)
+os.close(w)
+first = child.stdout.readline().decode()
+delay = float(sys.argv[1])
+if delay >= 0:
+    time.sleep(delay)
+else:
+    child.wait()
+total = 0
+while True:
+    chunk = os.read(r, 65536)
+    if not chunk:
+        break
+    total += len(chunk)
+out = child.stdout.read().decode()
+child.wait()
+sys.stdout.write(first + out + "stderr bytes: %d\\n" % total)
+`;
+  const delay = stderr.readAfterMs === null ? "-1" : String(stderr.readAfterMs / 1000);
+  const result = await run("python3", ["-c", python, delay, ...node]);
+  assert.equal(result.code, 0, result.stderr);
+  const match = /stderr bytes: (\d+)\n$/.exec(result.stdout);
+  assert.ok(match, result.stdout);
+  return { stdout: result.stdout.slice(0, match.index), stderrBytes: Number(match[1]) };
+}
+
+/** A batch larger than a pipe holds (64 KiB), written at once. */
+const BIG_BATCH = `
+  console.log("{}");
+  const started = Date.now();
+  logger.info("x".repeat(200_000));
+  console.log(JSON.stringify({ failures: logger.writeFailures(), ms: Date.now() - started }));
+`;
+
+test(
+  "node log sink: a non-blocking stderr pipe that is full is retried until the reader catches up",
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    const { stdout, stderrBytes } = await runNodeSink(BIG_BATCH, { readAfterMs: 1_000 });
+    const report = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}");
+    assert.equal(report.failures, 0, stdout);
+    assert.ok(report.ms >= 500, `the write waited for the reader (${report.ms} ms)`);
+    assert.ok(stderrBytes > 200_000, `${stderrBytes} bytes reached stderr`);
+  },
+);
+
+test("node log sink: a full pipe that stays full for 5 s loses the batch, counted and noticed", {
+  timeout: 60_000,
+}, async () => {
+  const { stdout } = await runNodeSink(BIG_BATCH, { readAfterMs: null });
+  const lines = stdout.trim().split("\n").slice(1).map((line) => JSON.parse(line));
+  const report = lines.at(-1);
+  assert.equal(report.failures, 1, stdout);
+  assert.ok(report.ms >= 5_000, `gave up after ${report.ms} ms`);
+  assert.match(String(lines[0].message), /Cannot write log lines to stderr/);
+  assert.match(String(lines[0].error), /EAGAIN/);
+});
+
+test("node log sink: stderr on /dev/full (ENOSPC) is counted and noticed on stdout", {
+  timeout: 60_000,
+}, async () => {
+  const { stdout } = await runNodeSink(BIG_BATCH, "full");
+  const lines = stdout.trim().split("\n").slice(1).map((line) => JSON.parse(line));
+  assert.equal(lines.at(-1).failures, 1, stdout);
+  assert.match(String(lines[0].error), /ENOSPC/);
+});
