@@ -4,6 +4,8 @@
  * @module
  */
 
+import { clearTimeout, setTimeout } from "node:timers";
+
 /**
  * Waits for `promise`, or rejects as soon as `signal` aborts; the shared work keeps running for
  * its other waiters.
@@ -63,6 +65,8 @@ interface DeadlineQueue {
   /** Entries not yet disposed or fired. */
   live: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** The timer keeps the process alive (it does while a deadline is pending). */
+  held: boolean;
 }
 
 const queues = new Map<number, DeadlineQueue>();
@@ -94,35 +98,49 @@ function runQueue(ms: number, queue: DeadlineQueue): void {
     entries.splice(0, queue.head);
     queue.head = 0;
   }
-  queue.timer = setTimeout(() => runQueue(ms, queue), Math.max(0, entries[queue.head]!.at - at));
+  arm(ms, queue, Math.max(0, entries[queue.head]!.at - at));
+}
+
+function arm(ms: number, queue: DeadlineQueue, delay: number): void {
+  queue.timer = setTimeout(() => runQueue(ms, queue), delay);
+  queue.held = true;
 }
 
 /**
  * Calls `fire` once `ms` milliseconds have passed, unless the returned function is called first.
  * One timer per deadline length instead of one per deadline: a deadline per request under load
  * set and cleared a runtime timer each time (~2 % of a `/mutate` request's CPU); here starting one
- * appends to a queue, disposing it drops its callback, and the timer is cleared once none is left
- * pending (nothing keeps the process alive).
+ * appends to a queue and disposing it drops its callback. When none is left pending, the timer
+ * stays armed but no longer keeps the process alive: requests handled one after the other (each
+ * ends before the next starts) would otherwise set and clear it once each. A timer that fires
+ * with nothing pending ends; one started later gets a new one.
  */
-function schedule(ms: number, fire: () => void): () => void {
+export function schedule(ms: number, fire: () => void): () => void {
   let queue = queues.get(ms);
   if (queue === undefined) {
-    queue = { entries: [], head: 0, live: 0, timer: undefined };
+    queue = { entries: [], head: 0, live: 0, timer: undefined, held: false };
     queues.set(ms, queue);
   }
   const entry: Pending = { at: performance.now() + ms, fire };
   queue.entries.push(entry);
   queue.live++;
   const owner = queue;
-  if (owner.timer === undefined) owner.timer = setTimeout(() => runQueue(ms, owner), ms);
+  // An armed timer fires no later than this entry's time (it was armed for an earlier one).
+  if (owner.timer === undefined) arm(ms, owner, ms);
+  else if (!owner.held) {
+    owner.timer.ref();
+    owner.held = true;
+  }
   return () => {
     if (entry.fire === undefined) return;
     entry.fire = undefined;
     owner.live--;
     if (owner.live === 0) {
-      clearTimeout(owner.timer);
-      owner.timer = undefined;
-      if (queues.get(ms) === owner) queues.delete(ms);
+      // Every entry is dropped: forget them; the timer finds nothing when it fires.
+      owner.entries.length = 0;
+      owner.head = 0;
+      owner.timer?.unref();
+      owner.held = false;
     }
   };
 }

@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import process from "node:process";
+import { promisify } from "node:util";
 import { raceAbort, startDeadline } from "./abort.ts";
 
 test("startDeadline aborts its signal when the time passes, and says it was the clock", async () => {
@@ -109,6 +111,38 @@ test("deadlines of one length fire in order, each at its time; disposed ones nev
   }
   await new Promise((resolve) => setTimeout(resolve, 60));
   assert.deepEqual(fired, [0, 2, 3, 5, 99]);
+});
+
+test("a deadline started after every pending one was disposed fires at its own time", async () => {
+  const first = startDeadline(80);
+  first.dispose();
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  const started = performance.now();
+  const next = startDeadline(80);
+  // The first one's timer, still armed, fires ~40 ms from here: it must not end the next early.
+  await new Promise((resolve) => next.signal.addEventListener("abort", resolve));
+  assert.ok(performance.now() - started >= 79, `fired after ${performance.now() - started} ms`);
+  assert.equal(first.signal.aborted, false);
+});
+
+test("a disposed deadline does not keep the process alive; a pending one does", async () => {
+  // This file runs on Deno and, built, on Node: the module beside it has the same extension.
+  const module = import.meta.url.replace(/abort_test\.(ts|js)$/, "abort.$1");
+  const run = async (code: string) => {
+    const script = `import { startDeadline } from "${module}";${code}`;
+    const args = "Deno" in globalThis ? ["eval", script] : ["--input-type=module", "-e", script];
+    const { stdout } = await promisify(execFile)(process.execPath, args, { timeout: 30_000 });
+    return { out: stdout };
+  };
+  // 60 s deadlines: a process kept alive by one would time the test out.
+  const disposed = await run("startDeadline(60_000).dispose(); console.log('done');");
+  assert.equal(disposed.out.trim(), "done");
+  const pending = await run(
+    // The first one's timer, no longer holding the process, holds it again for the second.
+    "startDeadline(300).dispose(); const d = startDeadline(300, undefined, () => 'late'); " +
+      "d.signal.addEventListener('abort', () => console.log(d.signal.reason));",
+  );
+  assert.equal(pending.out.trim(), "late");
 });
 
 test("disposing every pending deadline stops the clock; a later one still fires", async () => {

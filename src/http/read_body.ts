@@ -6,6 +6,7 @@
  * @module
  */
 
+import { schedule } from "../abort.ts";
 import { AdmissionDecodeError, PayloadTooLargeError, RequestTimeoutError } from "../errors.ts";
 
 /** Options of {@link readBodyText}. */
@@ -39,13 +40,13 @@ export async function readBodyText(request: Request, options: ReadBodyOptions): 
     throw tooLarge();
   }
   if (!request.body) return "";
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(
-        new RequestTimeoutError("Cannot read the request body: the client sent it too slowly"),
-      );
-    }, options.timeoutMs ?? BODY_TIMEOUT_MS);
+  let timedOut: (error: Error) => void = () => {};
+  const deadline = new Promise<never>((_, reject) => (timedOut = reject));
+  // On the shared timer of its length (`schedule`), not a runtime timer per request.
+  const cancel = schedule(options.timeoutMs ?? BODY_TIMEOUT_MS, () => {
+    timedOut(
+      new RequestTimeoutError("Cannot read the request body: the client sent it too slowly"),
+    );
   });
   let bytes: Uint8Array;
   try {
@@ -55,7 +56,7 @@ export async function readBodyText(request: Request, options: ReadBodyOptions): 
       ? await readDeclared(request, deadline, limit, tooLarge)
       : await readChunks(request.body, deadline, limit, tooLarge);
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
   try {
     return utf8.decode(bytes);
