@@ -73,14 +73,17 @@ function diff(
   for (let index = oldKeys.length - 1; index >= 0; index--) {
     const key = oldKeys[index]!;
     const oldValue = before[key];
-    const keyPath = `${path}/${escapeKey(key)}`;
     if (
       Object.hasOwn(after, key) &&
       !(after[key] === undefined && oldValue !== undefined && !Array.isArray(after))
     ) {
-      compareValues(oldValue, after[key], keyPath, operations, whole);
+      // The same value (or subtree): nothing to walk, no path to build.
+      const newValue = after[key];
+      if (oldValue !== newValue) {
+        compareValues(oldValue, newValue, `${path}/${escapeKey(key)}`, operations, whole);
+      }
     } else if (Array.isArray(before) === Array.isArray(after)) {
-      operations.push({ op: "remove", path: keyPath });
+      operations.push({ op: "remove", path: `${path}/${escapeKey(key)}` });
       deleted = true;
     } else {
       operations.push({ op: "replace", path, value: after });
@@ -105,7 +108,9 @@ function diffArrays(
   let deleted = false;
   for (let index = before.length - 1; index >= 0; index--) {
     if (index < after.length) {
-      compareValues(before[index], after[index], `${path}/${index}`, operations, whole);
+      if (before[index] !== after[index]) {
+        compareValues(before[index], after[index], `${path}/${index}`, operations, whole);
+      }
     } else {
       operations.push({ op: "remove", path: `${path}/${index}` });
       deleted = true;

@@ -66,6 +66,21 @@ const QUANTITY = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:([eE][+-]?\d+)|([a-zA-Z]*))$
  * @throws {SyntaxError} when the text is not a quantity or is negative
  */
 export function parseQuantity(text: string): number {
+  let value = parsedQuantities.get(text);
+  if (value === undefined) {
+    value = parseQuantityText(text);
+    // A pod's quantities repeat (the installer's defaults, its containers' limits), and every
+    // admission reads them several times: the last few are kept (bounded: pods write them).
+    if (parsedQuantities.size >= MAX_PARSED_QUANTITIES) parsedQuantities.clear();
+    parsedQuantities.set(text, value);
+  }
+  return value;
+}
+
+const MAX_PARSED_QUANTITIES = 64;
+const parsedQuantities = new Map<string, number>();
+
+function parseQuantityText(text: string): number {
   const match = QUANTITY.exec(text);
   if (!match) {
     throw new SyntaxError(`Cannot parse "${text}" as a quantity: expecting e.g. "50m" or "64Mi"`);

@@ -76,3 +76,15 @@ test('parseMedium() accepts "" and Memory only', () => {
     assert.throws(() => parseMedium(medium), SyntaxError);
   }
 });
+
+test("parseQuantity() gives the same answers from its memory of recent quantities", () => {
+  // Many distinct quantities (more than it keeps), each read twice, with bad ones between.
+  for (let round = 0; round < 2; round++) {
+    for (let index = 0; index < 200; index++) {
+      assert.equal(parseQuantity(`${index}Mi`), index * 2 ** 20);
+      assert.equal(parseQuantity(`${index}m`), index * 1e-3);
+      assert.throws(() => parseQuantity(`-${index + 1}Mi`), SyntaxError);
+      assert.throws(() => parseQuantity(`${index}Xi`), SyntaxError);
+    }
+  }
+});

@@ -116,16 +116,29 @@ function describeSource(candidate: Candidate): string {
     : `env ${candidate.name}`;
 }
 
+/** Each setting's default as {@link resolveOne} returns it: one object, shared by every pod. */
+const DEFAULTS = new Map<
+  SettingDefinition,
+  { value: string | boolean | number; source: "default" }
+>(
+  SETTINGS.map((entry) => [entry, Object.freeze({ value: entry.default, source: "default" })]),
+);
+
 function resolveOne(
   entry: SettingDefinition,
   annotations: Readonly<Record<string, string>>,
   envGet: (name: string) => string | undefined,
   problems: ConfigProblem[],
 ): { value: string | boolean | number; source: SettingSource } {
-  const candidates: Candidate[] = [];
   const annotated = Object.hasOwn(annotations, entry.annotation)
     ? annotations[entry.annotation]
     : undefined;
+  const fromEnv = envGet(entry.env);
+  // Most settings of most pods: neither annotated nor set in the env.
+  if (typeof annotated !== "string" && (fromEnv === undefined || fromEnv === "")) {
+    return DEFAULTS.get(entry) ?? { value: entry.default, source: "default" };
+  }
+  const candidates: Candidate[] = [];
   if (typeof annotated === "string") {
     if (entry.envOnly) {
       problems.push({
@@ -139,7 +152,6 @@ function resolveOne(
       candidates.push({ source: "annotation", name: entry.annotation, text: annotated });
     }
   }
-  const fromEnv = envGet(entry.env);
   if (fromEnv !== undefined && fromEnv !== "") {
     candidates.push({ source: "env", name: entry.env, text: fromEnv });
   }
