@@ -34,12 +34,17 @@ export async function readBodyText(request: Request, options: ReadBodyOptions): 
   const { limit } = options;
   const tooLarge = () =>
     new PayloadTooLargeError(`Cannot read the request body: it is larger than ${limit} bytes`);
-  const declared = Number(request.headers.get("content-length") ?? "");
+  const length = request.headers.get("content-length");
+  const declared = Number(length ?? "");
   if (Number.isFinite(declared) && declared > limit) {
     await request.body?.cancel().catch(() => {});
     throw tooLarge();
   }
-  if (!request.body) return "";
+  // A declared length within the limit bounds the body (HTTP framing): it is read in one go,
+  // without `request.body`, whose stream Deno makes only when it is asked for (~3.5 µs a request).
+  // Without one (chunked), the chunks are counted as they come.
+  const stream = length !== null && Number.isFinite(declared) ? undefined : request.body;
+  if (stream === null) return "";
   let timedOut: (error: Error) => void = () => {};
   const deadline = new Promise<never>((_, reject) => (timedOut = reject));
   // On the shared timer of its length (`schedule`), not a runtime timer per request.
@@ -50,11 +55,9 @@ export async function readBodyText(request: Request, options: ReadBodyOptions): 
   });
   let bytes: Uint8Array;
   try {
-    // A declared length within the limit bounds the body (HTTP framing): read it in one go.
-    // Without one (chunked), count the chunks as they come.
-    bytes = request.headers.has("content-length") && Number.isFinite(declared)
+    bytes = stream === undefined
       ? await readDeclared(request, deadline, limit, tooLarge)
-      : await readChunks(request.body, deadline, limit, tooLarge);
+      : await readChunks(stream, deadline, limit, tooLarge);
   } finally {
     cancel();
   }

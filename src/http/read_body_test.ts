@@ -48,3 +48,29 @@ test("readBodyText() refuses a body that is not UTF-8", async () => {
   });
   await assert.rejects(readBodyText(request, { limit: 10 }), AdmissionDecodeError);
 });
+
+test("readBodyText() reads a body of a declared length, and an empty one", async () => {
+  const text = '{"é":"€"}';
+  const bytes = new TextEncoder().encode(text);
+  const declared = new Request("https://piggy/", {
+    method: "POST",
+    body: bytes,
+    headers: { "content-length": String(bytes.byteLength) },
+  });
+  assert.equal(await readBodyText(declared, { limit: 100 }), text);
+  const empty = new Request("https://piggy/", {
+    method: "POST",
+    headers: { "content-length": "0" },
+  });
+  assert.equal(await readBodyText(empty, { limit: 100 }), "");
+  assert.equal(
+    await readBodyText(new Request("https://piggy/", { method: "POST" }), { limit: 1 }),
+    "",
+  );
+});
+
+test("readBodyText() gives up on a client that declares a length and stops sending", async () => {
+  const request = streamed(['{"partial":'], { endless: true });
+  request.headers.set("content-length", "40");
+  await assert.rejects(readBodyText(request, { limit: 100, timeoutMs: 50 }), RequestTimeoutError);
+});
