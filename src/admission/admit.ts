@@ -25,7 +25,7 @@ import type { KubeClient } from "../k8s/client.ts";
 import { describeError, type LogFields, type Logger } from "../log.ts";
 import type { ImageLookupMode } from "../config/webhook_options.ts";
 import { isWrapped, type PodFacts, qualifies } from "../pod/container_refs.ts";
-import { gatherFacts, GatherFactsError } from "../pod/gather_facts.ts";
+import { factsWithoutReads, gatherFacts, GatherFactsError } from "../pod/gather_facts.ts";
 import { checkPodShape } from "../pod/pod_shape.ts";
 import {
   checkPodSize,
@@ -202,6 +202,9 @@ async function lookUpFacts(
 ): Promise<PodFacts | { status: number; message: string }> {
   const deadlineMs = context.deadlineMs ?? ADMISSION_TIMEOUT_MS;
   const deadline = context.deadline ?? AbortSignal.timeout(deadlineMs);
+  // Nothing to read: no race with the deadline to set up (while it has not passed yet).
+  const ready = deadline.aborted ? undefined : factsWithoutReads(pod);
+  if (ready !== undefined) return ready;
   const limits = context.limits ?? {};
   const work = gatherFacts(pod, namespace, context.kube, {
     signal: deadline,

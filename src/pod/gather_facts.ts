@@ -105,6 +105,20 @@ function lookupsOf(pod: Pod, options: GatherFactsOptions): Lookup[] {
   ];
 }
 
+/**
+ * The facts of a pod whose containers refer to no ConfigMap or Secret (most pods: literal
+ * `piggy:` values only): no read, nothing to wait for. `undefined` when something must be read
+ * (then {@link gatherFacts}).
+ */
+export function factsWithoutReads(
+  pod: Pod,
+  options: Pick<GatherFactsOptions, "containers"> = {},
+): PodFacts | undefined {
+  return lookupsOf(pod, options).length === 0
+    ? { configMaps: new Map(), secrets: new Map() }
+    : undefined;
+}
+
 /** The first few names of a list, for messages. */
 function firstNames(lookups: readonly Lookup[], count = 3): string {
   const shown = lookups.slice(0, count).map(({ kind, name }) => `${kind} "${name}"`).join(", ");

@@ -4,7 +4,7 @@ import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import { KubeApiError, KubeUnavailableError, LimitExceededError, toStatus } from "../errors.ts";
 import { FakeKubeClient } from "../k8s/fake.ts";
 import { qualifies } from "./container_refs.ts";
-import { gatherFacts, GatherFactsError } from "./gather_facts.ts";
+import { factsWithoutReads, gatherFacts, GatherFactsError } from "./gather_facts.ts";
 
 function b64(text: string): string {
   return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
@@ -260,4 +260,18 @@ test("gatherFacts() starts no read once the signal aborts and names an unread ob
     },
   );
   assert.ok(client.calls.length <= 6, `${client.calls.length} reads started`);
+});
+
+test("factsWithoutReads() answers as gatherFacts() for a pod that refers to nothing, else nothing", async () => {
+  const literal = podOf({ env: [{ name: "A", value: "piggy:a" }, { name: "B", value: "b" }] });
+  const client = kube();
+  assert.deepEqual(factsWithoutReads(literal), await gatherFacts(literal, "default", client));
+  assert.deepEqual(client.calls, []);
+  const referring = podOf({
+    env: [{ name: "VAR1", valueFrom: { configMapKeyRef: { name: "test-cm", key: "key1" } } }],
+  });
+  assert.equal(factsWithoutReads(referring), undefined);
+  const init = podOf({}, [{ envFrom: [{ secretRef: { name: "test-secret" } }] }]);
+  assert.equal(factsWithoutReads(init), undefined);
+  assert.ok((await gatherFacts(init, "default", client)).secrets.has("test-secret"));
 });
