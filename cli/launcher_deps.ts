@@ -9,9 +9,10 @@
 
 import type { PiggyEnvDeps } from "../src/launcher/run.ts";
 import { environmentEntries } from "../src/runtime/env.ts";
-import { execCommand } from "../src/runtime/exec.ts";
+import { execCommand, preloadLibc } from "../src/runtime/exec.ts";
 import { readTextFile } from "../src/runtime/files.ts";
 import { executablePath, sleep, writeStderrLine, writeStdoutLine } from "../src/runtime/process.ts";
+import { warmUpTlsRandom } from "../src/runtime/tls_warmup.ts";
 
 /**
  * Dependencies of `runPiggyEnv` for this process.
@@ -33,5 +34,7 @@ export function launcherDeps(
     createSecretSource,
     writeStdout: writeStdoutLine,
     writeStderr: writeStderrLine,
+    warmUpTls: () => void warmUpTlsRandom(),
+    prepareExec: preloadLibc,
   };
 }

@@ -62,6 +62,13 @@ export interface PiggyEnvDeps {
   random?: () => number;
   /** Log line writer. @default stderr */
   logSink?: LogSink;
+  /**
+   * Starts the TLS library's one-time set-up off the main thread; called first in proxy mode with
+   * an `https:` address, so it overlaps the reading and signing before the connection.
+   */
+  warmUpTls?: () => void;
+  /** Prepares {@link exec} (opens libc); called while the fetch is in flight. */
+  prepareExec?: () => void;
 }
 
 function envLookup(env: EnvEntries): (name: string) => string | undefined {
@@ -135,7 +142,10 @@ async function run(
     logger.debug(`Ignoring ${ENV.DNS_RESOLVER}: the system resolver is used`);
   }
 
-  const outcome = await fetchSecrets(options, command, deps, logger);
+  if (!options.standalone && /^https:/i.test(options.address.trim())) deps.warmUpTls?.();
+  const fetching = fetchSecrets(options, command, deps, logger);
+  deps.prepareExec?.();
+  const outcome = await fetching;
   if (outcome.ok) {
     logger.info("Request secrets was successful", { attempts: outcome.attempts });
   } else {

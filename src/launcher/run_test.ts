@@ -344,3 +344,57 @@ test("runPiggyEnv() never logs the token, CA text or values, even in debug", asy
   assert.ok(h.logs.some((line) => line.level === "debug"));
   assert.doesNotMatch(JSON.stringify(h.logs), /v4lue-s3cret|sa-token|CA-TEXT/);
 });
+
+/** A harness that records the order of warm-up, exec preparation, request and exec. */
+function orderHarness(env: Array<[string, string]>): { h: Harness; events: string[] } {
+  const events: string[] = [];
+  const h = harness(env, {
+    warmUpTls: () => events.push("warm-up TLS"),
+    prepareExec: () => events.push("prepare exec"),
+    exec: () => {
+      events.push("exec");
+      return Promise.resolve(0);
+    },
+    createSecretSource: () =>
+      Promise.resolve({
+        fetchSecret: () => {
+          events.push("AWS read");
+          return Promise.resolve({});
+        },
+      }),
+  });
+  const request = h.deps.requestSecrets!;
+  h.deps.requestSecrets = async (proxyRequest) => {
+    // The answer arrives after a turn of the event loop, as a real one does.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    events.push("answer");
+    return await request(proxyRequest);
+  };
+  return { h, events };
+}
+
+test("runPiggyEnv() warms TLS up first in proxy mode over https and prepares exec before the answer", async () => {
+  const { h, events } = orderHarness(PROXY_ENV);
+  assert.equal(await runPiggyEnv(["--", "app"], h.deps), 0);
+  assert.deepEqual(events, ["warm-up TLS", "prepare exec", "answer", "exec"]);
+});
+
+test("runPiggyEnv() does not warm TLS up for an http address or in standalone mode", async () => {
+  const http = orderHarness([...PROXY_ENV, ["PIGGY_ADDRESS", "http://piggy.piggy.svc"]]);
+  assert.equal(await runPiggyEnv(["--", "app"], http.h.deps), 0);
+  assert.deepEqual(http.events, ["prepare exec", "answer", "exec"]);
+
+  const standalone = orderHarness([
+    ["PIGGY_STANDALONE", "true"],
+    ["PIGGY_ADDRESS", "https://piggy.piggy.svc"],
+    ["PIGGY_AWS_SECRET_NAME", "demo/app"],
+  ]);
+  assert.equal(await runPiggyEnv(["--", "app"], standalone.h.deps), 0);
+  assert.deepEqual(standalone.events, ["prepare exec", "AWS read", "exec"]);
+});
+
+test("runPiggyEnv() warms nothing up when the options are invalid", async () => {
+  const { h, events } = orderHarness([...PROXY_ENV, ["PIGGY_NUMBER_OF_RETRY", "zero"]]);
+  assert.equal(await runPiggyEnv(["--", "app"], h.deps), EXIT_FAILURE);
+  assert.deepEqual(events, []);
+});

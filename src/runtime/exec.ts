@@ -139,6 +139,26 @@ export function openLibc(deno: DenoGlobal): Libc | { unavailable: string } {
   };
 }
 
+/** libc opened ahead by {@link preloadLibc}, taken by the next {@link execCommand}. */
+let preloaded: Libc | { unavailable: string } | undefined;
+
+/**
+ * Opens libc now for the next {@link execCommand} (Deno with FFI only; nothing on Node). `dlopen`
+ * and its FFI bindings take 2-4 ms on the JavaScript thread: the launcher calls this while its
+ * request is in flight, so that time overlaps the wait instead of following the answer.
+ */
+export function preloadLibc(): void {
+  const deno = denoGlobal();
+  if (deno?.dlopen && !preloaded) preloaded = openLibc(deno);
+}
+
+/** The preloaded libc (once), else a new one. */
+function takeLibc(deno: DenoGlobal): Libc | { unavailable: string } {
+  const libc = preloaded ?? openLibc(deno);
+  preloaded = undefined;
+  return libc;
+}
+
 /**
  * Runs the command as a child with inherited stdio, forwarding signals.
  *
@@ -198,7 +218,7 @@ export async function execCommand(
 ): Promise<number> {
   const { logger } = options;
   const deno = options.forceSpawn ? undefined : denoGlobal();
-  const libc = deno ? openLibc(deno) : { unavailable: "not running on Deno" };
+  const libc = deno ? takeLibc(deno) : { unavailable: "not running on Deno" };
   let canExecute: ExecutableCheck;
   let fileKind: FileKindCheck;
   if ("canExecute" in libc && deno?.statSync) {

@@ -73,3 +73,36 @@ test(
     }
   },
 );
+
+test(
+  "preloadLibc() opens libc ahead: the next execCommand() replaces the process with it",
+  onDeno,
+  async () => {
+    const deno = denoGlobal();
+    assert.ok(deno, "runs under Deno");
+    const exec = new URL("./exec.ts", import.meta.url).href;
+    const log = new URL("../log.ts", import.meta.url).href;
+    // A separate Deno process: execve replaces it, and the shell reports the same PID.
+    const program = `
+      import { execCommand, preloadLibc } from ${JSON.stringify(exec)};
+      import { Logger } from ${JSON.stringify(log)};
+      preloadLibc();
+      console.log(Deno.pid);
+      await execCommand(["sh", "-c", "echo $$"], [["PATH", "/usr/bin:/bin"]], {
+        logger: new Logger({ level: "debug" }),
+        searchPath: "/usr/bin:/bin",
+      });
+      console.log("not replaced");
+    `;
+    const output = await new Deno.Command(deno.execPath(), {
+      args: ["eval", "--no-config", program],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    const [pid, shellPid, ...rest] = new TextDecoder().decode(output.stdout).trim().split("\n");
+    assert.equal(shellPid, pid);
+    assert.deepEqual(rest, []);
+  },
+);
