@@ -12,6 +12,7 @@ import { environmentEntries } from "../src/runtime/env.ts";
 import { execCommand, preloadLibc } from "../src/runtime/exec.ts";
 import { readTextFile } from "../src/runtime/files.ts";
 import { executablePath, sleep, writeStderrLine, writeStdoutLine } from "../src/runtime/process.ts";
+import { trustOnlyGivenCa } from "../src/runtime/tls_trust.ts";
 import { warmUpTlsRandom } from "../src/runtime/tls_warmup.ts";
 
 /**
@@ -35,6 +36,7 @@ export function launcherDeps(
     writeStdout: writeStdoutLine,
     writeStderr: writeStderrLine,
     warmUpTls: () => void warmUpTlsRandom(),
+    trustOnlyGivenCa,
     prepareExec: preloadLibc,
   };
 }

@@ -91,6 +91,65 @@ test("piggy-env refuses a webhook certificate from another CA", async () => {
   }
 });
 
+/**
+ * Variables from which Deno would add trust anchors of its own: here all point at the other CA
+ * (`DENO_TLS_CA_STORE` as the user might set it for a Deno app of their own).
+ */
+function denoTrustEnv(): Record<string, string> {
+  return {
+    DENO_CERT: other.certFile,
+    NODE_EXTRA_CA_CERTS: other.certFile,
+    DENO_TLS_CA_STORE: "mozilla,system",
+  };
+}
+
+test("with a CA, piggy-env trusts only it: not a CA from DENO_CERT or NODE_EXTRA_CA_CERTS", async () => {
+  const leaf = other.issue(`server-${Math.random().toString(16).slice(2)}`);
+  const responder = await startSecretResponder({
+    tls: { cert: leaf.cert, key: leaf.key },
+    secrets: { DB_PASS: "tls-secret" },
+  });
+  try {
+    // Control: without a CA piggy-env uses Deno's default trust, which takes DENO_CERT in.
+    const defaults = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, denoTrustEnv()),
+    });
+    assert.equal(defaults.code, 0, defaults.stderr);
+    for (const extra of [{ PIGGY_CA_BUNDLE: trusted.cert }, { PIGGY_CA_FILE: trusted.certFile }]) {
+      const result = await runLauncher({
+        args: ["--", REPORT_APP],
+        env: proxyEnv(responder, { ...denoTrustEnv(), ...extra }),
+      });
+      assert.equal(result.code, 1, "the other CA's certificate is refused");
+      assert.equal(result.stdout, "", "the app never starts");
+      assert.ok(
+        logMessages(result).some((m) => /^Retry 1\/1 \[error=Cannot reach the webhook/.test(m)),
+        result.stderr,
+      );
+    }
+    assert.equal(responder.requests.length, 1, "only the control's request reached the handler");
+  } finally {
+    await responder.close();
+  }
+});
+
+test("piggy-env trusting only its CA leaves the app's own DENO_CERT, NODE_EXTRA_CA_CERTS and DENO_TLS_CA_STORE", async () => {
+  const responder = await httpsResponder();
+  try {
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, { ...denoTrustEnv(), PIGGY_CA_BUNDLE: trusted.cert }),
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const env = new Map(parseReport(result.stdout).env);
+    assert.equal(env.get("DB_PASS"), "tls-secret");
+    for (const [name, value] of Object.entries(denoTrustEnv())) assert.equal(env.get(name), value);
+  } finally {
+    await responder.close();
+  }
+});
+
 test("piggy-env trusts the webhook through PIGGY_CA_FILE", async () => {
   const responder = await httpsResponder();
   try {

@@ -67,6 +67,12 @@ export interface PiggyEnvDeps {
    * an `https:` address, so it overlaps the reading and signing before the connection.
    */
   warmUpTls?: () => void;
+  /**
+   * Makes the CA given to the proxy call the only trust anchor of this process's TLS (Deno adds it
+   * to its default roots otherwise); called before the first connection when a CA is set and
+   * verification is on.
+   */
+  trustOnlyGivenCa?: () => void;
   /** Prepares {@link exec} (opens libc); called while the fetch is in flight. */
   prepareExec?: () => void;
 }
@@ -142,7 +148,10 @@ async function run(
     logger.debug(`Ignoring ${ENV.DNS_RESOLVER}: the system resolver is used`);
   }
 
-  if (!options.standalone && /^https:/i.test(options.address.trim())) deps.warmUpTls?.();
+  if (!options.standalone && /^https:/i.test(options.address.trim())) {
+    deps.warmUpTls?.();
+    if (!options.skipVerifyTls && (options.caFile || options.caBundle)) deps.trustOnlyGivenCa?.();
+  }
   const fetching = fetchSecrets(options, command, deps, logger);
   deps.prepareExec?.();
   const outcome = await fetching;

@@ -350,6 +350,7 @@ function orderHarness(env: Array<[string, string]>): { h: Harness; events: strin
   const events: string[] = [];
   const h = harness(env, {
     warmUpTls: () => events.push("warm-up TLS"),
+    trustOnlyGivenCa: () => events.push("trust only the CA"),
     prepareExec: () => events.push("prepare exec"),
     exec: () => {
       events.push("exec");
@@ -397,4 +398,26 @@ test("runPiggyEnv() warms nothing up when the options are invalid", async () => 
   const { h, events } = orderHarness([...PROXY_ENV, ["PIGGY_NUMBER_OF_RETRY", "zero"]]);
   assert.equal(await runPiggyEnv(["--", "app"], h.deps), EXIT_FAILURE);
   assert.deepEqual(events, []);
+});
+
+test("runPiggyEnv() trusts only the given CA (bundle or file) when verifying, before the request", async () => {
+  for (const ca of [["PIGGY_CA_BUNDLE", "PEM"], ["PIGGY_CA_FILE", "/ca.pem"]] as const) {
+    const { h, events } = orderHarness([...PROXY_ENV, [ca[0], ca[1]]]);
+    h.deps.readTextFile = () => Promise.resolve("PEM");
+    assert.equal(await runPiggyEnv(["--", "app"], h.deps), 0);
+    assert.deepEqual(events, [
+      "warm-up TLS",
+      "trust only the CA",
+      "prepare exec",
+      "answer",
+      "exec",
+    ]);
+  }
+  const skip = orderHarness([
+    ...PROXY_ENV,
+    ["PIGGY_CA_BUNDLE", "PEM"],
+    ["PIGGY_SKIP_VERIFY_TLS", "true"],
+  ]);
+  assert.equal(await runPiggyEnv(["--", "app"], skip.h.deps), 0);
+  assert.deepEqual(skip.events, ["warm-up TLS", "prepare exec", "answer", "exec"]);
 });

@@ -27,7 +27,11 @@ export interface DenoGlobal {
   version: { deno: string };
   execPath(): string;
   exit(code?: number): never;
-  env: { toObject(): Record<string, string> };
+  env: {
+    toObject(): Record<string, string>;
+    set?: (name: string, value: string) => void;
+    delete?: (name: string) => void;
+  };
   stdout?: { writeSync(bytes: Uint8Array): number };
   stderr?: { writeSync(bytes: Uint8Array): number };
   readTextFile?: (path: string) => Promise<string>;

@@ -39,8 +39,8 @@ export interface PostRequest {
   body: string;
   /**
    * PEM CA text to trust; empty uses the default roots. `node:https` trusts only this CA; Deno's
-   * `startTls` trusts it in addition to Deno's roots (bundled Mozilla roots, or the system's under
-   * `DENO_TLS_CA_STORE=system`, plus `DENO_CERT`): Deno has no switch to leave them out.
+   * `startTls` trusts it in addition to Deno's default roots, which piggy-env empties first
+   * (`src/runtime/tls_trust.ts`).
    */
   ca: string;
   /** Do not verify the server certificate. */
