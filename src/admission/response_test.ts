@@ -98,3 +98,35 @@ test("reviewJson() is JSON.stringify of the review, with the patch last", () => 
   }
   assert.match(reviewJson(reviews[1]!), /,"patch":"[A-Za-z0-9+/=]+"\}\}$/);
 });
+
+test("reviewJson() is exactly JSON.stringify for random UIDs, warnings and messages", () => {
+  let seed = 2026;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  // Any UTF-16 code unit: quotes, backslashes, control characters, U+2028/9, lone surrogates.
+  const special = ['"', "\\", "\n", "\u0000", "\u001f", "\u007f", "\u2028", "\u2029", "\ud800"];
+  const text = () => {
+    let out = "";
+    for (let length = Math.floor(random() * 12); length > 0; length--) {
+      out += random() < 0.5
+        ? special[Math.floor(random() * special.length)]!
+        : String.fromCharCode(Math.floor(random() * 0x10000));
+    }
+    return out;
+  };
+  for (let round = 0; round < 500; round++) {
+    const uid = text();
+    const warnings = random() < 0.5 ? { warnings: [text(), text()] } : {};
+    const ops = [{ op: "add" as const, path: `/metadata/labels/${text()}`, value: text() }];
+    const reviews = [patchReview(uid, ops, warnings), denyReview(uid, 400, text(), warnings)];
+    for (const review of reviews) {
+      const { patch, ...rest } = review.response;
+      // JSON.stringify of the same review with `patch` (when there is one) as the last field.
+      const expected = JSON.stringify({
+        apiVersion: review.apiVersion,
+        kind: review.kind,
+        response: patch === undefined ? rest : { ...rest, patch },
+      });
+      assert.equal(reviewJson(review), expected);
+    }
+  }
+});
