@@ -12,11 +12,10 @@
  * @module
  */
 
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { threeContainerReview } from "../../testing/flow.ts";
 import { createTestCa } from "../../testing/pki.ts";
-import { alternate, ensureWrk } from "./wrk.ts";
+import { alternate, ensureWrk, startBareServer } from "./wrk.ts";
 
 const { values } = parseArgs({
   options: {
@@ -36,30 +35,8 @@ const body = JSON.stringify(threeContainerReview("bench"));
 const ca = createTestCa("piggy-bench");
 const serving = ca.issue("bare");
 
-async function startBare(
-  answerBytes?: string,
-): Promise<{ port: number; child: Deno.ChildProcess }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      fileURLToPath(new URL("./bare_server.ts", import.meta.url)),
-      serving.certFile,
-      serving.keyFile,
-      ...(answerBytes === undefined ? [] : [answerBytes]),
-    ],
-    stdout: "piped",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  const port = Number(new TextDecoder().decode((await reader.read()).value).trim());
-  reader.releaseLock();
-  return { port, child };
-}
-
-const plain = await startBare();
-const padded = await startBare(values["answer-bytes"]);
+const plain = await startBareServer(serving.certFile, serving.keyFile);
+const padded = await startBareServer(serving.certFile, serving.keyFile, values["answer-bytes"]);
 try {
   const requests = [{ path: "/mutate", body, headers: { "content-type": "application/json" } }];
   console.log(
@@ -77,10 +54,6 @@ try {
     args,
   );
 } finally {
-  for (const { child } of [plain, padded]) {
-    child.kill("SIGTERM");
-    await child.status;
-    await child.stdout.cancel().catch(() => {});
-  }
+  await Promise.all([plain.stop(), padded.stop()]);
   await Deno.remove(ca.dir, { recursive: true }).catch(() => {});
 }

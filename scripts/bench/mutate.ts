@@ -12,12 +12,11 @@
  * @module
  */
 
-import { fileURLToPath } from "node:url";
 import { startKubeApi } from "../../testing/kube_api.ts";
 import { startWebhook } from "../../testing/webhook_process.ts";
 import { threeContainerReview } from "../../testing/flow.ts";
 import { createTestCa } from "../../testing/pki.ts";
-import { alternate, benchArgs, ensureWrk } from "./wrk.ts";
+import { alternate, benchArgs, ensureWrk, startBareServer } from "./wrk.ts";
 
 const args = benchArgs();
 ensureWrk();
@@ -41,35 +40,26 @@ console.log(
 );
 
 const serving = ca.issue("bare");
-const bare = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-env",
-    fileURLToPath(new URL("./bare_server.ts", import.meta.url)),
-    serving.certFile,
-    serving.keyFile,
-  ],
-  stdout: "piped",
-}).spawn();
-const reader = bare.stdout.getReader();
-const barePort = Number(new TextDecoder().decode((await reader.read()).value).trim());
-reader.releaseLock();
+const bare = await startBareServer(serving.certFile, serving.keyFile);
 
 try {
   const mutate = [{ path: "/mutate", body, headers: { "content-type": "application/json" } }];
   await alternate(
-    { label: "bare JSON echo on the same stack", port: barePort, requests: mutate, pid: bare.pid },
+    {
+      label: "bare JSON echo on the same stack",
+      port: bare.port,
+      requests: mutate,
+      pid: bare.child.pid,
+    },
     { label: "piggy /mutate", port: webhook.port, requests: mutate, pid: webhook.child.pid },
     args,
   );
   await alternate(
     {
       label: "bare GET on the same stack",
-      port: barePort,
+      port: bare.port,
       requests: [{ path: "/healthz" }],
-      pid: bare.pid,
+      pid: bare.child.pid,
     },
     {
       label: "piggy /healthz",
@@ -80,9 +70,7 @@ try {
     args,
   );
 } finally {
-  bare.kill("SIGTERM");
-  await bare.status;
-  await bare.stdout.cancel().catch(() => {});
+  await bare.stop();
   await webhook.stop();
   await kube.close();
   await Deno.remove(ca.dir, { recursive: true }).catch(() => {});

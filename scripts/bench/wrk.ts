@@ -9,6 +9,7 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 /** One request of a run. */
@@ -165,6 +166,50 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** A running `bare_server.ts` (the ceiling): its port and process. */
+export interface BareServer {
+  port: number;
+  child: Deno.ChildProcess;
+  /** Ends the server. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `bare_server.ts` with the serving certificate and key, its answer padded to `answerBytes`
+ * when given, and waits for its port.
+ */
+export async function startBareServer(
+  certFile: string,
+  keyFile: string,
+  answerBytes?: string,
+): Promise<BareServer> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      fileURLToPath(new URL("./bare_server.ts", import.meta.url)),
+      certFile,
+      keyFile,
+      ...(answerBytes === undefined ? [] : [answerBytes]),
+    ],
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const port = Number(new TextDecoder().decode((await reader.read()).value).trim());
+  reader.releaseLock();
+  return {
+    port,
+    child,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+    },
+  };
 }
 
 /** CPU seconds (user + system) used so far by process `pid` (Linux /proc). */
