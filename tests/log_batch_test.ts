@@ -143,3 +143,21 @@ for (const stderr of ["full", "closed"] as const) {
     assert.match(notices[0].error, stderr === "full" ? /No space left/i : /pipe/i);
   });
 }
+
+test("batched log sink: multi-byte text and batches past the reused buffer are written whole", async () => {
+  const { lines } = await run(`
+    logger.info("é€😀 small");
+    logger.flush();
+    logger.info("ü".repeat(100_000)); // 200 KB: a grown buffer
+    logger.info("€".repeat(400_000)); // 1.2 MB at most: encoded on its own
+    logger.info("after");
+  `);
+  assert.deepEqual(lines.map((line) => line.slice(0, 12)), [
+    "é€😀 small",
+    "ü".repeat(12),
+    "€".repeat(12),
+    "after",
+  ]);
+  assert.equal(lines[1], "ü".repeat(100_000));
+  assert.equal(lines[2], "€".repeat(400_000));
+});

@@ -20,6 +20,9 @@ const MAX_PENDING_CHARS = 64 * 1024;
  */
 const STDERR_STALL_LIMIT_MS = 5_000;
 
+/** Largest batch encoded into the sink's reused buffer; a larger one gets its own. */
+const MAX_REUSED_BYTES = 1024 * 1024;
+
 /** Least time between two notices on stdout that stderr writes fail. */
 const FAILURE_NOTICE_INTERVAL_MS = 10_000;
 
@@ -134,6 +137,14 @@ function createBatchedSink(
   stallLimitMs = STDERR_STALL_LIMIT_MS,
 ): LogSink {
   const encoder = new TextEncoder();
+  /** Reused for every batch up to 1 MiB (no new buffer per write). */
+  let buffer = new Uint8Array(16 * 1024);
+  const encode = (text: string): Uint8Array => {
+    const most = text.length * 3; // UTF-8 bytes per UTF-16 code unit, at most
+    if (most > MAX_REUSED_BYTES) return encoder.encode(text);
+    if (buffer.length < most) buffer = new Uint8Array(Math.max(most, buffer.length * 2));
+    return buffer.subarray(0, encoder.encodeInto(text, buffer).written);
+  };
   let pending: string[] = [];
   let chars = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -179,7 +190,8 @@ function createBatchedSink(
       }));
     }
     try {
-      writeFully(write, encoder.encode(lines.join("\n") + "\n"), stallLimitMs);
+      lines.push(""); // the last line's newline
+      writeFully(write, encode(lines.join("\n")), stallLimitMs);
       failedWrites = 0;
       lostLines = 0;
       lastNotice = -Infinity;
