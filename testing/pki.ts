@@ -21,10 +21,13 @@ export interface CertPair {
 /** A CA able to sign further leaves. */
 export interface TestCa extends CertPair {
   dir: string;
-  /** Issues a leaf. `serverNames` become SANs (IPs as IP:, names as DNS:). */
+  /**
+   * Issues a leaf. `serverNames` become SANs (IPs as IP:, names as DNS:); the key is EC P-256
+   * unless `keyType` is `rsa` (RSA-2048, Helm's default and common for certificates of one's own).
+   */
   issue(
     name: string,
-    options?: { serverNames?: string[]; clientAuth?: boolean; cn?: string },
+    options?: { serverNames?: string[]; clientAuth?: boolean; cn?: string; keyType?: "ec" | "rsa" },
   ): CertPair;
 }
 
@@ -82,9 +85,7 @@ export function createTestCa(label = "piggy-test"): TestCa {
     openssl([
       "req",
       "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
+      ...(options.keyType === "rsa" ? ["rsa:2048"] : ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
       "-nodes",
       "-keyout",
       `${name}.key`,

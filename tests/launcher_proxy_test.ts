@@ -150,6 +150,26 @@ test("piggy-env trusting only its CA leaves the app's own DENO_CERT, NODE_EXTRA_
   }
 });
 
+test("piggy-env verifies an RSA-2048 webhook certificate as well (one's own, or from an earlier chart)", async () => {
+  const leaf = trusted.issue(`server-rsa-${Math.random().toString(16).slice(2)}`, {
+    keyType: "rsa",
+  });
+  const responder = await startSecretResponder({
+    tls: { cert: leaf.cert, key: leaf.key },
+    secrets: { DB_PASS: "tls-secret" },
+  });
+  try {
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, { PIGGY_CA_BUNDLE: trusted.cert }),
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(new Map(parseReport(result.stdout).env).get("DB_PASS"), "tls-secret");
+  } finally {
+    await responder.close();
+  }
+});
+
 test("piggy-env trusts the webhook through PIGGY_CA_FILE", async () => {
   const responder = await httpsResponder();
   try {

@@ -153,9 +153,11 @@ cluster and generate a new pair on every render.
 {{- $_ := set $tls "reused" true }}
 {{- else }}
 {{- $validity := int .Values.mutate.certificate.certValidity }}
-{{- $ca := genCA (include "piggy-webhooks.caName" .) (mul $validity 10 | int) }}
+{{- /* ECDSA P-256 keys (Helm's genCA would make RSA-2048): a TLS handshake with the webhook costs
+its server ~40 % less CPU and piggy-env ~0.7 ms less wait (see the chart README). */}}
+{{- $ca := genCAWithKey (include "piggy-webhooks.caName" .) (mul $validity 10 | int) (genPrivateKey "ecdsa") }}
 {{- $host := include "piggy-webhooks.serviceHost" . }}
-{{- $cert := genSignedCert $host nil (include "piggy-webhooks.dnsNames" . | fromJsonArray) $validity $ca }}
+{{- $cert := genSignedCertWithKey $host nil (include "piggy-webhooks.dnsNames" . | fromJsonArray) $validity $ca (genPrivateKey "ecdsa") }}
 {{- $_ := set $tls "crt" $cert.Cert }}
 {{- $_ := set $tls "key" $cert.Key }}
 {{- $_ := set $tls "ca" $ca.Cert }}
