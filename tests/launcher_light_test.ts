@@ -2,8 +2,9 @@
  * piggy-env stays light in proxy mode: its module graph (as `deno run` and `deno compile` see it,
  * with the shipped flags) holds no npm package, the standalone AWS source is one bundled module
  * that imports only `node:` built-ins, the launcher bundle that `deno compile` embeds loads two
- * modules on its way to `execve` and works in every mode, and a proxy start with an empty Deno
- * cache downloads nothing.
+ * modules on its way to `execve` and works in every mode without reading the global `fetch` (a
+ * preloaded guard, testing/no_fetch_preload.ts, ends a process that does), and a proxy start with
+ * an empty Deno cache downloads nothing.
  */
 
 import assert from "node:assert/strict";
@@ -16,6 +17,7 @@ import { pathToFileURL } from "node:url";
 import { test } from "node:test";
 import { LAUNCHER_FLAGS } from "../cli/permissions.ts";
 import { startAwsStandIn } from "../testing/aws.ts";
+import { FETCH_READ_EXIT_CODE } from "../testing/no_fetch_preload.ts";
 import { createTestCa } from "../testing/pki.ts";
 import {
   DENO_BINARY,
@@ -128,6 +130,9 @@ test("the launcher bundle loads two modules before it runs, no heavy node: modul
   assert.ok(graph.modules.length > files.length, "the lazily loaded chunks are separate modules");
 });
 
+/** `deno run` flags that end the launcher (exit 97) when anything reads the global `fetch`. */
+const NO_FETCH = ["--preload", join(ROOT, "testing", "no_fetch_preload.ts")];
+
 test("the launcher bundle runs proxy mode (TLS verified, and the unverified fallback)", async () => {
   await ensureStandaloneBundle();
   const dir = mkdtempSync(join(tmpdir(), "piggy-bundle-"));
@@ -147,13 +152,16 @@ test("the launcher bundle runs proxy mode (TLS verified, and the unverified fall
       PIGGY_TOKEN_FILE: tokenFile,
       DB_PASS: "piggy:DB_PASS",
     };
-    // Verified with the CA, then without verification (the node:https chunk, loaded lazily).
+    // Verified with the CA, then without verification (the node:https chunk, loaded lazily);
+    // neither reads fetch.
     for (const extra of [{ PIGGY_CA_BUNDLE: ca.cert }, { PIGGY_SKIP_VERIFY_TLS: "true" }]) {
       const result = await runLauncher({
         entry: LAUNCHER_BUNDLE,
         args: ["--", REPORT_APP],
         env: { ...env, ...extra },
+        denoFlags: NO_FETCH,
       });
+      assert.notEqual(result.code, FETCH_READ_EXIT_CODE, result.stderr);
       assert.equal(result.code, 0, result.stderr);
       const report = parseReport(result.stdout);
       assert.equal(report.pid, result.pid);
@@ -169,13 +177,14 @@ test("the launcher bundle runs proxy mode (TLS verified, and the unverified fall
   }
 });
 
-test("the launcher bundle runs standalone mode (the standalone bundle beside it)", async () => {
+test("the launcher bundle runs standalone mode (the standalone bundle beside it), no fetch", async () => {
   await ensureStandaloneBundle();
   const aws = await startAwsStandIn();
   try {
     aws.putSecret("bundle/app", { string: JSON.stringify({ DB_PASS: "from-aws" }) });
     const result = await runLauncher({
       entry: LAUNCHER_BUNDLE,
+      denoFlags: NO_FETCH,
       args: ["--standalone", "--", REPORT_APP],
       env: {
         ...aws.env({ credentials: "static", region: "us-east-1" }),

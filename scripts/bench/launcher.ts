@@ -8,11 +8,15 @@
  *   proxy start that is Deno's own (its TLS library's one-time set-up is most of it);
  * - proxy (source): the same from cli/piggy_env.ts instead of the bundle (`gen/piggy_env.js`,
  *   what `deno compile` embeds and the other launcher rows run);
- * - standalone: piggy-env straight to the AWS stand-in, to the app's first line;
+ * - standalone: piggy-env straight to the AWS stand-in (plain HTTP), to the app's first line;
+ * - standalone (https): the same against a second AWS stand-in behind TLS (its test CA trusted
+ *   through `DENO_CERT`, as Deno's root store would trust AWS's), so the TLS path of the light AWS
+ *   client is measured: real AWS endpoints are HTTPS;
  * - direct: the app alone;
  * - with `--baseline DIR`: proxy and standalone again from another checkout's `cli/piggy_env.ts`
  *   (its `gen/piggy_env.js` when there is one; its `gen/` bundles built there with `deno task
- *   bundle`), interleaved, for before/after figures on a loaded machine.
+ *   bundle`), interleaved, for before/after figures on a loaded machine (standalone over HTTPS
+ *   too).
  * Peak RSS is the process's ru_maxrss from /usr/bin/time (exec keeps the high-water mark, so for a
  * launcher run it is piggy-env's peak before exec). Prints the differences to the floor against the
  * targets (proxy ≤ floor + 50 ms and + 25 MB, standalone ≤ floor + 120 ms) and the size of the
@@ -43,6 +47,8 @@ import { LAUNCHER_FLAGS } from "../../cli/permissions.ts";
 import { startStack } from "../../testing/stack.ts";
 import { admitPod, persistPod } from "../../testing/flow.ts";
 import { kubeletExpand } from "../../testing/kubelet_env.ts";
+import { startAwsStandIn } from "../../testing/aws.ts";
+import { createTestCa } from "../../testing/pki.ts";
 
 const { values } = parseArgs({
   options: {
@@ -119,6 +125,10 @@ const stack = await startStack({
 });
 const { kube, aws, webhook } = stack;
 aws.putSecret("bench/app", { string: JSON.stringify({ DB_PASSWORD: "bench-value" }) });
+const awsCa = createTestCa("piggy-bench-aws");
+const awsLeaf = awsCa.issue("aws");
+const awsTls = await startAwsStandIn({ tls: { cert: awsLeaf.cert, key: awsLeaf.key } });
+awsTls.putSecret("bench/app", { string: JSON.stringify({ DB_PASSWORD: "bench-value" }) });
 const tokenDir = mkdtempSync(join(tmpdir(), "piggy-bench-"));
 const base = {
   PATH: "/usr/local/bin:/usr/bin:/bin",
@@ -168,6 +178,11 @@ const standaloneEnv: Record<string, string> = {
   PIGGY_AWS_SECRET_NAME: "bench/app",
   PIGGY_AWS_REGION: "us-east-1",
 };
+const standaloneTlsEnv: Record<string, string> = {
+  ...standaloneEnv,
+  ...awsTls.env({ credentials: "static", region: "us-east-1" }),
+  DENO_CERT: awsCa.certFile,
+};
 /** The launcher's flags, plus `--no-code-cache` with `--cold`. */
 const FLAGS = [...LAUNCHER_FLAGS, ...(values.cold ? ["--no-code-cache"] : [])];
 const launcher = [Deno.execPath(), "run", ...FLAGS, ENTRY, "--", ...APP];
@@ -213,15 +228,24 @@ const results: Record<string, Run[]> = {
   proxy: [],
   "proxy (source)": [],
   standalone: [],
+  "standalone (https)": [],
 };
-if (baseline) Object.assign(results, { "proxy (baseline)": [], "standalone (baseline)": [] });
+if (baseline) {
+  Object.assign(results, {
+    "proxy (baseline)": [],
+    "standalone (baseline)": [],
+    "standalone https (baseline)": [],
+  });
+}
 // Warm Deno's module and code caches.
 await timed(launcher, proxyEnv);
 await timed(fromSource, proxyEnv);
 await timed(launcher, standaloneEnv);
+await timed(launcher, standaloneTlsEnv);
 if (baseline) {
   await timed(baseline, proxyEnv);
   await timed(baseline, standaloneEnv);
+  await timed(baseline, standaloneTlsEnv);
 }
 await timed(floor, base, "");
 for (let i = 0; i < runs; i++) {
@@ -231,9 +255,11 @@ for (let i = 0; i < runs; i++) {
   results.proxy!.push(await timed(launcher, proxyEnv));
   results["proxy (source)"]!.push(await timed(fromSource, proxyEnv));
   results.standalone!.push(await timed(launcher, standaloneEnv));
+  results["standalone (https)"]!.push(await timed(launcher, standaloneTlsEnv));
   if (baseline) {
     results["proxy (baseline)"]!.push(await timed(baseline, proxyEnv));
     results["standalone (baseline)"]!.push(await timed(baseline, standaloneEnv));
+    results["standalone https (baseline)"]!.push(await timed(baseline, standaloneTlsEnv));
   }
 }
 const tree = join(tokenDir, "piggy-env-dir");
@@ -247,7 +273,9 @@ const treeBytes = bytesOf(tree);
 const libBytes = bytesOf(join(tree, "lib"));
 
 await stack.stop();
+await awsTls.close();
 rmSync(tokenDir, { recursive: true, force: true });
+rmSync(awsCa.dir, { recursive: true, force: true });
 
 const floorMs = median(results.floor!.map((r) => r.firstLineMs));
 const floorKb = median(results.floor!.map((r) => r.maxRssKb));
