@@ -13,6 +13,7 @@
 import type { Logger } from "../src/log.ts";
 import type { StandaloneSourceSettings } from "../src/launcher/fetch.ts";
 import { runPiggyEnv } from "../src/launcher/run.ts";
+import { requestText } from "../src/runtime/http_post.ts";
 import { exitProcess, programArgs } from "../src/runtime/process.ts";
 import type { SecretSource } from "../src/secrets/source.ts";
 import { launcherDeps } from "./launcher_deps.ts";
@@ -27,6 +28,7 @@ type LightFactory = (
   env: (name: string) => string | undefined,
   loadSdk: (logger: Logger) => Promise<SecretSource>,
   settings: StandaloneSourceSettings,
+  send: typeof requestText,
 ) => Promise<SecretSource>;
 
 /** The SDK bundle's factory (cli/standalone_source.ts). */
@@ -63,6 +65,7 @@ async function createStandaloneSource(
     (name) => env.get(name),
     async (sdkLogger) => (await bundleFactory<SdkFactory>(SDK_BUNDLE))(sdkLogger),
     settings,
+    requestText,
   );
 }
 

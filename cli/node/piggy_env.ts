@@ -19,12 +19,14 @@ const deps = launcherDeps(async (logger, settings) => {
   // use) when the environment needs it.
   const { createStandaloneAwsSource } = await import("../../src/secrets/aws_lite/choose.ts");
   const { pathExists, readTextFile } = await import("../../src/runtime/files.ts");
+  const { requestText } = await import("../../src/runtime/http_post.ts");
   const env = new Map(deps.env);
   return await createStandaloneAwsSource(logger, {
     env: (name) => env.get(name),
     exists: pathExists,
     readTextFile,
     maxAnswerBytes: settings.awsMaxAnswerBytes,
+    send: requestText,
     loadSdk: async (sdkLogger) => {
       const { AwsSecretSource } = await import("../../src/secrets/aws_source.ts");
       return new AwsSecretSource({ logger: sdkLogger });

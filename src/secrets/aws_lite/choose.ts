@@ -20,6 +20,7 @@ import { ENV } from "../../constants.ts";
 import type { Logger } from "../../log.ts";
 import type { SecretSource } from "../source.ts";
 import { type EnvGet, envTrue } from "./endpoints.ts";
+import type { SendRequest } from "./http.ts";
 import { LightAwsSource } from "./source.ts";
 
 /** The client chosen, and why the SDK when it is. */
@@ -82,6 +83,8 @@ export interface StandaloneAwsDeps {
   readTextFile(path: string): Promise<string>;
   /** Largest AWS answer body the light client reads (`PIGGY_AWS_MAX_ANSWER_BYTES`). */
   maxAnswerBytes: number;
+  /** The light client's transport: `requestText` (src/runtime/http_post.ts). */
+  send: SendRequest;
   /** Loads and creates the SDK-based source (only when it is chosen). */
   loadSdk(logger: Logger): Promise<SecretSource>;
 }
@@ -105,5 +108,6 @@ export async function createStandaloneAwsSource(
     readTextFile: deps.readTextFile,
     logger,
     maxAnswerBytes: deps.maxAnswerBytes,
+    send: deps.send,
   });
 }

@@ -1,7 +1,10 @@
 /**
  * One AWS call of the light client over `requestText` (src/runtime/http_post.ts: one HTTP/1.1
  * exchange over `Deno.connect`/`Deno.startTls` on Deno, `node:http(s)` on Node; never `fetch`,
- * whose implementation costs the launcher's cold start more than the whole call), with the SDK's
+ * whose implementation costs the launcher's cold start more than the whole call). The caller hands
+ * `requestText` in ({@link AwsHttpOptions.send}): the launcher passes the copy its proxy path
+ * already loaded, so the light bundle holds no second one (whose Node fallback would make the
+ * bundle import `node:http` and `node:https` up front). With the SDK's
  * standard retry mode: up to `maxAttempts` attempts for throttling, HTTP
  * 429/5xx, timeouts and network errors (`isRetryableAwsError`), full-jitter exponential backoff
  * (base 100 ms, 500 ms after throttling, at most 20 s) drawn from a retry quota (500 tokens, 5 per
@@ -16,12 +19,7 @@
  */
 
 import { DEFAULT_AWS_MAX_ANSWER_BYTES, ENV } from "../../constants.ts";
-import {
-  AnswerBodyError,
-  AnswerTooLargeError,
-  PostNetworkError,
-  requestText,
-} from "../../runtime/http_post.ts";
+import type { PostAnswer, PostRequest } from "../../runtime/http_post.ts";
 import {
   AWS_ATTEMPT_TIMEOUT_MS,
   AWS_MAX_ATTEMPTS,
@@ -74,8 +72,16 @@ export interface AwsAnswer {
   attempts: number;
 }
 
-/** Retry and timeout settings. */
+/**
+ * `requestText` of src/runtime/http_post.ts (its errors are told apart by name: the caller's copy
+ * of the module may not be this bundle's).
+ */
+export type SendRequest = (request: PostRequest) => Promise<PostAnswer>;
+
+/** The transport, retry and timeout settings. */
 export interface AwsHttpOptions {
+  /** Sends one request: `requestText` (src/runtime/http_post.ts). */
+  send: SendRequest;
   /** Attempts per call, the first included. @default 3 */
   maxAttempts?: number;
   /** Timeout of one attempt, in milliseconds. @default 5000 */
@@ -173,10 +179,12 @@ export class AwsHttp {
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #random: () => number;
   readonly #maxAnswerBytes: number;
+  readonly #send: SendRequest;
   #tokens = INITIAL_RETRY_TOKENS;
 
   /** @throws {RangeError} when `maxAttempts` or `maxAnswerBytes` is not an integer >= 1 */
-  constructor(options: AwsHttpOptions = {}) {
+  constructor(options: AwsHttpOptions) {
+    this.#send = options.send;
     this.#maxAttempts = checkMaxAttempts(options.maxAttempts ?? AWS_MAX_ATTEMPTS);
     this.#timeoutMs = options.requestTimeoutMs ?? AWS_ATTEMPT_TIMEOUT_MS;
     this.#sleep = options.sleep ?? defaultSleep;
@@ -202,7 +210,7 @@ export class AwsHttp {
     signal: AbortSignal,
   ): Promise<{ status: number; text: string }> {
     try {
-      const answer = await requestText({
+      const answer = await this.#send({
         method: "GET",
         url,
         headers,
@@ -214,7 +222,7 @@ export class AwsHttp {
       });
       return { status: answer.status, text: answer.text };
     } catch (error) {
-      if (error instanceof AnswerTooLargeError) throw this.#tooLarge(url);
+      if (nameOf(error) === "AnswerTooLargeError") throw this.#tooLarge(url);
       throw error;
     }
   }
@@ -278,7 +286,7 @@ export class AwsHttp {
       );
     let answer;
     try {
-      answer = await requestText({
+      answer = await this.#send({
         url: request.endpoint,
         headers: signed,
         body: request.body,
@@ -290,14 +298,16 @@ export class AwsHttp {
     } catch (error) {
       if (request.signal?.aborted) throw request.signal.reason ?? error;
       if (timeout.aborted) throw timedOut();
-      if (error instanceof AnswerTooLargeError) throw this.#tooLarge(request.endpoint);
-      if (error instanceof AnswerBodyError) {
+      if (nameOf(error) === "AnswerTooLargeError") throw this.#tooLarge(request.endpoint);
+      if (nameOf(error) === "AnswerBodyError") {
         throw new AwsCallError("Error", `the answer ended early: ${oneLine(error)}`, {
           code: "ECONNRESET",
           cause: error,
         });
       }
-      const code = error instanceof PostNetworkError ? error.code : undefined;
+      const code = nameOf(error) === "PostNetworkError"
+        ? (error as { code?: string | undefined }).code
+        : undefined;
       throw new AwsCallError(
         "Error",
         code ? `connect ${code} ${request.endpoint.host}` : oneLine(error),
@@ -311,6 +321,12 @@ export class AwsHttp {
     }
     return text;
   }
+}
+
+/** The `name` of an error (`undefined` for anything else). */
+function nameOf(error: unknown): string | undefined {
+  const name = (error as { name?: unknown } | null)?.name;
+  return typeof name === "string" ? name : undefined;
 }
 
 function oneLine(error: unknown): string {

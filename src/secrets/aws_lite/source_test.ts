@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { SecretSourceError } from "../../errors.ts";
 import { AwsSecretSource } from "../aws_source.ts";
 import { withEnv } from "../../../testing/aws.ts";
+import { requestText } from "../../runtime/http_post.ts";
 import { AwsHttp } from "./http.ts";
 import { SECRETS_MANAGER } from "./endpoints.ts";
 import { LightAwsSource } from "./source.ts";
@@ -54,6 +55,7 @@ test("LightAwsSource and the SDK quote no part of an answer that is not valid JS
     const light = new LightAwsSource({
       env: (name) => env[name],
       readTextFile: () => Promise.reject(new Error("no files here")),
+      send: requestText,
     });
     const sdk = new AwsSecretSource({ maxAttempts: 1 });
     try {
@@ -82,6 +84,7 @@ test("AwsHttp waits as after throttling for every throttling error the SDK knows
   for (const name of ["LimitExceededException", "ProvisionedThroughputExceededException"]) {
     const waits: number[] = [];
     const http = new AwsHttp({
+      send: requestText,
       random: () => 0.5,
       sleep: (ms) => {
         waits.push(ms);
@@ -122,6 +125,7 @@ test("LightAwsSource reads SSM parameters page after page, up to maxPages", asyn
       const source = new LightAwsSource({
         env: (name) => env[name],
         readTextFile: () => Promise.reject(new Error("no files here")),
+        send: requestText,
         maxPages,
       });
       const read = source.fetchSecret({ kind: "ssm", path: "/app", region: "" });
