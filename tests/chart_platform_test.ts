@@ -218,21 +218,23 @@ test("the PrometheusRule alerts on this release's series, with labels and extra 
     "PiggyAdmissionErrors",
     "PiggyAwsErrors",
     "PiggySecretProxyErrors",
+    "PiggyAuditLogFailing",
     "piggy:admissions:rate5m",
   ]);
-  for (const alert of rules.slice(0, 4)) {
+  for (const alert of rules.slice(0, 5)) {
     assert.match(String(alert.expr), /job="piggy-piggy-webhooks", namespace="piggy-system"/);
     assert.deepEqual(alert.labels, { team: "platform", severity: "page" });
   }
   assert.match(String(rules[1]?.expr), /> 0\.1$/);
-  assert.deepEqual(rules[4], extra);
+  assert.match(String(rules[4]?.expr), /reason="audit_failed"\}\[5m\]\)\) > 0$/);
+  assert.deepEqual(rules[5], extra);
   const defaults = findObject(
     await renderChart({ values: { metrics: { prometheusRule: { enabled: true } } } }),
     "PrometheusRule",
   );
   const severities = (dig(defaults, "spec", "groups", 0, "rules") as Record<string, unknown>[])
     .map((r) => dig(r, "labels", "severity"));
-  assert.deepEqual(severities, ["critical", "warning", "warning", "warning"]);
+  assert.deepEqual(severities, ["critical", "warning", "warning", "warning", "critical"]);
 });
 
 test("the dashboard ConfigMap carries the grafana_dashboard label and docs' dashboard", async () => {
