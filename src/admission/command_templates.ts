@@ -50,22 +50,33 @@ export function withCommandTemplates(
   options: { enforceIntegrity: boolean },
 ): CommandTemplateResult {
   const warnings: string[] = [];
-  const { signatures } = parseUidAnnotation(pod.metadata?.annotations?.[PIGGY_UID_ANNOTATION]);
+  // Read only for a container whose command holds kubelet syntax (most hold none).
+  let signatures: ReadonlyMap<string, string> | undefined;
+  const signatureOf = (uid: string) =>
+    (signatures ??= parseUidAnnotation(pod.metadata?.annotations?.[PIGGY_UID_ANNOTATION])
+      .signatures).get(uid);
   // The new env of each container it changes; the pod is copied (on write) only when there is one.
   const envs = new Map<Container, EnvVar[]>();
   for (
     const container of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
   ) {
     if (!container || !sendsSignature(container)) continue;
-    const env = (container.env ?? []).filter((entry) => entry?.name !== ENV.COMMAND_TEMPLATE);
+    const given = container.env ?? [];
     const command = signedCommand(container);
     // Only where the launcher's proof ends in the recorded signature (admission signs the command
     // as the spec holds it, image text with its `$` escaped; Go Piggy's pods may differ).
-    const uid = container.env?.find((entry) => entry?.name === ENV.UID)?.value ?? "";
-    if (!hasKubeletSyntax(command) || signatures.get(uid) !== commandSignature(command)) {
-      if (env.length !== (container.env ?? []).length) envs.set(container, env);
+    if (
+      !hasKubeletSyntax(command) ||
+      signatureOf(given.find((entry) => entry?.name === ENV.UID)?.value ?? "") !==
+        commandSignature(command)
+    ) {
+      // A template the spec brings is never trusted: it is removed.
+      if (given.some((entry) => entry?.name === ENV.COMMAND_TEMPLATE)) {
+        envs.set(container, given.filter((entry) => entry?.name !== ENV.COMMAND_TEMPLATE));
+      }
       continue;
     }
+    const env = given.filter((entry) => entry?.name !== ENV.COMMAND_TEMPLATE);
     const literal = literalVariables({ env }, { ignore: ENV.COMMAND_TEMPLATE });
     const referenced = [...new Set(command.flatMap((arg) => referencedNames(arg)))];
     const template: EnvVar = {

@@ -34,6 +34,27 @@ function upsertByName<T extends { name: string }>(list: T[], item: T): T[] {
   );
 }
 
+/**
+ * {@link upsertByName} on a list that is the caller's own copy: changed in place, no second copy.
+ * Anything but an array goes to {@link upsertByName} (which fails on it, as before).
+ */
+function upsertInto<T extends { name: string }>(list: T[], item: T): T[] {
+  if (!Array.isArray(list)) return upsertByName(list, item);
+  let write = 0;
+  let placed = false;
+  for (let read = 0; read < list.length; read++) {
+    const existing = list[read]!;
+    if (existing?.name !== item.name) list[write++] = existing;
+    else if (!placed) {
+      list[write++] = item;
+      placed = true;
+    }
+  }
+  list.length = write;
+  if (!placed) list.push(item);
+  return list;
+}
+
 /** The projected volume: one token with the audience and lifetime Piggy requires. */
 export function tokenVolume(audience: string): Volume {
   return {
@@ -74,10 +95,11 @@ export function withProjectedToken(pod: Pod, audience: string): Pod {
     readOnly: true,
   };
   const file: EnvVar = { name: ENV.TOKEN_FILE, value: `${TOKEN_MOUNT_PATH}/${TOKEN_FILE_NAME}` };
+  // The lists are the copies' own (`changeContainers`, `writablePod` copy them).
   changeContainers(spec, sendsToken, (container) => {
-    container.volumeMounts = upsertByName(container.volumeMounts ?? [], mount);
-    container.env = upsertByName(container.env ?? [], file);
+    container.volumeMounts = upsertInto(container.volumeMounts ?? [], mount);
+    container.env = upsertInto(container.env ?? [], file);
   });
-  spec.volumes = upsertByName(spec.volumes ?? [], tokenVolume(audience));
+  spec.volumes = upsertInto(spec.volumes ?? [], tokenVolume(audience));
   return copy;
 }

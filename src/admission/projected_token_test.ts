@@ -80,3 +80,37 @@ test("withProjectedToken() leaves a pod without a proxy-mode launcher alone", ()
   const standalone: Pod = { spec: { containers: [pod().spec!.containers[2]!] } };
   assert.deepEqual(withProjectedToken(standalone, "piggysec.com"), standalone);
 });
+
+test("withProjectedToken() changes nothing of a deep-frozen input; duplicates go, first place kept", () => {
+  const freeze = <T>(value: T): T => {
+    if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+      Object.freeze(value);
+      for (const item of Object.values(value)) freeze(item);
+    }
+    return value;
+  };
+  const input = pod();
+  const app = input.spec!.containers[0]!;
+  app.env = [
+    { name: ENV.TOKEN_FILE, value: "/first" },
+    ...app.env!,
+    { name: ENV.TOKEN_FILE, value: "/second" },
+  ];
+  app.volumeMounts = [
+    { name: "data", mountPath: "/data" },
+    { name: TOKEN_VOLUME_NAME, mountPath: "/a" },
+    { name: TOKEN_VOLUME_NAME, mountPath: "/b" },
+  ];
+  const copy = structuredClone(input);
+  const out = withProjectedToken(freeze(input), "piggysec.com");
+  assert.deepEqual(input, copy);
+  assert.deepEqual(out.spec!.containers[0]!.env!.map((entry) => entry.name), [
+    ENV.TOKEN_FILE,
+    ENV.UID,
+  ]);
+  assert.equal(out.spec!.containers[0]!.env![0]!.value, `${TOKEN_MOUNT_PATH}/token`);
+  assert.deepEqual(out.spec!.containers[0]!.volumeMounts, [
+    { name: "data", mountPath: "/data" },
+    { name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true },
+  ]);
+});
