@@ -3,9 +3,11 @@
  * Benchmark: what the `/mutate` handler itself costs, in process, without TLS, HTTP or load
  * generator: the handler (`createMutateHandler`) answers the 3-container pod of `mutate.ts` again
  * and again, one request at a time, and the process's CPU time (user + system) per request is
- * printed per round and as the median. The log lines are formatted but not written. Steadier on a
- * shared machine than requests/s over the network, and the part of a request this project's code
- * decides (the rest is the TLS front and `Deno.serve`, which the ceiling of `mutate.ts` pays too).
+ * printed per round and as the median, with the bytes V8 allocated per request (its
+ * `total_allocated_bytes`: independent of the machine's load, and what drives the garbage
+ * collector). The log lines are formatted but not written. Steadier on a shared machine than
+ * requests/s over the network, and the part of a request this project's code decides (the rest is
+ * the TLS front and `Deno.serve`, which the ceiling of `mutate.ts` pays too).
  *
  * Run with the webhook's V8 flags, so that garbage collection behaves as in the webhook:
  * `npx deno run -A --v8-flags=--max-semi-space-size=4,--max-old-space-size=128
@@ -15,6 +17,7 @@
  */
 
 import process from "node:process";
+import v8 from "node:v8";
 import { parseArgs } from "node:util";
 import { createMutateHandler } from "../../src/admission/mutate_handler.ts";
 import { parseWebhookOptions } from "../../src/config/webhook_options.ts";
@@ -57,21 +60,36 @@ async function once(): Promise<number> {
 
 const size = await once();
 for (let index = 0; index < 500; index++) await once();
+/** Bytes V8 has allocated so far (NaN where the runtime does not say). */
+function allocated(): number {
+  const statistics = v8.getHeapStatistics() as { total_allocated_bytes?: number };
+  return statistics.total_allocated_bytes ?? NaN;
+}
+
 const perRequest: number[] = [];
+const bytesPerRequest: number[] = [];
 for (let round = 1; round <= rounds; round++) {
+  const bytes = allocated();
   const cpu = process.cpuUsage();
   const started = performance.now();
   for (let index = 0; index < requests; index++) await once();
   const used = process.cpuUsage(cpu);
   const micros = (used.user + used.system) / requests;
   perRequest.push(micros);
+  bytesPerRequest.push((allocated() - bytes) / requests);
   console.log(
     `round ${round}: ${micros.toFixed(1)} µs CPU per request, ` +
-      `${((performance.now() - started) * 1000 / requests).toFixed(1)} µs wall`,
+      `${((performance.now() - started) * 1000 / requests).toFixed(1)} µs wall, ` +
+      `${(bytesPerRequest.at(-1)! / 1024).toFixed(1)} KiB allocated per request`,
   );
 }
 perRequest.sort((a, b) => a - b);
+bytesPerRequest.sort((a, b) => a - b);
+const middle = Math.floor(perRequest.length / 2);
 console.log(
   `answer ${size} bytes, ${written > 0 ? "log lines formatted" : "no log lines"}; median ` +
-    `${perRequest[Math.floor(perRequest.length / 2)]!.toFixed(1)} µs CPU per request`,
+    `${perRequest[middle]!.toFixed(1)} µs CPU and ${
+      (bytesPerRequest[middle]! / 1024).toFixed(1)
+    } ` +
+    "KiB allocated per request",
 );
