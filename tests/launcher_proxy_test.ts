@@ -134,6 +134,33 @@ test("with a CA, piggy-env trusts only it: not a CA from DENO_CERT or NODE_EXTRA
   }
 });
 
+test("with a CA, piggy-env trusts only it: not the system store under DENO_TLS_CA_STORE=system", async () => {
+  // The system store as rustls-native-certs reads it: SSL_CERT_FILE names its bundle (the other CA).
+  const leaf = other.issue(`server-${Math.random().toString(16).slice(2)}`);
+  const responder = await startSecretResponder({
+    tls: { cert: leaf.cert, key: leaf.key },
+    secrets: { DB_PASS: "tls-secret" },
+  });
+  const systemStore = { DENO_TLS_CA_STORE: "system", SSL_CERT_FILE: other.certFile };
+  try {
+    // Control: without a CA piggy-env uses Deno's default trust, here the system store.
+    const defaults = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, systemStore),
+    });
+    assert.equal(defaults.code, 0, defaults.stderr);
+    const result = await runLauncher({
+      args: ["--", REPORT_APP],
+      env: proxyEnv(responder, { ...systemStore, PIGGY_CA_BUNDLE: trusted.cert }),
+    });
+    assert.equal(result.code, 1, "the system store's certificate is refused");
+    assert.equal(result.stdout, "", "the app never starts");
+    assert.equal(responder.requests.length, 1, "only the control's request reached the handler");
+  } finally {
+    await responder.close();
+  }
+});
+
 test("piggy-env trusting only its CA leaves the app's own DENO_CERT, NODE_EXTRA_CA_CERTS and DENO_TLS_CA_STORE", async () => {
   const responder = await httpsResponder();
   try {
