@@ -139,6 +139,17 @@ test("light client: EKS Pod Identity container credentials with the token file",
   assert.doesNotMatch(result.stderr, /pod-identity-/);
 });
 
+test("light client: a container token file ending in a newline is read as the token", async () => {
+  aws.resetCounters();
+  const vars = env("container");
+  const tokenFile = vars.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE;
+  assert.ok(tokenFile);
+  await Deno.writeTextFile(tokenFile, `${await Deno.readTextFile(tokenFile)}\n`);
+  const result = await runLauncher({ args: ["--", REPORT_APP], env: vars, entry: lightOnlyEntry });
+  assert.equal(dbPass(result), "lite-password");
+  assert.equal(aws.requests.find((r) => r.action === "ContainerCredentials")?.status, 200);
+});
+
 test("the SDK is chosen before any call when AWS_PROFILE is set or a shared file exists", async () => {
   for (const extra of [{ AWS_PROFILE: "default" }, { AWS_CONFIG_FILE: emptyConfig }]) {
     aws.resetCounters();

@@ -177,7 +177,10 @@ function fromContainer(deps: CredentialChainDeps): Link {
       signal?.throwIfAborted();
       try {
         const headers: Record<string, string> = {};
-        const authorization = tokenFile ? await deps.readTextFile(tokenFile) : token;
+        // Leading and trailing whitespace is dropped as a header value's is (a token file written
+        // with a final newline); a line break inside the token is still refused below.
+        const authorization = (tokenFile ? await deps.readTextFile(tokenFile) : token)
+          ?.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
         if (authorization) {
           if (authorization.includes("\r\n")) {
             lastProblem = "the authorization token contains \\r\\n";
