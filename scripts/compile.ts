@@ -187,13 +187,30 @@ export function compileEnv(parent: Readonly<Record<string, string>>): Record<str
   return env;
 }
 
+/**
+ * Variables `deno compile` would write into the binary as its trust settings (the CA store and
+ * the extra CAs): a build machine's CA would then be trusted by every compiled Piggy, and
+ * piggy-env, which empties its store to trust only the injected CA, could not drop it.
+ */
+export const EMBEDDED_TRUST_VARIABLES: readonly string[] = ["DENO_CERT", "DENO_TLS_CA_STORE"];
+
+/** The environment of one `deno <args>` step: `compile` runs without the trust variables. */
+export function stepEnv(
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+): Record<string, string> {
+  const step = { ...env };
+  if (args[0] === "compile") { for (const name of EMBEDDED_TRUST_VARIABLES) delete step[name]; }
+  return step;
+}
+
 /** Runs `deno <args>` in the repository root; resolves with its exit code. */
 async function runDeno(args: string[], env: Record<string, string>): Promise<number> {
   const deno = env.DENORT_BIN ? ` (DENORT_BIN=${env.DENORT_BIN})` : "";
   console.error(`deno ${args.join(" ")}${deno}`);
   const child = new Deno.Command(Deno.execPath(), {
     args,
-    env,
+    env: stepEnv(args, env),
     clearEnv: true,
     cwd: ROOT,
     stdin: "null",

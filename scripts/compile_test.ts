@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { compileArgs, compileEnv, parseCompileArgs } from "./compile.ts";
+import { compileArgs, compileEnv, parseCompileArgs, stepEnv } from "./compile.ts";
 import { LAUNCHER_FLAGS, WEBHOOK_FLAGS } from "../cli/permissions.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -78,6 +78,13 @@ test("compileEnv() keeps DENORT_BIN, drops an empty one, and ignores package.jso
     DENO_NO_PACKAGE_JSON: "1",
   });
   assert.deepEqual(compileEnv({ DENORT_BIN: "" }), { DENO_NO_PACKAGE_JSON: "1" });
+});
+
+test("stepEnv(): deno compile runs without DENO_CERT and DENO_TLS_CA_STORE, other steps keep them", () => {
+  const env = { PATH: "/bin", DENO_CERT: "/ca.pem", DENO_TLS_CA_STORE: "system", DENORT_BIN: "/d" };
+  assert.deepEqual(stepEnv(compileArgs("env"), env), { PATH: "/bin", DENORT_BIN: "/d" });
+  assert.deepEqual(stepEnv(compileArgs("webhook"), env), { PATH: "/bin", DENORT_BIN: "/d" });
+  assert.deepEqual(stepEnv(["check", "cli/piggy_env.ts"], env), env);
 });
 
 function runCompileScript(args: string[], env: Record<string, string> = {}) {
