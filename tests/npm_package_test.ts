@@ -668,6 +668,19 @@ test("node log sink: a full pipe that stays full for 5 s loses the batch, counte
   assert.match(String(lines[0].error), /EAGAIN/);
 });
 
+test("node log sink: after a batch lost to a stalled reader, the next batch is not waited for", {
+  timeout: 60_000,
+}, async () => {
+  const twice = `${BIG_BATCH}{${BIG_BATCH.replace('console.log("{}");', "")}}`;
+  const { stdout } = await runNodeSink(twice, { readAfterMs: null });
+  const reports = stdout.trim().split("\n").slice(1).map((line) => JSON.parse(line))
+    .filter((line) => "ms" in line);
+  assert.equal(reports.length, 2, stdout);
+  assert.equal(reports[1].failures, 2, stdout);
+  assert.ok(reports[0].ms >= 5_000, `the first batch waited ${reports[0].ms} ms`);
+  assert.ok(reports[1].ms < 1_000, `the second batch waited ${reports[1].ms} ms`);
+});
+
 test("node log sink: stderr on /dev/full (ENOSPC) is counted and noticed on stdout", {
   timeout: 60_000,
 }, async () => {

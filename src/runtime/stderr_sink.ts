@@ -37,7 +37,8 @@ const FAILURE_NOTICE_INTERVAL_MS = 10_000;
  *
  * Writes are synchronous writes to file descriptor 2 (`Deno.stderr.writeSync`, on Node
  * `fs.writeSync(2)`), repeated until every byte is out. EAGAIN and EINTR are retried (EAGAIN for
- * up to {@link STDERR_STALL_LIMIT_MS}); any other error (EPIPE: the reader is gone, ENOSPC, EBADF)
+ * up to {@link STDERR_STALL_LIMIT_MS}, and only once after a lost batch until a write works
+ * again); any other error (EPIPE: the reader is gone, ENOSPC, EBADF)
  * drops the batch and adds one to the sink's `writeFailures()`, which callers that must not go on
  * without their line compare before and after (the `/secret` audit line). While writes fail, a
  * notice goes to stdout at most every 10 s; the first write that works again says on stderr how
@@ -191,7 +192,9 @@ function createBatchedSink(
     }
     try {
       lines.push(""); // the last line's newline
-      writeFully(write, encode(lines.join("\n")), stallLimitMs);
+      // After a lost batch, later ones get one try each until a write works again: a stalled
+      // reader blocks the event loop for one stall limit, not for one per batch.
+      writeFully(write, encode(lines.join("\n")), failedWrites > 0 ? 0 : stallLimitMs);
       failedWrites = 0;
       lostLines = 0;
       lastNotice = -Infinity;
