@@ -8,9 +8,11 @@
  * piggy-env runs with `--no-config`, so proxy mode resolves no npm package, and standalone mode
  * loads one module (two when the SDK is needed) instead of ~400.
  * The launcher itself (cli/piggy_env.ts and the ~30 modules of its proxy path) goes into
- * `gen/piggy_env.js` plus one shared chunk, with what it imports lazily (install, the Node
- * fallbacks) in chunks of their own, still loaded only when needed: the compiled binary and the
- * benchmark run this entry, so a cold start loads 2 modules instead of ~30.
+ * `gen/piggy_env.js`, a tiny entry that starts the TLS warm-up and then imports the launcher's
+ * chunk (cli/piggy_env_main.ts) and the chunk it shares with what it imports lazily (install, the
+ * Node fallbacks; chunks of their own, still loaded only when needed): the compiled binary and the
+ * benchmark run this entry, so a cold start loads a few small modules instead of ~30, and the TLS
+ * library's seeding overlaps their compilation.
  *
  *   deno task bundle        (scripts/compile.ts env runs it before compiling; tests run it too)
  *

@@ -64,7 +64,8 @@ export interface PiggyEnvDeps {
   logSink?: LogSink;
   /**
    * Starts the TLS library's one-time set-up off the main thread; called first in proxy mode with
-   * an `https:` address, so it overlaps the reading and signing before the connection.
+   * an `https:` address, so it overlaps the reading and signing before the connection (the
+   * bundled entry, cli/piggy_env.ts, has usually started it already: then this does nothing).
    */
   warmUpTls?: () => void;
   /**

@@ -21,11 +21,15 @@ import { denoGlobal } from "./deno.ts";
  * Starts seeding AWS-LC's random generator off the JavaScript thread (Deno only).
  *
  * @returns a promise that settles when the generator is seeded (callers need not wait); it never
- *   rejects
+ *   rejects. Only the first call starts a warm-up; later ones return its promise.
  */
 export function warmUpTlsRandom(): Promise<void> {
   if (!denoGlobal()) return Promise.resolve();
-  return globalThis.crypto.subtle.generateKey({ name: "AES-GCM", length: 128 }, false, [
+  seeding ??= globalThis.crypto.subtle.generateKey({ name: "AES-GCM", length: 128 }, false, [
     "encrypt",
   ]).then(() => {}, () => {});
+  return seeding;
 }
+
+/** The one warm-up of this process (later calls return it). */
+let seeding: Promise<void> | undefined;
