@@ -49,6 +49,7 @@ import { admitPod, persistPod } from "../../testing/flow.ts";
 import { kubeletExpand } from "../../testing/kubelet_env.ts";
 import { startAwsStandIn } from "../../testing/aws.ts";
 import { createTestCa } from "../../testing/pki.ts";
+import { DEFAULT_TOKEN_AUDIENCE } from "../../src/constants.ts";
 
 const { values } = parseArgs({
   options: {
@@ -169,7 +170,13 @@ proxyEnv.PIGGY_POD_NAME = "app-0";
 proxyEnv.PIGGY_TOKEN_FILE = join(tokenDir, "token");
 writeFileSync(
   proxyEnv.PIGGY_TOKEN_FILE,
-  kube.issueToken({ namespace: "bench", serviceAccount: "app", podName: "app-0" }),
+  kube.issueToken({
+    namespace: "bench",
+    serviceAccount: "app",
+    podName: "app-0",
+    // The projected token the admitted pod mounts (PIGGY_TOKEN_FILE), not a legacy API-audience one.
+    audiences: [DEFAULT_TOKEN_AUDIENCE],
+  }),
 );
 const standaloneEnv: Record<string, string> = {
   ...base,

@@ -10,6 +10,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { WEBHOOK_FLAGS } from "../../cli/permissions.ts";
 import { parseArgs } from "node:util";
 
 /** One request of a run. */
@@ -188,9 +189,7 @@ export async function startBareServer(
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
+      ...WEBHOOK_FLAGS,
       fileURLToPath(new URL("./bare_server.ts", import.meta.url)),
       certFile,
       keyFile,
