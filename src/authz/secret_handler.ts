@@ -70,6 +70,7 @@ import type { SealKey } from "../pod/seal.ts";
 import { requireAdmissionSeal } from "./seal_check.ts";
 import { reviewCaller } from "./token_review.ts";
 import { startDeadline } from "../abort.ts";
+import { setImmediate } from "node:timers";
 
 /** Default limit of a `/secret` request body: Go launchers send about 200 bytes. */
 export const DEFAULT_SECRET_BODY_LIMIT = 64 * 1024;
@@ -537,8 +538,9 @@ function writeAudit(logger: Logger, outcome: SecretOutcome, status: number, mess
 
 /**
  * Group commit of the audit lines: the answers ready within one event-loop turn wait for one
- * `logger.flush()` at the end of that turn, which writes all their lines at once; only then do
- * they leave. No answer (and so no served secret) leaves before its audit line is written, and
+ * `logger.flush()` at the end of that turn (`setImmediate`: after the turn's I/O callbacks; a
+ * `setTimeout(…, 0)` waited ~2 ms under Deno 2.8, on every `/secret` answer), which writes all
+ * their lines at once; only then do they leave. No answer (and so no served secret) leaves before its audit line is written, and
  * under load one write carries the lines of many requests instead of one write each. Resolves to
  * false when the flush threw; a sink that counts its failed writes instead (the webhook's stderr
  * sink) is checked by the handler with `logger.writeFailures()`. Either way every answer waiting
@@ -548,7 +550,7 @@ function createAuditGate(logger: Logger): () => Promise<boolean> {
   let pending: Promise<boolean> | undefined;
   return () => {
     pending ??= new Promise<boolean>((resolve) => {
-      setTimeout(() => {
+      setImmediate(() => {
         pending = undefined; // lines written from now on wait for the next write
         try {
           logger.flush();
@@ -556,7 +558,7 @@ function createAuditGate(logger: Logger): () => Promise<boolean> {
         } catch {
           resolve(false);
         }
-      }, 0);
+      });
     });
     return pending;
   };
