@@ -13,7 +13,6 @@ import { execCommand, preloadLibc } from "../src/runtime/exec.ts";
 import { readTextFile } from "../src/runtime/files.ts";
 import { executablePath, sleep, writeStderrLine, writeStdoutLine } from "../src/runtime/process.ts";
 import { trustOnlyGivenCa } from "../src/runtime/tls_trust.ts";
-import { warmUpTlsRandom } from "../src/runtime/tls_warmup.ts";
 
 /**
  * Dependencies of `runPiggyEnv` for this process.
@@ -35,7 +34,6 @@ export function launcherDeps(
     createSecretSource,
     writeStdout: writeStdoutLine,
     writeStderr: writeStderrLine,
-    warmUpTls: () => void warmUpTlsRandom(),
     trustOnlyGivenCa,
     prepareExec: preloadLibc,
   };

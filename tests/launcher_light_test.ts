@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -124,6 +124,10 @@ test("the launcher bundle: the entry loads only the warm-up, then the launcher a
   const entry = graph.modules.find((module) => module.specifier === graph.roots[0]);
   const launcher = entry?.dependencies?.filter((dependency) => dependency.isDynamic) ?? [];
   assert.equal(launcher.length, 1, "the entry imports the launcher dynamically");
+  // The warm-up is the entry's first statement, before the launcher is imported (run.ts no longer
+  // starts one: the entry is the only place, for the Deno launcher and the compiled binary alike).
+  const entryText = readFileSync(new URL(graph.roots[0]!), "utf8");
+  assert.match(entryText, /^\s*void warmUpTlsRandom\(\);\s*await import\(/m);
   const launcherChunk = launcher[0]?.code?.specifier ?? "";
   const reached = new Set([
     ...staticallyLoaded(LAUNCHER_BUNDLE),

@@ -63,12 +63,6 @@ export interface PiggyEnvDeps {
   /** Log line writer. @default stderr */
   logSink?: LogSink;
   /**
-   * Starts the TLS library's one-time set-up off the main thread; called first in proxy mode with
-   * an `https:` address, so it overlaps the reading and signing before the connection (the
-   * bundled entry, cli/piggy_env.ts, has usually started it already: then this does nothing).
-   */
-  warmUpTls?: () => void;
-  /**
    * Makes the CA given to the proxy call the only trust anchor of this process's TLS (Deno adds it
    * to its default roots otherwise); called before the first connection when a CA is set and
    * verification is on.
@@ -149,10 +143,11 @@ async function run(
     logger.debug(`Ignoring ${ENV.DNS_RESOLVER}: the system resolver is used`);
   }
 
-  if (!options.standalone && /^https:/i.test(options.address.trim())) {
-    deps.warmUpTls?.();
-    if (!options.skipVerifyTls && (options.caFile || options.caBundle)) deps.trustOnlyGivenCa?.();
-  }
+  // The TLS warm-up is the entry's first statement (cli/piggy_env.ts), before this module loads.
+  if (
+    !options.standalone && /^https:/i.test(options.address.trim()) && !options.skipVerifyTls &&
+    (options.caFile || options.caBundle)
+  ) deps.trustOnlyGivenCa?.();
   const fetching = fetchSecrets(options, command, deps, logger);
   deps.prepareExec?.();
   const outcome = await fetching;

@@ -345,11 +345,10 @@ test("runPiggyEnv() never logs the token, CA text or values, even in debug", asy
   assert.doesNotMatch(JSON.stringify(h.logs), /v4lue-s3cret|sa-token|CA-TEXT/);
 });
 
-/** A harness that records the order of warm-up, exec preparation, request and exec. */
+/** A harness that records the order of CA trust, exec preparation, request and exec. */
 function orderHarness(env: Array<[string, string]>): { h: Harness; events: string[] } {
   const events: string[] = [];
   const h = harness(env, {
-    warmUpTls: () => events.push("warm-up TLS"),
     trustOnlyGivenCa: () => events.push("trust only the CA"),
     prepareExec: () => events.push("prepare exec"),
     exec: () => {
@@ -374,14 +373,18 @@ function orderHarness(env: Array<[string, string]>): { h: Harness; events: strin
   return { h, events };
 }
 
-test("runPiggyEnv() warms TLS up first in proxy mode over https and prepares exec before the answer", async () => {
+test("runPiggyEnv() prepares exec while the request is in flight", async () => {
   const { h, events } = orderHarness(PROXY_ENV);
   assert.equal(await runPiggyEnv(["--", "app"], h.deps), 0);
-  assert.deepEqual(events, ["warm-up TLS", "prepare exec", "answer", "exec"]);
+  assert.deepEqual(events, ["prepare exec", "answer", "exec"]);
 });
 
-test("runPiggyEnv() does not warm TLS up for an http address or in standalone mode", async () => {
-  const http = orderHarness([...PROXY_ENV, ["PIGGY_ADDRESS", "http://piggy.piggy.svc"]]);
+test("runPiggyEnv() changes no TLS trust for an http address or in standalone mode", async () => {
+  const http = orderHarness([
+    ...PROXY_ENV,
+    ["PIGGY_ADDRESS", "http://piggy.piggy.svc"],
+    ["PIGGY_CA_BUNDLE", "PEM"],
+  ]);
   assert.equal(await runPiggyEnv(["--", "app"], http.h.deps), 0);
   assert.deepEqual(http.events, ["prepare exec", "answer", "exec"]);
 
@@ -394,7 +397,7 @@ test("runPiggyEnv() does not warm TLS up for an http address or in standalone mo
   assert.deepEqual(standalone.events, ["prepare exec", "AWS read", "exec"]);
 });
 
-test("runPiggyEnv() warms nothing up when the options are invalid", async () => {
+test("runPiggyEnv() prepares nothing when the options are invalid", async () => {
   const { h, events } = orderHarness([...PROXY_ENV, ["PIGGY_NUMBER_OF_RETRY", "zero"]]);
   assert.equal(await runPiggyEnv(["--", "app"], h.deps), EXIT_FAILURE);
   assert.deepEqual(events, []);
@@ -405,13 +408,7 @@ test("runPiggyEnv() trusts only the given CA (bundle or file) when verifying, be
     const { h, events } = orderHarness([...PROXY_ENV, [ca[0], ca[1]]]);
     h.deps.readTextFile = () => Promise.resolve("PEM");
     assert.equal(await runPiggyEnv(["--", "app"], h.deps), 0);
-    assert.deepEqual(events, [
-      "warm-up TLS",
-      "trust only the CA",
-      "prepare exec",
-      "answer",
-      "exec",
-    ]);
+    assert.deepEqual(events, ["trust only the CA", "prepare exec", "answer", "exec"]);
   }
   const skip = orderHarness([
     ...PROXY_ENV,
@@ -419,5 +416,5 @@ test("runPiggyEnv() trusts only the given CA (bundle or file) when verifying, be
     ["PIGGY_SKIP_VERIFY_TLS", "true"],
   ]);
   assert.equal(await runPiggyEnv(["--", "app"], skip.h.deps), 0);
-  assert.deepEqual(skip.events, ["warm-up TLS", "prepare exec", "answer", "exec"]);
+  assert.deepEqual(skip.events, ["prepare exec", "answer", "exec"]);
 });
