@@ -166,7 +166,8 @@ function mac(key: SealKey, material: string): Buffer {
 export function sealPod(pod: Pod, namespace: string, keys: readonly SealKey[]): string {
   const key = keys[0];
   if (key === undefined) throw new RangeError("Cannot seal a pod without a key");
-  return `${SEAL_VERSION}.${mac(key, sealMaterial(pod, namespace)).toString("base64url")}`;
+  // Joined, not a template literal: see `formatUidAnnotation` (a flat string for the patch).
+  return [SEAL_VERSION, mac(key, sealMaterial(pod, namespace)).toString("base64url")].join(".");
 }
 
 /**
