@@ -443,7 +443,16 @@ export async function admit(
     enforceIntegrity: config.piggyEnforceIntegrity,
   });
   warnings.push(...templated.warnings);
-  const final = withSeal(templated.pod, namespace, context.sealKeys);
+  // The seal reads the uid map the mutation wrote instead of parsing its text back (only while the
+  // pod still holds that very text).
+  const final = withSeal(
+    templated.pod,
+    namespace,
+    context.sealKeys,
+    result.uidAnnotation === undefined
+      ? {}
+      : { knownUids: { text: result.uidAnnotation, signatures: result.signatures } },
+  );
   const patch = createPatch(raw, final);
   const took = Math.round(now() - started);
   if (patch.length === 0) {

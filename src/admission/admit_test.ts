@@ -9,7 +9,8 @@ import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { admit } from "./admit.ts";
 import { withCommandTemplates } from "./command_templates.ts";
 import { withProjectedToken } from "./projected_token.ts";
-import { withSeal } from "../pod/seal.ts";
+import { checkSeal, sealPod, withSeal } from "../pod/seal.ts";
+import { PIGGY_SEAL_ANNOTATION } from "../constants.ts";
 import { settingLookup } from "../config/webhook_options.ts";
 import { parseWebhookOptions } from "../config/webhook_options.ts";
 import { FakeKubeClient } from "../k8s/fake.ts";
@@ -97,3 +98,82 @@ test("admit() writes no command template into a frozen pod whose command uses $(
   const again = await admitFrozen(mutated, CHART_ENV);
   assert.equal(again.response.patch, undefined);
 });
+
+/**
+ * Pods of many shapes: several containers, init containers, env and volumes already there, other
+ * annotations (a stale piggy-uid among them), commands the kubelet expands, standalone mode, a
+ * pod wrapped by Go Piggy. The fast paths of the admission steps are compared against their
+ * general forms over these.
+ */
+function variedPods(): { name: string; pod: Pod }[] {
+  const pods: { name: string; pod: Pod }[] = [];
+  for (
+    const fixture of ["app", "controller", "sidecar", "unknown_fields", "wrapped_by_go"] as const
+  ) {
+    pods.push({ name: fixture, pod: podWith(fixture) });
+  }
+  pods.push({
+    name: "standalone",
+    pod: podWith("sidecar", {
+      annotations: { "piggysec.com/standalone": "true", "piggysec.com/aws-secret-name": "a/b" },
+    }),
+  });
+  pods.push({
+    name: "other annotations",
+    pod: podWith("app", {
+      annotations: {
+        "piggysec.com/piggy-uid": '{"stale":"x"}',
+        "piggysec.com/aws-region": "eu-west-1",
+        "example.com/z": "q",
+      },
+    }),
+  });
+  const templated = podWith("sidecar");
+  for (const container of templated.spec!.containers) {
+    container.command = ["/bin/app", "--name=$(POD_NAME)", "$$literal"];
+    container.env = [...(container.env ?? []), { name: "POD_NAME", value: "web" }];
+  }
+  pods.push({ name: "templated commands", pod: templated });
+  const several = podWith("app");
+  const first = several.spec!.containers[0]!;
+  several.spec!.containers = ["a", "b", "c"].map((name) => ({ ...structuredClone(first), name }));
+  several.spec!.initContainers = [{
+    name: "init",
+    image: "busybox:1",
+    command: ["sh", "-c", "true"],
+    env: [{ name: "S", value: "piggy:S" }],
+    volumeMounts: [{ name: "data", mountPath: "/data" }],
+  }];
+  several.spec!.volumes = [{ name: "data", emptyDir: {} }];
+  pods.push({ name: "several containers and an init container", pod: several });
+  return pods;
+}
+
+for (const imageVolume of [false, true]) {
+  test(`admit() seals what sealing the answered pod again gives${imageVolume ? " (image volume)" : ""}`, async () => {
+    for (const { name, pod } of variedPods()) {
+      const options = parseWebhookOptions(envOf(CHART_ENV));
+      const request = reviewOf(structuredClone(pod), { namespace: "team-a" }).request;
+      const review = await admit(request as AdmissionRequest, {
+        kube: new FakeKubeClient(),
+        settingEnv: settingLookup(options),
+        log: captureLogger().logger,
+        newUid: sequentialUids(),
+        sealKeys: [TEST_SEAL_KEY],
+        tokenAudience: "piggysec.com",
+        accessGuard: options.accessGuard,
+        allowedAddresses: options.allowedAddresses,
+        launcherImageVolume: imageVolume,
+      });
+      assert.ok(review.response.patch, `${name}: mutated`);
+      const mutated = applyReview(pod, review);
+      // The seal made from the mutation's own uid map is the one made by parsing the annotation.
+      assert.equal(
+        mutated.metadata?.annotations?.[PIGGY_SEAL_ANNOTATION],
+        sealPod(mutated, "team-a", [TEST_SEAL_KEY]),
+        name,
+      );
+      assert.equal(checkSeal(mutated, "team-a", [TEST_SEAL_KEY]).state, "valid", name);
+    }
+  });
+}

@@ -78,6 +78,8 @@ export interface MutationResult {
   changed: boolean;
   /** `uid → signature` of every wrapped container: the `piggysec.com/piggy-uid` content. */
   signatures: ReadonlyMap<string, string>;
+  /** The `piggysec.com/piggy-uid` text written from `signatures` (set when a container is wrapped). */
+  uidAnnotation?: string;
   /** Names of the wrapped containers, init containers first. */
   wrapped: string[];
   /** Why nothing was done (set when no container is wrapped). */
@@ -577,14 +579,14 @@ function placeInstaller(
   }
 }
 
-/** Adds the launcher volume and writes the `piggy-uid` annotation (when it differs). */
+/** Adds the launcher volume and writes the `piggy-uid` annotation (when it differs); its text. */
 function addVolumeAndAnnotation(
   copy: Pod,
   spec: NonNullable<Pod["spec"]>,
   config: PiggyConfig,
   signatures: ReadonlyMap<string, string>,
   options: MutationOptions,
-): void {
+): string {
   const volumes: PodVolume[] = spec.volumes ?? [];
   if (!volumes.some((volume) => volume?.name === VOLUME_NAME)) {
     volumes.push(launcherVolume(config, options));
@@ -599,6 +601,7 @@ function addVolumeAndAnnotation(
   }
   metadata.annotations = annotations;
   copy.metadata = metadata;
+  return formatted;
 }
 
 /**
@@ -651,12 +654,13 @@ export function mutatePod(
   if (!options.imageVolume) placeInstaller(initContainers, targets, copy, config);
   // No empty list where the pod had none (the image volume adds no init container).
   if (initContainers.length > 0 || spec.initContainers) spec.initContainers = initContainers;
-  addVolumeAndAnnotation(copy, spec, config, signatures, options);
+  const uidAnnotation = addVolumeAndAnnotation(copy, spec, config, signatures, options);
 
   return {
     pod: copy,
     changed: !sameJson(copy, pod),
     signatures,
+    uidAnnotation,
     wrapped: targets.map((target) => target.container.name),
     warnings,
   };

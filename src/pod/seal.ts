@@ -37,6 +37,12 @@ export const MAX_SEAL_KEYS = 2;
 /** Version prefix of the annotation value. */
 const SEAL_VERSION = "v1";
 
+/**
+ * The first item of the material. Joined, not a template literal: a template makes a V8 cons
+ * string, which sends `JSON.stringify` of the material off its fast path.
+ */
+const MATERIAL_TAG = ["piggy-seal", SEAL_VERSION].join("-");
+
 /** A sealing key: its bytes. */
 export type SealKey = Uint8Array;
 
@@ -74,17 +80,38 @@ function serviceAccountOf(pod: Pod): string {
   return pod.spec?.serviceAccountName || "default";
 }
 
-function wrappedEntries(
+/** Appends the entry of each wrapped container of `containers` to `entries`, in pod order. */
+function addWrappedEntries(
+  entries: string[][],
   kind: "init" | "app",
   containers: readonly Container[] | undefined,
   uids: ReadonlyMap<string, string>,
-) {
-  return (containers ?? []).filter((container) => container && isWrapped(container)).map(
-    (container) => {
-      const uid = container.env?.find((entry) => entry?.name === ENV.UID)?.value ?? "";
-      return [kind, container.name, uid, uids.get(uid) ?? "", container.image ?? ""];
-    },
-  );
+): void {
+  for (const container of containers ?? []) {
+    if (!container || !isWrapped(container)) continue;
+    const uid = container.env?.find((entry) => entry?.name === ENV.UID)?.value ?? "";
+    entries.push([kind, container.name, uid, uids.get(uid) ?? "", container.image ?? ""]);
+  }
+}
+
+/**
+ * The `piggy-uid` annotation as the mutation wrote it: its text and the map it was formatted from,
+ * so that sealing the pod it just mutated does not parse the text back.
+ */
+export interface KnownUidAnnotation {
+  /** The annotation's text ({@link formatUidAnnotation} of `signatures`). */
+  text: string;
+  /** UID → signature. */
+  signatures: ReadonlyMap<string, string>;
+}
+
+/** What {@link sealMaterial}, {@link sealPod} and {@link withSeal} may be told. */
+export interface SealOptions {
+  /**
+   * The `piggy-uid` annotation as written: its map is used when the pod's annotation is exactly
+   * its text (else the annotation is parsed, as without it). @default none: parsed
+   */
+  knownUids?: KnownUidAnnotation;
 }
 
 /**
@@ -94,24 +121,30 @@ function wrappedEntries(
  * @param pod the mutated pod at admission, or the live pod at `/secret`
  * @param namespace the admission request's namespace, or the token's at `/secret`
  */
-export function sealMaterial(pod: Pod, namespace: string): string {
-  const annotations = Object.entries(pod.metadata?.annotations ?? {})
-    .filter(([key, value]) =>
+export function sealMaterial(pod: Pod, namespace: string, options: SealOptions = {}): string {
+  const all = pod.metadata?.annotations ?? {};
+  const annotations: [string, string][] = [];
+  for (const key of Object.keys(all)) {
+    const value = all[key];
+    if (
       key.startsWith(ANNOTATION_PREFIX) && key !== PIGGY_SEAL_ANNOTATION &&
       typeof value === "string"
-    )
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const uids = parseUidAnnotation(pod.metadata?.annotations?.[PIGGY_UID_ANNOTATION]).signatures;
-  return JSON.stringify([
-    `piggy-seal-${SEAL_VERSION}`,
-    namespace,
-    serviceAccountOf(pod),
-    annotations,
-    [
-      ...wrappedEntries("init", pod.spec?.initContainers, uids),
-      ...wrappedEntries("app", pod.spec?.containers, uids),
-    ],
-  ]);
+    ) {
+      annotations.push([key, value]);
+    }
+  }
+  annotations.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const text = all[PIGGY_UID_ANNOTATION];
+  const known = options.knownUids;
+  // The map the text was formatted from is the map parsing it gives (a property test holds
+  // `parseUidAnnotation` and `formatUidAnnotation` to that).
+  const uids = known !== undefined && text === known.text
+    ? known.signatures
+    : parseUidAnnotation(text).signatures;
+  const containers: string[][] = [];
+  addWrappedEntries(containers, "init", pod.spec?.initContainers, uids);
+  addWrappedEntries(containers, "app", pod.spec?.containers, uids);
+  return JSON.stringify([MATERIAL_TAG, namespace, serviceAccountOf(pod), annotations, containers]);
 }
 
 /** SHA-256's block size: an HMAC key is padded (or first hashed) to it. */
@@ -163,11 +196,17 @@ function mac(key: SealKey, material: string): Buffer {
  * @param keys the webhook's keys; the first signs
  * @throws {RangeError} no key is given
  */
-export function sealPod(pod: Pod, namespace: string, keys: readonly SealKey[]): string {
+export function sealPod(
+  pod: Pod,
+  namespace: string,
+  keys: readonly SealKey[],
+  options: SealOptions = {},
+): string {
   const key = keys[0];
   if (key === undefined) throw new RangeError("Cannot seal a pod without a key");
+  const material = sealMaterial(pod, namespace, options);
   // Joined, not a template literal: see `formatUidAnnotation` (a flat string for the patch).
-  return [SEAL_VERSION, mac(key, sealMaterial(pod, namespace)).toString("base64url")].join(".");
+  return [SEAL_VERSION, mac(key, material).toString("base64url")].join(".");
 }
 
 /**
@@ -176,7 +215,12 @@ export function sealPod(pod: Pod, namespace: string, keys: readonly SealKey[]): 
  *
  * @param keys the webhook's keys; the first signs
  */
-export function withSeal(pod: Pod, namespace: string, keys: readonly SealKey[]): Pod {
+export function withSeal(
+  pod: Pod,
+  namespace: string,
+  keys: readonly SealKey[],
+  options: SealOptions = {},
+): Pod {
   // Copy-on-write: the pod and its metadata are new objects, the rest is shared with the input.
   return {
     ...pod,
@@ -184,7 +228,7 @@ export function withSeal(pod: Pod, namespace: string, keys: readonly SealKey[]):
       ...pod.metadata,
       annotations: {
         ...pod.metadata?.annotations,
-        [PIGGY_SEAL_ANNOTATION]: sealPod(pod, namespace, keys),
+        [PIGGY_SEAL_ANNOTATION]: sealPod(pod, namespace, keys, options),
       },
     },
   };

@@ -70,6 +70,25 @@ test("sealMaterial() lists namespace, service account, piggysec.com/ annotations
   ]);
 });
 
+test("sealMaterial() takes a known uid map only while the pod holds its text", () => {
+  const pod = wrappedPod();
+  const parsed = sealMaterial(pod, "team-a");
+  const text = '{"u1":"sig1","u2":"sig2"}';
+  const signatures = new Map([["u1", "sig1"], ["u2", "sig2"]]);
+  assert.equal(sealMaterial(pod, "team-a", { knownUids: { text, signatures } }), parsed);
+  // A map whose text the pod does not hold (changed since) is not used: the text is parsed.
+  const stale = { text: '{"u1":"other"}', signatures: new Map([["u1", "other"]]) };
+  assert.equal(sealMaterial(pod, "team-a", { knownUids: stale }), parsed);
+  assert.equal(
+    sealPod(pod, "team-a", [KEY], { knownUids: stale }),
+    sealPod(pod, "team-a", [KEY]),
+  );
+  assert.deepEqual(
+    withSeal(pod, "team-a", [KEY], { knownUids: stale }),
+    withSeal(pod, "team-a", [KEY]),
+  );
+});
+
 test("sealPod() is the base64url HMAC-SHA256 of the material under the first key", () => {
   const pod = wrappedPod();
   const expected = createHmac("sha256", KEY).update(sealMaterial(pod, "team-a")).digest(
