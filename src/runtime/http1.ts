@@ -3,7 +3,8 @@
  * `Connection: close` and reads one answer (`Content-Length`, chunked, or up to the end of the
  * stream), with a limit on the head and on the body. What piggy-env's calls need (the proxy call,
  * and the light AWS client's calls in standalone mode) and no more: no keep-alive, no redirects,
- * no content coding, no proxies.
+ * no content coding. A request through a proxy (src/runtime/http_proxy.ts) is written here too:
+ * in absolute form for an `http:` URL, or inside the tunnel for an `https:` one.
  *
  * @module
  */
@@ -99,7 +100,7 @@ export class BodyReadError extends Error {
 export interface Http1Request {
   /** `GET` sends no body and no `Content-Length`. @default "POST" */
   method?: "GET" | "POST";
-  /** Request target, e.g. `/secret`. */
+  /** Request target: an absolute path (`/secret`), or an `http:` URL (to a proxy). */
   target: string;
   /** `Host` header value. */
   host: string;
@@ -141,8 +142,8 @@ const encoder = new TextEncoder();
  * The request's bytes.
  *
  * @throws {TypeError} for a header name that is not a token, a value that is not printable ASCII
- *   (a CR or LF could inject a header), a target that is not an absolute path, or a `GET` with a
- *   body
+ *   (a CR or LF could inject a header), a target that is neither an absolute path nor an `http:`
+ *   URL, or a `GET` with a body
  */
 export function encodeRequest(request: Http1Request): Uint8Array {
   const method = request.method ?? "POST";
@@ -155,7 +156,7 @@ export function encodeRequest(request: Http1Request): Uint8Array {
   ];
   if (method !== "GET") fields.push(["Content-Length", String(request.body.byteLength)]);
   fields.push(["Connection", "close"]);
-  if (!/^\/[\x21-\x7e]*$/.test(request.target)) {
+  if (!/^(?:\/|http:\/\/[\x21-\x2e\x30-\x7e])[\x21-\x7e]*$/.test(request.target)) {
     throw new TypeError("Cannot send the request target: not an absolute path");
   }
   let head = `${method} ${request.target} HTTP/1.1\r\n`;

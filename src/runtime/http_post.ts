@@ -5,10 +5,12 @@
  * exchange (src/runtime/http1.ts) over `Deno.connect` and `Deno.startTls` (with `caCerts` when a CA
  * is given; the server name is verified against the URL's host): no `fetch`, whose lazily loaded
  * implementation (fetch, streams, HTTP client) was a third of the launcher's own start-up CPU, and
- * none of the `node:http`/`node:https` compatibility layer. The connection is direct: like Go
- * Piggy's launcher it ignores `HTTP(S)_PROXY`. On Node, and on Deno when TLS verification is off
- * (`Deno.startTls` has no such switch), it is `node:https` (`node:http` for `http://`), loaded
- * only then.
+ * none of the `node:http`/`node:https` compatibility layer. The connection is direct unless the
+ * request names a proxy ({@link PostRequest.proxy}: only the light AWS client does, from
+ * `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`): then it goes through an HTTP `CONNECT` tunnel, or in
+ * absolute form for `http:` (src/runtime/http_proxy.ts, loaded only then). On Node, and on Deno
+ * when TLS verification is off (`Deno.startTls` has no such switch), it is `node:https`
+ * (`node:http` for `http://`), loaded only then.
  *
  * @module
  */
@@ -16,6 +18,7 @@
 import { raceAbort } from "../abort.ts";
 import { denoGlobal } from "./deno.ts";
 import { osErrorCode } from "./os_error.ts";
+import type { ProxyRoute } from "./http_proxy.ts";
 import {
   BodyReadError,
   BodyTooLargeError,
@@ -49,6 +52,11 @@ export interface PostRequest {
   maxBytes: number;
   /** Aborts the request (connection and body). */
   signal: AbortSignal;
+  /**
+   * The proxy to go through (an `http://` URL and the variable it came from); direct without.
+   * Its failures are `ProxyError`s (src/runtime/http_proxy.ts), told apart by name.
+   */
+  proxy?: ProxyRoute | undefined;
 }
 
 /** The status, header fields and body of an answer. */
@@ -129,17 +137,28 @@ function bareHost(url: URL): string {
   return url.hostname.replace(/^\[(.*)\]$/, "$1");
 }
 
-async function postOverDenoNet(request: PostRequest, deno: DenoNet): Promise<PostAnswer> {
-  const { url, signal } = request;
+async function postOverDenoNet(
+  request: PostRequest,
+  deno: DenoNet,
+  proxying?: typeof import("./http_proxy.ts"),
+): Promise<PostAnswer> {
+  const { url, signal, proxy } = request;
   const hostname = bareHost(url);
   const secure = url.protocol === "https:";
   const port = Number(url.port || (secure ? 443 : 80));
+  // An `http:` URL through a proxy is sent to it in absolute form, with the proxy's credentials.
+  const forward = proxy !== undefined && proxying !== undefined && !secure;
+  const authorization = forward ? proxying.proxyAuthorization(proxy) : undefined;
   // Before connecting: a header value with CR or LF is refused, never sent.
   const bytes = encodeRequest({
     method: request.method ?? "POST",
-    target: `${url.pathname}${url.search}`,
+    target: forward
+      ? `http://${url.host}${url.pathname}${url.search}`
+      : `${url.pathname}${url.search}`,
     host: url.host,
-    headers: request.headers,
+    headers: authorization === undefined
+      ? request.headers
+      : { ...request.headers, "Proxy-Authorization": authorization },
     body: new TextEncoder().encode(request.body),
   });
   let conn: DenoConn | undefined;
@@ -154,10 +173,19 @@ async function postOverDenoNet(request: PostRequest, deno: DenoNet): Promise<Pos
   signal.addEventListener("abort", close, { once: true });
   try {
     try {
-      const tcp = await abortable(deno.connect({ hostname, port }), signal);
+      const address = proxy && proxying ? proxying.proxyAddress(proxy) : { hostname, port };
+      let tcp;
+      try {
+        tcp = await abortable(deno.connect(address), signal);
+      } catch (error) {
+        if (signal.aborted || !proxy || !proxying) throw error;
+        const failure = networkError(error);
+        throw proxying.proxyUnreachable(proxy, failure.message, failure.code);
+      }
       conn = tcp;
       // The request would otherwise wait for the ACK of the handshake's last flight (Nagle).
       tcp.setNoDelay(true);
+      if (proxy && proxying && secure) await proxying.openTunnel(tcp, proxy, url);
       if (secure) {
         const tls = await abortable(
           deno.startTls(tcp, { hostname, ...(request.ca ? { caCerts: [request.ca] } : {}) }),
@@ -167,7 +195,10 @@ async function postOverDenoNet(request: PostRequest, deno: DenoNet): Promise<Pos
         await tls.handshake();
       }
     } catch (error) {
-      throw signal.aborted ? signal.reason : networkError(error);
+      if (signal.aborted) throw signal.reason;
+      throw (error as { name?: unknown } | null)?.name === "ProxyError"
+        ? error
+        : networkError(error);
     }
     let answer;
     try {
@@ -183,6 +214,9 @@ async function postOverDenoNet(request: PostRequest, deno: DenoNet): Promise<Pos
         throw new PostNetworkError(`Invalid HTTP answer: ${error.message}`, undefined, error);
       }
       throw networkError(error);
+    }
+    if (forward && proxy && proxying && answer.status === 407) {
+      throw proxying.proxyRefusal(proxy, url, 407);
     }
     return {
       status: answer.status,
@@ -202,12 +236,15 @@ async function postOverDenoNet(request: PostRequest, deno: DenoNet): Promise<Pos
  * @throws {PostNetworkError} no answer (refused, reset, TLS failure, not HTTP/1.x)
  * @throws {AnswerTooLargeError} the body is over the limit
  * @throws {AnswerBodyError} the body stopped before its end
+ * @throws `ProxyError` (src/runtime/http_proxy.ts) when the request's proxy cannot be reached or
+ *   refuses
  * @throws the signal's reason when it aborts the request
  */
 export async function requestText(request: PostRequest): Promise<PostAnswer> {
   const deno = denoGlobal() as unknown as Partial<DenoNet> | undefined;
   if (deno?.connect && deno.startTls && !request.skipVerifyTls) {
-    return await postOverDenoNet(request, deno as DenoNet);
+    const proxying = request.proxy ? await import("./http_proxy.ts") : undefined;
+    return await postOverDenoNet(request, deno as DenoNet, proxying);
   }
   const { postWithNodeHttp } = await import("./http_post_node.ts");
   return await postWithNodeHttp(request);

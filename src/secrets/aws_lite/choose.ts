@@ -9,9 +9,10 @@
  * - `HOME` is unset (the SDK would find its files through the user database);
  * - `AWS_USE_FIPS_ENDPOINT` or `AWS_USE_DUALSTACK_ENDPOINT` is true, or the region
  *   (`PIGGY_AWS_REGION`, `AWS_REGION`) is a FIPS pseudo-region (`fips-…`, `…-fips`);
- * - a proxy variable is set (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, any case): the light
- *   client connects directly and never reads them, and so does the SDK; a process that sets one
- *   keeps the SDK path it had before the light client existed.
+ *
+ * A proxy variable is no reason for the SDK: the light client honours `HTTPS_PROXY`,
+ * `HTTP_PROXY` and `NO_PROXY` as Go's `http.ProxyFromEnvironment` does (`proxy_env.ts`), which
+ * the SDK path does not.
  *
  * @module
  */
@@ -21,18 +22,20 @@ import type { Logger } from "../../log.ts";
 import type { SecretSource } from "../source.ts";
 import { type EnvGet, envTrue } from "./endpoints.ts";
 import type { SendRequest } from "./http.ts";
+import { proxyFromEnvironment } from "./proxy_env.ts";
 import { LightAwsSource } from "./source.ts";
 
 /** The client chosen, and why the SDK when it is. */
 export type AwsClientChoice = { client: "light" } | { client: "sdk"; reason: string };
 
+/** The proxy variables the light client reads (`proxy_env.ts`), named in its debug line. */
 const PROXY_VARIABLES = [
   "HTTPS_PROXY",
   "https_proxy",
   "HTTP_PROXY",
   "http_proxy",
-  "ALL_PROXY",
-  "all_proxy",
+  "NO_PROXY",
+  "no_proxy",
 ];
 
 /**
@@ -53,9 +56,6 @@ export async function chooseAwsClient(
     if (region.startsWith("fips-") || region.endsWith("-fips")) {
       return { client: "sdk", reason: `${name} is a FIPS region` };
     }
-  }
-  for (const name of PROXY_VARIABLES) {
-    if (env(name)) return { client: "sdk", reason: `${name} is set` };
   }
   const home = env("HOME");
   if (!home) return { client: "sdk", reason: "HOME is unset" };
@@ -102,12 +102,18 @@ export async function createStandaloneAwsSource(
     logger.debug("AWS client chosen", { aws_client: "sdk", reason: choice.reason });
     return await deps.loadSdk(logger);
   }
-  logger.debug("AWS client chosen", { aws_client: "light" });
+  // Names only: a proxy variable's value may hold a password.
+  const proxyVariables = PROXY_VARIABLES.filter((name) => deps.env(name));
+  logger.debug("AWS client chosen", {
+    aws_client: "light",
+    ...(proxyVariables.length > 0 ? { proxy_variables: proxyVariables.join(",") } : {}),
+  });
   return new LightAwsSource({
     env: deps.env,
     readTextFile: deps.readTextFile,
     logger,
     maxAnswerBytes: deps.maxAnswerBytes,
     send: deps.send,
+    proxyFor: proxyFromEnvironment(deps.env),
   });
 }

@@ -218,7 +218,11 @@ function fromContainer(deps: CredentialChainDeps): Link {
         if (signal?.aborted) throw signal.reason ?? error;
         // Too large is not a passing failure: the chain stops with the error naming the limit.
         if ((error as { name?: unknown })?.name === "AnswerTooLarge") throw error;
-        lastProblem = error instanceof SyntaxError ? "the answer is not JSON" : "no answer";
+        lastProblem = error instanceof SyntaxError
+          ? "the answer is not JSON"
+          : (error as { name?: unknown })?.name === "ProxyError"
+          ? (error as Error).message
+          : "no answer";
       }
     }
     deps.logger?.debug("Container credentials unavailable", { reason: lastProblem });

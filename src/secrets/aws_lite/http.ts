@@ -11,7 +11,8 @@
  * retry, 10 after a timeout, 1 back per success), a timeout per attempt and a limit on the answer's
  * size (an answer over it fails the call for good, naming `PIGGY_AWS_MAX_ANSWER_BYTES`). TLS is
  * verified against the runtime's default roots with the endpoint's host as server name; like the
- * SDK, `AWS_CA_BUNDLE` is not read. Failures are thrown
+ * SDK, `AWS_CA_BUNDLE` is not read. Requests go through the proxy `proxyFor` names (from
+ * `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, `proxy_env.ts`). Failures are thrown
  * as {@link AwsCallError}: the AWS error name and message (never a request or answer body beyond
  * the error message), shaped like the SDK's errors so `toSecretSourceError` maps both alike.
  *
@@ -29,6 +30,7 @@ import {
 } from "../aws_errors.ts";
 import { type AwsCredentials, signRequest } from "./sigv4.ts";
 import type { AwsService } from "./endpoints.ts";
+import type { ProxyChooser } from "./proxy_env.ts";
 
 /** An AWS failure, shaped like an SDK service error (`name`, `$metadata.httpStatusCode`). */
 export class AwsCallError extends Error {
@@ -36,16 +38,19 @@ export class AwsCallError extends Error {
   readonly $metadata: { httpStatusCode?: number; attempts?: number };
   /** Node-style error code of a network failure (`ECONNREFUSED`, …). */
   readonly code: string | undefined;
+  /** Present when retrying may succeed although neither status nor code says so (the SDK's mark). */
+  readonly $retryable: { throttling: boolean } | undefined;
 
   constructor(
     name: string,
     message: string,
-    options: { status?: number; code?: string; cause?: unknown } = {},
+    options: { status?: number; code?: string; cause?: unknown; retryable?: boolean } = {},
   ) {
     super(message, options.cause === undefined ? {} : { cause: options.cause });
     this.name = name;
     this.$metadata = options.status === undefined ? {} : { httpStatusCode: options.status };
     this.code = options.code;
+    this.$retryable = options.retryable ? { throttling: false } : undefined;
   }
 }
 
@@ -92,6 +97,11 @@ export interface AwsHttpOptions {
   random?: () => number;
   /** Largest answer body read, in bytes. @default DEFAULT_AWS_MAX_ANSWER_BYTES */
   maxAnswerBytes?: number;
+  /**
+   * The proxy of each request (`proxyFromEnvironment` of `proxy_env.ts`); direct without.
+   * @default every request direct
+   */
+  proxyFor?: ProxyChooser | undefined;
 }
 
 const CONTENT_TYPE: Record<AwsProtocol, string> = {
@@ -180,11 +190,13 @@ export class AwsHttp {
   readonly #random: () => number;
   readonly #maxAnswerBytes: number;
   readonly #send: SendRequest;
+  readonly #proxyFor: ProxyChooser | undefined;
   #tokens = INITIAL_RETRY_TOKENS;
 
   /** @throws {RangeError} when `maxAttempts` or `maxAnswerBytes` is not an integer >= 1 */
   constructor(options: AwsHttpOptions) {
     this.#send = options.send;
+    this.#proxyFor = options.proxyFor;
     this.#maxAttempts = checkMaxAttempts(options.maxAttempts ?? AWS_MAX_ATTEMPTS);
     this.#timeoutMs = options.requestTimeoutMs ?? AWS_ATTEMPT_TIMEOUT_MS;
     this.#sleep = options.sleep ?? defaultSleep;
@@ -219,10 +231,12 @@ export class AwsHttp {
         skipVerifyTls: false,
         maxBytes: this.#maxAnswerBytes,
         signal,
+        proxy: this.#proxyFor?.(url),
       });
       return { status: answer.status, text: answer.text };
     } catch (error) {
       if (nameOf(error) === "AnswerTooLargeError") throw this.#tooLarge(url);
+      if (nameOf(error) === "ProxyError") throw proxyCallError(error);
       throw error;
     }
   }
@@ -294,10 +308,12 @@ export class AwsHttp {
         skipVerifyTls: false,
         maxBytes: this.#maxAnswerBytes,
         signal,
+        proxy: this.#proxyFor?.(request.endpoint),
       });
     } catch (error) {
       if (request.signal?.aborted) throw request.signal.reason ?? error;
       if (timeout.aborted) throw timedOut();
+      if (nameOf(error) === "ProxyError") throw proxyCallError(error);
       if (nameOf(error) === "AnswerTooLargeError") throw this.#tooLarge(request.endpoint);
       if (nameOf(error) === "AnswerBodyError") {
         throw new AwsCallError("Error", `the answer ended early: ${oneLine(error)}`, {
@@ -321,6 +337,21 @@ export class AwsHttp {
     }
     return text;
   }
+}
+
+/**
+ * A proxy's failure (src/runtime/http_proxy.ts `ProxyError`, told apart by name: the launcher's
+ * copy of the module is not this bundle's) as an AWS call error named `ProxyError`: retryable as
+ * the proxy's error says (unreachable, reset and 5xx are; 407, 403 and unusable settings are
+ * not). Its message names the proxy's host and variable, never its credentials.
+ */
+function proxyCallError(error: unknown): AwsCallError {
+  const shape = error as { message?: unknown; retryable?: unknown; code?: unknown };
+  const code = typeof shape.code === "string" ? shape.code : undefined;
+  return new AwsCallError("ProxyError", String(shape.message), {
+    retryable: shape.retryable === true,
+    ...(code && shape.retryable === true ? { code } : {}),
+  });
 }
 
 /** The `name` of an error (`undefined` for anything else). */
