@@ -325,7 +325,11 @@ export function renderAnnotationsDoc(): string {
     "Flags before `--` (`piggy-env [--standalone] [--retry N] [--initial-delay D] -- command " +
     "[args...]`) are overridden by the variables above when those are set; unknown flags are " +
     "an error (exit 2). `LOG_LEVEL` (debug, info, warn, error) overrides `PIGGY_DEBUG`. " +
-    "`piggy-env install <dir>` copies the launcher into `<dir>` (mode 0755).",
+    "`piggy-env install <dir>` copies the launcher into `<dir>` (mode 0755). In standalone " +
+    "mode the AWS calls go through `HTTPS_PROXY`/`HTTP_PROXY` except for the hosts `NO_PROXY` " +
+    "names, as Go's `http.ProxyFromEnvironment` reads them " +
+    "([how-it-works.md](how-it-works.md#through-an-egress-proxy)); the call to the webhook " +
+    "never uses a proxy.",
     "",
     `Reserved names, never returned by \`/secret\` nor used as values: ${reserved}.`,
     "",
