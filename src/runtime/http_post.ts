@@ -185,7 +185,17 @@ async function postOverDenoNet(
       conn = tcp;
       // The request would otherwise wait for the ACK of the handshake's last flight (Nagle).
       tcp.setNoDelay(true);
-      if (proxy && proxying && secure) await proxying.openTunnel(tcp, proxy, url);
+      if (proxy && proxying && secure) {
+        try {
+          await proxying.openTunnel(tcp, proxy, url);
+        } catch (error) {
+          // A reset or a failed write while the proxy answers is the proxy's: named as such.
+          if (signal.aborted || (error as { name?: unknown } | null)?.name === "ProxyError") {
+            throw error;
+          }
+          throw proxying.proxyClosed(proxy, url);
+        }
+      }
       if (secure) {
         const tls = await abortable(
           deno.startTls(tcp, { hostname, ...(request.ca ? { caCerts: [request.ca] } : {}) }),
