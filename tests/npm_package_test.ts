@@ -35,6 +35,7 @@ import { commandSignature } from "../src/pod/signature.ts";
 import { createTestCa, type TestCa } from "../testing/pki.ts";
 import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
 import { startAwsStandIn } from "../testing/aws.ts";
+import { startConnectProxy } from "../testing/connect_proxy.ts";
 import { admissionReview } from "../testing/flow.ts";
 import type { Container } from "kubernetes-types/core/v1.d.ts";
 
@@ -500,6 +501,64 @@ test(
       assert.equal(aws.count("GetSecretValue"), 1);
     } finally {
       await aws.close();
+    }
+  },
+);
+
+test(
+  "node piggy-env reads AWS through HTTPS_PROXY (CONNECT, TLS to the AWS host) and HTTP_PROXY (absolute form)",
+  { timeout: 60_000 },
+  async () => {
+    // AWS endpoints named under .piggy.test: Node never resolves them, the proxy stand-in connects
+    // every request to 127.0.0.1 (loopback endpoints are never proxied).
+    const ca = createTestCa("piggy-node-proxy");
+    const leaf = ca.issue("aws", { serverNames: ["aws.piggy.test"] });
+    const secure = await startAwsStandIn({ tls: { cert: leaf.cert, key: leaf.key } });
+    const plain = await startAwsStandIn();
+    const proxy = await startConnectProxy({ auth: { user: "node", password: "pr0xy" } });
+    try {
+      for (const aws of [secure, plain]) {
+        aws.putSecret("app/prod", { string: JSON.stringify({ DB_PASSWORD: "via-proxy" }) });
+      }
+      const proxyUrl = `http://node:pr0xy@127.0.0.1:${proxy.port}`;
+      const tunnelled = await runNodeStandalone('test "$DB_PASSWORD" = via-proxy && exit 7', {
+        ...secure.env({ credentials: "static" }),
+        AWS_ENDPOINT_URL: `https://aws.piggy.test:${new URL(secure.url).port}`,
+        NODE_EXTRA_CA_CERTS: ca.certFile,
+        HTTPS_PROXY: proxyUrl,
+        HOME: work,
+      });
+      assert.equal(tunnelled.code, 7, tunnelled.stderr);
+      assert.deepEqual(proxy.tunnels(), [`aws.piggy.test:${new URL(secure.url).port}`]);
+      proxy.reset();
+      const forwarded = await runNodeStandalone('test "$DB_PASSWORD" = via-proxy && exit 7', {
+        ...plain.env({ credentials: "static" }),
+        AWS_ENDPOINT_URL: `http://aws.piggy.test:${new URL(plain.url).port}`,
+        http_proxy: proxyUrl,
+        HOME: work,
+      });
+      assert.equal(forwarded.code, 7, forwarded.stderr);
+      assert.deepEqual(
+        proxy.records.map((r) => [r.method, r.target]),
+        [["POST", `http://aws.piggy.test:${new URL(plain.url).port}/`]],
+      );
+      // Refused credentials: the start fails naming the proxy and the variable, not the password.
+      proxy.reset();
+      const refused = await runNodeStandalone("exit 7", {
+        ...secure.env({ credentials: "static" }),
+        AWS_ENDPOINT_URL: `https://aws.piggy.test:${new URL(secure.url).port}`,
+        NODE_EXTRA_CA_CERTS: ca.certFile,
+        HTTPS_PROXY: proxyUrl.replace("pr0xy", "wr0ng"),
+        HOME: work,
+      });
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /\(HTTPS_PROXY\) refused the tunnel .*407/);
+      assert.doesNotMatch(refused.stderr, /wr0ng/);
+    } finally {
+      await proxy.close();
+      await secure.close();
+      await plain.close();
+      rmSync(ca.dir, { recursive: true, force: true });
     }
   },
 );
