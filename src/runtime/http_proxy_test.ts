@@ -208,8 +208,14 @@ for (const [name, send] of IMPLEMENTATIONS) {
     assert.doesNotMatch(error.message, /secret-pw/);
   });
 
-  test(`${name} refuses a proxy answer that is not HTTP, or bytes sent before the TLS hello`, async () => {
-    for (const reply of ["SSH-2.0-OpenSSH\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\nhello"]) {
+  test(`${name} refuses a proxy answer that is not HTTP, too long, or bytes before the TLS hello`, async () => {
+    const replies = [
+      "SSH-2.0-OpenSSH\r\n\r\n",
+      "HTTP/1.1 200 OK\r\n\r\nhello",
+      // A head over the 16 KiB read for a CONNECT answer.
+      `HTTP/1.1 200 OK\r\nX-Padding: ${"a".repeat(20_000)}\r\n\r\n`,
+    ];
+    for (const reply of replies) {
       const server = createNetServer((socket) => {
         socket.once("data", () => socket.write(reply));
         socket.on("error", () => {});
