@@ -87,9 +87,35 @@ export function admissionOutcome(review: AdmissionReviewResponse): AdmissionOutc
   return (response.status?.code ?? 500) >= 500 ? "error" : "denied";
 }
 
-/** The production UID generator: a random UUIDv4 without dashes. */
+/** `Uint8Array.prototype.toHex` (Deno; not Node 20, which takes `crypto.randomUUID()` instead). */
+type ToHex = (this: Uint8Array) => string;
+const toHex = (Uint8Array.prototype as { toHex?: ToHex }).toHex;
+
+/** Bytes of one UID (a UUID). */
+const UID_BYTES = 16;
+
+/** Random bytes for the next UIDs, drawn 64 UIDs at a time; each byte is used once. */
+const uidBytes = new Uint8Array(UID_BYTES * 64);
+let uidBytesUsed = uidBytes.byteLength;
+
+/**
+ * The production UID generator: a random UUIDv4 without dashes (32 lowercase hex characters), as
+ * `crypto.randomUUID().replaceAll("-", "")` gives it. On Deno, made from a buffer of random bytes
+ * drawn for 64 UIDs at once and written by `toHex`: a flat string (`replaceAll` makes a rope of
+ * the five parts), in about half the time.
+ */
 export function randomUid(): string {
-  return crypto.randomUUID().replaceAll("-", "");
+  if (toHex === undefined) return crypto.randomUUID().replaceAll("-", "");
+  if (uidBytesUsed === uidBytes.byteLength) {
+    crypto.getRandomValues(uidBytes);
+    uidBytesUsed = 0;
+  }
+  const bytes = uidBytes.subarray(uidBytesUsed, uidBytesUsed + UID_BYTES);
+  uidBytesUsed += UID_BYTES;
+  // RFC 9562: version 4 in the high nibble of byte 6, variant 10 in the top bits of byte 8.
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  return toHex.call(bytes);
 }
 
 /** The request's child logger: uid, namespace, pod or owner, dry run. */

@@ -418,8 +418,10 @@ test("/mutate passes a deadline to the Kubernetes reads", async () => {
   assert.equal(signals[0]?.aborted, false);
 });
 
-test("randomUid() makes 32 lowercase hex characters, different each time", () => {
-  const uids = new Set(Array.from({ length: 100 }, () => randomUid()));
-  assert.equal(uids.size, 100);
-  for (const uid of uids) assert.match(uid, /^[0-9a-f]{32}$/);
+test("randomUid() makes a UUIDv4 in 32 lowercase hex characters, different each time", () => {
+  // Past the 64 UIDs of one draw of random bytes.
+  const uids = new Set(Array.from({ length: 300 }, () => randomUid()));
+  assert.equal(uids.size, 300);
+  // The form of crypto.randomUUID() without its dashes: version 4, variant 10.
+  for (const uid of uids) assert.match(uid, /^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$/);
 });

@@ -93,10 +93,21 @@ function parseJson(text: string): ParsedUidAnnotation {
   return { signatures };
 }
 
+/** What `JSON.stringify` escapes in a string: controls, `"`, `\\` and (lone) surrogates. */
+// deno-lint-ignore no-control-regex
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+
+/** Appends `text` as a JSON string: quoted as it is when nothing in it needs an escape. */
+function pushJsonString(parts: string[], text: string): void {
+  if (NEEDS_ESCAPE.test(text)) parts.push(JSON.stringify(text));
+  else parts.push('"', text, '"');
+}
+
 /**
  * Formats the annotation as Go's `json.Marshal` of a string map does: keys sorted, no spaces. The
  * text is made by one `join` (a flat string: a V8 cons string, which `+` would make, sends
- * `JSON.stringify` of the patch that carries it off its fast path).
+ * `JSON.stringify` of the patch that carries it off its fast path); a UID or signature that needs
+ * no escape (all that Piggy writes) is quoted without a `JSON.stringify` call (~0.2 µs each).
  *
  * @param signatures UID → signature
  */
@@ -104,7 +115,9 @@ export function formatUidAnnotation(signatures: ReadonlyMap<string, string>): st
   const parts: string[] = ["{"];
   for (const uid of [...signatures.keys()].sort()) {
     if (parts.length > 1) parts.push(",");
-    parts.push(JSON.stringify(uid), ":", JSON.stringify(signatures.get(uid)));
+    pushJsonString(parts, uid);
+    parts.push(":");
+    pushJsonString(parts, signatures.get(uid)!);
   }
   parts.push("}");
   return parts.join("");

@@ -110,3 +110,38 @@ test("formatUidAnnotation() and parseUidAnnotation() round-trip, escapes include
   );
   assert.equal(text, '{"0":"zero","18fff879":"sig","a\\\\":"é","b":"x\\"y"}');
 });
+
+test("formatUidAnnotation() quotes as JSON.stringify does, for 2,000 random maps", () => {
+  let state = 7;
+  const next = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const alphabet = [
+    "a",
+    "0",
+    "f",
+    '"',
+    "\\",
+    "\n",
+    "\u0001",
+    "\u007f",
+    "é",
+    "\u2028",
+    "\ud83d",
+    "\ude00",
+    "🔑",
+    "/",
+  ];
+  const text = () =>
+    Array.from({ length: Math.floor(next() * 6) }, () => alphabet[Math.floor(next() * 14)]).join(
+      "",
+    );
+  for (let round = 0; round < 2000; round++) {
+    const signatures = new Map<string, string>();
+    for (let count = Math.floor(next() * 4); count > 0; count--) signatures.set(text(), text());
+    const expected = `{${
+      [...signatures.keys()].sort().map((uid) =>
+        `${JSON.stringify(uid)}:${JSON.stringify(signatures.get(uid))}`
+      ).join(",")
+    }}`;
+    assert.equal(formatUidAnnotation(signatures), expected);
+  }
+});
