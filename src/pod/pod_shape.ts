@@ -103,33 +103,53 @@ function keyPath(key: string): string {
   return `[${JSON.stringify(shown)}]`;
 }
 
+/** A compiled {@link Shape}: true when the value fits (absent and `null` fit every shape). */
+type Check = (value: unknown) => boolean;
+
 /**
- * True when every field fits `shape`: {@link firstMismatch} without building a path for each
- * field (the common case; the path is only built to name a field that does not fit).
+ * The check of `shape`: true when every field fits it, {@link firstMismatch} without building a
+ * path for each field (the common case; the path is only built to name a field that does not
+ * fit). Made once per shape at module load, as closures: walking the shape table per field (its
+ * `in` tests and keyed reads) cost about half the time of the check.
  */
-function fits(value: unknown, shape: Shape): boolean {
-  if (value === null || value === undefined) return true;
-  if (shape === "string") return typeof value === "string";
-  if (shape === "number") return typeof value === "number";
-  if (shape === "quantity") return typeof value === "string" || typeof value === "number";
-  if (shape === "object") return isPlainObject(value);
-  if ("items" in shape) {
-    if (!Array.isArray(value)) return false;
-    for (const item of value) if (!fits(item, shape.items)) return false;
-    return true;
+function compile(shape: Shape): Check {
+  if (shape === "string") return (value) => value == null || typeof value === "string";
+  if (shape === "number") return (value) => value == null || typeof value === "number";
+  if (shape === "quantity") {
+    return (value) => value == null || typeof value === "string" || typeof value === "number";
   }
-  if (!isPlainObject(value)) return false;
+  if (shape === "object") return (value) => value == null || isPlainObject(value);
+  if ("items" in shape) {
+    const item = compile(shape.items);
+    return (value) => {
+      if (value == null) return true;
+      if (!Array.isArray(value)) return false;
+      for (let index = 0; index < value.length; index++) if (!item(value[index])) return false;
+      return true;
+    };
+  }
   if ("values" in shape) {
-    for (const key in value) {
-      if (Object.hasOwn(value, key) && !fits(value[key], shape.values)) return false;
+    const each = compile(shape.values);
+    return (value) => {
+      if (value == null) return true;
+      if (!isPlainObject(value)) return false;
+      for (const key in value) if (Object.hasOwn(value, key) && !each(value[key])) return false;
+      return true;
+    };
+  }
+  const keys = Object.keys(shape.fields);
+  const checks = keys.map((key) => compile(shape.fields[key]!));
+  return (value) => {
+    if (value == null) return true;
+    if (!isPlainObject(value)) return false;
+    for (let index = 0; index < keys.length; index++) {
+      if (!checks[index]!(value[keys[index]!])) return false;
     }
     return true;
-  }
-  for (const key in shape.fields) {
-    if (!fits(value[key], shape.fields[key]!)) return false;
-  }
-  return true;
+  };
 }
+
+const fitsPod = compile(POD);
 
 /** The first field that does not fit `shape`, as `path is X, expecting Y`; undefined when all fit. */
 function firstMismatch(value: unknown, shape: Shape, path: string): string | undefined {
@@ -182,7 +202,7 @@ function firstMismatch(value: unknown, shape: Shape, path: string): string | und
  * @throws {InvalidObjectError} naming the first field of the wrong type (HTTP 422)
  */
 export function checkPodShape(pod: Readonly<Record<string, unknown>>): void {
-  if (fits(pod, POD)) return;
+  if (fitsPod(pod)) return;
   const found = firstMismatch(pod, POD, "");
   if (found) throw new InvalidObjectError(`Cannot admit the pod: ${found}`);
 }
