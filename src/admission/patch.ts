@@ -43,24 +43,40 @@ function sameScalars(a: unknown[], b: unknown[]): boolean {
 }
 
 /**
- * The JSON Pointer of the current position: the escaped keys from the root, joined when an
- * operation is written. `Array.prototype.join` makes a flat (sequential) string where `+` and
- * template literals make a rope (a V8 cons string), and one rope anywhere in the operations sends
- * `JSON.stringify` of the whole patch off its fast path (about twice the time).
+ * A JSON Pointer: its text and the pointers below it by (escaped) key. Its text is made by
+ * `Array.prototype.join`, a flat (sequential) string where `+` and template literals make a rope
+ * (a V8 cons string): one rope anywhere in the operations sends `JSON.stringify` of the whole
+ * patch off its fast path (about twice the time).
  */
-type Pointer = string[];
-
-/** The pointer as text, e.g. `/spec/containers/0/env` (`""` at the root). */
-function pointerText(pointer: Pointer): string {
-  return pointer.length === 1 ? "" : pointer.join("/");
+interface Pointer {
+  /** e.g. `/spec/containers/0/env`; `""` at the root. */
+  readonly text: string;
+  /** The pointers below it made so far (kept: see {@link below}). */
+  children?: Map<string, Pointer>;
 }
 
-/** The pointer of `key` below `pointer`, as text. */
-function childText(pointer: Pointer, key: string): string {
-  pointer.push(key);
-  const text = pointer.join("/");
-  pointer.pop();
-  return text;
+/** The root of the pointers kept across patches. */
+const ROOT: Pointer = { text: "" };
+
+/** Most pointers kept, and the longest key kept (pod keys are the client's: their memory is capped). */
+const MAX_KEPT_POINTERS = 4096;
+const MAX_KEPT_KEY_LENGTH = 64;
+let keptPointers = 0;
+
+/**
+ * The pointer of `key` below `pointer`. Pointers are kept and reused by the next patches (their
+ * text depends on nothing but the keys: a mutation writes into the same few places of every
+ * pod), up to {@link MAX_KEPT_POINTERS}; past that, or for a long key, one is made each time.
+ */
+function below(pointer: Pointer, key: string): Pointer {
+  const kept = pointer.children?.get(key);
+  if (kept !== undefined) return kept;
+  const child: Pointer = { text: [pointer.text, key].join("/") };
+  if (keptPointers < MAX_KEPT_POINTERS && key.length <= MAX_KEPT_KEY_LENGTH) {
+    (pointer.children ??= new Map()).set(key, child);
+    keptPointers++;
+  }
+  return child;
 }
 
 /**
@@ -79,7 +95,7 @@ function diff(
   if (Array.isArray(before) && Array.isArray(after)) {
     if (whole && isScalarArray(before) && isScalarArray(after)) {
       if (!sameScalars(before, after)) {
-        operations.push({ op: "replace", path: pointerText(pointer), value: after });
+        operations.push({ op: "replace", path: pointer.text, value: after });
       }
       return;
     }
@@ -103,21 +119,19 @@ function diff(
       // The same value (or subtree): nothing to walk, no path to build.
       const newValue = after[key];
       if (oldValue !== newValue) {
-        pointer.push(escapeKey(key));
-        compareValues(oldValue, newValue, pointer, operations, whole);
-        pointer.pop();
+        compareValues(oldValue, newValue, below(pointer, escapeKey(key)), operations, whole);
       }
     } else if (Array.isArray(before) === Array.isArray(after)) {
-      operations.push({ op: "remove", path: childText(pointer, escapeKey(key)) });
+      operations.push({ op: "remove", path: below(pointer, escapeKey(key)).text });
       deleted = true;
     } else {
-      operations.push({ op: "replace", path: pointerText(pointer), value: after });
+      operations.push({ op: "replace", path: pointer.text, value: after });
     }
   }
   if (!deleted && newKeys.length === oldKeys.length) return;
   for (const key of newKeys) {
     if (!Object.hasOwn(before, key) && after[key] !== undefined) {
-      operations.push({ op: "add", path: childText(pointer, escapeKey(key)), value: after[key] });
+      operations.push({ op: "add", path: below(pointer, escapeKey(key)).text, value: after[key] });
     }
   }
 }
@@ -134,19 +148,23 @@ function diffArrays(
   for (let index = before.length - 1; index >= 0; index--) {
     if (index < after.length) {
       if (before[index] !== after[index]) {
-        pointer.push(String(index));
-        compareValues(before[index], after[index], pointer, operations, whole);
-        pointer.pop();
+        compareValues(
+          before[index],
+          after[index],
+          below(pointer, String(index)),
+          operations,
+          whole,
+        );
       }
     } else {
-      operations.push({ op: "remove", path: childText(pointer, String(index)) });
+      operations.push({ op: "remove", path: below(pointer, String(index)).text });
       deleted = true;
     }
   }
   if (!deleted && after.length === before.length) return;
   for (let index = before.length; index < after.length; index++) {
     if (after[index] !== undefined) {
-      operations.push({ op: "add", path: childText(pointer, String(index)), value: after[index] });
+      operations.push({ op: "add", path: below(pointer, String(index)).text, value: after[index] });
     }
   }
 }
@@ -165,7 +183,7 @@ function compareValues(
   ) {
     diff(oldValue, newValue, pointer, operations, whole);
   } else if (oldValue !== newValue) {
-    operations.push({ op: "replace", path: pointerText(pointer), value: newValue });
+    operations.push({ op: "replace", path: pointer.text, value: newValue });
   }
 }
 
@@ -188,7 +206,7 @@ export function createPatch(
 ): Operation[] {
   const operations: Operation[] = [];
   const whole = (options.scalarArrays ?? "whole") === "whole";
-  if (isContainer(raw) && isContainer(mutated)) diff(raw, mutated, [""], operations, whole);
+  if (isContainer(raw) && isContainer(mutated)) diff(raw, mutated, ROOT, operations, whole);
   else if (raw !== mutated) operations.push({ op: "replace", path: "", value: mutated });
   return operations;
 }

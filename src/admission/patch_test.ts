@@ -141,3 +141,23 @@ test("createPatch() rewrites a wrapped command and args in two operations", () =
   ]);
   assert.deepEqual(createPatch(raw, structuredClone(raw)), []);
 });
+
+test("createPatch() gives the same paths once its kept pointers are full, and for long keys", () => {
+  // Far more distinct keys than pointers are kept (4,096), long keys (not kept) and keys that
+  // need escaping; each patch is compared with the oracle, before and after the store is full.
+  for (let round = 0; round < 3; round++) {
+    const raw: Record<string, unknown> = {};
+    const mutated: Record<string, unknown> = {};
+    for (let index = 0; index < 2500; index++) {
+      const key = index % 7 === 0 ? `k/${index}~${"x".repeat(70)}` : `key-${round}-${index}`;
+      raw[key] = { value: index, list: [index] };
+      mutated[key] = { value: index + 1, list: [index, index], added: "a" };
+    }
+    const expected = jsonPatch.compare(raw, mutated);
+    assert.deepEqual(
+      JSON.parse(JSON.stringify(createPatch(raw, mutated, { scalarArrays: "items" }))),
+      expected,
+      `round ${round}`,
+    );
+  }
+});
