@@ -36,7 +36,7 @@ import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { LAUNCHER_FLAGS } from "../cli/permissions.ts";
 import { INSTALL_DIR, LAUNCHER_PATH } from "../src/constants.ts";
 import type { AwsStandIn } from "../testing/aws.ts";
-import { admitPod, persistPod } from "../testing/flow.ts";
+import { admitPod, launcherToken, persistPod } from "../testing/flow.ts";
 import type { KubeApiStandIn } from "../testing/kube_api.ts";
 import {
   DENO_BINARY,
@@ -317,7 +317,7 @@ test("proxy mode in scratch, musl and glibc roots: webhook values, same PID, cle
   };
   const admitted = await admitPod(webhook, pod, "roots");
   const stored = persistPod(kube, admitted.pod, "roots", "roots-0");
-  const token = kube.issueToken({ namespace: "roots", serviceAccount: "app", podName: "roots-0" });
+  const token = launcherToken(kube, stored);
   for (const { dir, spec } of roots.values()) {
     writeFileSync(join(dir, "token"), token);
     const container = stored.spec!.containers.find((c) => c.name === spec.name)!;

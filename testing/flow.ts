@@ -7,7 +7,7 @@
 
 import jsonpatch from "fast-json-patch";
 import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
-import { PIGGY_UID_ANNOTATION } from "../src/constants.ts";
+import { PIGGY_UID_ANNOTATION, TOKEN_VOLUME_NAME } from "../src/constants.ts";
 import { commandSignature } from "../src/pod/signature.ts";
 import type { KubeApiStandIn } from "./kube_api.ts";
 import type { WebhookProcess } from "./webhook_process.ts";
@@ -93,9 +93,28 @@ export interface LauncherRequest {
 }
 
 /**
+ * A token bound to the stored pod, as its launcher sends it: for the audience of the projected
+ * token volume the mutation added (what the kubelet writes where `PIGGY_TOKEN_FILE` points), or,
+ * for a pod without one (admitted before the projected token), the API server's default token.
+ *
+ * @param audiences another audience list (e.g. a token from elsewhere)
+ */
+export function launcherToken(kube: KubeApiStandIn, stored: Pod, audiences?: string[]): string {
+  const projected = stored.spec?.volumes?.find((volume) => volume.name === TOKEN_VOLUME_NAME)
+    ?.projected?.sources?.find((source) => source.serviceAccountToken)?.serviceAccountToken
+    ?.audience;
+  const wanted = audiences ?? (projected === undefined ? undefined : [projected]);
+  return kube.issueToken({
+    namespace: stored.metadata?.namespace ?? "",
+    serviceAccount: stored.spec?.serviceAccountName ?? "default",
+    podName: stored.metadata?.name ?? "",
+    ...(wanted ? { audiences: wanted } : {}),
+  });
+}
+
+/**
  * The `/secret` request of the launcher in `stored`'s container `index`, with a bound token: for
- * `audiences` (e.g. the projected token the mutation mounts, audience piggysec.com, as current
- * launchers send), by default the API server's (the pod's default token, as earlier launchers).
+ * `audiences` when given, else the token its launcher sends ({@link launcherToken}).
  */
 export function launcherRequest(
   kube: KubeApiStandIn,
@@ -106,12 +125,7 @@ export function launcherRequest(
   const name = stored.metadata?.name ?? "";
   const { uid, command } = launcherIdentity(stored.spec!.containers[index]!);
   const signature = commandSignature(command);
-  const token = kube.issueToken({
-    namespace: stored.metadata?.namespace ?? "",
-    serviceAccount: stored.spec?.serviceAccountName ?? "default",
-    podName: name,
-    ...(audiences ? { audiences } : {}),
-  });
+  const token = launcherToken(kube, stored, audiences);
   return {
     name,
     uid,

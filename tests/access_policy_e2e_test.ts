@@ -12,7 +12,7 @@ import { commandSignature } from "../src/pod/signature.ts";
 import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
 import { type AwsStandIn, STAND_IN_ACCOUNT, startAwsStandIn } from "../testing/aws.ts";
 import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
-import { admitPod, launcherIdentity, persistPod } from "../testing/flow.ts";
+import { admitPod, launcherIdentity, launcherToken, persistPod } from "../testing/flow.ts";
 
 const CANARY = `PIGGY-CANARY-${crypto.randomUUID()}`;
 const NAMESPACE = "team-a";
@@ -54,7 +54,7 @@ async function admitAndRead(webhook: WebhookProcess, annotations: Record<string,
   const name = `web-${crypto.randomUUID().slice(0, 8)}`;
   const stored = persistPod(kube, admitted.pod, NAMESPACE, name);
   const { uid, command } = launcherIdentity(stored.spec!.containers[0]!);
-  const token = kube.issueToken({ namespace: NAMESPACE, serviceAccount: "web", podName: name });
+  const token = launcherToken(kube, stored);
   const answer = await webhook.fetch("/secret", {
     method: "POST",
     headers: { "content-type": "application/json", "x-token": token },

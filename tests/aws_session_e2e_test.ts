@@ -12,7 +12,7 @@ import type { Pod } from "kubernetes-types/core/v1.d.ts";
 import { commandSignature } from "../src/pod/signature.ts";
 import { type AwsRequestRecord, STAND_IN_ACCOUNT, STATIC_CREDENTIALS } from "../testing/aws.ts";
 import { type Stack, startStack } from "../testing/stack.ts";
-import { admitPod, launcherIdentity, persistPod } from "../testing/flow.ts";
+import { admitPod, launcherIdentity, launcherToken, persistPod } from "../testing/flow.ts";
 import { startWebhook } from "../testing/webhook_process.ts";
 
 const ROLE = `arn:aws:iam::${STAND_IN_ACCOUNT}:role/piggy-reader`;
@@ -54,7 +54,7 @@ async function readAs(
   const name = `app-${crypto.randomUUID().slice(0, 8)}`;
   const stored = persistPod(stack.kube, admitted.pod, namespace, name);
   const { uid, command } = launcherIdentity(stored.spec!.containers[0]!);
-  const token = stack.kube.issueToken({ namespace, serviceAccount, podName: name });
+  const token = launcherToken(stack.kube, stored);
   const response = await stack.webhook.fetch("/secret", {
     method: "POST",
     headers: { "content-type": "application/json", "x-token": token },

@@ -14,7 +14,7 @@ import type { Container, Pod } from "kubernetes-types/core/v1.d.ts";
 import type { KubeApiStandIn } from "../testing/kube_api.ts";
 import type { AwsStandIn } from "../testing/aws.ts";
 import type { WebhookProcess } from "../testing/webhook_process.ts";
-import { admitPod, persistPod } from "../testing/flow.ts";
+import { admitPod, launcherToken, persistPod } from "../testing/flow.ts";
 import { type Stack, startStack } from "../testing/stack.ts";
 import { parseReport, REPORT_APP, runLauncher } from "../testing/launcher_process.ts";
 
@@ -87,10 +87,7 @@ async function startablePod(annotations: Record<string, string> = {}) {
   const pod = persistPod(kube, admitted.pod, NAMESPACE, name);
   const container = pod.spec!.containers[0]!;
   const tokenFile = join(tokenDir, name);
-  writeFileSync(
-    tokenFile,
-    kube.issueToken({ namespace: NAMESPACE, serviceAccount: "checkout", podName: name }),
-  );
+  writeFileSync(tokenFile, launcherToken(kube, pod));
   return { name, container, env: kubeletEnv(container, name, tokenFile) };
 }
 

@@ -17,7 +17,7 @@ import type { KubeApiStandIn } from "../testing/kube_api.ts";
 import type { AwsStandIn } from "../testing/aws.ts";
 import type { WebhookProcess } from "../testing/webhook_process.ts";
 import { type Stack, startStack } from "../testing/stack.ts";
-import { admitPod, launcherIdentity, persistPod } from "../testing/flow.ts";
+import { admitPod, launcherIdentity, launcherToken, persistPod } from "../testing/flow.ts";
 import { dig, findObject, renderChart } from "./_chart.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -183,7 +183,7 @@ test("/metrics counts admissions, /secret, AWS, Kubernetes and cache after a scr
   // /secret: 200 twice (the second from the cache), 403 (signature), 401 (token), 502 (AWS).
   const stored = persistPod(kube, mutated.pod, NAMESPACE, "web-1");
   const { uid, command } = launcherIdentity(stored.spec!.containers[0]!);
-  const token = kube.issueToken({ namespace: NAMESPACE, serviceAccount: "web", podName: "web-1" });
+  const token = launcherToken(kube, stored);
   const body = { name: "web-1", uid, signature: await commandSignature(command) };
   assert.equal(await requestSecret(body, token), 200);
   assert.equal(await requestSecret(body, token), 200);
@@ -196,11 +196,7 @@ test("/metrics counts admissions, /secret, AWS, Kubernetes and cache after a scr
   );
   const storedMissing = persistPod(kube, missing.pod, NAMESPACE, "web-2");
   const missingId = launcherIdentity(storedMissing.spec!.containers[0]!);
-  const missingToken = kube.issueToken({
-    namespace: NAMESPACE,
-    serviceAccount: "web",
-    podName: "web-2",
-  });
+  const missingToken = launcherToken(kube, storedMissing);
   const missingBody = {
     name: "web-2",
     uid: missingId.uid,

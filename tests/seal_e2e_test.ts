@@ -17,7 +17,7 @@ import { commandSignature } from "../src/pod/signature.ts";
 import { type KubeApiStandIn, startKubeApi } from "../testing/kube_api.ts";
 import { type AwsStandIn, startAwsStandIn } from "../testing/aws.ts";
 import { startWebhook, type WebhookProcess } from "../testing/webhook_process.ts";
-import { admitPod, launcherIdentity, persistPod } from "../testing/flow.ts";
+import { admitPod, launcherIdentity, launcherToken, persistPod } from "../testing/flow.ts";
 
 const NAMESPACE = "team-a";
 const SECRET = "team-a/web";
@@ -78,7 +78,7 @@ async function launchablePod(
   const name = `web-${crypto.randomUUID().slice(0, 8)}`;
   const stored = persistPod(kube, admitted.pod, NAMESPACE, name);
   const { uid, command } = launcherIdentity(stored.spec!.containers[0]!);
-  const token = kube.issueToken({ namespace: NAMESPACE, serviceAccount: "web", podName: name });
+  const token = launcherToken(kube, stored);
   return { name, uid, signature: commandSignature(command), token, pod: stored };
 }
 

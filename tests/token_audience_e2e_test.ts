@@ -3,7 +3,8 @@
  * `piggysec.com` into the wrapped container, the real piggy-env sends it (read from
  * `PIGGY_TOKEN_FILE`, again on each attempt), and `/secret` reviews it for that audience. A token
  * for another audience is refused; the API server's own token (what launchers of earlier releases
- * send) only under PIGGY_LEGACY_PODS, with a warning per request.
+ * send) only under PIGGY_LEGACY_PODS, with a warning per request, and never for a pod admitted with
+ * the projected token.
  */
 
 import { after, before, test } from "node:test";
@@ -195,12 +196,46 @@ test("a token for another audience is refused with 401, also under PIGGY_LEGACY_
   }
 });
 
-test("the API server's token is accepted only under PIGGY_LEGACY_PODS, with a warning per request", async () => {
+test("the API server's token is refused for a pod admitted with the projected token, also under PIGGY_LEGACY_PODS", async () => {
+  // Every container of the pod holds the default token (a sidecar, an exec session): it must not
+  // stand in for the projected token the wrapped container's launcher sends.
   const pod = await admittedPod();
   const token = kube.issueToken({
     namespace: NAMESPACE,
     serviceAccount: "checkout",
     podName: pod.name,
+  });
+  for (const target of [webhook, strict]) {
+    const logs = target.logs.length;
+    const answer = await requestSecret(target, pod, token);
+    assert.equal(answer.status, 401, JSON.stringify(answer.body));
+    assert.equal(answer.body.DB_PASSWORD, undefined);
+    assert.ok(!target.logs.slice(logs).some((line) => line.includes(LEGACY_WARNING)));
+  }
+  assert.match((await requestSecret(webhook, pod, token)).body.message ?? "", /PIGGY_TOKEN_FILE/);
+});
+
+test("the API server's token is accepted only under PIGGY_LEGACY_PODS for a launcher never given the projected token, with a warning per request", async () => {
+  // A pod admitted before the projected token: no PIGGY_TOKEN_FILE, no token volume (neither is
+  // sealed, so the seal still matches).
+  const admitted = await admittedPod();
+  const legacy = structuredClone(admitted.pod);
+  const name = `${admitted.name}-legacy`;
+  const { uid: _uid, ...metadata } = legacy.metadata ?? {};
+  legacy.metadata = { ...metadata, name };
+  const spec = legacy.spec!;
+  spec.volumes = (spec.volumes ?? []).filter((volume) => volume.name !== TOKEN_VOLUME_NAME);
+  const container = spec.containers[0]!;
+  container.env = (container.env ?? []).filter((entry) => entry.name !== ENV.TOKEN_FILE);
+  container.volumeMounts = (container.volumeMounts ?? []).filter((mount) =>
+    mount.name !== TOKEN_VOLUME_NAME
+  );
+  persistPod(kube, legacy, NAMESPACE, name);
+  const pod = { ...admitted, name };
+  const token = kube.issueToken({
+    namespace: NAMESPACE,
+    serviceAccount: "checkout",
+    podName: name,
   });
   for (let round = 1; round <= 2; round++) {
     const logs = webhook.logs.length;

@@ -11,7 +11,7 @@
  * | Status | When |
  * | --- | --- |
  * | 400 | body not JSON, not an object, `name` not a pod name, `uid`/`signature` not strings |
- * | 401 | `X-Token` missing or empty; token not authenticated or not for `PIGGY_TOKEN_AUDIENCES` (the API server's audience only under `PIGGY_LEGACY_PODS`) |
+ * | 401 | `X-Token` missing or empty; token not authenticated or not for `PIGGY_TOKEN_AUDIENCES` (the API server's audience only under `PIGGY_LEGACY_PODS`, and never for a container given `PIGGY_TOKEN_FILE`) |
  * | 403 | refused: not a service account, another pod's token, service account mismatch, uid or signature, denying setting, admission seal missing or not matching, the secret access policy (`PIGGY_SECRET_ACCESS_POLICY`, `PIGGY_ALLOWED_SA`); also any AWS failure for a caller that the secret would have to list, so that not found and not allowed look the same |
  * | 404 | the pod does not exist in the token's namespace |
  * | 405 | method other than POST |
@@ -54,7 +54,6 @@ import type { SecretSource } from "../secrets/source.ts";
 import { resolveConfig } from "../config/resolve_config.ts";
 import {
   authorizeValues,
-  type CallerIdentity,
   containerOfUid,
   decideSecretAccess,
   onlyReferencedKeys,
@@ -68,7 +67,7 @@ import { referencedSecretKeys } from "../pod/container_refs.ts";
 import { settingLookup, type WebhookOptions } from "../config/webhook_options.ts";
 import type { SealKey } from "../pod/seal.ts";
 import { requireAdmissionSeal } from "./seal_check.ts";
-import { reviewCaller } from "./token_review.ts";
+import { reviewCaller, type ReviewedCaller } from "./token_review.ts";
 import { startDeadline } from "../abort.ts";
 import { setImmediate } from "node:timers";
 
@@ -256,16 +255,16 @@ async function kubeCall<T>(call: Promise<T>, what: string): Promise<T> {
 
 /**
  * Reviews the token and checks who it belongs to; a token for the API server's audience (legacy
- * launchers) only under `PIGGY_LEGACY_PODS`, with a warning. `onAuthenticated` learns the service
- * account of an authenticated token before any other check, so that the audit line names it even
- * when the token is then refused (e.g. a bound token replayed for another pod).
+ * launchers) only under `PIGGY_LEGACY_PODS` (see {@link decide} for which pods). `onAuthenticated`
+ * learns the service account of an authenticated token before any other check, so that the audit
+ * line names it even when the token is then refused (e.g. a bound token replayed for another pod).
  */
-async function identify(
+function identify(
   deps: SecretHandlerDeps,
   call: SecretCall,
   onAuthenticated: (account: { namespace: string; serviceAccount: string }) => void,
-): Promise<CallerIdentity> {
-  const { identity, legacyToken } = await kubeCall(
+): Promise<ReviewedCaller> {
+  return kubeCall(
     reviewCaller(deps.kube, call.token, call.body.name, {
       audiences: deps.options.tokenAudiences,
       legacyPods: deps.options.legacyPods,
@@ -273,15 +272,35 @@ async function identify(
     }, { signal: call.signal }),
     "review token",
   );
-  if (legacyToken) {
-    deps.logger.warn(
-      "Accepting a token for the API server's audience under PIGGY_LEGACY_PODS (going away): " +
-        `the launcher does not send the projected token for ${ENV.TOKEN_AUDIENCES}; re-create ` +
-        "the pod so that it gets one",
-      { namespace: identity.namespace, pod_name: identity.podName },
+}
+
+/**
+ * Refuses a token for the API server's audience sent for a container that admission gave Piggy's
+ * projected token (`PIGGY_TOKEN_FILE` in its env, which cannot change): its launcher sends that
+ * token, so an API-server token comes from elsewhere — another container of the pod (every
+ * container holds the default token; a sidecar's image can be swapped by `update pods`, which the
+ * seal does not cover), or an `exec` session. `PIGGY_LEGACY_PODS` is for launchers that were never
+ * given the projected token.
+ *
+ * @throws {UnauthenticatedError} the container was admitted with the projected token
+ */
+function requireLegacyLauncher(deps: SecretHandlerDeps, decision: SecretDecision, uid: string) {
+  const container = containerOfUid(decision.pod, uid);
+  if (container.env?.some((entry) => entry?.name === ENV.TOKEN_FILE)) {
+    throw new UnauthenticatedError(
+      `Token is not valid for audience ${
+        deps.options.tokenAudiences.map((audience) => `"${audience}"`).join(", ")
+      }: container "${container.name}" was admitted with the projected token in ` +
+        `${ENV.TOKEN_FILE}, so a token for the API server's audience is refused even under ` +
+        "PIGGY_LEGACY_PODS",
     );
   }
-  return identity;
+  deps.logger.warn(
+    "Accepting a token for the API server's audience under PIGGY_LEGACY_PODS (going away): " +
+      `the launcher does not send the projected token for ${ENV.TOKEN_AUDIENCES}; re-create ` +
+      "the pod so that it gets one",
+    { namespace: decision.namespace, pod_name: decision.podName },
+  );
 }
 
 /** The settings resolved from each deep-frozen pod object, for the options they were read with. */
@@ -305,7 +324,7 @@ function settingsOf(pod: Pod | null, options: SecretHandlerDeps["options"]): Res
 /** Reads the caller's live pod and decides on it. */
 async function decide(
   deps: SecretHandlerDeps,
-  identity: CallerIdentity,
+  { identity, legacyToken }: ReviewedCaller,
   call: SecretCall,
 ): Promise<SecretDecision> {
   // Only the token's namespace is ever read: a pod of another namespace is simply not found.
@@ -330,6 +349,7 @@ async function decide(
     guard: deps.options.accessGuard,
     warn: (message) => deps.logger.warn(message, { namespace: identity.namespace }),
   });
+  if (legacyToken) requireLegacyLauncher(deps, decision, call.body.uid);
   if (sealed === "legacy") {
     deps.logger.warn(
       "Serving a pod without admission seal under PIGGY_LEGACY_PODS (going away): re-create it " +
@@ -440,12 +460,13 @@ export async function answerSecret(
   };
   try {
     step("reviewing the token");
-    const identity = await identify(deps, call, (account) => {
+    const caller = await identify(deps, call, (account) => {
       audit = { ...audit, ...account };
     });
+    const { identity } = caller;
     audit = { ...audit, namespace: identity.namespace, serviceAccount: identity.serviceAccount };
     step("reading the pod");
-    const decision = await decide(deps, identity, call);
+    const decision = await decide(deps, caller, call);
     audit = { ...audit, secretLabel: decision.secretLabel };
     step("reading the ConfigMaps and Secrets the container refers to");
     const keys = await referencedKeys(deps, decision, call);

@@ -11,6 +11,7 @@ import {
   RESERVED_KEYS,
   SECRET_PATH,
   TOKEN_HEADER,
+  TOKEN_MOUNT_PATH,
 } from "../constants.ts";
 import { KubeApiError, KubeUnavailableError, SecretSourceError } from "../errors.ts";
 import { FakeKubeClient } from "../k8s/fake.ts";
@@ -958,6 +959,36 @@ test("createSecretHandler() accepts an API-server token under PIGGY_LEGACY_PODS,
   }
   // Reviewed first for piggysec.com (the default), then for the API server.
   assert.deepEqual(context.kube.calls.filter((call) => call === "tokenreviews").length, 4);
+});
+
+test("createSecretHandler() refuses an API-server token for a container admitted with Piggy's projected token", async () => {
+  // The pod was admitted by this release: its launcher reads PIGGY_TOKEN_FILE and sends the
+  // projected piggysec.com token. The pod's default API token is in every container (a sidecar
+  // whose image someone with `update pods` swapped, which the seal does not cover): under
+  // PIGGY_LEGACY_PODS it must not stand in for the projected one.
+  const context = setup();
+  const pod = podWith({
+    container: {
+      env: [
+        { name: ENV.UID, value: "test-uid" },
+        { name: ENV.TOKEN_FILE, value: `${TOKEN_MOUNT_PATH}/token` },
+        { name: "DB_PASS", value: "piggy:DB_PASS" },
+      ],
+    },
+  });
+  context.kube.put("pods", pod);
+  const apiOnly = saUser("default", "test-sa", { name: "test-pod", uid: "pod-uid-1" });
+  context.kube.putToken(TOKEN, { ...apiOnly, audiences: ["https://kubernetes.default.svc"] });
+  const before = context.lines.length;
+  const answer = await assertFailure(context, secretRequest(), 401, "Unauthenticated");
+  assert.match(String(answer.body.message), /PIGGY_TOKEN_FILE/);
+  assert.ok(
+    !context.lines.slice(before).some((line) => line.includes("Accepting a token")),
+    "no line says the token was accepted",
+  );
+  // The projected token of the same pod is still served.
+  context.kube.putToken(TOKEN, apiOnly);
+  assert.equal((await send(context, secretRequest())).status, 200);
 });
 
 test("createSecretHandler() answers AWS failures with a short code and a generic message", async () => {

@@ -706,7 +706,8 @@ export const WEBHOOK_OPTIONS = {
       "first (10 minutes, refreshed by the kubelet) into each wrapped container in proxy mode " +
       "and points `PIGGY_TOKEN_FILE` at it; `/secret` requires a token valid for one of them. A " +
       "token for the API server's audience (the default token that launchers of earlier " +
-      "releases send) is accepted only under PIGGY_LEGACY_PODS, with a warning per request",
+      "releases send) is accepted only under PIGGY_LEGACY_PODS, with a warning per request, and " +
+      "never for a container that was given `PIGGY_TOKEN_FILE`",
     parse: parseList,
   }),
   sealKeyFiles: option<readonly string[]>({
@@ -730,7 +731,8 @@ export const WEBHOOK_OPTIONS = {
     doc: "Compatibility, going away in a future release. `true`: `/secret` serves a pod without " +
       "an admission seal (admitted by Go Piggy or an earlier release) when it was created " +
       "before PIGGY_LEGACY_PODS_CREATED_BEFORE, and accepts a token for the API server's " +
-      "audience (what their launchers send), with a warning per request. `false`: neither",
+      "audience (what their launchers send) for a container without `PIGGY_TOKEN_FILE`, with a " +
+      "warning per request. `false`: neither",
     chartValue: "legacyPods.enabled",
   }),
   legacyPodsCreatedBefore: option<number | undefined>({
