@@ -51,12 +51,14 @@ function sameScalars(a: unknown[], b: unknown[]): boolean {
 interface Pointer {
   /** e.g. `/spec/containers/0/env`; `""` at the root. */
   readonly text: string;
-  /** The pointers below it made so far (kept: see {@link below}). */
+  /** Kept for the next patches (see {@link below}); only a kept pointer keeps its children. */
+  readonly kept: boolean;
+  /** The pointers below it kept so far. */
   children?: Map<string, Pointer>;
 }
 
 /** The root of the pointers kept across patches. */
-const ROOT: Pointer = { text: "" };
+const ROOT: Pointer = { text: "", kept: true };
 
 /** Most pointers kept, and the longest key kept (pod keys are the client's: their memory is capped). */
 const MAX_KEPT_POINTERS = 4096;
@@ -66,13 +68,16 @@ let keptPointers = 0;
 /**
  * The pointer of `key` below `pointer`. Pointers are kept and reused by the next patches (their
  * text depends on nothing but the keys: a mutation writes into the same few places of every
- * pod), up to {@link MAX_KEPT_POINTERS}; past that, or for a long key, one is made each time.
+ * pod), up to {@link MAX_KEPT_POINTERS}; past that, for a long key or below a pointer not kept,
+ * one is made each time.
  */
 function below(pointer: Pointer, key: string): Pointer {
-  const kept = pointer.children?.get(key);
-  if (kept !== undefined) return kept;
-  const child: Pointer = { text: [pointer.text, key].join("/") };
-  if (keptPointers < MAX_KEPT_POINTERS && key.length <= MAX_KEPT_KEY_LENGTH) {
+  const found = pointer.children?.get(key);
+  if (found !== undefined) return found;
+  const kept = pointer.kept && keptPointers < MAX_KEPT_POINTERS &&
+    key.length <= MAX_KEPT_KEY_LENGTH;
+  const child: Pointer = { text: [pointer.text, key].join("/"), kept };
+  if (kept) {
     (pointer.children ??= new Map()).set(key, child);
     keptPointers++;
   }
