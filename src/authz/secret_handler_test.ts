@@ -1084,8 +1084,10 @@ test("createSecretHandler() does not hold an answer back on a timer while its au
     if (await Promise.race([answer, timer]) === "answer") answeredFirst++;
     await Promise.all([answer, timer]);
   }
-  // Every round on an idle machine; a loaded one may let a few timers through.
-  assert.ok(answeredFirst >= 10, `answered before a 0 ms timer in ${answeredFirst} of 20 rounds`);
+  // Timers of one delay fire in the order they were armed, so a gate on a 0 ms timer loses every
+  // round, however loaded the machine; an idle machine answers first in every round, and even a
+  // loaded one (a round spanning a few ms lets the timer through) in some.
+  assert.ok(answeredFirst >= 1, `answered before a 0 ms timer in ${answeredFirst} of 20 rounds`);
 });
 
 test("createSecretHandler() answers 500 without the values when the audit line cannot be written", async () => {
