@@ -571,6 +571,16 @@ export const WEBHOOK_OPTIONS = {
     min: 1,
     max: 1_000_000,
   }),
+  maxTokenReviews: countOption({
+    env: "PIGGY_MAX_TOKEN_REVIEWS",
+    default: 64,
+    doc: "Most TokenReview calls `/secret` makes to the Kubernetes API at once; a request that " +
+      "needs one more is answered 503 (naming this setting) and the launcher retries. Cached " +
+      "reviews and requests sharing an identical review do not count: it bounds what a flood " +
+      "of made-up tokens, each an uncached review, costs the API server",
+    min: 1,
+    max: 10_000,
+  }),
   imageLookup: option<ImageLookupMode>({
     env: "PIGGY_IMAGE_LOOKUP",
     type: "mode",

@@ -77,6 +77,7 @@ const FATAL: [string, string, RegExp][] = [
   ["PIGGY_SECRET_CACHE_SIZE", "0", /outside 1\.\.100000/],
   ["PIGGY_TOKEN_REVIEW_CACHE_TTL", "11s", /above 10s/],
   ["PIGGY_TOKEN_REVIEW_CACHE_SIZE", "many", /not a whole number/],
+  ["PIGGY_MAX_TOKEN_REVIEWS", "0", /outside 1\.\.10000/],
   ["PIGGY_POD_CACHE_TTL", "6s", /above 5s/],
   ["PIGGY_AWS_ALLOW_INSTANCE_METADATA", "enabled", /not a boolean/],
   ["STANDALONE", "enabled", /not a boolean/],

@@ -33,6 +33,7 @@ import type { ConfigMap, Pod, Secret, ServiceAccount } from "kubernetes-types/co
 import type { TokenReviewStatus } from "kubernetes-types/authentication/v1.d.ts";
 import type { KubeCallOptions, KubeClient } from "./client.ts";
 import { raceAbort } from "../abort.ts";
+import { KubeUnavailableError } from "../errors.ts";
 import { deepFreeze, type DeepReadonly, type LoadResult, LookupCache } from "../lookup_cache.ts";
 
 /** Longest time a TokenReview answer may be reused. */
@@ -51,6 +52,13 @@ export interface CachingKubeClientOptions {
   tokenReviewTtlMs?: number;
   /** Most cached reviews; the least recently used one is evicted first. @default 4096 */
   tokenReviewMaxEntries?: number;
+  /**
+   * Most TokenReview calls to the API at once (`PIGGY_MAX_TOKEN_REVIEWS`): a review that would be
+   * one more fails at once with {@link KubeUnavailableError} (503, retried by launchers). Cached
+   * answers and callers joining an identical review in flight do not count. Bounds what a flood of
+   * made-up tokens (each an uncached review) costs the API server. @default 64
+   */
+  maxTokenReviewsInFlight?: number;
   /**
    * How long {@link CachingKubeClient.getBoundPod} reuses a pod read, in milliseconds; 0 turns it
    * off (concurrent reads of one pod still share one call). At most {@link MAX_POD_TTL_MS}.
@@ -109,6 +117,8 @@ export class CachingKubeClient implements KubeClient {
   readonly #clock: () => number;
   readonly #onTokenReview: ((result: LoadResult) => void) | undefined;
   readonly #reviews: LookupCache<DeepReadonly<TokenReviewStatus>>;
+  readonly #maxReviewsInFlight: number;
+  #reviewsInFlight = 0;
   readonly #podTtlMs: number;
   readonly #onPodRead: ((result: LoadResult) => void) | undefined;
   readonly #pods: LookupCache<DeepReadonly<Pod> | null>;
@@ -126,6 +136,8 @@ export class CachingKubeClient implements KubeClient {
     this.#podTtlMs = options.podTtlMs ?? 0;
     this.#onPodRead = options.onPodRead;
     const reviewMax = options.tokenReviewMaxEntries ?? 4096;
+    this.#maxReviewsInFlight = options.maxTokenReviewsInFlight ?? 64;
+    checkSize("maxTokenReviewsInFlight", this.#maxReviewsInFlight);
     const podMax = options.podMaxEntries ?? 4096;
     checkTtl("tokenReviewTtlMs", this.#ttlMs, MAX_TOKEN_REVIEW_TTL_MS);
     checkSize("tokenReviewMaxEntries", reviewMax);
@@ -184,7 +196,20 @@ export class CachingKubeClient implements KubeClient {
     const shared = this.#reviews.load(
       reviewKey(token, audiences),
       (status) => this.#reviewTtl(token, status),
-      async () => deepFreeze(await this.#inner.reviewToken(token, copy, timeout)),
+      async () => {
+        if (this.#reviewsInFlight >= this.#maxReviewsInFlight) {
+          throw new KubeUnavailableError(
+            `${this.#maxReviewsInFlight} TokenReviews are in flight already ` +
+              "(PIGGY_MAX_TOKEN_REVIEWS): try again shortly",
+          );
+        }
+        this.#reviewsInFlight++;
+        try {
+          return deepFreeze(await this.#inner.reviewToken(token, copy, timeout));
+        } finally {
+          this.#reviewsInFlight--;
+        }
+      },
       false,
       this.#onTokenReview,
     );

@@ -7,6 +7,7 @@ import type { LoadResult } from "../lookup_cache.ts";
 import { createKubeClient, type HttpKubeClient } from "./http_client.ts";
 import { parseKubeConfig } from "./kubeconfig.ts";
 import { FakeKubeClient } from "./fake.ts";
+import { KubeUnavailableError } from "../errors.ts";
 
 let api: KubeApiStandIn;
 let http: HttpKubeClient;
@@ -145,6 +146,32 @@ test("CachingKubeClient.reviewToken() shares one call among concurrent reviews o
   await client.reviewToken(token, []);
   assert.equal(api.counts.tokenreviews - before, 2, "TTL 0: nothing kept afterwards");
   assert.equal(client.size, 0);
+});
+
+test("CachingKubeClient.reviewToken() makes at most maxTokenReviewsInFlight API calls at once", async () => {
+  const client = new CachingKubeClient(http, { tokenReviewTtlMs: 0, maxTokenReviewsInFlight: 3 });
+  const before = api.counts.tokenreviews;
+  api.setLatency(200);
+  let settled: PromiseSettledResult<unknown>[];
+  try {
+    // Six different (made-up and real) tokens at once: three reach the API, three are refused.
+    const tokens = [podToken(), "made-up-1", "made-up-2", podToken(), "made-up-3", "made-up-4"];
+    settled = await Promise.allSettled(tokens.map((token) => client.reviewToken(token, [])));
+  } finally {
+    api.setLatency(0);
+  }
+  assert.equal(api.counts.tokenreviews - before, 3);
+  const refused = settled.filter((result) => result.status === "rejected");
+  assert.equal(refused.length, 3);
+  for (const result of refused) {
+    const error = (result as PromiseRejectedResult).reason;
+    assert.ok(error instanceof KubeUnavailableError, String(error));
+    assert.match(error.message, /3 TokenReviews are in flight already \(PIGGY_MAX_TOKEN_REVIEWS\)/);
+  }
+  // Once they are answered, the slots are free again.
+  const again = await client.reviewToken(podToken(), []);
+  assert.equal(again.authenticated, true);
+  assert.equal(api.counts.tokenreviews - before, 4);
 });
 
 test("CachingKubeClient keeps at most tokenReviewMaxEntries reviews, least recently used out", async () => {

@@ -322,6 +322,7 @@ export async function setUpWebhook(
   const cachingKube = new CachingKubeClient(kube, {
     tokenReviewTtlMs: options.tokenReviewCacheTtlMs,
     tokenReviewMaxEntries: options.tokenReviewCacheSize,
+    maxTokenReviewsInFlight: options.maxTokenReviews,
     onTokenReview: (result) => metrics.observeTokenReviewCache(result),
     podTtlMs: options.podCacheTtlMs,
     podMaxEntries: options.tokenReviewCacheSize,
