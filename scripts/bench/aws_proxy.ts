@@ -28,6 +28,7 @@ import { LAUNCHER_FLAGS } from "../../cli/permissions.ts";
 import { startAwsStandIn } from "../../testing/aws.ts";
 import { startConnectProxy } from "../../testing/connect_proxy.ts";
 import { createTestCa } from "../../testing/pki.ts";
+import { median, timedRun } from "./timed_run.ts";
 
 const { values } = parseArgs({
   options: { runs: { type: "string", default: "15" }, baseline: { type: "string" } },
@@ -37,36 +38,11 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const APP = ["/bin/sh", "-c", 'echo "ready $DB_PASSWORD"'];
 const HOST = "secretsmanager.aws.piggy.test";
 
-/** Runs `argv` under /usr/bin/time: time to the first stdout line and CPU, in milliseconds. */
+/** One start: time to the first stdout line and CPU, in milliseconds. */
 async function timed(argv: string[], env: Record<string, string>) {
-  const started = performance.now();
-  const child = new Deno.Command("/usr/bin/time", {
-    args: ["-f", "cpu=%U+%S", ...argv],
-    env,
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  let firstLineMs = NaN;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    out += value;
-    if (Number.isNaN(firstLineMs) && out.includes("\n")) firstLineMs = performance.now() - started;
-  }
-  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
-  const status = await child.status;
-  if (!status.success || out !== "ready bench-value\n") {
-    throw new Error(`run failed (${status.code}): ${out}\n${stderr}`);
-  }
-  const cpu = /cpu=([\d.]+)\+([\d.]+)/.exec(stderr);
-  return { firstLineMs, cpuMs: cpu ? (Number(cpu[1]) + Number(cpu[2])) * 1000 : NaN };
-}
-
-function median(list: number[]): number {
-  return [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? NaN;
+  const run = await timedRun(argv, env, "ready bench-value\n");
+  if (run.out !== "ready bench-value\n") throw new Error(`run printed more: ${run.out}`);
+  return { firstLineMs: run.firstLineMs, cpuMs: run.cpuMs };
 }
 
 const ca = createTestCa("piggy-bench-proxy");

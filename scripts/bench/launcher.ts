@@ -49,6 +49,7 @@ import { admitPod, persistPod } from "../../testing/flow.ts";
 import { kubeletExpand } from "../../testing/kubelet_env.ts";
 import { startAwsStandIn } from "../../testing/aws.ts";
 import { createTestCa } from "../../testing/pki.ts";
+import { median, timedRun } from "./timed_run.ts";
 import { DEFAULT_TOKEN_AUDIENCE } from "../../src/constants.ts";
 
 const { values } = parseArgs({
@@ -70,53 +71,14 @@ interface Run {
   appRss: string;
 }
 
-/** Runs `argv` under /usr/bin/time; returns the time to its first stdout line and memory figures. */
+/** One start: the time to its first line, its CPU and memory, and the app's own VmRSS line. */
 async function timed(
   argv: string[],
   env: Record<string, string>,
   expect = "ready",
 ): Promise<Run> {
-  const started = performance.now();
-  const child = new Deno.Command("/usr/bin/time", {
-    args: ["-f", "maxrss=%M cpu=%U+%S", ...argv],
-    env,
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  let firstLineMs = NaN;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    out += value;
-    if (Number.isNaN(firstLineMs) && out.includes("\n")) firstLineMs = performance.now() - started;
-  }
-  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
-  const status = await child.status;
-  // The floor prints nothing: its time is the time to exit.
-  if (expect === "") firstLineMs = performance.now() - started;
-  if (!status.success || !out.startsWith(expect)) {
-    throw new Error(`run failed (${status.code}): ${out}\n${stderr}`);
-  }
-  return {
-    firstLineMs,
-    maxRssKb: Number(/maxrss=(\d+)/.exec(stderr)?.[1] ?? NaN),
-    cpuMs: cpuOf(stderr),
-    appRss: out.split("\n")[1]?.trim() ?? "",
-  };
-}
-
-/** User + system seconds from /usr/bin/time's `cpu=U+S`, in milliseconds. */
-function cpuOf(stderr: string): number {
-  const match = /cpu=([\d.]+)\+([\d.]+)/.exec(stderr);
-  return match ? (Number(match[1]) + Number(match[2])) * 1000 : NaN;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+  const { firstLineMs, cpuMs, maxRssKb, out } = await timedRun(argv, env, expect);
+  return { firstLineMs, cpuMs, maxRssKb, appRss: out.split("\n")[1]?.trim() ?? "" };
 }
 
 const stack = await startStack({
